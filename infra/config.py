@@ -83,9 +83,7 @@ _GH_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _GH_ID_RE = re.compile(r"^[1-9][0-9]{0,19}$")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-_OIDC_ARN_RE = re.compile(
-    r"^arn:aws:iam::([0-9]{12}):oidc-provider/token\.actions\.githubusercontent\.com$"
-)
+_OIDC_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):oidc-provider/token\.actions\.githubusercontent\.com$")
 _INSTANCE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
@@ -269,12 +267,10 @@ TOP_LEVEL_KEYS: dict[str, str] = {
     "hubRegion": "The region whose cluster runs Argo CD and Image Updater. Default us-west-2.",
     "regions": "Map of region name to its settings: vpcCidr, availabilityZones, "
     "kubernetesVersion, natGateways, publicAccessCidrs, nodeGroup.",
-    "clusterAdminRoleArn": "IAM role granted cluster-admin on every cluster through an EKS "
-    "access entry.",
+    "clusterAdminRoleArn": "IAM role granted cluster-admin on every cluster through an EKS access entry.",
     "services": "The services (one ECR repository each), in build order.",
     "sentinelService": "The service whose image is pushed last; Image Updater watches it.",
-    "ecr": "Registry settings: prefix, untaggedExpiryDays, keepTaggedCount, scanning, "
-    "primaryRegion.",
+    "ecr": "Registry settings: prefix, untaggedExpiryDays, keepTaggedCount, scanning, primaryRegion.",
     "github": "GitHub settings: owner, repository, ownerId, repositoryId, subjectForm, "
     "deployBranches, environment, deployEnvironment, oidcProviderArn.",
     "argocd": "Argo CD settings: chartVersion, ha, sync (automated|manual), hostname.",
@@ -511,7 +507,9 @@ def _parse_region(name: str, raw: Any, environment: str) -> RegionConfig:
                 "prod's public API endpoint must never be open to the internet; list office/VPN CIDRs "
                 "or leave publicAccessCidrs empty for a private-only endpoint",
             )
-    node_group = _parse_node_group(_required(m, "nodeGroup", f"{key}.nodeGroup"), f"{key}.nodeGroup", environment)
+    node_group = _parse_node_group(
+        _required(m, "nodeGroup", f"{key}.nodeGroup"), f"{key}.nodeGroup", environment
+    )
     return RegionConfig(name, cidr, azs, str(version), nat, public, node_group)
 
 
@@ -543,7 +541,9 @@ def _parse_regions(raw: Any, environment: str) -> tuple[RegionConfig, ...]:
 
 def _parse_ecr(raw: Any, hub: str, regions: Sequence[str], default_prefix: str) -> EcrConfig:
     m = _mapping(_optional({"v": raw}, "v", {}), "ecr", ECR_KEYS)
-    prefix = _str(_optional(m, "prefix", default_prefix), "ecr.prefix", _PREFIX_RE, "a lower-case name such as shop")
+    prefix = _str(
+        _optional(m, "prefix", default_prefix), "ecr.prefix", _PREFIX_RE, "a lower-case name such as shop"
+    )
     expiry = _int(_optional(m, "untaggedExpiryDays", 14), "ecr.untaggedExpiryDays", 1, 365)
     keep = _int(_optional(m, "keepTaggedCount", 100), "ecr.keepTaggedCount", 10, 10000)
     scanning = _choice(_optional(m, "scanning", "basic"), "ecr.scanning", ("basic", "enhanced"))
@@ -557,7 +557,12 @@ def _parse_ecr(raw: Any, hub: str, regions: Sequence[str], default_prefix: str) 
 
 def _parse_github(raw: Any, environment: str) -> GitHubConfig:
     m = _mapping(_required({"v": raw}, "v", "github"), "github", GITHUB_KEYS)
-    owner = _str(_required(m, "owner", "github.owner"), "github.owner", _GH_NAME_RE, "a GitHub owner name (no wildcards)")
+    owner = _str(
+        _required(m, "owner", "github.owner"),
+        "github.owner",
+        _GH_NAME_RE,
+        "a GitHub owner name (no wildcards)",
+    )
     repo = _str(
         _required(m, "repository", "github.repository"),
         "github.repository",
@@ -585,7 +590,12 @@ def _parse_github(raw: Any, environment: str) -> GitHubConfig:
         lambda v, k: _str(v, k, _BRANCH_RE, "a branch name without wildcards, such as deploy/staging"),
         what="branch names",
     )
-    env_name = _str(_optional(m, "environment", environment), "github.environment", _BRANCH_RE, "a GitHub environment name")
+    env_name = _str(
+        _optional(m, "environment", environment),
+        "github.environment",
+        _BRANCH_RE,
+        "a GitHub environment name",
+    )
     deploy_env = _str(
         _optional(m, "deployEnvironment", "production"),
         "github.deployEnvironment",
@@ -605,7 +615,12 @@ def _parse_github(raw: Any, environment: str) -> GitHubConfig:
 
 def _parse_argocd(raw: Any, environment: str) -> ArgoCdConfig:
     m = _mapping(_optional({"v": raw}, "v", {}), "argocd", ARGOCD_KEYS)
-    version = _str(_optional(m, "chartVersion", versions.ARGO_CD_CHART_VERSION), "argocd.chartVersion", versions.SEMVER_RE, "an exact chart version such as 10.1.1")
+    version = _str(
+        _optional(m, "chartVersion", versions.ARGO_CD_CHART_VERSION),
+        "argocd.chartVersion",
+        versions.SEMVER_RE,
+        "an exact chart version such as 10.1.1",
+    )
     ha = _bool(_optional(m, "ha", environment == "prod"), "argocd.ha")
     sync = _choice(
         _optional(m, "sync", "manual" if environment == "prod" else "automated"),
@@ -633,39 +648,63 @@ def _parse_image_updater(raw: Any) -> ImageUpdaterConfig:
     )
     allow = _optional(m, "allowTags", DEFAULT_ALLOW_TAGS)
     if not isinstance(allow, str) or not allow.startswith("regexp:"):
-        raise ConfigError(_k("imageUpdater.allowTags"), allow, "expected 'regexp:<pattern>' matching the CI tag scheme")
+        raise ConfigError(
+            _k("imageUpdater.allowTags"), allow, "expected 'regexp:<pattern>' matching the CI tag scheme"
+        )
     try:
         pattern = re.compile(allow[len("regexp:") :])
     except re.error as exc:
-        raise ConfigError(_k("imageUpdater.allowTags"), allow, f"expected a valid regular expression ({exc})") from None
+        raise ConfigError(
+            _k("imageUpdater.allowTags"), allow, f"expected a valid regular expression ({exc})"
+        ) from None
     if not pattern.fullmatch("20261122.063000-0123abc"):
         raise ConfigError(
             _k("imageUpdater.allowTags"),
             allow,
-            "expected a pattern that accepts the CI tag scheme YYYYMMDD.HHMMSS-<short sha>, e.g. 20261122.063000-0123abc",
+            "expected a pattern that accepts the CI tag scheme YYYYMMDD.HHMMSS-<short sha>, "
+            "e.g. 20261122.063000-0123abc",
         )
-    method = _choice(_optional(m, "writeBackMethod", "argocd"), "imageUpdater.writeBackMethod", ("argocd", "git"))
+    method = _choice(
+        _optional(m, "writeBackMethod", "argocd"), "imageUpdater.writeBackMethod", ("argocd", "git")
+    )
     branch = m.get("gitBranch")
     if branch is not None:
         branch = _str(branch, "imageUpdater.gitBranch", _BRANCH_RE, "a branch name")
     if method == "argocd" and branch is not None:
-        raise ConfigError(_k("imageUpdater.gitBranch"), branch, "only allowed when imageUpdater.writeBackMethod is git")
+        raise ConfigError(
+            _k("imageUpdater.gitBranch"), branch, "only allowed when imageUpdater.writeBackMethod is git"
+        )
     return ImageUpdaterConfig(version, strategy, allow, method, branch)
 
 
 def _parse_application(raw: Any) -> ApplicationConfig:
     m = _mapping(_required({"v": raw}, "v", "application"), "application", APPLICATION_KEYS)
-    name = _str(_required(m, "name", "application.name"), "application.name", _K8S_NAME_RE, "a DNS-1123 label such as shop")
+    name = _str(
+        _required(m, "name", "application.name"),
+        "application.name",
+        _K8S_NAME_RE,
+        "a DNS-1123 label such as shop",
+    )
     repo_url = _str(_required(m, "repoUrl", "application.repoUrl"), "application.repoUrl")
     if not re.fullmatch(r"https://[A-Za-z0-9.-]+/[A-Za-z0-9._/-]+?(\.git)?", repo_url) or "*" in repo_url:
         raise ConfigError(
-            _k("application.repoUrl"), repo_url, "expected an https Git URL without wildcards, such as https://github.com/acme/platform.git"
+            _k("application.repoUrl"),
+            repo_url,
+            "expected an https Git URL without wildcards, such as https://github.com/acme/platform.git",
         )
-    chart = _str(_optional(m, "chart", name), "application.chart", _K8S_NAME_RE, "a chart directory name under charts/")
-    revision = _str(_optional(m, "revision", "main"), "application.revision", _BRANCH_RE, "a branch, tag or commit")
-    namespace = _str(_optional(m, "namespace", name), "application.namespace", _K8S_NAME_RE, "a Kubernetes namespace name")
+    chart = _str(
+        _optional(m, "chart", name), "application.chart", _K8S_NAME_RE, "a chart directory name under charts/"
+    )
+    revision = _str(
+        _optional(m, "revision", "main"), "application.revision", _BRANCH_RE, "a branch, tag or commit"
+    )
+    namespace = _str(
+        _optional(m, "namespace", name), "application.namespace", _K8S_NAME_RE, "a Kubernetes namespace name"
+    )
     if namespace in ("argocd", "kube-system", "default", "kube-public"):
-        raise ConfigError(_k("application.namespace"), namespace, "expected a namespace of the application's own")
+        raise ConfigError(
+            _k("application.namespace"), namespace, "expected a namespace of the application's own"
+        )
     return ApplicationConfig(name, repo_url, chart, revision, namespace)
 
 
@@ -677,9 +716,13 @@ def _parse_tags(raw: Any) -> Mapping[str, str]:
     out: dict[str, str] = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not _TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
-            raise ConfigError(_k(f"tags.{key}"), key, "expected a tag key of 1-128 characters not starting with aws:")
+            raise ConfigError(
+                _k(f"tags.{key}"), key, "expected a tag key of 1-128 characters not starting with aws:"
+            )
         if not isinstance(value, str) or len(value) > 256:
-            raise ConfigError(_k(f"tags.{key}"), value, "expected a string tag value of at most 256 characters")
+            raise ConfigError(
+                _k(f"tags.{key}"), value, "expected a string tag value of at most 256 characters"
+            )
         out[key] = value
     return out
 

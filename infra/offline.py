@@ -1,0 +1,491 @@
+"""Run the real program offline, under Pulumi's mock runtime, and record what it declares.
+
+This is the engine of the offline plan (``python -m infra.plan``), of the whole-stack tests, of
+the DR runbook and of the benchmark. It runs exactly the program ``pulumi up`` runs
+(:func:`infra.program.main`), with the stack file's config encoded the way the Pulumi CLI hands
+it over; only the engine is replaced:
+
+* :class:`RecordingMonitor` keeps every ``RegisterResource`` request whole: parent, provider,
+  dependencies, ``protect``/``retainOnDelete`` and the inputs, secrets still marked.
+* :class:`PlatformMocks` answers each resource with realistic outputs (ARNs, repository URLs,
+  cluster endpoints, kubeconfigs) derived from its inputs and from the account and region of the
+  provider it was declared with, never from constants written for one stack.
+
+What comes out is the program's *desired state*. It is not a diff against the live cloud; that
+is what ``pulumi preview`` is for.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import config as cfg
+from infra.naming import PROJECT
+
+SECRET_MARK = "[secret]"
+
+
+@dataclass
+class Resource:
+    """One declared resource, as the engine would receive it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    providers: dict[str, str]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    remote: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_provider(self) -> bool:
+        return self.type.startswith("pulumi:providers:")
+
+
+@dataclass
+class Plan:
+    """Everything one offline run declared, in declaration order."""
+
+    stack: str
+    config: cfg.StackConfig
+    resources: list[Resource]
+    outputs: dict[str, Any]
+
+    def by_urn(self) -> dict[str, Resource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str) -> Resource:
+        found = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} named {name}, found {len(found)}")
+        return found[0]
+
+    def region_of(self, resource: Resource) -> str | None:
+        """The region a resource lives in: its AWS provider's, or that of its nearest regional
+        ancestor (a Kubernetes provider belongs to the cluster component that built it)."""
+        return _region_of(self.by_urn(), resource, self.config.region_names)
+
+    def children(self, urn: str) -> list[Resource]:
+        return [r for r in self.resources if r.parent == urn]
+
+
+def _region_of(index: Mapping[str, Resource], resource: Resource, regions: Iterable[str]) -> str | None:
+    regions = tuple(regions)
+    seen: set[str] = set()
+    current: Resource | None = resource
+    while current is not None and current.urn not in seen:
+        seen.add(current.urn)
+        if current.type == "pulumi:providers:aws":
+            region = current.inputs.get("region")
+            return str(region) if region else None
+        provider_urn = current.provider or current.providers.get("aws")
+        if provider_urn and provider_urn in index and provider_urn != current.urn:
+            found = _region_of(index, index[provider_urn], regions)
+            if found:
+                return found
+        for region in regions:
+            if current.name == region or current.name.endswith(f"-{region}"):
+                return region
+        current = index.get(current.parent) if current.parent else None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine side: recording monitor and realistic mocks
+# ---------------------------------------------------------------------------------------------
+
+
+def _provider_urn(ref: str) -> str | None:
+    # Provider references are "<urn>::<id>"; the URN itself contains "::", the id never does.
+    if not ref:
+        return None
+    return ref.rsplit("::", 1)[0]
+
+
+def _redact(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return SECRET_MARK
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return _unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps each registration whole, in order."""
+
+    def __init__(self, mocks: PlatformMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+        self.platform_mocks = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        provider = _provider_urn(request.provider)
+        resource = Resource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            provider=provider,
+            providers={k: _provider_urn(v) or "" for k, v in sorted(request.providers.items())},
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={
+                k: sorted(set(v.urns)) for k, v in sorted(request.propertyDependencies.items())
+            },
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=sorted(request.ignoreChanges),
+            remote=bool(request.remote),
+            inputs=_redact(raw_inputs),
+        )
+        self.recorded.append(resource)
+        self.platform_mocks.context = resource
+        self.platform_mocks.plain_inputs = _unwrap(raw_inputs)
+        response = super().RegisterResource(request)
+        resource.outputs = _redact(self.resources[urn].state)
+        return response
+
+
+def _h(*parts: str, n: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+class PlatformMocks(pulumi_mocks.Mocks):
+    """Realistic outputs for the resource types the program declares.
+
+    Every value is derived from the resource's own inputs and the account and region of its
+    provider, so the same config always yields the same plan, and a different account or
+    region yields different, consistent ARNs and URLs.
+    """
+
+    def __init__(self, stack_config: cfg.StackConfig) -> None:
+        self.stack_config = stack_config
+        self.context: Resource | None = None
+        self.plain_inputs: dict[str, Any] = {}
+        self.providers: dict[str, dict[str, Any]] = {}
+
+    # -- where a resource lives ---------------------------------------------------------------
+    def _where(self, resource: Resource) -> tuple[str, str]:
+        ref = resource.provider or resource.providers.get("aws")
+        inputs = self.providers.get(ref or "", {})
+        region = str(inputs.get("region") or self.stack_config.hub_region)
+        accounts = inputs.get("allowedAccountIds") or [self.stack_config.account_id]
+        if isinstance(accounts, str):
+            accounts = json.loads(accounts)
+        return str(accounts[0]), region
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        raise NotImplementedError(
+            f"the program called {args.token}; it must not depend on reading the live cloud"
+        )
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        resource = self.context
+        assert resource is not None and resource.name == args.name
+        inputs = dict(self.plain_inputs)
+        if resource.is_provider:
+            self.providers[resource.urn] = inputs
+            return f"{args.name}-provider-id", inputs
+        account, region = self._where(resource)
+        builder = _OUTPUTS.get(args.typ)
+        if builder is None and args.typ.startswith("kubernetes:"):
+            builder = _k8s_object
+        state: dict[str, Any] = dict(inputs)
+        rid = f"{args.name}-{_h(resource.urn, n=8)}"
+        if builder is not None:
+            rid, extra = builder(args.name, inputs, account, region, resource.urn)
+            state.update(extra)
+        elif args.typ.startswith("aws:"):
+            service = args.typ.split(":")[1].split("/")[0]
+            state.setdefault("arn", f"arn:aws:{service}:{region}:{account}:{args.name}/{rid}")
+        if args.typ.startswith("aws:") and "tags" in inputs:
+            state["tagsAll"] = inputs["tags"]
+        return rid, state
+
+
+def _name(inputs: Mapping[str, Any], name: str) -> str:
+    return str(inputs.get("name") or name)
+
+
+def _vpc(name: str, i: Mapping[str, Any], account: str, region: str, urn: str) -> tuple[str, dict[str, Any]]:
+    rid = f"vpc-{_h(urn)}"
+    return rid, {"arn": f"arn:aws:ec2:{region}:{account}:vpc/{rid}", "ownerId": account}
+
+
+def _prefixed(prefix: str, service: str, kind: str) -> Callable[..., tuple[str, dict[str, Any]]]:
+    def build(
+        name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+    ) -> tuple[str, dict[str, Any]]:
+        rid = f"{prefix}-{_h(urn)}"
+        return rid, {"arn": f"arn:aws:{service}:{region}:{account}:{kind}/{rid}"}
+
+    return build
+
+
+def _iam_role(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    role = _name(i, name)
+    path = i.get("path") or "/"
+    return role, {
+        "name": role,
+        "arn": f"arn:aws:iam::{account}:role{path}{role}",
+        "uniqueId": "AROA" + _h(urn, n=17).upper(),
+    }
+
+
+def _iam_policy(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    policy = _name(i, name)
+    arn = f"arn:aws:iam::{account}:policy/{policy}"
+    return arn, {"name": policy, "arn": arn}
+
+
+def _oidc(name: str, i: Mapping[str, Any], account: str, region: str, urn: str) -> tuple[str, dict[str, Any]]:
+    host = str(i.get("url", "")).removeprefix("https://")
+    arn = f"arn:aws:iam::{account}:oidc-provider/{host}"
+    return arn, {"arn": arn}
+
+
+def _kms(name: str, i: Mapping[str, Any], account: str, region: str, urn: str) -> tuple[str, dict[str, Any]]:
+    h = hashlib.sha256(urn.encode()).hexdigest()
+    key_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}"}
+
+
+def _kms_alias(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    alias = _name(i, name)
+    return alias, {"arn": f"arn:aws:kms:{region}:{account}:{alias}"}
+
+
+def _ecr_repo(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    repo = _name(i, name)
+    return repo, {
+        "name": repo,
+        "arn": f"arn:aws:ecr:{region}:{account}:repository/{repo}",
+        "registryId": account,
+        "repositoryUrl": f"{account}.dkr.ecr.{region}.amazonaws.com/{repo}",
+    }
+
+
+def _registry_singleton(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    return account, {"registryId": account}
+
+
+def _eks_cluster(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    cluster = _name(i, name)
+    oidc_id = _h(urn, n=32).upper()
+    endpoint = f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com"
+    ca = base64.b64encode(
+        f"-----BEGIN CERTIFICATE-----\nmock CA of {cluster}\n-----END CERTIFICATE-----\n".encode()
+    ).decode()
+    issuer = f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "kubernetes", "cluster": {"server": endpoint, "certificate-authority-data": ca}}
+        ],
+        "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+        "current-context": "aws",
+        "users": [
+            {
+                "name": "aws",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": ["eks", "get-token", "--cluster-name", cluster, "--region", region],
+                    }
+                },
+            }
+        ],
+    }
+    return cluster, {
+        "kubeconfig": kubeconfig,
+        "kubeconfigJson": json.dumps(kubeconfig),
+        "oidcIssuer": issuer.removeprefix("https://"),
+        "oidcProviderUrl": issuer,
+        "oidcProviderArn": f"arn:aws:iam::{account}:oidc-provider/{issuer.removeprefix('https://')}",
+        "clusterSecurityGroupId": f"sg-{_h(urn, 'cluster')}",
+        "nodeSecurityGroupId": f"sg-{_h(urn, 'node')}",
+        # Not a pulumi-eks output: recorded so the plan shows what the real cluster would answer.
+        "mockEndpoint": endpoint,
+        "mockCertificateAuthority": ca,
+    }
+
+
+def _eks_child(kind: str) -> Callable[..., tuple[str, dict[str, Any]]]:
+    def build(
+        name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+    ) -> tuple[str, dict[str, Any]]:
+        cluster = str(i.get("clusterName", "cluster"))
+        rid = f"{cluster}:{_name(i, name)}"
+        return rid, {
+            "arn": f"arn:aws:eks:{region}:{account}:{kind}/{cluster}/{_name(i, name)}/{_h(urn, n=8)}"
+        }
+
+    return build
+
+
+def _k8s_object(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    meta = i.get("metadata") or {}
+    ns = meta.get("namespace")
+    obj = meta.get("name") or name
+    return (f"{ns}/{obj}" if ns else str(obj)), {}
+
+
+def _helm_release(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    release = _name(i, name)
+    ns = i.get("namespace", "default")
+    return f"{ns}/{release}", {
+        "status": {
+            "name": release,
+            "namespace": ns,
+            "chart": i.get("chart"),
+            "version": i.get("version"),
+            "status": "deployed",
+            "revision": 1,
+        }
+    }
+
+
+_OUTPUTS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
+    "aws:ec2/vpc:Vpc": _vpc,
+    "aws:ec2/subnet:Subnet": _prefixed("subnet", "ec2", "subnet"),
+    "aws:ec2/internetGateway:InternetGateway": _prefixed("igw", "ec2", "internet-gateway"),
+    "aws:ec2/natGateway:NatGateway": _prefixed("nat", "ec2", "natgateway"),
+    "aws:ec2/eip:Eip": _prefixed("eipalloc", "ec2", "elastic-ip"),
+    "aws:ec2/routeTable:RouteTable": _prefixed("rtb", "ec2", "route-table"),
+    "aws:ec2/securityGroup:SecurityGroup": _prefixed("sg", "ec2", "security-group"),
+    "aws:ec2/launchTemplate:LaunchTemplate": _prefixed("lt", "ec2", "launch-template"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _prefixed("vpce", "ec2", "vpc-endpoint"),
+    "aws:iam/role:Role": _iam_role,
+    "aws:iam/policy:Policy": _iam_policy,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc,
+    "aws:kms/key:Key": _kms,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:ecr/repository:Repository": _ecr_repo,
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration": _registry_singleton,
+    "aws:ecr/registryPolicy:RegistryPolicy": _registry_singleton,
+    "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration": _registry_singleton,
+    "eks:index:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": _eks_child("nodegroup"),
+    "aws:eks/addon:Addon": _eks_child("addon"),
+    "aws:eks/accessEntry:AccessEntry": _eks_child("access-entry"),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": _eks_child("podidentityassociation"),
+    "kubernetes:helm.sh/v3:Release": _helm_release,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the program
+# ---------------------------------------------------------------------------------------------
+
+
+def run(
+    stack: str,
+    flat_config: Mapping[str, Any] | None = None,
+    program: Callable[[cfg.StackConfig], Mapping[str, Any]] | None = None,
+) -> Plan:
+    """Run the program for ``stack`` under mocks and return everything it declared.
+
+    ``flat_config`` is a stack file's ``config:`` map (YAML types); by default the stack file
+    itself is read. Config errors surface as :class:`infra.config.ConfigError` before any
+    resource is declared, exactly as under ``pulumi up``.
+    """
+    raw = dict(flat_config) if flat_config is not None else cfg.read_stack_file(cfg.stack_file(stack))
+    encoded = cfg.as_pulumi_config(raw)
+    pulumi.runtime.set_all_config(encoded)
+    # Validate before the runtime exists at all: a bad config declares nothing.
+    stack_config = cfg.from_flat(encoded, stack)
+
+    mocks = PlatformMocks(stack_config)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    settings = pulumi.runtime.settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+
+    if program is None:
+        from infra import program as program_module
+
+        program = program_module.run
+
+    outputs: dict[str, Any] = {}
+
+    def body() -> None:
+        exported = program(cfg.load())
+        if exported:
+            outputs["__future__"] = _collect(exported)
+
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(body))
+    resolved = _sync_await(outputs["__future__"]) if "__future__" in outputs else {}
+    return Plan(stack=stack, config=stack_config, resources=list(monitor.recorded), outputs=resolved)
+
+
+def _collect(exported: Mapping[str, Any]) -> Any:
+    """Resolve stack outputs, keeping secrets marked."""
+
+    async def resolve() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in sorted(exported):
+            value = pulumi.Output.from_input(exported[key])
+            plain = await value.future()
+            secret = await value.is_secret()
+            out[key] = SECRET_MARK if secret else plain
+        return out
+
+    return resolve()

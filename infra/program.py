@@ -1,0 +1,29 @@
+"""The program: config → providers → components → outputs.
+
+:func:`run` is what ``pulumi up`` runs (through ``infra/__main__.py``) and what the offline plan
+runs under mocks. It declares nothing at import time; it creates resources only here, never
+inside an ``apply``. Each section is one concept with its own component.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from infra import naming, providers
+from infra.config import StackConfig
+
+
+def run(config: StackConfig) -> dict[str, Any]:
+    aws = providers.aws_providers(config)
+    outputs: dict[str, Any] = {
+        naming.OUTPUT_ENVIRONMENT: config.environment,
+        naming.OUTPUT_HUB_REGION: config.hub_region,
+    }
+    # -- clusters (issue 3) -------------------------------------------------------------------
+    # -- registry (issue 4) -------------------------------------------------------------------
+    # -- github oidc (issue 5) ----------------------------------------------------------------
+    # -- argo cd (issue 6) --------------------------------------------------------------------
+    _ = aws, pulumi
+    return outputs
