@@ -1,0 +1,127 @@
+{{/*
+Helpers of the shop chart. Every per-service helper takes the dict each template builds as
+  $ctx := dict "root" $ "name" $name "svc" $svc
+(root: the top-level context; name: a key of .Values.services; svc: that service's values),
+because a helper has only one argument and needs all three.
+*/}}
+
+{{/* The chart name, used in the app.kubernetes.io/name label. */}}
+{{- define "shop.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Prefix of every object name. Truncated to leave room for "-<service>" inside the 63
+characters of a DNS label.
+*/}}
+{{- define "shop.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 30 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 30 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 30 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The value of the helm.sh/chart label. */}}
+{{- define "shop.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of every object of one service: <fullname>-<service>. */}}
+{{- define "shop.serviceFullname" -}}
+{{- printf "%s-%s" (include "shop.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Whether a service is rendered: "true" or "". `enabled` is optional and defaults to true, so
+an absent key must not read as false.
+*/}}
+{{- define "shop.enabled" -}}
+{{- if dig "enabled" true .svc -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The running version: the shared image tag, cut to a valid label value (at most 63
+characters, ending in an alphanumeric).
+*/}}
+{{- define "shop.version" -}}
+{{- .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | trimSuffix "." | trimSuffix "_" -}}
+{{- end -}}
+
+{{/*
+Labels selecting one service's pods. Never change these on a live release: a Deployment's
+selector is immutable.
+*/}}
+{{- define "shop.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "shop.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* Every label of one service's objects. */}}
+{{- define "shop.labels" -}}
+helm.sh/chart: {{ include "shop.chart" .root }}
+{{ include "shop.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "shop.version" .root | quote }}
+app.kubernetes.io/part-of: {{ include "shop.name" .root }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{/*
+The image of one service: <global.registry>/<image.prefix>/<service>:<image.tag>, plus
+@<digest> when image.digest pins it. Fails rather than rendering an image no node can pull.
+*/}}
+{{- define "shop.image" -}}
+{{- $registry := required "global.registry is empty: set it in values-<env>-<region>.yaml to the region's ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com)" .root.Values.global.registry -}}
+{{- $tag := required "image.tag is empty: Argo CD Image Updater sets the Helm parameter image.tag; to render by hand pass --set image.tag=<YYYYMMDD.HHMMSS-sha>" .root.Values.image.tag -}}
+{{- $ref := printf "%s/%s/%s:%s" $registry .root.Values.image.prefix .name $tag -}}
+{{- with get .root.Values.image.digest .name -}}
+{{- $ref = printf "%s@%s" $ref . -}}
+{{- end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/*
+Checks the values cannot express in values.schema.json; included once, from deployment.yaml.
+*/}}
+{{- define "shop.validate" -}}
+{{- $_ := required "global.region is empty: set it in values-<env>-<region>.yaml" .Values.global.region -}}
+{{- $_ = required "global.environment is empty: set it in values-<env>.yaml" .Values.global.environment -}}
+{{- range $name, $_ := .Values.image.digest -}}
+{{- if not (hasKey $.Values.services $name) -}}
+{{- fail (printf "image.digest.%s: there is no service %s in services" $name $name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $svc := .Values.services -}}
+{{- $autoscaling := $svc.autoscaling | default dict -}}
+{{- if and $autoscaling.enabled (gt (int $autoscaling.minReplicas) (int $autoscaling.maxReplicas)) -}}
+{{- fail (printf "services.%s.autoscaling: minReplicas (%d) is greater than maxReplicas (%d)" $name (int $autoscaling.minReplicas) (int $autoscaling.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The container's environment: AWS_REGION and DEPLOY_ENVIRONMENT from global, then the
+service's env (sorted by name). A name in the service's env replaces the chart's variable
+rather than duplicating it, since duplicate names make the effective value depend on order.
+*/}}
+{{- define "shop.env" -}}
+{{- $env := .svc.env | default dict -}}
+{{- if not (hasKey $env "AWS_REGION") }}
+- name: AWS_REGION
+  value: {{ .root.Values.global.region | quote }}
+{{- end }}
+{{- if not (hasKey $env "DEPLOY_ENVIRONMENT") }}
+- name: DEPLOY_ENVIRONMENT
+  value: {{ .root.Values.global.environment | quote }}
+{{- end }}
+{{- range $key, $value := $env }}
+- name: {{ $key }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
