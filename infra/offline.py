@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,8 +152,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[Resource] = []
         self.platform_mocks = mocks
+        # The SDK registers resources from a thread pool; one at a time keeps the hand-over of
+        # the request to the mocks (which need its provider and secrets) consistent.
+        self._lock = threading.RLock()
 
     def RegisterResource(self, request: Any) -> Any:
+        with self._lock:
+            return self._register(request)
+
+    def _register(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         urn = self.make_urn(request.parent, request.type, request.name)
