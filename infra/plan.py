@@ -226,7 +226,8 @@ def highlights(plan: Plan) -> list[str]:
     policies = plan.of_type("aws:ecr/registryPolicy:RegistryPolicy")
     if policies:
         lines.append(
-            f"ECR registry policies (replication in) in: {', '.join(sorted(str(plan.region_of(p)) for p in policies))}"
+            "ECR registry policies (replication in) in: "
+            + ", ".join(sorted(str(plan.region_of(p)) for p in policies))
         )
     for r in plan.of_type("kubernetes:argoproj.io/v1alpha1:ApplicationSet"):
         sync = _get(r.inputs, "spec", "template", "spec", "syncPolicy") or {}
@@ -241,7 +242,8 @@ def highlights(plan: Plan) -> list[str]:
         )
     for r in plan.of_type("kubernetes:helm.sh/v3:Release"):
         lines.append(
-            f"Helm release {r.inputs.get('name', r.name)} {r.inputs.get('chart')}@{r.inputs.get('version')} on {plan.region_of(r)}"
+            f"Helm release {r.inputs.get('name', r.name)} {r.inputs.get('chart')}@{r.inputs.get('version')}"
+            f" on {plan.region_of(r)}"
         )
     return lines
 
@@ -249,7 +251,7 @@ def highlights(plan: Plan) -> list[str]:
 def policy_rows(plan: Plan) -> list[tuple[str, str, str, str]] | None:
     """(policy, level, resource, message) per violation; None when the pack is unavailable."""
     try:
-        from policies import offline as policy_offline
+        from policies import offline as policy_offline  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
     results = policy_offline.evaluate(plan)
@@ -279,7 +281,7 @@ def render(plans: Sequence[Plan], console: Any) -> int:
                 counts = comps[comp]
                 node = branch.add(f"{comp} ({sum(counts.values())})")
                 for type_, n in sorted(counts.items()):
-                    node.add(f"{n} × {type_}")
+                    node.add(f"{n} x {type_}")
         console.print(tree)
         for line in highlights(plan):
             console.print(f"  • {line}")
