@@ -205,8 +205,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
     region yields different, consistent ARNs and URLs.
     """
 
-    def __init__(self, stack_config: cfg.StackConfig) -> None:
-        self.stack_config = stack_config
+    # What a resource declared without an explicit provider would get: obviously wrong values,
+    # so the mistake shows in the plan (and the provider tests fail) instead of looking fine.
+    NO_PROVIDER_ACCOUNT = "000000000000"
+    NO_PROVIDER_REGION = "no-provider"
+
+    def __init__(self) -> None:
         self.context: Resource | None = None
         self.plain_inputs: dict[str, Any] = {}
         self.providers: dict[str, dict[str, Any]] = {}
@@ -215,8 +219,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
     def _where(self, resource: Resource) -> tuple[str, str]:
         ref = resource.provider or resource.providers.get("aws")
         inputs = self.providers.get(ref or "", {})
-        region = str(inputs.get("region") or self.stack_config.hub_region)
-        accounts = inputs.get("allowedAccountIds") or [self.stack_config.account_id]
+        region = str(inputs.get("region") or self.NO_PROVIDER_REGION)
+        accounts = inputs.get("allowedAccountIds") or [self.NO_PROVIDER_ACCOUNT]
         if isinstance(accounts, str):
             accounts = json.loads(accounts)
         return str(accounts[0]), region
@@ -455,13 +459,26 @@ def run(
     resource is declared, exactly as under ``pulumi up``.
     """
     raw = dict(flat_config) if flat_config is not None else cfg.read_stack_file(cfg.stack_file(stack))
-    encoded = cfg.as_pulumi_config(raw)
-    pulumi.runtime.set_all_config(encoded)
-    # Validate before the runtime exists at all: a bad config declares nothing.
-    stack_config = cfg.from_flat(encoded, stack)
+    return run_encoded(stack, cfg.as_pulumi_config(raw), program)
 
-    mocks = PlatformMocks(stack_config)
+
+def run_encoded(
+    stack: str,
+    encoded: Mapping[str, str],
+    program: Callable[[cfg.StackConfig], Mapping[str, Any]] | None = None,
+    monitor_sink: list[RecordingMonitor] | None = None,
+) -> Plan:
+    """Run with config already encoded as the Pulumi CLI passes it (strings and JSON text).
+
+    The config is read inside the run, by the same :func:`infra.config.load` the real entry
+    point uses; a :class:`~infra.config.ConfigError` propagates before the program declares
+    anything (``monitor_sink`` receives the monitor, so tests can check that nothing was).
+    """
+    pulumi.runtime.set_all_config(dict(encoded))
+    mocks = PlatformMocks()
     monitor = RecordingMonitor(mocks)
+    if monitor_sink is not None:
+        monitor_sink.append(monitor)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings = pulumi.runtime.settings.SETTINGS
     settings.rpc_manager.clear()
@@ -472,16 +489,18 @@ def run(
 
         program = program_module.run
 
-    outputs: dict[str, Any] = {}
+    state: dict[str, Any] = {}
 
     def body() -> None:
-        exported = program(cfg.load())
+        # The same two steps as infra/__main__.py: load (and validate) config, then declare.
+        state["config"] = cfg.load()
+        exported = program(state["config"])
         if exported:
-            outputs["__future__"] = _collect(exported)
+            state["outputs"] = _collect(exported)
 
     _sync_await(pulumi.runtime.stack.run_pulumi_func(body))
-    resolved = _sync_await(outputs["__future__"]) if "__future__" in outputs else {}
-    return Plan(stack=stack, config=stack_config, resources=list(monitor.recorded), outputs=resolved)
+    resolved = _sync_await(state["outputs"]) if "outputs" in state else {}
+    return Plan(stack=stack, config=state["config"], resources=list(monitor.recorded), outputs=resolved)
 
 
 def _collect(exported: Mapping[str, Any]) -> Any:
