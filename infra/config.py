@@ -481,7 +481,7 @@ def _parse_region(name: str, raw: Any, environment: str) -> RegionConfig:
     if len(azs) > 6:
         raise ConfigError(_k(f"{key}.availabilityZones"), list(azs), "expected at most 6 availability zones")
     version = _required(m, "kubernetesVersion", f"{key}.kubernetesVersion")
-    if version not in versions.EKS_STANDARD_SUPPORT:
+    if not isinstance(version, str) or version not in versions.EKS_STANDARD_SUPPORT:
         raise ConfigError(
             _k(f"{key}.kubernetesVersion"),
             version,

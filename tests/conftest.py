@@ -1,0 +1,37 @@
+"""Shared fixtures: the example stack files as editable config maps, and ../shared."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import config
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def stack_config_map(stack: str) -> dict[str, Any]:
+    """A deep copy of a stack file's ``config:`` map, safe to modify in a test."""
+    return copy.deepcopy(config.read_stack_file(config.stack_file(stack)))
+
+
+@pytest.fixture
+def staging_map() -> dict[str, Any]:
+    return stack_config_map("staging")
+
+
+@pytest.fixture
+def prod_map() -> dict[str, Any]:
+    return stack_config_map("prod")
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared (CRDs, upstream chart values): CI always has it; a fresh clone may not."""
+    if not (SHARED / "crds").is_dir() or not (SHARED / "upstream-charts").is_dir():
+        pytest.skip(f"{SHARED} (CRDs and upstream chart values) is absent; these checks need it")
+    return SHARED
