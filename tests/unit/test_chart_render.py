@@ -344,6 +344,9 @@ def test_helm_lint(stack_name: str, region: str) -> None:
     result = helm(
         "lint",
         "--strict",
+        # Deprecation checks against the version the cluster runs, not helm's built-in default.
+        "--kube-version",
+        cfg.region(region).kubernetes_version,
         str(PROJECT_ROOT / cfg.application.path),
         *value_file_args(cfg, region),
         "--set",
@@ -485,6 +488,23 @@ def test_network_policy_denies_all_but_the_service_port_and_dns(stack_name: str,
         assert dns and dns[0]["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
         # An egress rule without `to` would allow every destination.
         assert all(rule.get("to") for rule in policy["egress"]), service
+
+
+@needs_helm
+def test_render_refuses_a_cluster_older_than_the_charts_kube_version() -> None:
+    cfg = stack("staging")
+    result = helm(
+        "template",
+        "shop",
+        str(PROJECT_ROOT / cfg.application.path),
+        "--kube-version",
+        "1.30",
+        *value_file_args(cfg, "us-west-2"),
+        "--set",
+        f"image.tag={CI_TAG}",
+    )
+    assert result.returncode != 0
+    assert "kubeVersion" in result.stderr or "Kubernetes version" in result.stderr, result.stderr
 
 
 @needs_helm

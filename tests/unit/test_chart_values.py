@@ -346,6 +346,15 @@ def test_chart_is_the_one_the_application_deploys(stack_name: str) -> None:
     assert chart["name"] == cfg.application.chart
     assert chart["apiVersion"] == "v2"
     assert chart["type"] == "application"
+    assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", chart["version"])
+    assert chart["appVersion"] and chart["maintainers"]
+    # The chart's minimum Kubernetes version must admit every cluster the stack runs.
+    minimum = re.fullmatch(r">=([0-9]+)\.([0-9]+)\.[0-9]+(-0)?", chart["kubeVersion"])
+    assert minimum, f"expected a '>=X.Y.Z-0' kubeVersion, got {chart['kubeVersion']!r}"
+    floor = (int(minimum.group(1)), int(minimum.group(2)))
+    for region in cfg.regions:
+        major, minor = (int(x) for x in region.kubernetes_version.split("."))
+        assert (major, minor) >= floor, f"{region.name} runs {region.kubernetes_version}"
 
 
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=COMBO_IDS)
