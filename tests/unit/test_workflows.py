@@ -1,0 +1,715 @@
+"""The GitHub Actions workflows, checked offline.
+
+zizmor audits them; the rest are this platform's own rules: actions pinned to commits, an OIDC
+token only for jobs that assume a role, no long-lived AWS keys, images pushed only from the deploy
+branches with a tag Image Updater accepts and the sentinel last, and docs/github-actions.md
+listing exactly the secrets and variables the workflows use. The scripts the workflows run are
+executed here too, with `docker`, `gh` and the program replaced by recorders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra import naming
+from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, load_stack_file
+
+WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
+DOC = PROJECT_ROOT / "docs" / "github-actions.md"
+CONFIGURE_AWS = "aws-actions/configure-aws-credentials"
+PULUMI_ACTION = "pulumi/actions"
+STACKS = ("staging", "prod")
+
+_USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*))?$")
+_PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[^@\s]+)?@[0-9a-f]{40}$")
+_RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
+_REFERENCE = re.compile(r"\b(secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
+_EXPRESSION = re.compile(r"^\$\{\{\s*(.+?)\s*\}\}$")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the workflows
+# ----------------------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text())
+    assert isinstance(doc, dict), f"{path.name}: not a mapping"
+    # YAML 1.1 reads the key `on` as the boolean true.
+    if True in doc:
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def _workflow_files() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.yml")) + sorted(WORKFLOWS.glob("*.yaml"))
+
+
+def _workflows() -> dict[str, dict[str, Any]]:
+    return {p.name: _load(p) for p in _workflow_files()}
+
+
+def _jobs(workflow: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    jobs = workflow["jobs"]
+    assert isinstance(jobs, dict)
+    return jobs
+
+
+def _all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(name, job_id, job) for name, wf in _workflows().items() for job_id, job in _jobs(wf).items()]
+
+
+def _steps(job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps") or [])
+
+
+def _action(step: Mapping[str, Any]) -> str | None:
+    uses = step.get("uses")
+    return None if uses is None else str(uses).split("@", 1)[0]
+
+
+def _step(job: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The step whose id or name is ``key``."""
+    found = [s for s in _steps(job) if key in (s.get("id"), s.get("name"))]
+    assert len(found) == 1, f"expected one step {key!r}, found {len(found)}"
+    return found[0]
+
+
+def _steps_using(job: Mapping[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in _steps(job) if _action(s) == action]
+
+
+def _expression(value: Any) -> str:
+    match = _EXPRESSION.match(str(value))
+    assert match, f"expected a single ${{{{ }}}} expression, got {value!r}"
+    return match.group(1)
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    path = WORKFLOWS / name
+    assert path.is_file(), f"{path} is missing"
+    return _load(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running the workflows' scripts
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+
+
+def _run_step(step: Mapping[str, Any], tmp: Path, env: Mapping[str, str], cwd: Path | None = None) -> Run:
+    """Run a step's script the way the runner does (bash -e, or `shell: python`)."""
+    script = str(step["run"])
+    output = tmp / f"github-output-{time.monotonic_ns()}"
+    output.touch()
+    shell = step.get("shell", "bash")
+    if shell == "python":
+        path = tmp / "step.py"
+        cmd = [sys.executable, str(path)]
+    else:
+        assert shell == "bash", f"unexpected shell {shell!r}"
+        path = tmp / "step.sh"
+        cmd = ["bash", "--noprofile", "--norc", "-e", str(path)]
+    path.write_text(script)
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(tmp / "summary.md"),
+        **env,
+    }
+    proc = subprocess.run(
+        cmd, cwd=cwd or tmp, env=full_env, capture_output=True, text=True, timeout=120, check=False
+    )
+    outputs: dict[str, str] = {}
+    for line in output.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        assert sep, f"GITHUB_OUTPUT line without '=': {line!r}"
+        outputs[key] = value
+    return Run(proc.returncode, proc.stdout, proc.stderr, outputs)
+
+
+def _recorder(bin_dir: Path, name: str, log: Path, body: str = "") -> None:
+    """An executable `name` that appends its arguments (one call per line) to ``log``."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exe = bin_dir / name
+    exe.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "{log}"\n{body}')
+    exe.chmod(0o755)
+
+
+def _calls(log: Path) -> list[list[str]]:
+    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+
+# ----------------------------------------------------------------------------------------------
+# zizmor
+# ----------------------------------------------------------------------------------------------
+
+
+def _zizmor(target: Path) -> tuple[int, list[dict[str, Any]], str]:
+    exe = Path(sys.executable).with_name("zizmor")
+    binary = str(exe) if exe.exists() else shutil.which("zizmor")
+    assert binary, "zizmor is not installed: pip install -e '.[dev]'"
+    # Offline: no GitHub token, no online audits; ignore comments and config files are not honoured.
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN"}
+    }
+    proc = subprocess.run(
+        [binary, "--offline", "--no-config", "--no-ignores", "--format", "json", str(target)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    findings = json.loads(proc.stdout) if proc.stdout.strip() else []
+    assert isinstance(findings, list), proc.stdout
+    return proc.returncode, findings, proc.stderr
+
+
+def test_the_four_workflows_exist() -> None:
+    names = {p.name for p in _workflow_files()}
+    assert {"build-images.yml", "preview.yml", "up.yml", "deploy-prod.yml"} <= names
+
+
+def test_zizmor_finds_nothing() -> None:
+    code, findings, stderr = _zizmor(WORKFLOWS)
+    summary = [f"{f['ident']}: {f.get('desc', '')}" for f in findings]
+    assert findings == [], summary
+    assert code == 0, stderr
+    # Not vacuous: zizmor audited every workflow.
+    audited = {(PROJECT_ROOT / path).resolve() for path in re.findall(r"completed (\S+)", stderr)}
+    assert {p.resolve() for p in _workflow_files()} <= audited, stderr
+
+
+def test_zizmor_would_catch_an_unsafe_workflow(tmp_path: Path) -> None:
+    # The check above is only worth something if zizmor audits, in this mode, what it is given.
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "on: pull_request_target\n"
+        "permissions: write-all\n"
+        "jobs:\n"
+        "  bad:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "        with:\n"
+        "          ref: ${{ github.event.pull_request.head.sha }}\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    code, findings, _ = _zizmor(workflows)
+    idents = {f["ident"] for f in findings}
+    assert code != 0
+    assert {"template-injection", "unpinned-uses", "artipacked"} <= idents, idents
+
+
+# ----------------------------------------------------------------------------------------------
+# Rules for every workflow
+# ----------------------------------------------------------------------------------------------
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_release() -> None:
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for path in _workflow_files():
+        lines = [m for line in path.read_text().splitlines() if (m := _USES_LINE.match(line))]
+        parsed = [s["uses"] for job in _jobs(_load(path)).values() for s in _steps(job) if "uses" in s]
+        parsed += [j["uses"] for j in _jobs(_load(path)).values() if "uses" in j]
+        # Every `uses:` the YAML has is one this line scan saw (no other spelling slips through).
+        assert sorted(m.group("ref") for m in lines) == sorted(parsed), path.name
+        for m in lines:
+            ref, comment = m.group("ref"), (m.group("comment") or "").strip()
+            assert _PINNED.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
+            release = comment.split()[0] if comment else ""
+            assert _RELEASE.match(release), f"{path.name}: {ref} needs a '# vX.Y.Z' comment"
+            action, sha = ref.split("@")
+            pins.setdefault(action, set()).add((sha, release))
+    assert pins, "no actions found"
+    for action, seen in pins.items():
+        assert len(seen) == 1, f"{action} is pinned to different commits: {sorted(seen)}"
+
+
+def test_only_jobs_that_assume_a_role_get_an_oidc_token() -> None:
+    for name, wf in _workflows().items():
+        top = wf.get("permissions")
+        assert top in ({}, {"contents": "read"}), (
+            f"{name}: top-level permissions must be {{}} or contents: read"
+        )
+        for job_id, job in _jobs(wf).items():
+            token = isinstance(job.get("permissions"), dict) and job["permissions"].get("id-token") == "write"
+            assumes = bool(_steps_using(job, CONFIGURE_AWS))
+            assert token == assumes, f"{name}/{job_id}: id-token: write={token}, assumes a role={assumes}"
+
+
+def test_every_job_states_least_permissions() -> None:
+    for name, job_id, job in _all_jobs():
+        perms = job.get("permissions")
+        assert isinstance(perms, dict), f"{name}/{job_id}: needs its own permissions map"
+        for scope, level in perms.items():
+            assert level in ("read", "write", "none"), f"{name}/{job_id}: {scope}: {level}"
+            if level == "write":
+                assert scope in {"id-token", "pull-requests"}, f"{name}/{job_id}: {scope}: write"
+            if scope == "pull-requests" and level == "write":
+                assert name == "preview.yml", f"{name}/{job_id} has no pull request to comment on"
+
+
+def test_role_arns_come_from_variables_never_from_keys() -> None:
+    for path in _workflow_files():
+        text = path.read_text()
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            assert key not in text, f"{path.name} mentions {key}"
+        for kind, ref in _REFERENCE.findall(text):
+            if kind == "secrets":
+                assert "AWS" not in ref.upper(), f"{path.name}: secret {ref}"
+    for name, job_id, job in _all_jobs():
+        matrix_roles = [
+            str(row.get("role")) for row in (job.get("strategy", {}).get("matrix", {}).get("include") or [])
+        ]
+        for step in _steps_using(job, CONFIGURE_AWS):
+            inputs = step.get("with", {})
+            assert not {"aws-access-key-id", "aws-secret-access-key"} & set(inputs), f"{name}/{job_id}"
+            role = _expression(inputs["role-to-assume"])
+            roles = [_expression(r) for r in matrix_roles] if role == "matrix.role" else [role]
+            assert roles, f"{name}/{job_id}: matrix.role without matrix roles"
+            for r in roles:
+                assert re.fullmatch(r"vars\.[A-Z][A-Z0-9_]*_ROLE_ARN", r), f"{name}/{job_id}: {r}"
+
+
+def test_checkouts_keep_no_credentials() -> None:
+    for name, job_id, job in _all_jobs():
+        for step in _steps_using(job, "actions/checkout"):
+            assert step.get("with", {}).get("persist-credentials") is False, f"{name}/{job_id}"
+
+
+def test_no_expression_is_pasted_into_a_script() -> None:
+    for name, job_id, job in _all_jobs():
+        for step in _steps(job):
+            if "run" in step:
+                assert "${{" not in str(step["run"]), f"{name}/{job_id}: {step.get('name', step['run'])!r}"
+
+
+def test_every_workflow_has_concurrency_and_every_job_a_timeout() -> None:
+    for name, wf in _workflows().items():
+        assert "group" in wf.get("concurrency", {}), f"{name}: no concurrency group"
+        for job_id, job in _jobs(wf).items():
+            timeout = job.get("timeout-minutes")
+            assert isinstance(timeout, int) and 0 < timeout <= 180, f"{name}/{job_id}: timeout {timeout}"
+
+
+def test_mutating_workflows_are_never_cancelled_half_way() -> None:
+    for name in ("build-images.yml", "up.yml", "deploy-prod.yml"):
+        assert _workflow(name)["concurrency"]["cancel-in-progress"] is False, name
+
+
+# ----------------------------------------------------------------------------------------------
+# The documented secrets and variables
+# ----------------------------------------------------------------------------------------------
+
+
+def _doc_table() -> list[dict[str, str]]:
+    text = DOC.read_text()
+    begin, end = "<!-- secrets-and-variables:begin -->", "<!-- secrets-and-variables:end -->"
+    assert begin in text and end in text, f"{DOC.name}: the table markers are missing"
+    lines = [ln.strip() for ln in text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()]
+    header = [c.strip().lower() for c in lines[0].strip("|").split("|")]
+    rows = [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")), strict=True)) for ln in lines[2:]]
+    assert rows, "the table is empty"
+    return rows
+
+
+def test_the_doc_lists_exactly_the_secrets_and_variables_the_workflows_use() -> None:
+    kinds = {"secrets": "secret", "vars": "variable"}
+    used = {
+        (path.name, kinds[kind], ref)
+        for path in _workflow_files()
+        for kind, ref in _REFERENCE.findall(path.read_text())
+    }
+    documented = {(r["workflow"], r["kind"], r["name"]) for r in _doc_table()}
+    assert documented == used, {"undocumented": used - documented, "unused": documented - used}
+
+
+def test_the_documented_role_arns_follow_the_naming_contract() -> None:
+    purposes = {"staging": {"push", "preview", "up"}, "prod": {"preview", "up", "deploy"}}
+    roles = [r for r in _doc_table() if r["name"].endswith("_ROLE_ARN")]
+    assert roles
+    for row in roles:
+        match = re.fullmatch(r"(STAGING|PROD)_([A-Z]+)_ROLE_ARN", row["name"])
+        assert match, row["name"]
+        stack, purpose = match.group(1).lower(), match.group(2).lower()
+        assert purpose in purposes[stack], f"{row['name']}: {stack} has no {purpose} role"
+        cfg = load_stack_file(stack)
+        role = naming.role_name(cfg.environment, f"github-{purpose}")
+        assert row["value"] == f"arn:aws:iam::{cfg.account_id}:role/{role}", row
+
+
+# ----------------------------------------------------------------------------------------------
+# build-images.yml
+# ----------------------------------------------------------------------------------------------
+
+
+def _build_job() -> dict[str, Any]:
+    jobs = _jobs(_workflow("build-images.yml"))
+    pushing = [job for job in jobs.values() if _steps_using(job, "aws-actions/amazon-ecr-login")]
+    assert len(pushing) == 1, "expected one job that pushes images"
+    return pushing[0]
+
+
+def test_images_are_pushed_only_from_the_deploy_branches() -> None:
+    staging = load_stack_file("staging")
+    on = _workflow("build-images.yml")["on"]
+    assert set(on) == {"push"}, f"build-images must run on push only, not {sorted(on)}"
+    assert set(on["push"]) == {"branches"}
+    assert on["push"]["branches"] == list(staging.github.deploy_branches)
+    assert load_stack_file("prod").github.deploy_branches == (), "prod never builds images"
+
+
+def test_images_are_pushed_with_the_staging_push_role() -> None:
+    [step] = _steps_using(_build_job(), CONFIGURE_AWS)
+    assert _expression(step["with"]["role-to-assume"]) == "vars.STAGING_PUSH_ROLE_ARN"
+
+
+def test_latest_is_never_pushed() -> None:
+    text = (WORKFLOWS / "build-images.yml").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    assert not re.search(r"\blatest\b", code)
+
+
+def test_the_tag_format_is_one_image_updater_accepts() -> None:
+    script = str(_step(_build_job(), "tag")["run"])
+    formats = re.findall(r"date -u \+([%A-Za-z.:_-]+)", script)
+    assert len(formats) == 1, "the tag must come from one `date -u +FORMAT`"
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    tag = f"{time.strftime(formats[0], time.gmtime())}-{sha[:7]}"
+    for allow in (DEFAULT_ALLOW_TAGS, load_stack_file("staging").image_updater.allow_tags):
+        assert re.fullmatch(allow.removeprefix("regexp:"), tag), (tag, allow)
+
+
+def test_the_tag_step_makes_one_tag_of_the_commit(tmp_path: Path) -> None:
+    sha = "89abcdef0123456789abcdef0123456789abcdef"
+    before = time.strftime("%Y%m%d.%H%M%S", time.gmtime())
+    run = _run_step(_step(_build_job(), "tag"), tmp_path, {"GITHUB_SHA": sha})
+    after = time.strftime("%Y%m%d.%H%M%S", time.gmtime())
+    assert run.returncode == 0, run.stderr
+    tag = run.outputs["tag"]
+    assert re.fullmatch(DEFAULT_ALLOW_TAGS.removeprefix("regexp:"), tag), tag
+    stamp, short = tag.split("-")
+    assert short == sha[:7]
+    assert before <= stamp <= after
+
+
+def _services_dir(root: Path, services: tuple[str, ...]) -> Path:
+    for service in services:
+        (root / "services" / service).mkdir(parents=True)
+        (root / "services" / service / "Dockerfile").write_text("FROM scratch\n")
+    return root
+
+
+def _stack_step_env(branch: str = "deploy/staging", tag: str = "20261122.063000-0123abc") -> dict[str, str]:
+    return {"PYTHONPATH": str(PROJECT_ROOT), "GITHUB_REF_NAME": branch, "TAG": tag}
+
+
+def test_the_stack_step_orders_the_sentinel_last(tmp_path: Path) -> None:
+    cfg = load_stack_file("staging")
+    work = _services_dir(tmp_path / "work", cfg.services)
+    run = _run_step(_step(_build_job(), "stack"), tmp_path, _stack_step_env(), cwd=work)
+    assert run.returncode == 0, run.stderr
+    services = run.outputs["services"].split()
+    assert services[-1] == cfg.sentinel_service == run.outputs["sentinel"]
+    assert services == [s for s in cfg.services if s != cfg.sentinel_service] + [cfg.sentinel_service]
+    registry = naming.registry_host(cfg.account_id, cfg.ecr.primary_region)
+    assert run.outputs["registry"] == registry == "111122223333.dkr.ecr.us-west-2.amazonaws.com"
+    assert run.outputs["repository-base"] == f"{registry}/{cfg.ecr.prefix}"
+    assert run.outputs["region"] == cfg.ecr.primary_region
+
+
+@pytest.mark.parametrize(
+    ("case", "env", "drop"),
+    [
+        ("not a deploy branch", _stack_step_env(branch="main"), None),
+        ("a tag Image Updater ignores", _stack_step_env(tag="latest"), None),
+        ("a service without a Dockerfile", _stack_step_env(), "payments"),
+    ],
+)
+def test_the_stack_step_refuses(tmp_path: Path, case: str, env: dict[str, str], drop: str | None) -> None:
+    services = tuple(s for s in load_stack_file("staging").services if s != drop)
+    work = _services_dir(tmp_path / "work", services)
+    run = _run_step(_step(_build_job(), "stack"), tmp_path, env, cwd=work)
+    assert run.returncode != 0, case
+    assert "::error::" in run.stdout + run.stderr, case
+    assert run.outputs == {}, case
+
+
+def _push_env(tmp: Path, services: str, login_registry: str | None = None) -> dict[str, str]:
+    registry = "111122223333.dkr.ecr.us-west-2.amazonaws.com"
+    _recorder(tmp / "bin", "docker", tmp / "docker.log")
+    return {
+        "PATH": f"{tmp / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "SERVICES": services,
+        "SENTINEL": "web",
+        "REGISTRY": registry,
+        "REPOSITORY_BASE": f"{registry}/shop",
+        "LOGIN_REGISTRY": login_registry or registry,
+        "TAG": "20261122.063000-0123abc",
+        "GITHUB_SHA": "0123abc" + "0" * 33,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/platform",
+    }
+
+
+def _push_step() -> dict[str, Any]:
+    job = _build_job()
+    [step] = [s for s in _steps(job) if "docker push" in str(s.get("run", ""))]
+    return step
+
+
+def test_every_image_is_built_before_any_push_and_the_sentinel_goes_last(tmp_path: Path) -> None:
+    cfg = load_stack_file("staging")
+    order = [s for s in cfg.services if s != cfg.sentinel_service] + [cfg.sentinel_service]
+    run = _run_step(_push_step(), tmp_path, _push_env(tmp_path, " ".join(order)))
+    assert run.returncode == 0, run.stderr
+    calls = _calls(tmp_path / "docker.log")
+    verbs = [c[0] for c in calls]
+    assert verbs == ["build"] * len(order) + ["push"] * len(order)
+    base, tag = "111122223333.dkr.ecr.us-west-2.amazonaws.com/shop", "20261122.063000-0123abc"
+    pushed = [c[1] for c in calls if c[0] == "push"]
+    assert pushed == [f"{base}/{s}:{tag}" for s in order]
+    assert pushed[-1].split("/")[-1].startswith(f"{cfg.sentinel_service}:")
+    builds = [c for c in calls if c[0] == "build"]
+    assert [b[-1] for b in builds] == [f"services/{s}" for s in order]
+    assert all(f"{base}/{s}:{tag}" in b for s, b in zip(order, builds, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("case", "services", "login"),
+    [
+        ("the sentinel is not last", "web catalog checkout payments", None),
+        (
+            "logged in to another account",
+            "catalog checkout payments web",
+            "999999999999.dkr.ecr.us-west-2.amazonaws.com",
+        ),
+    ],
+)
+def test_the_push_step_refuses(tmp_path: Path, case: str, services: str, login: str | None) -> None:
+    run = _run_step(_push_step(), tmp_path, _push_env(tmp_path, services, login))
+    assert run.returncode != 0, case
+    assert _calls(tmp_path / "docker.log") == [], f"{case}: docker ran"
+
+
+# ----------------------------------------------------------------------------------------------
+# preview.yml
+# ----------------------------------------------------------------------------------------------
+
+
+def test_preview_runs_the_tests_with_helm() -> None:
+    job = _jobs(_workflow("preview.yml"))["test"]
+    assert _steps_using(job, "azure/setup-helm"), "the chart tests need helm"
+    assert any(str(s.get("run", "")).strip() == "make test" for s in _steps(job))
+    assert _workflow("preview.yml")["on"] == {"pull_request": None}
+
+
+def _plan_step() -> dict[str, Any]:
+    job = _jobs(_workflow("preview.yml"))["plan-diff"]
+    [step] = [s for s in _steps(job) if "infra.plan" in str(s.get("run", ""))]
+    return step
+
+
+@pytest.mark.parametrize("base_has_plan", [True, False])
+def test_the_plan_diff_step_plans_both_sides_of_each_stack(tmp_path: Path, base_has_plan: bool) -> None:
+    work, plans = tmp_path / "work", tmp_path / "plans"
+    (work / ".base").mkdir(parents=True)
+    log = tmp_path / "python.log"
+    # The program, replaced: records its arguments and its working directory, prints a diff.
+    fail_in_base = 'if [ "$(basename "$PWD")" = .base ]; then exit 1; fi\n' if not base_has_plan else ""
+    _recorder(
+        work / ".venv" / "bin",
+        "python",
+        log,
+        f'echo "cwd=$(basename "$PWD")" >> "{log}"\n{fail_in_base}echo "+ plan $*"\n',
+    )
+    run = _run_step(_plan_step(), tmp_path, {"PLANS": str(plans)}, cwd=work)
+    assert run.returncode == 0, run.stderr
+    calls = [line for line in log.read_text().splitlines() if not line.startswith("cwd=")]
+    for stack in STACKS:
+        base_call = f"-m infra.plan --stack {stack} --json {plans}/base-{stack}.json"
+        assert base_call in calls
+        if base_has_plan:
+            assert (
+                f"-m infra.plan --stack {stack} --json {plans}/head-{stack}.json --diff {plans}/base-{stack}.json"
+                in calls
+            )
+        else:
+            assert f"-m infra.plan --stack {stack} --json {plans}/head-{stack}.json" in calls
+    body = (plans / "comment.md").read_text()
+    assert body.startswith("<!-- platform:plan-diff -->\n")
+    for stack in STACKS:
+        assert f"<code>{stack}</code>" in body
+    assert ("The base has no offline plan" in body) is not base_has_plan
+
+
+@pytest.mark.parametrize(("existing", "method"), [("", "POST"), ("4242\n77", "PATCH")])
+def test_the_plan_diff_comment_is_updated_in_place(tmp_path: Path, existing: str, method: str) -> None:
+    job = _jobs(_workflow("preview.yml"))["plan-diff"]
+    [step] = [s for s in _steps(job) if "gh api" in str(s.get("run", ""))]
+    assert "head.repo.full_name == github.repository" in str(step.get("if", "")), "forks cannot comment"
+    log = tmp_path / "gh.log"
+    listing = f'if [ "$2" = "--paginate" ]; then printf "%s" "{existing}"; fi\n'
+    _recorder(tmp_path / "bin", "gh", log, listing)
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "GH_TOKEN": "token",
+        "PR_NUMBER": "7",
+        "BODY": str(tmp_path / "comment.md"),
+        "GITHUB_REPOSITORY": "acme/platform",
+    }
+    run = _run_step(step, tmp_path, env)
+    assert run.returncode == 0, run.stderr
+    calls = _calls(log)
+    assert len(calls) == 2
+    assert calls[0][:3] == ["api", "--paginate", "repos/acme/platform/issues/7/comments"]
+    write = calls[1]
+    assert write[:3] == ["api", "--method", method]
+    target = (
+        "repos/acme/platform/issues/comments/4242"
+        if method == "PATCH"
+        else "repos/acme/platform/issues/7/comments"
+    )
+    assert write[3] == target
+
+
+def test_preview_previews_each_stack_with_the_policy_pack_and_its_own_comment() -> None:
+    job = _jobs(_workflow("preview.yml"))["preview"]
+    rows = job["strategy"]["matrix"]["include"]
+    assert sorted(r["stack"] for r in rows) == sorted(STACKS)
+    for row in rows:
+        assert _expression(row["role"]) == f"vars.{row['stack'].upper()}_PREVIEW_ROLE_ARN"
+    [step] = _steps_using(job, PULUMI_ACTION)
+    inputs = step["with"]
+    assert inputs["command"] == "preview"
+    assert inputs["policyPacks"] == "policies"
+    assert inputs["comment-on-pr"] is True
+    assert _expression(inputs["stack-name"]) == "matrix.stack"
+    assert _expression(step["env"]["PULUMI_ACCESS_TOKEN"]) == "secrets.PULUMI_ACCESS_TOKEN"
+    # The action edits the comment whose body starts with "`preview` on <project>/<stack>": no
+    # stack's heading may be a prefix of another's, or one stack would overwrite the other.
+    if inputs.get("edit-pr-comment", True) is not False:
+        for a in STACKS:
+            for b in STACKS:
+                assert a == b or not b.startswith(a), (a, b)
+
+
+# ----------------------------------------------------------------------------------------------
+# up.yml
+# ----------------------------------------------------------------------------------------------
+
+
+def test_up_applies_staging_then_prod_behind_the_production_environment() -> None:
+    wf = _workflow("up.yml")
+    assert wf["on"] == {"push": {"branches": ["main"]}}
+    jobs = _jobs(wf)
+    assert set(jobs) == {"staging", "prod"}
+    staging, prod = load_stack_file("staging"), load_stack_file("prod")
+    assert jobs["staging"]["environment"] == staging.github.environment
+    assert jobs["prod"]["environment"] == prod.github.deploy_environment == "production"
+    assert jobs["prod"]["needs"] in ("staging", ["staging"])
+    for stack, job in jobs.items():
+        [aws] = _steps_using(job, CONFIGURE_AWS)
+        assert _expression(aws["with"]["role-to-assume"]) == f"vars.{stack.upper()}_UP_ROLE_ARN"
+        [pulumi] = _steps_using(job, PULUMI_ACTION)
+        assert pulumi["with"]["command"] == "up"
+        assert pulumi["with"]["stack-name"] == stack
+        assert pulumi["with"]["policyPacks"] == "policies"
+        assert _steps(job).index(aws) < _steps(job).index(pulumi)
+
+
+# ----------------------------------------------------------------------------------------------
+# deploy-prod.yml
+# ----------------------------------------------------------------------------------------------
+
+
+def _deploy_job() -> dict[str, Any]:
+    return _jobs(_workflow("deploy-prod.yml"))["deploy"]
+
+
+def test_deploy_prod_is_manual_and_behind_the_production_environment() -> None:
+    wf = _workflow("deploy-prod.yml")
+    assert set(wf["on"]) == {"workflow_dispatch"}
+    inputs = wf["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"dry-run", "allow-unverified"}
+    assert inputs["dry-run"]["type"] == inputs["allow-unverified"]["type"] == "boolean"
+    assert inputs["allow-unverified"]["default"] is False
+    assert _deploy_job()["environment"] == load_stack_file("prod").github.deploy_environment
+
+
+def test_deploy_prod_runs_with_the_prod_deploy_role() -> None:
+    steps = _steps(_deploy_job())
+    [deploy] = [s for s in steps if "infra.deploy" in str(s.get("run", ""))]
+    before = [s for s in steps[: steps.index(deploy)] if _action(s) == CONFIGURE_AWS]
+    assert before, "no role assumed before the deploy"
+    assert _expression(before[-1]["with"]["role-to-assume"]) == "vars.PROD_DEPLOY_ROLE_ARN"
+
+
+def test_the_hub_clusters_come_from_the_stack_files(tmp_path: Path) -> None:
+    run = _run_step(_step(_deploy_job(), "hubs"), tmp_path, {"PYTHONPATH": str(PROJECT_ROOT)})
+    assert run.returncode == 0, run.stderr
+    for stack in STACKS:
+        cfg = load_stack_file(stack)
+        assert run.outputs[f"{stack}-cluster"] == naming.cluster_name(cfg.environment, cfg.hub_region)
+        assert run.outputs[f"{stack}-region"] == cfg.hub_region
+    assert run.outputs["prod-cluster"] == "platform-prod-us-west-2"
+
+
+def test_both_hubs_get_a_kubeconfig_entry() -> None:
+    runs = [s for s in _steps(_deploy_job()) if "update-kubeconfig" in str(s.get("run", ""))]
+    clusters = sorted(_expression(s["env"]["CLUSTER"]) for s in runs)
+    assert clusters == ["steps.hubs.outputs.prod-cluster", "steps.hubs.outputs.staging-cluster"]
+
+
+@pytest.mark.parametrize(
+    ("dry_run", "allow_unverified"), [("true", "false"), ("false", "false"), ("false", "true")]
+)
+def test_the_deploy_step_passes_the_inputs_as_flags(
+    tmp_path: Path, dry_run: str, allow_unverified: str
+) -> None:
+    steps = _steps(_deploy_job())
+    [deploy] = [s for s in steps if "infra.deploy" in str(s.get("run", ""))]
+    assert _expression(deploy["env"]["DRY_RUN"]) == "inputs.dry-run"
+    assert _expression(deploy["env"]["ALLOW_UNVERIFIED"]) == "inputs.allow-unverified"
+    log = tmp_path / "python.log"
+    _recorder(tmp_path / ".venv" / "bin", "python", log)
+    env = {
+        "DRY_RUN": dry_run,
+        "ALLOW_UNVERIFIED": allow_unverified,
+        "KUBECONFIG": str(tmp_path / "kubeconfig"),
+        "PROD_CONTEXT": "platform-prod-us-west-2",
+    }
+    run = _run_step(deploy, tmp_path, env)
+    assert run.returncode == 0, run.stderr
+    [call] = _calls(log)
+    assert call[:3] == ["-m", "infra.deploy", "prod"]
+    assert "--yes" in call
+    assert call[call.index("--kubeconfig") + 1] == str(tmp_path / "kubeconfig")
+    assert call[call.index("--context") + 1] == "platform-prod-us-west-2"
+    assert ("--dry-run" in call) is (dry_run == "true")
+    assert ("--allow-unverified" in call) is (allow_unverified == "true")
