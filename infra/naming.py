@@ -70,6 +70,15 @@ def image_repository(account_id: str, region: str, prefix: str, service: str) ->
     return f"{registry_host(account_id, region)}/{repository_name(prefix, service)}"
 
 
+def ecr_kms_alias(environment: str) -> str:
+    """The alias of each region's customer managed key that encrypts the ECR repositories."""
+    return f"alias/{PROJECT}-{environment}-ecr"
+
+
+# The IAM role ECR assumes to create repositories from a repository creation template.
+ECR_TEMPLATE_ROLE_PURPOSE = "ecr-repository-templates"
+
+
 def role_name(environment: str, purpose: str) -> str:
     """IAM role names are global to an account: prefix with project and environment."""
     return f"{PROJECT}-{environment}-{purpose}"
