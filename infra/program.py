@@ -23,6 +23,10 @@ def run(config: StackConfig) -> dict[str, Any]:
     }
     # -- clusters (issue 3) -------------------------------------------------------------------
     # -- registry (issue 4) -------------------------------------------------------------------
+    from infra.components.registry import Registry, RegistryArgs
+
+    registries = Registry("registry", RegistryArgs(config=config, providers=aws))
+    outputs[naming.OUTPUT_REGISTRIES] = registries.registries
     # -- github oidc (issue 5) ----------------------------------------------------------------
     # -- argo cd (issue 6) --------------------------------------------------------------------
     _ = aws, pulumi
