@@ -239,7 +239,26 @@ def role_specs(config: StackConfig) -> tuple[RoleSpec, ...]:
                 hub_access=HubAccessSpec(rbac.VERIFIER_GROUP, rbac.VERIFIER_ROLE, rbac.VERIFIER_VERBS),
             )
         )
+    _refuse_shared_subjects(specs)
     return tuple(specs)
+
+
+def _refuse_shared_subjects(specs: Sequence[RoleSpec]) -> None:
+    # A job whose token opens two roles holds the union of both: with github.environment equal
+    # to github.deployEnvironment, every prod deploy job could assume the admin `up` role, and
+    # the deploy role's least privilege would mean nothing.
+    owner: dict[str, str] = {}
+    for spec in specs:
+        for subject in spec.subjects:
+            if subject in owner:
+                raise ConfigError(
+                    "platform:github",
+                    subject,
+                    f"this subject would open both the {owner[subject]} and the {spec.purpose} role; "
+                    "give each role its own GitHub environment (github.environment must differ from "
+                    "github.deployEnvironment) so a job gets only the role it needs",
+                )
+            owner[subject] = spec.purpose
 
 
 def oidc_provider_arn(account_id: str) -> str:
