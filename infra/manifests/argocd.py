@@ -1,0 +1,442 @@
+"""Argo CD on the hub, as data: Helm values, cluster Secrets, AppProject, ApplicationSet, ImageUpdater.
+
+Every function here is pure (config and plain values in, a dict out): the components in
+``infra/components/argocd.py``, ``image_updater.py`` and ``applicationset.py`` only wrap them, and
+the unit tests check them without Pulumi, against the upstream chart defaults and the CRDs the
+pinned charts install (``../shared``).
+
+How a tag reaches a cluster (write-back ``argocd``, the default):
+
+1. CI pushes the sentinel image last; ECR replication copies it to each region's registry.
+2. Image Updater sees the new tag in *that region's* registry (one ``applicationRef`` per region)
+   and writes it into that region's Application as the Helm parameters below.
+3. The ApplicationSet ignores exactly those parameters, so it does not revert them.
+4. Staging syncs automatically; prod waits for the deploy command (``python -m infra.deploy``),
+   which reads ``spec.source.helm.parameters`` (:data:`IMAGE_TAG_PARAMETER`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from infra import naming
+from infra.config import StackConfig
+
+# --- Names other modules and tests rely on -------------------------------------------------------
+
+# The Helm parameter Image Updater writes the tag into: the shop chart's one shared tag
+# (charts/shop/values.yaml `image.tag`). The prod deploy command reads it back from
+# `spec.source.helm.parameters`.
+IMAGE_TAG_PARAMETER = "image.tag"
+# Image Updater (v1.x, CR mode) ALWAYS writes a second parameter with the image's repository
+# (registry/name without tag) next to the tag: when `manifestTargets.helm.name` is unset it
+# falls back to `image.name` (pkg/argocd/update.go, SetHelmImage: `if hpImageName == "" {
+# hpImageName = DefaultHelmImageName }`, then both parameters are merged). Omitting `name` does
+# not stop that write, so we name the parameter explicitly and ignore exactly these two.
+IMAGE_NAME_PARAMETER = "image.name"
+IMAGE_UPDATER_PARAMETERS: tuple[str, str] = (IMAGE_NAME_PARAMETER, IMAGE_TAG_PARAMETER)
+
+ARGOPROJ_API = "argoproj.io/v1alpha1"
+IMAGE_UPDATER_API = "argocd-image-updater.argoproj.io/v1alpha1"
+SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
+CLUSTER_ROLE_HUB = "hub"
+CLUSTER_ROLE_SPOKE = "spoke"
+
+# Local access: the server is a ClusterIP Service only (never a LoadBalancer or Ingress).
+LOCAL_PORT = 8080
+SERVER_SERVICE = f"{naming.ARGOCD_RELEASE}-server"
+LOCAL_URL = f"https://localhost:{LOCAL_PORT}"
+
+# ECR authorization tokens live 12 hours
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html); Image Updater
+# re-runs the credentials script after `credsexpire`, so it must be shorter than that.
+ECR_TOKEN_LIFETIME_HOURS = 12
+CREDS_EXPIRE = "11h"
+AUTH_SCRIPTS_DIR = "/scripts"  # where the chart mounts `authScripts.scripts`
+
+EKS_CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+# --- Argo CD Helm values -------------------------------------------------------------------------
+
+
+def argocd_domain(config: StackConfig) -> str:
+    return config.argocd.hostname or f"localhost:{LOCAL_PORT}"
+
+
+def port_forward_command(namespace: str = naming.ARGOCD_NAMESPACE) -> str:
+    """How to reach the UI/API: the server is never exposed outside the cluster."""
+    return f"kubectl -n {namespace} port-forward svc/{SERVER_SERVICE} {LOCAL_PORT}:443"
+
+
+def argocd_values(config: StackConfig) -> dict[str, Any]:
+    """Values for the argo-cd chart (``versions.ARGO_CD_CHART``).
+
+    Every key exists in the chart's default values.yaml (tests walk this dict against
+    ``../shared/upstream-charts/argo-cd/values.yaml``; a misspelt key would be silently ignored).
+    """
+    ha = config.argocd.ha
+    # Chart README, "High Availability": redis-ha plus at least two replicas of the stateless
+    # server, repo-server and ApplicationSet controller; the application controller stays at one
+    # replica, because more replicas only shard *clusters* between them and we manage three.
+    # https://github.com/argoproj/argo-helm/tree/main/charts/argo-cd#high-availability
+    stateless_replicas = 2 if ha else 1
+    values: dict[str, Any] = {
+        "global": {
+            "domain": argocd_domain(config),
+            "logging": {"format": "json", "level": "info"},
+            # Spread replicas over nodes; with one replica in staging this is a no-op.
+            "affinity": {"podAntiAffinity": "soft"},
+            "networkPolicy": {"create": True},
+        },
+        "crds": {"install": True, "keep": True},
+        "configs": {
+            "cm": {
+                # No local admin: nobody logs in with a shared password. Access is through the
+                # Kubernetes API (EKS access entries), e.g. `argocd admin dashboard --core`, or SSO
+                # once configured. https://argo-cd.readthedocs.io/en/stable/faq/#how-to-disable-admin-user
+                "admin.enabled": False,
+                "exec.enabled": False,
+                "statusbadge.enabled": False,
+            },
+            "rbac": {
+                # Authenticated users get nothing unless a policy grants it.
+                "policy.default": "",
+            },
+        },
+        # No SSO is configured yet; Dex would be an unused, exposed login component.
+        "dex": {"enabled": False},
+        "redis-ha": {"enabled": ha},
+        "controller": {
+            "replicas": 1,
+            "serviceAccount": {"create": True, "name": naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS[0]},
+            "pdb": {"enabled": ha},
+        },
+        "server": {
+            "replicas": stateless_replicas,
+            "service": {"type": "ClusterIP"},
+            "ingress": {"enabled": False},
+            "serviceAccount": {"create": True, "name": naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS[2]},
+            "pdb": {"enabled": ha},
+        },
+        "repoServer": {
+            "replicas": stateless_replicas,
+            "pdb": {"enabled": ha},
+        },
+        "applicationSet": {
+            "replicas": stateless_replicas,
+            "serviceAccount": {"create": True, "name": naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS[1]},
+            "pdb": {"enabled": ha},
+        },
+    }
+    return values
+
+
+# --- Image Updater Helm values -------------------------------------------------------------------
+
+
+def ecr_auth_script_name(region: str) -> str:
+    return f"ecr-{region}.sh"
+
+
+def ecr_auth_script(region: str) -> str:
+    """Prints ``AWS:<token>`` for one region's registry, as Image Updater's ``ext:`` source expects.
+
+    The image ships the aws CLI (apk ``aws-cli`` in the image's Dockerfile, since v0.10.2:
+    argoproj-labs/argocd-image-updater#237); credentials come from EKS Pod Identity through the
+    CLI's container credential provider. ``set -e`` plus the assignment makes a failed call exit
+    non-zero instead of printing an empty password.
+    """
+    return (
+        "#!/bin/sh\n"
+        f"# ECR token for {region}; Image Updater caches it for {CREDS_EXPIRE} (tokens live "
+        f"{ECR_TOKEN_LIFETIME_HOURS}h).\n"
+        "set -eu\n"
+        f'token="$(aws ecr get-login-password --region {region})"\n'
+        "printf 'AWS:%s\\n' \"$token\"\n"
+    )
+
+
+def registries(config: StackConfig) -> list[dict[str, Any]]:
+    """One registry entry per region: each region's Applications pull from their own registry."""
+    out = []
+    for region in config.region_names:
+        host = naming.registry_host(config.account_id, region)
+        out.append(
+            {
+                "name": f"ECR {region}",
+                "prefix": host,
+                "api_url": f"https://{host}",
+                "ping": True,
+                "insecure": False,
+                "credentials": f"ext:{AUTH_SCRIPTS_DIR}/{ecr_auth_script_name(region)}",
+                "credsexpire": CREDS_EXPIRE,
+            }
+        )
+    return out
+
+
+def image_updater_values(config: StackConfig) -> dict[str, Any]:
+    """Values for the argocd-image-updater chart (``versions.IMAGE_UPDATER_CHART``)."""
+    return {
+        "crds": {"install": True, "keep": True},
+        # The Pod Identity association binds the IAM role to exactly this name.
+        "serviceAccount": {"create": True, "name": naming.IMAGE_UPDATER_SERVICE_ACCOUNT},
+        "rbac": {"enabled": True},
+        "config": {
+            "log.level": "info",
+            "registries": registries(config),
+        },
+        "authScripts": {
+            "enabled": True,
+            "scripts": {ecr_auth_script_name(r): ecr_auth_script(r) for r in config.region_names},
+        },
+    }
+
+
+# --- Cluster registration ------------------------------------------------------------------------
+
+
+def cluster_role(config: StackConfig, region: str) -> str:
+    return CLUSTER_ROLE_HUB if region == config.hub_region else CLUSTER_ROLE_SPOKE
+
+
+def cluster_labels(environment: str, region: str, role: str) -> dict[str, str]:
+    return {
+        SECRET_TYPE_LABEL: "cluster",
+        naming.LABEL_ENVIRONMENT: environment,
+        naming.LABEL_REGION: region,
+        naming.LABEL_CLUSTER_ROLE: role,
+    }
+
+
+def cluster_config(cluster_name: str, role_arn: str, ca_data: str) -> dict[str, Any]:
+    """The Secret's ``config``: IAM authentication, no token.
+
+    ``argocd-k8s-auth aws`` presigns an STS call with the pod's Pod Identity credentials after
+    assuming ``roleARN`` (the hub role itself, whose trust policy allows that self-assumption).
+    https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/#eks
+    """
+    return {
+        "awsAuthConfig": {"clusterName": cluster_name, "roleARN": role_arn},
+        "tlsClientConfig": {"insecure": False, "caData": ca_data},
+    }
+
+
+def cluster_secret(
+    config: StackConfig,
+    region: str,
+    *,
+    cluster_name: str,
+    endpoint: str,
+    ca_data: str,
+    role_arn: str,
+) -> dict[str, Any]:
+    """An Argo CD cluster Secret (declarative setup). The hub is registered by its endpoint too,
+    like the spokes, so every Application is generated and authenticated the same way; the
+    ``in-cluster`` default destination is simply not selected by anything."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": naming.cluster_secret_name(config.environment, region),
+            "namespace": naming.ARGOCD_NAMESPACE,
+            "labels": cluster_labels(config.environment, region, cluster_role(config, region)),
+            "annotations": {
+                naming.ANNOTATION_ACCOUNT: config.account_id,
+                naming.ANNOTATION_REGION: region,
+                naming.ANNOTATION_CLUSTER_NAME: cluster_name,
+                naming.ANNOTATION_REGISTRY: naming.registry_host(config.account_id, region),
+            },
+        },
+        "type": "Opaque",
+        "stringData": {
+            "name": cluster_name,
+            "server": endpoint,
+            "config": json.dumps(cluster_config(cluster_name, role_arn, ca_data), sort_keys=True),
+        },
+    }
+
+
+def cluster_selector(environment: str) -> dict[str, Any]:
+    """What the ApplicationSet's cluster generator selects: this environment's clusters."""
+    return {"matchLabels": {naming.LABEL_ENVIRONMENT: environment}}
+
+
+# --- AppProject ----------------------------------------------------------------------------------
+
+
+def app_project(config: StackConfig, servers: Sequence[str]) -> dict[str, Any]:
+    """The one project the generated Applications run in: one repo, the registered clusters'
+    application namespace, and of cluster-scoped kinds only the Namespace CreateNamespace needs."""
+    return {
+        "apiVersion": ARGOPROJ_API,
+        "kind": "AppProject",
+        "metadata": {"name": naming.APP_PROJECT, "namespace": naming.ARGOCD_NAMESPACE},
+        "spec": {
+            "description": f"{config.application.name} in {config.environment}, one Application per region",
+            "sourceRepos": [config.application.repo_url],
+            "destinations": [
+                {"server": server, "namespace": config.application.namespace} for server in servers
+            ],
+            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+        },
+    }
+
+
+# --- ApplicationSet ------------------------------------------------------------------------------
+
+
+def _label(key: str) -> str:
+    return "{{ index .metadata.labels " + json.dumps(key) + " }}"
+
+
+def _annotation(key: str) -> str:
+    return "{{ index .metadata.annotations " + json.dumps(key) + " }}"
+
+
+def ignore_application_differences(config: StackConfig) -> list[dict[str, Any]]:
+    """What the ApplicationSet must not revert: exactly the parameters Image Updater writes.
+
+    A jq expression (not a JSON pointer on the whole ``parameters`` list) so a parameter set by
+    hand is still reconciled back to the template. The template itself sets no parameters, so
+    the MergePatch-replaces-lists limitation cannot reset the ignored ones.
+    https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/#ignore-certain-changes-to-applications
+    With ``git`` write-back the tag lives in Git and there is nothing to ignore.
+    """
+    if config.image_updater.write_back_method != "argocd":
+        return []
+    names = " or ".join(f".name == {json.dumps(p)}" for p in IMAGE_UPDATER_PARAMETERS)
+    return [{"jqPathExpressions": [f".spec.source.helm.parameters[]? | select({names})"]}]
+
+
+def application_set(config: StackConfig) -> dict[str, Any]:
+    """One Application per registered cluster of this environment, named
+    ``naming.application_name(app, env, region)`` from the cluster Secret's labels."""
+    app = config.application
+    env = config.environment
+    region = _label(naming.LABEL_REGION)
+    set_name = naming.application_set_name(app.name, env)
+    base_files = naming.value_files(env, "REGION")
+    # The last file is regional; build it from the same naming function, region templated.
+    value_files = [*base_files[:-1], base_files[-1].replace("REGION", region)]
+    app_sync: dict[str, Any] = {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}
+    if config.argocd.sync == "automated":
+        app_sync["automated"] = {"prune": True, "selfHeal": True}
+        app_sync["retry"] = {
+            "limit": 5,
+            "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"},
+        }
+    spec: dict[str, Any] = {
+        "goTemplate": True,
+        "goTemplateOptions": ["missingkey=error"],
+        "generators": [{"clusters": {"selector": cluster_selector(env)}}],
+        "template": {
+            "metadata": {
+                "name": naming.application_name(app.name, env, region),
+                "labels": {
+                    naming.LABEL_APPLICATION_SET: set_name,
+                    naming.LABEL_ENVIRONMENT: env,
+                    naming.LABEL_REGION: region,
+                },
+                "annotations": {
+                    naming.ANNOTATION_ACCOUNT: _annotation(naming.ANNOTATION_ACCOUNT),
+                    naming.ANNOTATION_REGISTRY: _annotation(naming.ANNOTATION_REGISTRY),
+                },
+            },
+            "spec": {
+                "project": naming.APP_PROJECT,
+                "source": {
+                    "repoURL": app.repo_url,
+                    "path": app.path,
+                    "targetRevision": app.revision,
+                    "helm": {"valueFiles": value_files},
+                },
+                "destination": {"server": "{{ .server }}", "namespace": app.namespace},
+                "syncPolicy": app_sync,
+            },
+        },
+    }
+    ignore = ignore_application_differences(config)
+    if ignore:
+        spec["ignoreApplicationDifferences"] = ignore
+    if config.argocd.sync == "manual":
+        # Deleting an Application (or the set) must never delete what runs in prod.
+        spec["syncPolicy"] = {"preserveResourcesOnDeletion": True}
+    return {
+        "apiVersion": ARGOPROJ_API,
+        "kind": "ApplicationSet",
+        "metadata": {"name": set_name, "namespace": naming.ARGOCD_NAMESPACE},
+        "spec": spec,
+    }
+
+
+# --- ImageUpdater --------------------------------------------------------------------------------
+
+
+def image_updater_name(config: StackConfig) -> str:
+    return naming.application_set_name(config.application.name, config.environment)
+
+
+def _git_target(config: StackConfig, region: str) -> str:
+    regional = naming.value_files(config.environment, region)[-1]
+    return f"helmvalues:/{config.application.path}/{regional}"
+
+
+def image_updater(config: StackConfig) -> dict[str, Any]:
+    """The ImageUpdater CR: the sentinel image, per region, from that region's registry.
+
+    A region's Application moves only when the tag is in its *own* registry, i.e. after ECR
+    replication reached it; the sentinel is pushed last, so every service's image is there too.
+    """
+    iu = config.image_updater
+    refs = []
+    for region in config.region_names:
+        ref: dict[str, Any] = {
+            "namePattern": naming.application_name(config.application.name, config.environment, region),
+            "images": [
+                {
+                    "alias": config.sentinel_service,
+                    "imageName": naming.image_repository(
+                        config.account_id, region, config.ecr.prefix, config.sentinel_service
+                    ),
+                    # forceUpdate: before the first tag is written the chart cannot render, so
+                    # the image is not in the Application's status yet; without this Image
+                    # Updater would never consider it.
+                    "commonUpdateSettings": {"forceUpdate": True},
+                    "manifestTargets": {"helm": {"name": IMAGE_NAME_PARAMETER, "tag": IMAGE_TAG_PARAMETER}},
+                }
+            ],
+        }
+        if iu.write_back_method == "git":
+            git: dict[str, Any] = {"writeBackTarget": _git_target(config, region)}
+            if iu.git_branch:
+                git["branch"] = iu.git_branch
+            ref["writeBackConfig"] = {"method": "git", "gitConfig": git}
+        refs.append(ref)
+    return {
+        "apiVersion": IMAGE_UPDATER_API,
+        "kind": "ImageUpdater",
+        "metadata": {"name": image_updater_name(config), "namespace": naming.ARGOCD_NAMESPACE},
+        "spec": {
+            "commonUpdateSettings": {"updateStrategy": iu.update_strategy, "allowTags": iu.allow_tags},
+            "writeBackConfig": {"method": iu.write_back_method},
+            "applicationRefs": refs,
+        },
+    }
+
+
+# --- Outputs -------------------------------------------------------------------------------------
+
+
+def argocd_output(config: StackConfig) -> dict[str, Any]:
+    """The OUTPUT_ARGOCD stack output: where Argo CD runs and how to reach it."""
+    return {
+        "region": config.hub_region,
+        "namespace": naming.ARGOCD_NAMESPACE,
+        "url": f"https://{argocd_domain(config)}",
+        "portForward": port_forward_command(),
+        "applicationSet": naming.application_set_name(config.application.name, config.environment),
+    }
