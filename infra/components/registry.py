@@ -176,7 +176,8 @@ class RegionalRegistry(pulumi.ComponentResource):
                         account_id=config.account_id,
                         region=region,
                         prefix=config.ecr.prefix,
-                        allow_create_repository=True,
+                        # Granted because the template above gives such repositories our settings.
+                        allow_create_repository=self.template is not None,
                     ),
                     sort_keys=True,
                 ),
