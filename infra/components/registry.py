@@ -265,7 +265,11 @@ class Registry(pulumi.ComponentResource):
         # Account-and-region singleton: the source registry's one replication configuration.
         self.replication = None
         if rules:
-            own_repositories = [repo for r in self.regions.values() for repo in r.repositories.values()]
+            # No depends_on the repositories: replication acts only on a push, CI can push a service
+            # only once its primary-region repository exists, and the same `pulumi up` creates the
+            # service's repositories in every region. Depending on them would also make this
+            # singleton's dependencies change with every service added. If replication ever does
+            # create a repository first (ECR defaults), adopt it: see the README, "Adopting".
             self.replication = aws.ecr.ReplicationConfiguration(
                 f"replication-{config.ecr.primary_region}",
                 replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(
@@ -287,10 +291,7 @@ class Registry(pulumi.ComponentResource):
                         for rule in rules
                     ]
                 ),
-                # After this account's repositories exist everywhere: otherwise replication could
-                # create one first, with ECR's defaults (mutable tags, AES256), and Pulumi's create
-                # of the same name would fail.
-                opts=pulumi.ResourceOptions(parent=self, provider=primary, depends_on=own_repositories),
+                opts=pulumi.ResourceOptions(parent=self, provider=primary),
             )
 
         self.registries = docs.registries(config)

@@ -137,8 +137,12 @@ def test_adding_a_service_adds_repositories_and_leaves_replication_alone(
     assert {r.inputs["name"] for r in added_repos} == {new_name}
     assert len(after.of_type(LIFECYCLE)) == len(before.of_type(LIFECYCLE)) + len(after.config.region_names)
 
-    # Replication rules, registry policies and templates are the same documents as before.
+    # Replication rules, registry policies and templates are the same documents as before, with
+    # the same dependencies: nothing of the replication singleton changes.
     assert replication_rules(after) == replication_rules(before)
+    assert [r.dependencies for r in after.of_type(REPLICATION)] == [
+        r.dependencies for r in before.of_type(REPLICATION)
+    ]
     for kind in (REGISTRY_POLICY, TEMPLATE):
         assert sorted(json.dumps(r.inputs, sort_keys=True) for r in after.of_type(kind)) == sorted(
             json.dumps(r.inputs, sort_keys=True) for r in before.of_type(kind)
