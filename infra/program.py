@@ -28,6 +28,17 @@ def run(config: StackConfig) -> dict[str, Any]:
     registries = Registry("registry", RegistryArgs(config=config, providers=aws))
     outputs[naming.OUTPUT_REGISTRIES] = registries.registries
     # -- github oidc (issue 5) ----------------------------------------------------------------
+    from infra.components.github import GitHubOidc, GitHubOidcArgs
+
+    github = GitHubOidc(
+        "github",
+        GitHubOidcArgs(
+            config=config,
+            iam_provider=aws[config.hub_region],
+            ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
+        ),
+    )
+    outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
     # -- argo cd (issue 6) --------------------------------------------------------------------
     _ = aws, pulumi
     return outputs
