@@ -1,0 +1,427 @@
+"""The prod deploy's decisions, as pure functions over Argo CD Application objects.
+
+Everything here reads plain dicts shaped like ``applications.argoproj.io/v1alpha1`` objects (the
+CRD in ``../shared/crds/crd-application.yaml``) and returns values; nothing talks to a cluster.
+:mod:`infra.deploy` fetches the objects and acts on these answers, so each rule of the promotion
+("only what staging ran Synced and Healthy", "the sync we started has finished") is tested here
+without a fake API at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any
+
+# The Helm parameters Argo CD Image Updater writes into each Application (issue 6 owns the names).
+from infra.manifests.argocd import IMAGE_NAME_PARAMETER, IMAGE_TAG_PARAMETER
+
+# The chart's optional per-service digest pin, `image.digest.<service>`.
+IMAGE_DIGEST_PARAMETER_PREFIX = "image.digest."
+
+# Names of the `operation.info` items the deploy writes. Argo CD copies the operation, info
+# included, into `status.operationState.operation` when it starts it, which is how the deploy
+# tells its own sync from an earlier one: https://argo-cd.readthedocs.io/en/stable/user-guide/sync-kubectl/
+INFO_DEPLOY_ID = "deploy-id"
+INFO_IMAGE = "image"
+INFO_VERIFIED = "verified"
+INFO_REASON = "reason"
+
+SYNCED = "Synced"
+HEALTHY = "Healthy"
+DEGRADED = "Degraded"
+# status.operationState.phase values (gitops-engine's OperationPhase).
+PHASE_RUNNING = "Running"
+PHASE_TERMINATING = "Terminating"
+PHASE_SUCCEEDED = "Succeeded"
+PHASE_FAILED = "Failed"
+PHASE_ERROR = "Error"
+
+
+class ExitCode(IntEnum):
+    """The command's exit status. Documented in ``--help`` and the README ("Deploying to prod")."""
+
+    OK = 0  # every region synced, Healthy, or already up to date (or a dry run that would proceed)
+    USAGE = 2  # bad flags, stack file or kubeconfig/context (argparse uses 2 as well)
+    REFUSED = 3  # an image staging has not run Synced+Healthy, a missing Application, ...: nothing changed
+    FAILED = 4  # a sync failed or the Application went Degraded; later regions untouched
+    TIMED_OUT = 5  # a sync did not finish Synced+Healthy within the timeout; later regions untouched
+    API_ERROR = 6  # a hub could not be reached or refused a call (401/403/5xx); later regions untouched
+    INTERRUPTED = 130  # Ctrl-C; the sync already started keeps running in Argo CD
+
+
+class Outcome(StrEnum):
+    SYNCED = "synced"
+    UNCHANGED = "unchanged"
+    WOULD_SYNC = "would sync"
+    REFUSED = "refused"
+    FAILED = "failed"
+    DEGRADED = "degraded"
+    TIMED_OUT = "timed out"
+    API_ERROR = "api error"
+    INTERRUPTED = "interrupted"
+    NOT_STARTED = "not started"
+
+
+EXIT_CODES: dict[Outcome, ExitCode] = {
+    Outcome.SYNCED: ExitCode.OK,
+    Outcome.UNCHANGED: ExitCode.OK,
+    Outcome.WOULD_SYNC: ExitCode.OK,
+    Outcome.NOT_STARTED: ExitCode.OK,
+    Outcome.REFUSED: ExitCode.REFUSED,
+    Outcome.FAILED: ExitCode.FAILED,
+    Outcome.DEGRADED: ExitCode.FAILED,
+    Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
+    Outcome.API_ERROR: ExitCode.API_ERROR,
+    Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
+}
+
+
+def exit_code(outcomes: Iterable[Outcome]) -> ExitCode:
+    """The exit status of a run: that of its first outcome that is not a success."""
+    for outcome in outcomes:
+        code = EXIT_CODES[outcome]
+        if code is not ExitCode.OK:
+            return code
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------------
+# Image references
+# --------------------------------------------------------------------------------------------
+
+_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image by repository path, tag and digest.
+
+    ``repository`` never includes the registry host: prod pulls replicas of staging's images
+    from its own account's registry, so the same image has a different host in each stack.
+    """
+
+    repository: str
+    tag: str | None
+    digest: str | None = None
+    registry: str | None = None
+
+    def __str__(self) -> str:
+        text = self.repository
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+    def same_image(self, other: ImageRef) -> bool:
+        """Same repository path and tag; and the same digest when both sides know one."""
+        if self.repository != other.repository or self.tag != other.tag:
+            return False
+        return self.digest is None or other.digest is None or self.digest == other.digest
+
+
+def parse_image(reference: str) -> ImageRef:
+    """Split ``[registry/]path[:tag][@digest]`` the way the container runtime does.
+
+    The first path component is a registry host when it contains a ``.`` or ``:`` or is
+    ``localhost`` (the distribution reference grammar).
+    """
+    rest, _, digest = reference.partition("@")
+    first, slash, remainder = rest.partition("/")
+    registry: str | None = None
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, rest = first, remainder
+    name, colon, tag = rest.rpartition(":")
+    if not colon or "/" in tag:
+        name, tag = rest, ""
+    return ImageRef(repository=name, tag=tag or None, digest=digest or None, registry=registry)
+
+
+def split_tag_value(value: str) -> tuple[str | None, str | None]:
+    """An ``image.tag`` parameter value: ``<tag>`` or ``<tag>@<digest>`` (Image Updater's digest form)."""
+    tag, _, digest = value.partition("@")
+    return (tag or None, digest or None)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading an Application
+# --------------------------------------------------------------------------------------------
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def name_of(app: Mapping[str, Any]) -> str:
+    return str(_get(app, "metadata", "name") or "")
+
+
+def resource_version(app: Mapping[str, Any]) -> str | None:
+    value = _get(app, "metadata", "resourceVersion")
+    return str(value) if value else None
+
+
+def sync_status(app: Mapping[str, Any]) -> str:
+    return str(_get(app, "status", "sync", "status") or "Unknown")
+
+
+def health_status(app: Mapping[str, Any]) -> str:
+    return str(_get(app, "status", "health", "status") or "Unknown")
+
+
+def _sources(holder: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """``source`` and every entry of ``sources`` of a spec, operation or syncResult."""
+    if not isinstance(holder, Mapping):
+        return []
+    found: list[Mapping[str, Any]] = []
+    if isinstance(holder.get("source"), Mapping):
+        found.append(holder["source"])
+    for source in holder.get("sources") or ():
+        if isinstance(source, Mapping):
+            found.append(source)
+    return found
+
+
+def helm_parameter_values(holder: Mapping[str, Any] | None, name: str) -> tuple[str, ...]:
+    """Every distinct value of Helm parameter ``name`` across the holder's sources, in order."""
+    values: list[str] = []
+    for source in _sources(holder):
+        for parameter in _get(source, "helm", "parameters") or ():
+            if isinstance(parameter, Mapping) and parameter.get("name") == name:
+                value = str(parameter.get("value") or "")
+                if value not in values:
+                    values.append(value)
+    return tuple(values)
+
+
+def image_from_parameters(
+    holder: Mapping[str, Any] | None, repository: str, service: str
+) -> tuple[ImageRef | None, str | None]:
+    """The sentinel image a spec (or a finished sync's ``syncResult``) deploys, or why it can't tell."""
+    tags = helm_parameter_values(holder, IMAGE_TAG_PARAMETER)
+    if not tags or tags == ("",):
+        return (
+            None,
+            f"no Helm parameter {IMAGE_TAG_PARAMETER} (Argo CD Image Updater has not written one yet)",
+        )
+    if len(tags) > 1:
+        return None, f"ambiguous Helm parameter {IMAGE_TAG_PARAMETER}: {', '.join(tags)}"
+    names = helm_parameter_values(holder, IMAGE_NAME_PARAMETER)
+    for name in names:
+        # Image Updater writes the registry/repository next to the tag; it must be the sentinel's.
+        if name and parse_image(name).repository != repository:
+            return None, f"Helm parameter {IMAGE_NAME_PARAMETER} is {name}, not an image of {repository}"
+    tag, digest = split_tag_value(tags[0])
+    if tag is None:
+        return None, f"Helm parameter {IMAGE_TAG_PARAMETER} has no tag: {tags[0]!r}"
+    pinned = helm_parameter_values(holder, IMAGE_DIGEST_PARAMETER_PREFIX + service)
+    if len(pinned) == 1 and pinned[0]:
+        digest = pinned[0]
+    if digest is not None and not _DIGEST_RE.match(digest):
+        return None, f"Helm parameter {IMAGE_TAG_PARAMETER} has a malformed digest: {digest!r}"
+    return ImageRef(repository=repository, tag=tag, digest=digest), None
+
+
+def desired_image(
+    app: Mapping[str, Any], repository: str, service: str
+) -> tuple[ImageRef | None, str | None]:
+    """The sentinel image a sync of ``app`` would deploy now (its ``spec``), or why it can't tell."""
+    return image_from_parameters(_get(app, "spec"), repository, service)
+
+
+def running_images(app: Mapping[str, Any], repository: str) -> tuple[ImageRef, ...]:
+    """The images of ``repository`` Argo CD reports the Application's live resources run."""
+    images = _get(app, "status", "summary", "images") or ()
+    refs = (parse_image(str(image)) for image in images if isinstance(image, str))
+    return tuple(ref for ref in refs if ref.repository == repository)
+
+
+def operation_in_progress(app: Mapping[str, Any]) -> str | None:
+    """Why a new sync must not be started now, or None."""
+    if _get(app, "operation") is not None:
+        who = _get(app, "operation", "initiatedBy", "username") or "someone"
+        return f"an operation requested by {who} is waiting to start; let it finish first"
+    phase = _get(app, "status", "operationState", "phase")
+    if phase in (PHASE_RUNNING, PHASE_TERMINATING):
+        who = _get(app, "status", "operationState", "operation", "initiatedBy", "username") or "someone"
+        return f"an operation started by {who} is {str(phase).lower()}; let it finish first"
+    return None
+
+
+def is_up_to_date(app: Mapping[str, Any], desired: ImageRef) -> bool:
+    """Already Synced and Healthy, running exactly ``desired``: a sync would change nothing."""
+    running = running_images(app, desired.repository)
+    return (
+        sync_status(app) == SYNCED
+        and health_status(app) == HEALTHY
+        and bool(running)
+        and all(desired.same_image(image) for image in running)
+    )
+
+
+def sync_revision(app: Mapping[str, Any]) -> str | None:
+    """The Git revision to sync: the commit Argo CD last compared (what `Synced` refers to),
+    else the Application's target revision."""
+    revision = _get(app, "status", "sync", "revision")
+    if revision:
+        return str(revision)
+    for source in _sources(_get(app, "spec")):
+        if source.get("targetRevision"):
+            return str(source["targetRevision"])
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Verification against staging
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    verified: bool
+    reason: str
+    staging_images: tuple[ImageRef, ...] = ()
+
+
+def _images_text(images: Sequence[ImageRef]) -> str:
+    return ", ".join(sorted({str(image) for image in images})) or "no image"
+
+
+def verify(desired: ImageRef, staging_app: Mapping[str, Any]) -> Verification:
+    """Has staging's Application run ``desired`` Synced and Healthy?
+
+    Compares repository path and tag (and digest where both are known), never the registry
+    host: prod's registry is a replica in another account.
+    """
+    name = name_of(staging_app)
+    running = running_images(staging_app, desired.repository)
+    sync, health = sync_status(staging_app), health_status(staging_app)
+    runs = f"staging {name} runs {_images_text(running)} ({sync}/{health})"
+    if not running:
+        return Verification(False, f"{runs}: it reports no image of {desired.repository}", running)
+    mismatched = [image for image in running if not desired.same_image(image)]
+    if mismatched:
+        return Verification(False, f"{runs}, not {desired}", running)
+    if sync != SYNCED or health != HEALTHY:
+        return Verification(False, f"{runs}: {desired} is not yet Synced and Healthy there", running)
+    return Verification(True, runs, running)
+
+
+# --------------------------------------------------------------------------------------------
+# The sync operation and its progress
+# --------------------------------------------------------------------------------------------
+
+
+def operation_patch(
+    *,
+    username: str,
+    deploy_id: str,
+    image: ImageRef,
+    verified: str,
+    reason: str,
+    revision: str | None,
+    resource_version: str | None,
+) -> dict[str, Any]:
+    """The JSON merge patch that asks Argo CD to sync an Application.
+
+    Setting ``operation`` is what ``argocd app sync`` does through the API server; doing it
+    through the Kubernetes API needs neither the argocd CLI nor an Argo CD account:
+    https://argo-cd.readthedocs.io/en/stable/user-guide/sync-kubectl/
+    ``metadata.resourceVersion`` makes the patch conditional: if Image Updater (or anyone) changed
+    the Application after it was verified, the API server answers 409 Conflict instead of
+    syncing an image nobody checked.
+    """
+    sync: dict[str, Any] = {"syncStrategy": {"hook": {}}}
+    if revision:
+        sync["revision"] = revision
+    patch: dict[str, Any] = {
+        "operation": {
+            "initiatedBy": {"username": username},
+            "info": [
+                {"name": INFO_REASON, "value": reason},
+                {"name": INFO_DEPLOY_ID, "value": deploy_id},
+                {"name": INFO_IMAGE, "value": str(image)},
+                {"name": INFO_VERIFIED, "value": verified},
+            ],
+            "sync": sync,
+        }
+    }
+    if resource_version:
+        patch["metadata"] = {"resourceVersion": resource_version}
+    return patch
+
+
+class Phase(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SETTLING = "settling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEGRADED = "degraded"
+
+
+TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.DEGRADED})
+
+
+@dataclass(frozen=True)
+class Assessment:
+    phase: Phase
+    detail: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+
+def _info(operation: Any, name: str) -> str | None:
+    for item in _get(operation, "info") or ():
+        if isinstance(item, Mapping) and item.get("name") == name:
+            return str(item.get("value"))
+    return None
+
+
+def assess(app: Mapping[str, Any], deploy_id: str, desired: ImageRef, service: str) -> Assessment:
+    """Where the sync this deploy started stands, judged from one read of the Application.
+
+    Done means: our operation (recognised by its deploy id) Succeeded, the Application is Synced
+    and Healthy, and Argo CD reports the desired image running. A failed or errored operation,
+    or Degraded health after the sync, is a failure.
+    """
+    state = _get(app, "status", "operationState")
+    if _info(_get(state, "operation"), INFO_DEPLOY_ID) != deploy_id:
+        if _get(app, "operation") is not None:
+            return Assessment(Phase.QUEUED, "waiting for the application controller to start the sync")
+        return Assessment(Phase.QUEUED, "waiting for the sync to be reported in status.operationState")
+    phase = _get(state, "phase")
+    message = str(_get(state, "message") or "")
+    if phase in (PHASE_FAILED, PHASE_ERROR):
+        return Assessment(Phase.FAILED, f"sync {str(phase).lower()}: {message}".rstrip(": "))
+    if phase != PHASE_SUCCEEDED:
+        return Assessment(Phase.RUNNING, f"sync {str(phase or 'pending').lower()}: {message}".rstrip(": "))
+    applied, _ = image_from_parameters(_get(state, "syncResult"), desired.repository, service)
+    if applied is not None and not desired.same_image(applied):
+        return Assessment(
+            Phase.FAILED,
+            f"the sync applied {applied}, not the verified {desired}: the Application changed after it "
+            "was verified; prod now runs an image staging has not verified",
+        )
+    sync, health = sync_status(app), health_status(app)
+    if health == DEGRADED:
+        detail = str(_get(app, "status", "health", "message") or "")
+        return Assessment(Phase.DEGRADED, f"{sync}/{health}: {detail}".rstrip(": "))
+    if sync != SYNCED or health != HEALTHY:
+        return Assessment(Phase.SETTLING, f"sync succeeded; now {sync}/{health}")
+    running = running_images(app, desired.repository)
+    if not running or not all(desired.same_image(image) for image in running):
+        return Assessment(
+            Phase.SETTLING,
+            f"{sync}/{health}; waiting for Argo CD to report {desired} (now {_images_text(running)})",
+        )
+    return Assessment(Phase.SUCCEEDED, f"{sync}/{health}, running {desired}")
