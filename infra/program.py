@@ -22,6 +22,10 @@ def run(config: StackConfig) -> dict[str, Any]:
         naming.OUTPUT_HUB_REGION: config.hub_region,
     }
     # -- clusters (issue 3) -------------------------------------------------------------------
+    from infra.components.cluster import RegionalCluster, build_clusters, cluster_outputs
+
+    clusters: dict[str, RegionalCluster] = build_clusters(config, aws)
+    outputs.update(cluster_outputs(clusters))
     # -- registry (issue 4) -------------------------------------------------------------------
     from infra.components.registry import Registry, RegistryArgs
 

@@ -1,0 +1,379 @@
+"""One region's EKS cluster: its network, control plane, managed nodes, add-ons and a
+Kubernetes provider for the components that deploy into it.
+
+Rebuild critical path (issue 10): network → control plane → node group → coredns. Everything else
+(IAM, KMS, launch template, vpc-cni/kube-proxy/pod-identity-agent add-ons) is created beside it,
+never in series with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from infra import naming, versions
+from infra.components.network import RegionalNetwork, RegionalNetworkArgs
+from infra.config import CapacityType, NatMode, StackConfig
+from infra.documents import eks as eks_docs
+from infra.manifests import kubeconfig as kubeconfig_doc
+
+TYPE = "platform:eks:RegionalCluster"
+
+# Add-ons that adopt what EKS bootstraps on a new cluster (bootstrapSelfManagedAddons) and so can
+# be created in parallel with the node group; coredns is the exception, see below.
+# https://docs.aws.amazon.com/eks/latest/userguide/eks-add-ons.html
+ADDONS_BESIDE_NODES: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+# coredns is a Deployment: its managed add-on only turns ACTIVE once pods are scheduled, so it
+# waits for nodes. https://docs.aws.amazon.com/eks/latest/userguide/coredns-add-on-create.html
+ADDONS_AFTER_NODES: tuple[str, ...] = ("coredns",)
+ADDONS: tuple[str, ...] = ADDONS_BESIDE_NODES + ADDONS_AFTER_NODES
+
+# IMDSv2 only, one hop: processes on the node (kubelet, and the host-network aws-node,
+# kube-proxy and pod-identity-agent) still reach IMDS, pods in their own network namespace do
+# not, so no pod can borrow the node role (ECR pull, CNI). Pods get AWS credentials through EKS
+# Pod Identity, which does not use IMDS.
+# https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html
+IMDS_HOP_LIMIT = 1
+ROOT_DEVICE = "/dev/xvda"  # root volume of the EKS-optimized AL2023 AMIs
+
+
+@dataclass(frozen=True)
+class NodeGroupArgs:
+    instance_types: tuple[str, ...]
+    min_size: int
+    desired_size: int
+    max_size: int
+    capacity_type: CapacityType
+    disk_size_gib: int
+
+
+@dataclass(frozen=True)
+class RegionalClusterArgs:
+    environment: str
+    account_id: str
+    region: str
+    vpc_cidr: str
+    availability_zones: tuple[str, ...]
+    kubernetes_version: str
+    nat_gateways: NatMode
+    public_access_cidrs: tuple[str, ...]
+    node_group: NodeGroupArgs
+    admin_role_arn: str
+    ecr_prefix: str
+    # Prod: KMS key and cluster protected, EKS deletion protection on.
+    protect: bool
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def cluster_name(self) -> str:
+        return naming.cluster_name(self.environment, self.region)
+
+    @classmethod
+    def from_config(cls, config: StackConfig, region: str) -> RegionalClusterArgs:
+        r = config.region(region)
+        ng = r.node_group
+        return cls(
+            environment=config.environment,
+            account_id=config.account_id,
+            region=r.name,
+            vpc_cidr=r.vpc_cidr,
+            availability_zones=r.availability_zones,
+            kubernetes_version=r.kubernetes_version,
+            nat_gateways=r.nat_gateways,
+            public_access_cidrs=r.public_access_cidrs,
+            node_group=NodeGroupArgs(
+                ng.instance_types,
+                ng.min_size,
+                ng.desired_size,
+                ng.max_size,
+                ng.capacity_type,
+                ng.disk_size_gib,
+            ),
+            admin_role_arn=config.cluster_admin_role_arn,
+            ecr_prefix=config.ecr.prefix,
+            protect=config.is_prod,
+            tags=naming.base_tags(config.environment, config.tags),
+        )
+
+
+class RegionalCluster(pulumi.ComponentResource):
+    """The EKS cluster of one region (resource name: the region)."""
+
+    region: str
+    aws_provider: aws.Provider
+    network: RegionalNetwork
+    secrets_key: aws.kms.Key
+    cluster: eks.Cluster
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    certificate_authority: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    k8s_provider: k8s.Provider
+    node_role: aws.iam.Role
+    launch_template: aws.ec2.LaunchTemplate
+    node_group: aws.eks.NodeGroup
+    addons: dict[str, aws.eks.Addon]
+
+    def __init__(
+        self,
+        name: str,
+        args: RegionalClusterArgs,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        if name != args.region:
+            raise ValueError(f"a RegionalCluster is named after its region: {name!r} != {args.region!r}")
+        super().__init__(TYPE, name, None, opts)
+        region = args.region
+        cluster_name = args.cluster_name
+        tags = dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        self.region = region
+        self.aws_provider = provider
+
+        self.network = RegionalNetwork(
+            f"network-{region}",
+            RegionalNetworkArgs(
+                region=region,
+                cluster_name=cluster_name,
+                vpc_cidr=args.vpc_cidr,
+                availability_zones=args.availability_zones,
+                nat_gateways=args.nat_gateways,
+                tags=tags,
+            ),
+            provider,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # Envelope encryption of Secrets with a key of our own, rotated yearly. Losing the key
+        # loses every Secret of the cluster, hence protect (and a 30-day deletion window).
+        # https://docs.aws.amazon.com/eks/latest/userguide/envelope-encryption.html
+        self.secrets_key = aws.kms.Key(
+            f"eks-secrets-{region}",
+            description=f"Envelope encryption of Kubernetes Secrets in EKS cluster {cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags={**tags, "Name": f"{cluster_name}-secrets"},
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)
+            ),
+        )
+        aws.kms.Alias(
+            f"eks-secrets-{region}",
+            name=f"alias/{cluster_name}-secrets",
+            target_key_id=self.secrets_key.key_id,
+            opts=child,
+        )
+
+        public = bool(args.public_access_cidrs)
+        self.cluster = eks.Cluster(
+            f"eks-{region}",
+            name=cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=self.network.vpc_id,
+            public_subnet_ids=self.network.public_subnet_ids,
+            private_subnet_ids=self.network.private_subnet_ids,
+            endpoint_private_access=True,
+            endpoint_public_access=public,
+            # pulumi-eks refuses CIDRs when the public endpoint is off.
+            public_access_cidrs=list(args.public_access_cidrs) if public else None,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                "platform-admin": eks.AccessEntryArgs(
+                    principal_arn=args.admin_role_arn,
+                    access_policies={
+                        "cluster-admin": eks.AccessPolicyAssociationArgs(
+                            policy_arn=eks_docs.CLUSTER_ADMIN_ACCESS_POLICY_ARN,
+                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                        )
+                    },
+                    tags=tags,
+                )
+            },
+            enabled_cluster_log_types=list(eks_docs.CONTROL_PLANE_LOG_TYPES),
+            encryption_config_key_arn=self.secrets_key.arn,
+            deletion_protection=args.protect,
+            # Config only admits versions in standard support; STANDARD makes EKS upgrade a
+            # cluster left behind instead of silently billing extended support (pulumi-eks
+            # defaults to EXTENDED). https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            skip_default_node_group=True,
+            # Managed node groups whose launch template names no security group get the
+            # EKS-created cluster security group, which already allows control plane <-> nodes;
+            # pulumi-eks's extra cluster/node groups would only matter for self-managed nodes.
+            # https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html
+            skip_default_security_groups=True,
+            # EKS installs self-managed vpc-cni, kube-proxy and coredns at creation; our managed
+            # add-ons below adopt them. pulumi-eks must not install its own copies.
+            bootstrap_self_managed_addons=True,
+            use_default_vpc_cni=True,
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
+            # Workloads get AWS credentials through EKS Pod Identity, which needs no IAM OIDC provider.
+            create_oidc_provider=False,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, providers={"aws": provider}, protect=args.protect),
+        )
+
+        # Derived from a cluster output so every consumer waits for the control plane.
+        self.cluster_name = self.cluster.kubeconfig.apply(lambda _kc: cluster_name)
+        endpoint_and_ca = self.cluster.kubeconfig.apply(kubeconfig_doc.server_and_ca)
+        self.endpoint = endpoint_and_ca.apply(lambda pair: pair[0])
+        self.certificate_authority = endpoint_and_ca.apply(lambda pair: pair[1])
+        self.oidc_issuer = self.cluster.oidc_issuer
+        self.kubeconfig = pulumi.Output.secret(
+            endpoint_and_ca.apply(
+                lambda pair: kubeconfig_doc.to_json(
+                    kubeconfig_doc.kubeconfig(cluster_name, region, pair[0], pair[1])
+                )
+            )
+        )
+        self.k8s_provider = k8s.Provider(
+            f"k8s-{region}",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # Node IAM: the two AWS policies nodes need to join and network, plus pull-only access to
+        # this region's repositories (and the EKS add-on images).
+        self.node_role = aws.iam.Role(
+            f"nodes-{region}",
+            name=naming.role_name(args.environment, f"nodes-{region}"),
+            description=f"EC2 nodes of EKS cluster {cluster_name}",
+            assume_role_policy=json.dumps(eks_docs.node_assume_role_policy()),
+            tags=tags,
+            opts=child,
+        )
+        node_iam: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(
+                f"nodes-{arn.rsplit('/', 1)[1]}-{region}",
+                role=self.node_role.name,
+                policy_arn=arn,
+                opts=child,
+            )
+            for arn in eks_docs.NODE_MANAGED_POLICY_ARNS
+        ]
+        node_iam.append(
+            aws.iam.RolePolicy(
+                f"nodes-ecr-pull-{region}",
+                name="ecr-pull",
+                role=self.node_role.id,
+                policy=json.dumps(eks_docs.ecr_pull_policy(args.account_id, region, args.ecr_prefix)),
+                opts=child,
+            )
+        )
+
+        ng = args.node_group
+        instance_tags = {**tags, "Name": f"{cluster_name}-node"}
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"nodes-{region}",
+            description=f"Managed nodes of EKS cluster {cluster_name}",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=ng.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags=tags,
+            opts=child,
+        )
+
+        self.node_group = aws.eks.NodeGroup(
+            f"nodes-{region}",
+            cluster_name=self.cluster_name,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=self.network.private_subnet_ids,
+            ami_type=eks_docs.ami_type(ng.instance_types),
+            instance_types=list(ng.instance_types),
+            capacity_type=ng.capacity_type,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=ng.min_size, desired_size=ng.desired_size, max_size=ng.max_size
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
+            ),
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+            tags=tags,
+            # Nodes join only if they can reach the EKS API, STS and ECR: through NAT, so the
+            # private routes and their associations come first, as do the role's permissions.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[*self.network.egress, *node_iam])
+            ),
+        )
+
+        addon_versions = versions.EKS_ADDONS[args.kubernetes_version]
+        self.addons = {}
+        for addon in ADDONS:
+            after_nodes = addon in ADDONS_AFTER_NODES
+            self.addons[addon] = aws.eks.Addon(
+                f"{addon}-{region}",
+                cluster_name=self.cluster_name,
+                addon_name=addon,
+                addon_version=addon_versions[addon],
+                # Adopt the self-managed copy EKS bootstrapped, and keep the add-on's
+                # configuration what this program says it is.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags,
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[self.node_group] if after_nodes else None)
+                ),
+            )
+
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "endpoint": self.endpoint,
+                "oidcIssuer": self.oidc_issuer,
+                "kubeconfig": self.kubeconfig,
+                "nodeGroup": self.node_group.arn,
+            }
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The entry of this cluster in the ``clusters`` stack output."""
+        return {"name": self.cluster_name, "endpoint": self.endpoint, "oidcIssuer": self.oidc_issuer}
+
+
+def build_clusters(config: StackConfig, providers: Mapping[str, aws.Provider]) -> dict[str, RegionalCluster]:
+    """One RegionalCluster per configured region, each on that region's provider."""
+    return {
+        region: RegionalCluster(region, RegionalClusterArgs.from_config(config, region), providers[region])
+        for region in config.region_names
+    }
+
+
+def cluster_outputs(clusters: Mapping[str, RegionalCluster]) -> dict[str, Any]:
+    """The ``clusters`` and ``kubeconfigs`` stack outputs (naming.OUTPUT_*)."""
+    return {
+        naming.OUTPUT_CLUSTERS: {region: c.summary() for region, c in clusters.items()},
+        naming.OUTPUT_KUBECONFIGS: pulumi.Output.secret(
+            {region: c.kubeconfig for region, c in clusters.items()}
+        ),
+    }

@@ -1,0 +1,229 @@
+"""One region's network for its EKS cluster: a VPC with a public and a private subnet per zone.
+
+Nodes live only in the private subnets and reach the internet (ECR, the EKS API, STS) through
+NAT: one gateway per zone (prod, survives the loss of a zone) or a single one (staging, cheaper).
+The public subnets hold the NAT gateways and internet-facing load balancers.
+https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import NatMode
+
+TYPE = "platform:network:RegionalNetwork"
+
+# The layout cuts the VPC into eighths: the first six are the private subnets (one per zone, up
+# to six zones), the seventh is kept free, the last is cut again into eighths for the public
+# subnets. A /16 gives /19 private and /22 public subnets, a /20 gives /23 and /26.
+_PRIVATE_SPLIT = 3
+_PUBLIC_SPLIT = 3
+MAX_ZONES = 6
+
+# Subnet tags the AWS Load Balancer Controller and the in-tree service controller use to pick
+# subnets. https://docs.aws.amazon.com/eks/latest/userguide/network-load-balancing.html
+ELB_ROLE_TAG = "kubernetes.io/role/elb"
+INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
+
+
+def cluster_tag(cluster_name: str) -> str:
+    return f"kubernetes.io/cluster/{cluster_name}"
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    availability_zone: str
+    public_cidr: str
+    private_cidr: str
+
+
+def subnet_layout(vpc_cidr: str, availability_zones: Sequence[str]) -> tuple[SubnetPlan, ...]:
+    """The subnets of each zone, carved from ``vpc_cidr`` by zone position.
+
+    A zone's subnets depend only on its position, never on how many zones there are, so adding a
+    zone at the end never renumbers (and so never replaces) the subnets of the others.
+    """
+    if not 1 <= len(availability_zones) <= MAX_ZONES:
+        raise ValueError(f"expected 1 to {MAX_ZONES} availability zones, got {len(availability_zones)}")
+    if len(set(availability_zones)) != len(availability_zones):
+        raise ValueError(f"availability zones must be unique: {', '.join(availability_zones)}")
+    vpc = ipaddress.IPv4Network(vpc_cidr)
+    eighths = list(vpc.subnets(prefixlen_diff=_PRIVATE_SPLIT))
+    public_block = eighths[-1]
+    publics = list(public_block.subnets(prefixlen_diff=_PUBLIC_SPLIT))
+    return tuple(
+        SubnetPlan(zone, str(publics[i]), str(eighths[i])) for i, zone in enumerate(availability_zones)
+    )
+
+
+def nat_zones(availability_zones: Sequence[str], mode: NatMode) -> tuple[str, ...]:
+    """The zones that get a NAT gateway. ``single`` keeps the first zone's, so switching modes
+    adds or removes gateways without replacing the one that stays."""
+    return tuple(availability_zones) if mode == "perAz" else (availability_zones[0],)
+
+
+@dataclass(frozen=True)
+class RegionalNetworkArgs:
+    region: str
+    cluster_name: str
+    vpc_cidr: str
+    availability_zones: tuple[str, ...]
+    nat_gateways: NatMode
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class RegionalNetwork(pulumi.ComponentResource):
+    """VPC, subnets, internet gateway, NAT and routes of one region."""
+
+    vpc: aws.ec2.Vpc
+    public_subnets: list[aws.ec2.Subnet]
+    private_subnets: list[aws.ec2.Subnet]
+    nat_gateways: list[aws.ec2.NatGateway]
+    # The resources nodes need before they can reach the internet: the private default routes and
+    # the route table associations that put them in force. The node group depends on these.
+    egress: list[pulumi.Resource]
+
+    def __init__(
+        self,
+        name: str,
+        args: RegionalNetworkArgs,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        region = args.region
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        layout = subnet_layout(args.vpc_cidr, args.availability_zones)
+
+        def tags(name_tag: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+            return {**args.tags, **(extra or {}), "Name": name_tag}
+
+        self.vpc = aws.ec2.Vpc(
+            f"vpc-{region}",
+            cidr_block=args.vpc_cidr,
+            # Both are required for the private API endpoint to resolve inside the VPC.
+            # https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags=tags(args.cluster_name),
+            opts=child,
+        )
+        igw = aws.ec2.InternetGateway(
+            f"igw-{region}", vpc_id=self.vpc.id, tags=tags(args.cluster_name), opts=child
+        )
+
+        shared = {cluster_tag(args.cluster_name): "shared"}
+        self.public_subnets = []
+        self.private_subnets = []
+        for plan in layout:
+            zone = plan.availability_zone
+            self.public_subnets.append(
+                aws.ec2.Subnet(
+                    f"public-{zone}",
+                    vpc_id=self.vpc.id,
+                    availability_zone=zone,
+                    cidr_block=plan.public_cidr,
+                    # Load balancers and NAT gateways get their own addresses; nothing launched
+                    # here needs one by default.
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"{args.cluster_name}-public-{zone}", {**shared, ELB_ROLE_TAG: "1"}),
+                    opts=child,
+                )
+            )
+            self.private_subnets.append(
+                aws.ec2.Subnet(
+                    f"private-{zone}",
+                    vpc_id=self.vpc.id,
+                    availability_zone=zone,
+                    cidr_block=plan.private_cidr,
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"{args.cluster_name}-private-{zone}", {**shared, INTERNAL_ELB_ROLE_TAG: "1"}),
+                    opts=child,
+                )
+            )
+
+        public_rt = aws.ec2.RouteTable(
+            f"public-rt-{region}", vpc_id=self.vpc.id, tags=tags(f"{args.cluster_name}-public"), opts=child
+        )
+        public_default = aws.ec2.Route(
+            f"public-default-{region}",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=child,
+        )
+        public_assocs = [
+            aws.ec2.RouteTableAssociation(
+                f"public-rta-{plan.availability_zone}",
+                route_table_id=public_rt.id,
+                subnet_id=subnet.id,
+                opts=child,
+            )
+            for plan, subnet in zip(layout, self.public_subnets, strict=True)
+        ]
+
+        # A NAT gateway only forwards once its public subnet routes to the internet gateway.
+        # https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-working-with.html
+        nat_ready = pulumi.ResourceOptions(depends_on=[public_default, *public_assocs])
+        nats: dict[str, aws.ec2.NatGateway] = {}
+        for zone in nat_zones(args.availability_zones, args.nat_gateways):
+            index = args.availability_zones.index(zone)
+            eip = aws.ec2.Eip(
+                f"nat-eip-{zone}", domain="vpc", tags=tags(f"{args.cluster_name}-nat-{zone}"), opts=child
+            )
+            nats[zone] = aws.ec2.NatGateway(
+                f"nat-{zone}",
+                allocation_id=eip.allocation_id,
+                subnet_id=self.public_subnets[index].id,
+                connectivity_type="public",
+                tags=tags(f"{args.cluster_name}-{zone}"),
+                opts=pulumi.ResourceOptions.merge(child, nat_ready),
+            )
+        self.nat_gateways = list(nats.values())
+
+        self.egress = []
+        for plan, subnet in zip(layout, self.private_subnets, strict=True):
+            zone = plan.availability_zone
+            nat = nats.get(zone) or nats[args.availability_zones[0]]
+            rt = aws.ec2.RouteTable(
+                f"private-rt-{zone}",
+                vpc_id=self.vpc.id,
+                tags=tags(f"{args.cluster_name}-private-{zone}"),
+                opts=child,
+            )
+            self.egress.append(
+                aws.ec2.Route(
+                    f"private-default-{zone}",
+                    route_table_id=rt.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    nat_gateway_id=nat.id,
+                    opts=child,
+                )
+            )
+            self.egress.append(
+                aws.ec2.RouteTableAssociation(
+                    f"private-rta-{zone}", route_table_id=rt.id, subnet_id=subnet.id, opts=child
+                )
+            )
+
+        self.vpc_id: pulumi.Output[str] = self.vpc.id
+        self.public_subnet_ids: pulumi.Output[list[str]] = pulumi.Output.all(
+            *[s.id for s in self.public_subnets]
+        )
+        self.private_subnet_ids: pulumi.Output[list[str]] = pulumi.Output.all(
+            *[s.id for s in self.private_subnets]
+        )
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+                "natGatewayIds": pulumi.Output.all(*[n.id for n in self.nat_gateways]),
+            }
+        )

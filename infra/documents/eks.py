@@ -1,0 +1,159 @@
+"""IAM documents and fixed AWS facts for the EKS clusters, as pure functions.
+
+Nothing here touches Pulumi: the cluster component wraps these values, the tests and the policy
+pack read them directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+IAM_VERSION = "2012-10-17"
+
+# AWS-managed policies of the node role. The CNI policy stays on the node role rather than on a
+# Pod Identity association of the vpc-cni add-on: aws-node needs it to give pods (CoreDNS first)
+# their addresses as soon as the first node boots, and moving it to Pod Identity would put the
+# pod-identity-agent add-on on the path between "node group created" and "nodes Ready".
+# https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html
+WORKER_NODE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"
+CNI_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+NODE_MANAGED_POLICY_ARNS: tuple[str, ...] = (WORKER_NODE_POLICY_ARN, CNI_POLICY_ARN)
+
+# EKS access policy (not an IAM policy) granting cluster-admin through an access entry.
+# https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
+CLUSTER_ADMIN_ACCESS_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+# Every control-plane log type EKS can ship to CloudWatch Logs.
+# https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
+CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+# What pulling an image needs (the actions of AmazonEC2ContainerRegistryPullOnly), and the
+# registry-wide token call that cannot be scoped to a repository.
+ECR_PULL_ACTIONS: tuple[str, ...] = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+ECR_TOKEN_ACTION = "ecr:GetAuthorizationToken"
+
+# The AWS account whose regional registry serves the images of the EKS add-ons (vpc-cni,
+# kube-proxy, coredns, eks-pod-identity-agent). Nodes pull them with the node role, so a node
+# role scoped to our own repositories must also be allowed to pull from this one, or the add-ons
+# never start. Source: https://docs.aws.amazon.com/eks/latest/userguide/add-ons-images.html
+EKS_ADDON_REGISTRY_ACCOUNTS: dict[str, str] = {
+    "af-south-1": "877085696533",
+    "ap-east-1": "800184023465",
+    "ap-northeast-1": "602401143452",
+    "ap-northeast-2": "602401143452",
+    "ap-northeast-3": "602401143452",
+    "ap-south-1": "602401143452",
+    "ap-south-2": "900889452093",
+    "ap-southeast-1": "602401143452",
+    "ap-southeast-2": "602401143452",
+    "ap-southeast-3": "296578399912",
+    "ap-southeast-4": "491585149902",
+    "ca-central-1": "602401143452",
+    "eu-central-1": "602401143452",
+    "eu-central-2": "900612956339",
+    "eu-north-1": "602401143452",
+    "eu-south-1": "590381155156",
+    "eu-south-2": "455263428931",
+    "eu-west-1": "602401143452",
+    "eu-west-2": "602401143452",
+    "eu-west-3": "602401143452",
+    "il-central-1": "066635153087",
+    "me-central-1": "759879836304",
+    "me-south-1": "558608220178",
+    "sa-east-1": "602401143452",
+    "us-east-1": "602401143452",
+    "us-east-2": "602401143452",
+    "us-west-1": "602401143452",
+    "us-west-2": "602401143452",
+}
+
+AMI_X86_64 = "AL2023_x86_64_STANDARD"
+AMI_ARM_64 = "AL2023_ARM_64_STANDARD"
+# Graviton families carry a "g" after the generation digit: m7g, c7gn, r8g, t4g, x2gd, g5g.
+_GRAVITON_FAMILY = re.compile(r"^[a-z]+[0-9]+[a-z]*g[a-z]*$")
+
+
+def node_assume_role_policy() -> dict[str, Any]:
+    """Trust policy of the node role: only EC2 instances may assume it."""
+    return {
+        "Version": IAM_VERSION,
+        "Statement": [
+            {
+                "Sid": "EC2NodesAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def ecr_repositories_arn(account_id: str, region: str, prefix: str) -> str:
+    """Every repository of the platform's prefix in one account and region."""
+    return f"arn:aws:ecr:{region}:{account_id}:repository/{prefix}/*"
+
+
+def eks_addon_registry_arn(region: str) -> str:
+    try:
+        account = EKS_ADDON_REGISTRY_ACCOUNTS[region]
+    except KeyError:
+        raise ValueError(
+            f"no EKS add-on image registry is known for region {region}; add it to "
+            "EKS_ADDON_REGISTRY_ACCOUNTS from https://docs.aws.amazon.com/eks/latest/userguide/add-ons-images.html"
+        ) from None
+    return f"arn:aws:ecr:{region}:{account}:repository/*"
+
+
+def ecr_pull_policy(account_id: str, region: str, prefix: str) -> dict[str, Any]:
+    """Pull-only access for the nodes of one region: the platform's repositories under ``prefix``
+    in this account and region (replicas in prod, sources in staging) and the EKS add-on images.
+
+    Nothing else: not other prefixes, not other regions, no push, no describe/list.
+    """
+    return {
+        "Version": IAM_VERSION,
+        "Statement": [
+            {
+                "Sid": "PullPlatformImages",
+                "Effect": "Allow",
+                "Action": list(ECR_PULL_ACTIONS),
+                "Resource": [ecr_repositories_arn(account_id, region, prefix)],
+            },
+            {
+                "Sid": "PullEksAddonImages",
+                "Effect": "Allow",
+                "Action": list(ECR_PULL_ACTIONS),
+                "Resource": [eks_addon_registry_arn(region)],
+            },
+            {
+                # GetAuthorizationToken has no resource-level permissions.
+                # https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html
+                "Sid": "RegistryToken",
+                "Effect": "Allow",
+                "Action": [ECR_TOKEN_ACTION],
+                "Resource": ["*"],
+            },
+        ],
+    }
+
+
+def is_graviton(instance_type: str) -> bool:
+    return bool(_GRAVITON_FAMILY.match(instance_type.split(".", 1)[0]))
+
+
+def ami_type(instance_types: Sequence[str]) -> str:
+    """The EKS-optimized Amazon Linux 2023 AMI type for a node group's instance types.
+
+    One managed node group runs one AMI, so x86_64 and Graviton types cannot be mixed.
+    """
+    if not instance_types:
+        raise ValueError("a node group needs at least one instance type")
+    arm = {t for t in instance_types if is_graviton(t)}
+    if arm and len(arm) != len(instance_types):
+        raise ValueError(
+            f"instance types {', '.join(instance_types)} mix Graviton (arm64) and x86_64; "
+            "one node group runs one architecture"
+        )
+    return AMI_ARM_64 if arm else AMI_X86_64
