@@ -39,10 +39,22 @@ def run(config: StackConfig) -> dict[str, Any]:
         GitHubOidcArgs(
             config=config,
             iam_provider=aws[config.hub_region],
+            hub=clusters[config.hub_region],
             ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
         ),
     )
     outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
     # -- argo cd (issue 6) --------------------------------------------------------------------
+    from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
+    from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
+    from infra.components.image_updater import ImageUpdater, ImageUpdaterArgs
+
+    argocd = ArgoCdHub("argocd", ArgoCdHubArgs(config=config, clusters=clusters))
+    ImageUpdater(
+        "image-updater",
+        ImageUpdaterArgs(config=config, hub=clusters[config.hub_region], argocd=argocd),
+    )
+    applications = ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=argocd))
+    outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
     _ = aws, pulumi
     return outputs
