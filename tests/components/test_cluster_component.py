@@ -1,0 +1,449 @@
+"""RegionalCluster under the offline mocks: every setting of issue 3, per environment.
+
+The program here builds only the providers and the clusters (the same ``build_clusters`` and
+``cluster_outputs`` infra/program.py calls), so these checks do not depend on other sections.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra import config as cfg
+from infra import naming, offline, providers, versions
+from infra.components import cluster as cl
+from infra.documents import eks as eks_docs
+
+STACKS = ("staging", "prod")
+CLUSTER = "platform:eks:RegionalCluster"
+NETWORK = "platform:network:RegionalNetwork"
+EKS = "eks:index:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ADDON = "aws:eks/addon:Addon"
+NAT = "aws:ec2/natGateway:NatGateway"
+EIP = "aws:ec2/eip:Eip"
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE = "aws:ec2/route:Route"
+RTA = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+VPC = "aws:ec2/vpc:Vpc"
+KMS = "aws:kms/key:Key"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+ROLE = "aws:iam/role:Role"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+TAGGABLE = {VPC, SUBNET, "aws:ec2/internetGateway:InternetGateway", EIP, NAT, "aws:ec2/routeTable:RouteTable"}
+TAGGABLE |= {KMS, ROLE, LT, NODE_GROUP, ADDON, EKS}
+
+
+def clusters_only(config: cfg.StackConfig) -> dict[str, Any]:
+    clusters = cl.build_clusters(config, providers.aws_providers(config))
+    out = cl.cluster_outputs(clusters)
+    # Unsecreted here only so the test can read what the provider is given.
+    out["plainKubeconfigs"] = {r: pulumi.Output.unsecret(c.kubeconfig) for r, c in clusters.items()}
+    out["certificateAuthorities"] = {r: c.certificate_authority for r, c in clusters.items()}
+    return out
+
+
+@cache
+def plan(stack: str) -> offline.Plan:
+    return offline.run(stack, program=clusters_only)
+
+
+def regions(stack: str) -> tuple[str, ...]:
+    return plan(stack).config.region_names
+
+
+def subtree(p: offline.Plan, root: offline.Resource) -> list[offline.Resource]:
+    index = p.by_urn()
+
+    def under(r: offline.Resource) -> bool:
+        parent = r.parent
+        while parent:
+            if parent == root.urn:
+                return True
+            parent = index[parent].parent if parent in index else None
+        return False
+
+    return [r for r in p.resources if under(r)]
+
+
+def regional(stack: str, region: str, type_: str | None = None) -> list[offline.Resource]:
+    p = plan(stack)
+    found = subtree(p, p.one(CLUSTER, region))
+    return [r for r in found if type_ is None or r.type == type_]
+
+
+def one(stack: str, region: str, type_: str) -> offline.Resource:
+    (found,) = regional(stack, region, type_)
+    return found
+
+
+def names(urns: Iterable[str], p: offline.Plan) -> set[str]:
+    index = p.by_urn()
+    return {index[u].name for u in urns}
+
+
+def closure(p: offline.Plan, r: offline.Resource) -> list[offline.Resource]:
+    """Everything ``r`` waits for, transitively."""
+    index = p.by_urn()
+    seen: dict[str, offline.Resource] = {}
+    todo = list(r.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn in seen or urn not in index:
+            continue
+        seen[urn] = index[urn]
+        todo.extend(index[urn].dependencies)
+    return list(seen.values())
+
+
+def cases() -> list[tuple[str, str]]:
+    return [(s, r) for s in STACKS for r in cfg.load_stack_file(s).region_names]
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure and providers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_regional_cluster_per_region_named_after_it(stack: str) -> None:
+    p = plan(stack)
+    assert [r.name for r in p.of_type(CLUSTER)] == list(regions(stack))
+    assert sorted(r.inputs["name"] for r in p.of_type(EKS)) == sorted(
+        naming.cluster_name(p.config.environment, region) for region in regions(stack)
+    )
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_every_child_is_bound_to_the_provider_of_its_region(stack: str, region: str) -> None:
+    p = plan(stack)
+    index = p.by_urn()
+    children = regional(stack, region)
+    assert children
+    for r in children:
+        if r.is_provider:
+            continue
+        if r.custom:
+            assert r.provider, f"{r.type} {r.name} has no provider"
+            assert index[r.provider].type == "pulumi:providers:aws"
+            assert index[r.provider].inputs["region"] == region, (r.type, r.name)
+        elif r.type == EKS:
+            assert index[r.providers["aws"]].inputs["region"] == region
+    # And nothing made with the mocks' no-provider fallback.
+    assert not any("no-provider" in json.dumps(r.outputs) for r in children)
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_the_kubernetes_provider_belongs_to_the_cluster(stack: str, region: str) -> None:
+    k8s = one(stack, region, K8S_PROVIDER)
+    assert k8s.name == f"k8s-{region}"
+    assert k8s.parent == plan(stack).one(CLUSTER, region).urn
+    assert k8s.inputs["kubeconfig"] == offline.SECRET_MARK
+    assert k8s.inputs.get("enableServerSideApply") in (True, "true")
+
+
+# ---------------------------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_vpc_and_subnets(stack: str, region: str) -> None:
+    rc = plan(stack).config.region(region)
+    vpc = one(stack, region, VPC)
+    assert vpc.inputs["cidrBlock"] == rc.vpc_cidr
+    assert vpc.inputs["enableDnsSupport"] is True and vpc.inputs["enableDnsHostnames"] is True
+    cluster = naming.cluster_name(plan(stack).config.environment, region)
+    subnets = regional(stack, region, SUBNET)
+    assert len(subnets) == 2 * len(rc.availability_zones)
+    for kind, role_tag in (
+        ("public", "kubernetes.io/role/elb"),
+        ("private", "kubernetes.io/role/internal-elb"),
+    ):
+        group = [s for s in subnets if s.name.startswith(f"{kind}-")]
+        assert sorted(s.inputs["availabilityZone"] for s in group) == sorted(rc.availability_zones)
+        for s in group:
+            assert s.inputs["mapPublicIpOnLaunch"] is False
+            assert ipaddress.ip_network(s.inputs["cidrBlock"]).subnet_of(ipaddress.ip_network(rc.vpc_cidr))
+            assert s.inputs["tags"][role_tag] == "1"
+            assert s.inputs["tags"][f"kubernetes.io/cluster/{cluster}"] == "shared"
+            other = "kubernetes.io/role/internal-elb" if kind == "public" else "kubernetes.io/role/elb"
+            assert other not in s.inputs["tags"]
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_nat_gateways_per_zone_in_prod_single_in_staging(stack: str, region: str) -> None:
+    p = plan(stack)
+    rc = p.config.region(region)
+    nats = regional(stack, region, NAT)
+    expected = len(rc.availability_zones) if stack == "prod" else 1
+    assert rc.nat_gateways == ("perAz" if stack == "prod" else "single")
+    assert len(nats) == expected
+    assert len(regional(stack, region, EIP)) == expected
+    for nat in nats:
+        assert all(n.startswith("public-") for n in names(nat.property_dependencies["subnetId"], p))
+    # Each zone's private default route goes to a NAT: its own zone's (perAz) or the single one.
+    routes = [r for r in regional(stack, region, ROUTE) if r.name.startswith("private-default-")]
+    assert len(routes) == len(rc.availability_zones)
+    for route in routes:
+        zone = route.name.removeprefix("private-default-")
+        assert route.inputs["destinationCidrBlock"] == "0.0.0.0/0"
+        (target,) = names(route.property_dependencies["natGatewayId"], p)
+        assert target == (f"nat-{zone}" if stack == "prod" else f"nat-{rc.availability_zones[0]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Control plane
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_control_plane_settings(stack: str, region: str) -> None:
+    p = plan(stack)
+    rc = p.config.region(region)
+    eks = one(stack, region, EKS)
+    i = eks.inputs
+    assert i["name"] == naming.cluster_name(p.config.environment, region)
+    assert i["version"] == rc.kubernetes_version
+    assert i["authenticationMode"] == "API"
+    assert i["accessEntries"] == {
+        "platform-admin": {
+            "principalArn": p.config.cluster_admin_role_arn,
+            "accessPolicies": {
+                "cluster-admin": {
+                    "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    "accessScope": {"type": "cluster"},
+                }
+            },
+            "tags": naming.base_tags(p.config.environment, p.config.tags),
+        }
+    }
+    assert not i.get("roleMappings") and not i.get("userMappings")  # nothing through aws-auth
+    assert i["endpointPrivateAccess"] is True
+    assert sorted(i["enabledClusterLogTypes"]) == sorted(
+        ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    )
+    assert i["skipDefaultNodeGroup"] is True
+    assert i["skipDefaultSecurityGroups"] is True
+    assert i["useDefaultVpcCni"] is True
+    assert i["corednsAddonOptions"]["enabled"] is False
+    assert i["kubeProxyAddonOptions"]["enabled"] is False
+    assert i["createOidcProvider"] is False
+    assert i["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert names(eks.property_dependencies["privateSubnetIds"], p) == {
+        f"private-{z}" for z in rc.availability_zones
+    }
+    assert names(eks.property_dependencies["publicSubnetIds"], p) == {
+        f"public-{z}" for z in rc.availability_zones
+    }
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_environment_differences(stack: str, region: str) -> None:
+    prod = stack == "prod"
+    rc = plan(stack).config.region(region)
+    eks = one(stack, region, EKS)
+    key = one(stack, region, KMS)
+    assert eks.inputs["deletionProtection"] is prod
+    assert eks.protect is prod
+    assert key.protect is prod and key.retain_on_delete is prod
+    if prod:
+        assert rc.public_access_cidrs == ()
+        assert eks.inputs["endpointPublicAccess"] is False
+        assert "publicAccessCidrs" not in eks.inputs
+    else:
+        assert eks.inputs["endpointPublicAccess"] is True
+        assert eks.inputs["publicAccessCidrs"] == list(rc.public_access_cidrs) == ["203.0.113.0/24"]
+    ng = one(stack, region, NODE_GROUP)
+    assert ng.inputs["capacityType"] == ("ON_DEMAND" if prod else "SPOT") == rc.node_group.capacity_type
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_secrets_are_encrypted_with_a_rotating_key_of_the_region(stack: str, region: str) -> None:
+    key = one(stack, region, KMS)
+    eks = one(stack, region, EKS)
+    assert key.inputs["enableKeyRotation"] is True
+    assert eks.inputs["encryptionConfigKeyArn"] == key.outputs["arn"]
+    assert f":kms:{region}:{plan(stack).config.account_id}:" in key.outputs["arn"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_node_group_settings(stack: str, region: str) -> None:
+    p = plan(stack)
+    ng_cfg = p.config.region(region).node_group
+    ng = one(stack, region, NODE_GROUP)
+    i = ng.inputs
+    assert i["clusterName"] == naming.cluster_name(p.config.environment, region)
+    assert i["instanceTypes"] == list(ng_cfg.instance_types)
+    assert i["scalingConfig"] == {
+        "minSize": ng_cfg.min_size,
+        "desiredSize": ng_cfg.desired_size,
+        "maxSize": ng_cfg.max_size,
+    }
+    assert i["amiType"] == "AL2023_x86_64_STANDARD"  # m6i/m6a in both stacks
+    # Nodes only in private subnets, with the region's launch template and node role.
+    assert names(ng.property_dependencies["subnetIds"], p) == {
+        f"private-{z}" for z in p.config.region(region).availability_zones
+    }
+    assert names(ng.property_dependencies["launchTemplate"], p) == {f"nodes-{region}"}
+    assert names(ng.property_dependencies["nodeRoleArn"], p) == {f"nodes-{region}"}
+    # The cluster name is read from the cluster, so the node group waits for the control plane.
+    assert one(stack, region, EKS).urn in ng.property_dependencies["clusterName"]
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_nodes_wait_for_their_way_out(stack: str, region: str) -> None:
+    ng = one(stack, region, NODE_GROUP)
+    egress = {
+        r.urn
+        for r in regional(stack, region)
+        if (r.type == ROUTE and r.name.startswith("private-default-"))
+        or (r.type == RTA and r.name.startswith("private-rta-"))
+    }
+    assert len(egress) == 2 * len(plan(stack).config.region(region).availability_zones)
+    assert egress <= set(ng.dependencies)
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_launch_template_requires_imdsv2_one_hop_and_encrypted_root(stack: str, region: str) -> None:
+    lt = one(stack, region, LT)
+    assert lt.inputs["metadataOptions"] == {
+        "httpEndpoint": "enabled",
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 1,
+        "instanceMetadataTags": "disabled",
+    }
+    (root,) = lt.inputs["blockDeviceMappings"]
+    assert root["ebs"]["encrypted"] == "true"
+    assert root["ebs"]["volumeSize"] == plan(stack).config.region(region).node_group.disk_size_gib
+    # No security group in the template: EKS then applies the cluster security group.
+    assert "vpcSecurityGroupIds" not in lt.inputs and "networkInterfaces" not in lt.inputs
+    assert not lt.inputs.get("imageId")  # the EKS-optimized AMI of amiType, kept current by EKS
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_node_role_permissions(stack: str, region: str) -> None:
+    p = plan(stack)
+    role = next(r for r in regional(stack, region, ROLE) if r.name == f"nodes-{region}")
+    assert json.loads(role.inputs["assumeRolePolicy"]) == eks_docs.node_assume_role_policy()
+    attached = {
+        r.inputs["policyArn"]
+        for r in regional(stack, region, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    }
+    assert attached == {
+        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    }
+    (inline,) = regional(stack, region, "aws:iam/rolePolicy:RolePolicy")
+    doc = json.loads(inline.inputs["policy"])
+    own = f"arn:aws:ecr:{region}:{p.config.account_id}:repository/{p.config.ecr.prefix}/*"
+    assert [s["Resource"] for s in doc["Statement"] if s["Sid"] == "PullPlatformImages"] == [[own]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Add-ons and the critical path
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_addons_pinned_and_adopting(stack: str, region: str) -> None:
+    k8s = plan(stack).config.region(region).kubernetes_version
+    addons = {a.inputs["addonName"]: a for a in regional(stack, region, ADDON)}
+    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
+    for name, addon in addons.items():
+        assert addon.inputs["addonVersion"] == versions.EKS_ADDONS[k8s][name]
+        assert addon.inputs["resolveConflictsOnCreate"] == "OVERWRITE"
+        assert one(stack, region, EKS).urn in addon.dependencies
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_critical_path_is_control_plane_then_nodes(stack: str, region: str) -> None:
+    p = plan(stack)
+    ng = one(stack, region, NODE_GROUP)
+    eks = one(stack, region, EKS)
+    addons = {a.inputs["addonName"]: a for a in regional(stack, region, ADDON)}
+    # coredns needs nodes; nothing else waits for them, and nodes wait for no add-on.
+    assert ng.urn in addons["coredns"].dependencies
+    for name in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+        assert ng.urn not in {r.urn for r in closure(p, addons[name])}, name
+    assert not [r for r in closure(p, ng) if r.type == ADDON]
+    # The control plane waits for neither NAT nor anything of the nodes.
+    cp_waits = {r.type for r in closure(p, eks)}
+    assert not cp_waits & {NAT, EIP, ROUTE, NODE_GROUP, LT, ADDON, ROLE}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tags, attributes and outputs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_every_taggable_resource_carries_the_base_tags(stack: str, region: str) -> None:
+    base = naming.base_tags(plan(stack).config.environment, plan(stack).config.tags)
+    tagged = [r for r in regional(stack, region) if r.type in TAGGABLE]
+    assert {r.type for r in tagged} == TAGGABLE
+    for r in tagged:
+        tags: Mapping[str, str] = r.inputs.get("tags") or {}
+        assert base.items() <= tags.items(), (r.type, r.name)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_outputs(stack: str) -> None:
+    p = plan(stack)
+    assert p.outputs[naming.OUTPUT_KUBECONFIGS] == offline.SECRET_MARK
+    clusters = p.outputs[naming.OUTPUT_CLUSTERS]
+    assert list(clusters) == list(regions(stack))
+    for region, entry in clusters.items():
+        eks = one(stack, region, EKS)
+        assert entry == {
+            "name": naming.cluster_name(p.config.environment, region),
+            "endpoint": eks.outputs["mockEndpoint"],
+            "oidcIssuer": eks.outputs["oidcIssuer"],
+        }
+        assert p.outputs["certificateAuthorities"][region] == eks.outputs["mockCertificateAuthority"]
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_kubeconfig_reaches_the_cluster_with_exec_auth(stack: str, region: str) -> None:
+    p = plan(stack)
+    eks = one(stack, region, EKS)
+    doc = json.loads(p.outputs["plainKubeconfigs"][region])
+    (cluster,) = doc["clusters"]
+    assert cluster["cluster"] == {
+        "server": eks.outputs["mockEndpoint"],
+        "certificate-authority-data": eks.outputs["mockCertificateAuthority"],
+    }
+    exec_ = doc["users"][0]["user"]["exec"]
+    assert exec_["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert [exec_["command"], *exec_["args"]] == [
+        "aws",
+        "eks",
+        "get-token",
+        "--cluster-name",
+        naming.cluster_name(p.config.environment, region),
+        "--region",
+        region,
+    ]
+
+
+def test_a_cluster_is_named_after_its_region() -> None:
+    c = cfg.load_stack_file("staging")
+    args = cl.RegionalClusterArgs.from_config(c, "us-east-1")
+
+    def wrong(config: cfg.StackConfig) -> dict[str, Any]:
+        cl.RegionalCluster("us-west-2", args, providers.aws_providers(config)["us-east-1"])
+        return {}
+
+    with pytest.raises(Exception, match="named after its region"):
+        offline.run("staging", program=wrong)
