@@ -170,7 +170,7 @@ def test_vpc_and_subnets(stack: str, region: str) -> None:
         assert sorted(s.inputs["availabilityZone"] for s in group) == sorted(rc.availability_zones)
         for s in group:
             assert s.inputs["mapPublicIpOnLaunch"] is False
-            assert ipaddress.ip_network(s.inputs["cidrBlock"]).subnet_of(ipaddress.ip_network(rc.vpc_cidr))
+            assert ipaddress.IPv4Network(s.inputs["cidrBlock"]).subnet_of(ipaddress.IPv4Network(rc.vpc_cidr))
             assert s.inputs["tags"][role_tag] == "1"
             assert s.inputs["tags"][f"kubernetes.io/cluster/{cluster}"] == "shared"
             other = "kubernetes.io/role/internal-elb" if kind == "public" else "kubernetes.io/role/elb"
