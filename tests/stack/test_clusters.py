@@ -1,0 +1,175 @@
+"""The clusters of the whole program (infra.program.run) under the offline mocks, per stack."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from infra import config as cfg
+from infra import naming, offline
+from tests.conftest import stack_config_map
+
+STACKS = ("staging", "prod")
+CLUSTER = "platform:eks:RegionalCluster"
+EKS = "eks:index:Cluster"
+
+
+@cache
+def plan(stack: str) -> offline.Plan:
+    return offline.run(stack)
+
+
+def with_fourth_region(stack: str) -> dict[str, Any]:
+    raw = stack_config_map(stack)
+    regions = raw["platform:regions"]
+    regions["eu-central-1"] = {
+        **copy.deepcopy(regions["eu-west-1"]),
+        "vpcCidr": "10.99.0.0/16",
+        "availabilityZones": ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
+    }
+    return raw
+
+
+@cache
+def four_region_plan(stack: str) -> offline.Plan:
+    raw = with_fourth_region(stack)
+    # The one other line a new region needs: its place in the prod deploy order (config requires
+    # every region there exactly once; see test_a_region_without_a_deploy_position_is_refused).
+    raw["platform:deploy"]["regionOrder"] = ["eu-central-1", *raw["platform:deploy"]["regionOrder"]]
+    return offline.run(stack, flat_config=raw)
+
+
+def cluster_ancestor(p: offline.Plan, r: offline.Resource) -> offline.Resource | None:
+    index = p.by_urn()
+    parent = r.parent
+    while parent and parent in index:
+        if index[parent].type == CLUSTER:
+            return index[parent]
+        parent = index[parent].parent
+    return None
+
+
+def provider_problems(p: offline.Plan) -> list[str]:
+    """Custom resources without a provider, and cluster children on another region's provider."""
+    index = p.by_urn()
+    problems = []
+    for r in p.resources:
+        if r.is_provider:
+            continue
+        owner = cluster_ancestor(p, r)
+        if r.custom:
+            if not r.provider or r.provider not in index:
+                problems.append(f"{r.type} {r.name}: no provider")
+                continue
+            if owner is not None and p.region_of(index[r.provider]) != owner.name:
+                problems.append(
+                    f"{r.type} {r.name}: provider of {p.region_of(index[r.provider])}, not {owner.name}"
+                )
+        elif r.type == EKS:
+            aws_provider = r.providers.get("aws")
+            if not aws_provider or aws_provider not in index:
+                problems.append(f"{r.type} {r.name}: no aws provider")
+            elif owner is None or index[aws_provider].inputs.get("region") != owner.name:
+                problems.append(f"{r.type} {r.name}: aws provider of the wrong region")
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_exactly_one_cluster_per_configured_region(stack: str) -> None:
+    p = plan(stack)
+    regions = p.config.region_names
+    assert len(regions) == 3
+    assert sorted(r.name for r in p.of_type(CLUSTER)) == sorted(regions)
+    eks = p.of_type(EKS)
+    assert len(eks) == 3
+    assert {cluster_ancestor(p, e).name: e.inputs["name"] for e in eks} == {  # type: ignore[union-attr]
+        region: naming.cluster_name(p.config.environment, region) for region in regions
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_custom_resource_has_a_provider_of_its_clusters_region(stack: str) -> None:
+    p = plan(stack)
+    assert provider_problems(p) == []
+    under = [r for r in p.resources if cluster_ancestor(p, r) is not None]
+    assert {cluster_ancestor(p, r).name for r in under} == set(p.config.region_names)  # type: ignore[union-attr]
+
+
+def test_the_provider_check_catches_a_resource_without_one() -> None:
+    def careless(config: cfg.StackConfig) -> dict[str, Any]:
+        aws.ec2.Vpc("forgot-provider", cidr_block="10.200.0.0/16")
+        return {}
+
+    assert provider_problems(offline.run("staging", program=careless)) == [
+        "aws:ec2/vpc:Vpc forgot-provider: no provider"
+    ]
+
+
+def test_the_provider_check_catches_a_child_on_another_regions_provider() -> None:
+    from infra import providers
+    from infra.components.cluster import TYPE
+
+    def crossed(config: cfg.StackConfig) -> dict[str, Any]:
+        aws_providers = providers.aws_providers(config)
+        parent = pulumi.ComponentResource(TYPE, "us-east-1")
+        aws.ec2.Vpc(
+            "wrong-region",
+            cidr_block="10.200.0.0/16",
+            opts=pulumi.ResourceOptions(parent=parent, provider=aws_providers["eu-west-1"]),
+        )
+        return {}
+
+    assert provider_problems(offline.run("staging", program=crossed)) == [
+        "aws:ec2/vpc:Vpc wrong-region: provider of eu-west-1, not us-east-1"
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_outputs(stack: str) -> None:
+    p = plan(stack)
+    clusters = p.outputs[naming.OUTPUT_CLUSTERS]
+    assert sorted(clusters) == sorted(p.config.region_names)
+    for region, entry in clusters.items():
+        assert set(entry) == {"name", "endpoint", "oidcIssuer"}
+        assert entry["name"] == naming.cluster_name(p.config.environment, region)
+        assert (
+            entry["endpoint"].startswith("https://") and f".{region}.eks.amazonaws.com" in entry["endpoint"]
+        )
+        assert f"oidc.eks.{region}.amazonaws.com/id/" in entry["oidcIssuer"]
+    assert p.outputs[naming.OUTPUT_KUBECONFIGS] == offline.SECRET_MARK
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_fourth_region_is_one_more_cluster_with_its_own_network(stack: str) -> None:
+    p = four_region_plan(stack)
+    assert sorted(r.name for r in p.of_type(CLUSTER)) == sorted(
+        [*plan(stack).config.region_names, "eu-central-1"]
+    )
+    assert len(p.of_type(EKS)) == 4
+    vpcs = {p.region_of(v): v.inputs["cidrBlock"] for v in p.of_type("aws:ec2/vpc:Vpc")}
+    assert vpcs["eu-central-1"] == "10.99.0.0/16"
+    assert len(set(vpcs.values())) == len(vpcs) >= 4
+    new = p.one(CLUSTER, "eu-central-1")
+    children = [r for r in p.resources if cluster_ancestor(p, r) is new]
+    assert {r.type for r in children} >= {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/natGateway:NatGateway",
+        EKS,
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:eks/addon:Addon",
+        "pulumi:providers:kubernetes",
+    }
+    assert provider_problems(p) == []
+    assert "eu-central-1" in p.outputs[naming.OUTPUT_CLUSTERS]
+
+
+def test_a_region_without_a_deploy_position_is_refused() -> None:
+    # Adding only the region is not enough: the prod deploy order must place it, and config says so.
+    with pytest.raises(cfg.ConfigError, match=r"^platform:deploy\.regionOrder: .*eu-central-1$"):
+        offline.run("prod", flat_config=with_fourth_region("prod"))
