@@ -1,0 +1,335 @@
+"""GitOps rules: how the ApplicationSet syncs per environment, what it must not revert, pinned
+Helm charts and an HA Argo CD in prod.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from policies.engine import (
+    Finding,
+    ResourceView,
+    Rule,
+    StackView,
+    as_list,
+    is_unknown,
+    resource_rule,
+    stack_rule,
+)
+
+APPLICATION_SET = "kubernetes:argoproj.io/v1alpha1:ApplicationSet"
+IMAGE_UPDATER = "kubernetes:argocd-image-updater.argoproj.io/v1alpha1:ImageUpdater"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+HELM_CHART_V4 = "kubernetes:helm.sh/v4:Chart"
+ARGO_CD_CHART = "argo-cd"
+
+# Image Updater writes these Helm parameters when an image's manifestTargets.helm leaves them
+# unset (argocd-image-updater v1, pkg/argocd/update.go: DefaultHelmImageName/DefaultHelmImageTag).
+DEFAULT_HELM_NAME_PARAMETER = "image.name"
+DEFAULT_HELM_TAG_PARAMETER = "image.tag"
+HELM_PARAMETERS_POINTER = "/spec/source/helm/parameters"
+HELM_PARAMETERS_JQ = ".spec.source.helm.parameters"
+
+_EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def _set_name(view: ResourceView) -> str:
+    name = view.get("metadata.name")
+    return name if isinstance(name, str) else view.name
+
+
+# --- gitops-prod-manual-sync / gitops-non-prod-automated-sync ----------------------------------
+
+
+def _automated(view: ResourceView) -> Any:
+    """The template's ``syncPolicy.automated`` block; UNKNOWN while unknown; None when absent.
+
+    An ``automated`` block with ``enabled: false`` (Argo CD 3.x) does not sync by itself.
+    """
+    automated = view.get("spec.template.spec.syncPolicy.automated")
+    if isinstance(automated, Mapping) and automated.get("enabled") is False:
+        return None
+    return automated
+
+
+def _patch_automates(view: ResourceView) -> bool:
+    # A goTemplate templatePatch can add syncPolicy.automated per Application behind the template.
+    patch = view.get("spec.templatePatch")
+    return isinstance(patch, str) and "automated" in patch
+
+
+def _prod_manual(view: ResourceView) -> list[str]:
+    if view.type != APPLICATION_SET:
+        return []
+    automated = _automated(view)
+    if is_unknown(automated):
+        return []
+    if automated is not None or _patch_automates(view):
+        return [
+            f"ApplicationSet {_set_name(view)} in prod syncs its Applications automatically; remove "
+            "spec.template.spec.syncPolicy.automated (and any templatePatch that adds it) so prod "
+            "changes only through the deploy command (platform:argocd.sync manual)."
+        ]
+    return []
+
+
+def _non_prod_automated(view: ResourceView) -> list[str]:
+    if view.type != APPLICATION_SET:
+        return []
+    automated = _automated(view)
+    if is_unknown(automated):
+        return []
+    if not isinstance(automated, Mapping):
+        return [
+            f"ApplicationSet {_set_name(view)} does not sync automatically; set "
+            "spec.template.spec.syncPolicy.automated with prune and selfHeal true so every pushed "
+            "image reaches this environment (platform:argocd.sync automated)."
+        ]
+    missing = [k for k in ("prune", "selfHeal") if automated.get(k) is not True]
+    if missing:
+        return [
+            f"ApplicationSet {_set_name(view)} syncs automatically without {' and '.join(missing)}; set "
+            "automated.prune and automated.selfHeal to true so the cluster always converges to Git."
+        ]
+    return []
+
+
+# --- gitops-prod-preserve-resources ------------------------------------------------------------
+
+
+def _preserve(view: ResourceView) -> list[str]:
+    if view.type != APPLICATION_SET:
+        return []
+    preserve = view.get("spec.syncPolicy.preserveResourcesOnDeletion")
+    if is_unknown(preserve) or preserve is True:
+        return []
+    return [
+        f"ApplicationSet {_set_name(view)} in prod deletes the running workloads if it or an "
+        "Application is deleted; set spec.syncPolicy.preserveResourcesOnDeletion to true."
+    ]
+
+
+# --- gitops-ignore-image-updater-parameters ----------------------------------------------------
+
+
+def written_parameters(image_updater: ResourceView) -> set[str]:
+    """The Helm parameters an ImageUpdater writes into Applications (write-back ``argocd``).
+
+    With ``git`` write-back the tag goes to Git and nothing is written to the Application.
+    https://argocd-image-updater.readthedocs.io/en/stable/basics/update-methods/
+    """
+    spec = image_updater.get("spec")
+    if not isinstance(spec, Mapping):
+        return set()
+    default_method = str(image_updater.get("spec.writeBackConfig.method") or "argocd")
+    written: set[str] = set()
+    for ref in as_list(spec.get("applicationRefs")):
+        if not isinstance(ref, Mapping):
+            continue
+        override = ref.get("writeBackConfig")
+        method = (
+            str(override.get("method") or default_method) if isinstance(override, Mapping) else default_method
+        )
+        if method != "argocd":
+            continue
+        for image in as_list(ref.get("images")):
+            if not isinstance(image, Mapping):
+                continue
+            targets = image.get("manifestTargets")
+            helm = targets.get("helm") if isinstance(targets, Mapping) else None
+            if isinstance(targets, Mapping) and "helm" not in targets and targets:
+                continue  # kustomize targets write no Helm parameters
+            helm = helm if isinstance(helm, Mapping) else {}
+            written.add(str(helm.get("name") or DEFAULT_HELM_NAME_PARAMETER))
+            written.add(str(helm.get("tag") or DEFAULT_HELM_TAG_PARAMETER))
+    return written
+
+
+def ignored(entries: Any, parameter: str) -> bool:
+    """Whether ``ignoreApplicationDifferences`` keeps the ApplicationSet from reverting ``parameter``.
+
+    A JSON pointer on the parameters list (or a parent) ignores them all; a jq expression over
+    ``.spec.source.helm.parameters`` ignores all of them without a ``select``, else those it names.
+    https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/#ignore-certain-changes-to-applications
+    """
+    for entry in as_list(entries):
+        if not isinstance(entry, Mapping):
+            continue
+        for pointer in as_list(entry.get("jsonPointers")):
+            p = str(pointer).rstrip("/")
+            if (
+                p
+                and HELM_PARAMETERS_POINTER.startswith(p)
+                and HELM_PARAMETERS_POINTER[len(p) :][:1] in ("", "/")
+            ):
+                return True
+        for expression in as_list(entry.get("jqPathExpressions")):
+            text = str(expression)
+            if not text.startswith(HELM_PARAMETERS_JQ):
+                continue
+            if "select(" not in text or json.dumps(parameter) in text:
+                return True
+    return False
+
+
+def _ignores_written(stack: StackView) -> list[Finding]:
+    written: set[str] = set()
+    for updater in stack.of_type(IMAGE_UPDATER):
+        written |= written_parameters(updater)
+    if not written:
+        return []
+    findings = []
+    for app_set in stack.of_type(APPLICATION_SET):
+        entries = app_set.get("spec.ignoreApplicationDifferences")
+        if is_unknown(entries):
+            continue
+        missing = sorted(p for p in written if not ignored(entries, p))
+        if missing:
+            findings.append(
+                Finding(
+                    f"ApplicationSet {_set_name(app_set)} would revert the Helm parameters Image Updater "
+                    f"writes ({', '.join(missing)}); add spec.ignoreApplicationDifferences with a jq "
+                    f"expression over {HELM_PARAMETERS_JQ} selecting them.",
+                    app_set.urn,
+                )
+            )
+    return findings
+
+
+# --- gitops-helm-chart-pinned ------------------------------------------------------------------
+
+
+def _local_chart(chart: str) -> bool:
+    # A chart from this repository is pinned by the commit itself.
+    return chart.startswith(("./", "../", "/"))
+
+
+def _pinned(view: ResourceView) -> list[str]:
+    if view.type not in (HELM_RELEASE, HELM_CHART_V4):
+        return []
+    chart = view.get("chart")
+    version = view.get("version")
+    if is_unknown(chart) or is_unknown(version) or (isinstance(chart, str) and _local_chart(chart)):
+        return []
+    if isinstance(version, str) and _EXACT_VERSION.match(version):
+        return []
+    shown = "no version" if not version else f"version {version}"
+    return [
+        f"Helm release {view.name} installs chart {chart} with {shown}; pin an exact chart version "
+        "(infra/versions.py) so a preview shows every upgrade."
+    ]
+
+
+# --- gitops-argocd-ha-in-prod ------------------------------------------------------------------
+
+
+def _replicas(values: Mapping[str, Any], component: str) -> int:
+    block = values.get(component)
+    if not isinstance(block, Mapping):
+        return 1
+    autoscaling = block.get("autoscaling")
+    if isinstance(autoscaling, Mapping) and autoscaling.get("enabled") is True:
+        return int(autoscaling.get("minReplicas") or 1)
+    replicas = block.get("replicas")
+    return int(replicas) if isinstance(replicas, int | float) else 1
+
+
+def ha_problems(values: Mapping[str, Any]) -> list[str]:
+    """What keeps argo-cd chart values from the chart's HA setup (README, "High Availability"):
+    redis-ha (or an external Redis) and at least two replicas of server, repo server and
+    ApplicationSet controller. https://argo-cd.readthedocs.io/en/stable/operator-manual/high_availability/
+    """
+    problems = []
+    redis_ha = values.get("redis-ha")
+    external = values.get("externalRedis")
+    if not (isinstance(redis_ha, Mapping) and redis_ha.get("enabled") is True) and not (
+        isinstance(external, Mapping) and external.get("host")
+    ):
+        problems.append("redis-ha.enabled is not true")
+    for component in ("server", "repoServer", "applicationSet"):
+        if _replicas(values, component) < 2:
+            problems.append(f"{component} runs fewer than 2 replicas")
+    return problems
+
+
+def _argocd_ha(view: ResourceView) -> list[str]:
+    if view.type not in (HELM_RELEASE, HELM_CHART_V4):
+        return []
+    chart = view.get("chart")
+    if not isinstance(chart, str) or chart.rstrip("/").rsplit("/", 1)[-1] != ARGO_CD_CHART:
+        return []
+    values = view.get("values")
+    if is_unknown(values):
+        return []
+    problems = ha_problems(values if isinstance(values, Mapping) else {})
+    if not problems:
+        return []
+    return [
+        f"Argo CD release {view.name} in prod is not highly available ({'; '.join(problems)}); set "
+        "platform:argocd.ha to true."
+    ]
+
+
+RULES: tuple[Rule, ...] = (
+    resource_rule(
+        "gitops-prod-manual-sync",
+        "gitops",
+        "Prod's ApplicationSet never syncs its Applications automatically.",
+        "mandatory",
+        _prod_manual,
+        applies_to="prod",
+        resource_types=(APPLICATION_SET,),
+        url="https://argo-cd.readthedocs.io/en/stable/user-guide/auto_sync/",
+    ),
+    resource_rule(
+        "gitops-non-prod-automated-sync",
+        "gitops",
+        "Outside prod, the ApplicationSet syncs automatically with prune and self-heal.",
+        "mandatory",
+        _non_prod_automated,
+        applies_to="non-prod",
+        resource_types=(APPLICATION_SET,),
+        url="https://argo-cd.readthedocs.io/en/stable/user-guide/auto_sync/",
+    ),
+    resource_rule(
+        "gitops-prod-preserve-resources",
+        "gitops",
+        "Prod's ApplicationSet keeps the workloads when it or an Application is deleted.",
+        "advisory",
+        _preserve,
+        applies_to="prod",
+        resource_types=(APPLICATION_SET,),
+        url="https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Application-Deletion/",
+    ),
+    stack_rule(
+        "gitops-ignore-image-updater-parameters",
+        "gitops",
+        "With argocd write-back, the ApplicationSet ignores the Helm parameters Image Updater writes.",
+        "mandatory",
+        _ignores_written,
+        resource_types=(APPLICATION_SET, IMAGE_UPDATER),
+        url="https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/",
+    ),
+    resource_rule(
+        "gitops-helm-chart-pinned",
+        "gitops",
+        "Every Helm release pins an exact chart version.",
+        "mandatory",
+        _pinned,
+        resource_types=(HELM_RELEASE, HELM_CHART_V4),
+        url="https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/",
+    ),
+    resource_rule(
+        "gitops-argocd-ha-in-prod",
+        "gitops",
+        "Argo CD in prod runs the chart's highly available setup.",
+        "mandatory",
+        _argocd_ha,
+        applies_to="prod",
+        resource_types=(HELM_RELEASE, HELM_CHART_V4),
+        url="https://argo-cd.readthedocs.io/en/stable/operator-manual/high_availability/",
+    ),
+)
