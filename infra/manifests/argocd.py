@@ -82,6 +82,8 @@ def argocd_values(config: StackConfig) -> dict[str, Any]:
     # server, repo-server and ApplicationSet controller; the application controller stays at one
     # replica, because more replicas only shard *clusters* between them and we manage three.
     # https://github.com/argoproj/argo-helm/tree/main/charts/argo-cd#high-availability
+    # redis-ha puts each Redis pod on its own node, so HA needs at least three hub nodes
+    # (tests/unit/test_argocd_values.py holds the stack files to that).
     stateless_replicas = 2 if ha else 1
     values: dict[str, Any] = {
         "global": {

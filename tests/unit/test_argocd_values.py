@@ -186,3 +186,12 @@ def test_script_output_format_is_user_colon_token(tmp_path: Any) -> None:
     failed = subprocess.run([str(script)], capture_output=True, text=True, env=env)
     assert failed.returncode != 0
     assert failed.stdout == ""
+
+
+def test_ha_stacks_give_redis_ha_three_hub_nodes() -> None:
+    """redis-ha forces its pods onto separate nodes (hardAntiAffinity): the chart's HA docs ask
+    for at least three worker nodes, which the hub's node group must guarantee at its minimum."""
+    ha = [load(stack) for stack in STACKS if m.argocd_values(load(stack))["redis-ha"]["enabled"]]
+    assert [c.stack for c in ha] == ["prod"]
+    for config in ha:
+        assert config.region(config.hub_region).node_group.min_size >= 3, config.stack
