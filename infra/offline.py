@@ -18,6 +18,7 @@ is what ``pulumi preview`` is for.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import json
 import threading
@@ -128,6 +129,9 @@ def _provider_urn(ref: str) -> str | None:
 def _redact(value: Any) -> Any:
     if rpc.is_rpc_secret(value):
         return SECRET_MARK
+    if isinstance(value, float) and value.is_integer():
+        # The wire format has only doubles; the program wrote whole numbers.
+        return int(value)
     if isinstance(value, dict):
         return {k: _redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -271,6 +275,11 @@ def _prefixed(prefix: str, service: str, kind: str) -> Callable[..., tuple[str, 
         return rid, {"arn": f"arn:aws:{service}:{region}:{account}:{kind}/{rid}"}
 
     return build
+
+
+def _launch_template(name: str, i: Mapping[str, Any], account: str, region: str, urn: str) -> tuple[str, dict[str, Any]]:
+    rid = f"lt-{_h(urn)}"
+    return rid, {"arn": f"arn:aws:ec2:{region}:{account}:launch-template/{rid}", "latestVersion": 1, "defaultVersion": 1}
 
 
 def _iam_role(
@@ -422,7 +431,7 @@ _OUTPUTS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
     "aws:ec2/eip:Eip": _prefixed("eipalloc", "ec2", "elastic-ip"),
     "aws:ec2/routeTable:RouteTable": _prefixed("rtb", "ec2", "route-table"),
     "aws:ec2/securityGroup:SecurityGroup": _prefixed("sg", "ec2", "security-group"),
-    "aws:ec2/launchTemplate:LaunchTemplate": _prefixed("lt", "ec2", "launch-template"),
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _prefixed("vpce", "ec2", "vpc-endpoint"),
     "aws:iam/role:Role": _iam_role,
     "aws:iam/policy:Policy": _iam_policy,
@@ -498,8 +507,16 @@ def run_encoded(
         if exported:
             state["outputs"] = _collect(exported)
 
-    _sync_await(pulumi.runtime.stack.run_pulumi_func(body))
-    resolved = _sync_await(state["outputs"]) if "outputs" in state else {}
+    # The SDK allocates many small objects per resource, and the collector's full passes over
+    # the (large) generated SDK modules dominated the run: pause it for the run, collect once.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(body))
+        resolved = _sync_await(state["outputs"]) if "outputs" in state else {}
+    finally:
+        if collecting:
+            gc.enable()
     return Plan(stack=stack, config=state["config"], resources=list(monitor.recorded), outputs=resolved)
 
 
