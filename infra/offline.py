@@ -277,9 +277,15 @@ def _prefixed(prefix: str, service: str, kind: str) -> Callable[..., tuple[str, 
     return build
 
 
-def _launch_template(name: str, i: Mapping[str, Any], account: str, region: str, urn: str) -> tuple[str, dict[str, Any]]:
+def _launch_template(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
     rid = f"lt-{_h(urn)}"
-    return rid, {"arn": f"arn:aws:ec2:{region}:{account}:launch-template/{rid}", "latestVersion": 1, "defaultVersion": 1}
+    return rid, {
+        "arn": f"arn:aws:ec2:{region}:{account}:launch-template/{rid}",
+        "latestVersion": 1,
+        "defaultVersion": 1,
+    }
 
 
 def _iam_role(
