@@ -69,15 +69,75 @@ def test_one_github_provider_per_account(stack: str) -> None:
 def test_the_push_role_may_use_the_registrys_primary_key_through_ecr_only() -> None:
     p = plan("staging")
     region = p.config.ecr.primary_region
-    keys = [k for k in p.of_type("aws:kms/key:Key") if p.region_of(k) == region]
-    assert len(keys) == 1, "the registry has one key per region"
+    # The registry's key is the one its ECR alias names in that region.
+    [alias] = [
+        a
+        for a in p.of_type("aws:kms/alias:Alias")
+        if a.inputs["name"] == naming.ecr_kms_alias(p.config.environment) and p.region_of(a) == region
+    ]
+    keys = [k for k in p.of_type("aws:kms/key:Key") if k.outputs["keyId"] == alias.inputs["targetKeyId"]]
+    assert len(keys) == 1
     [push_policy] = [
         r
         for r in p.of_type("aws:iam/rolePolicy:RolePolicy")
-        if r.inputs["name"].endswith("github-push-permissions")
+        if r.inputs.get("name", "").endswith("github-push-permissions")
     ]
     statements = {s["Sid"]: s for s in json.loads(push_policy.inputs["policy"])["Statement"]}
     assert statements["EcrKeyThroughEcrOnly"]["Resource"] == keys[0].outputs["arn"]
     assert statements["EcrKeyThroughEcrOnly"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"ecr.{region}.amazonaws.com"}
     }
+
+
+@pytest.mark.parametrize(
+    ("stack", "purpose", "group", "verbs"),
+    [
+        ("prod", "deploy", "platform:deployers", ["get", "list", "watch", "patch"]),
+        ("staging", "verify", "platform:verifiers", ["get", "list", "watch"]),
+    ],
+)
+def test_the_hub_cluster_maps_the_role_to_exactly_its_application_verbs(
+    stack: str, purpose: str, group: str, verbs: list[str]
+) -> None:
+    p = plan(stack)
+    index = p.by_urn()
+    hub = p.config.hub_region
+    role_arn = p.outputs[naming.OUTPUT_GITHUB_ROLES][purpose]
+    entries = [
+        r for r in p.of_type("aws:eks/accessEntry:AccessEntry") if r.inputs["principalArn"] == role_arn
+    ]
+    assert len(entries) == 1, "one access entry, on the hub only"
+    [entry] = entries
+    assert entry.inputs["clusterName"] == naming.cluster_name(p.config.environment, hub)
+    assert entry.inputs["type"] == "STANDARD" and entry.inputs["kubernetesGroups"] == [group]
+    assert p.region_of(entry) == hub
+    # Declared after the hub cluster exists (its name comes from the cluster's outputs).
+    [cluster] = [r for r in p.of_type("eks:index:Cluster") if p.region_of(r) == hub]
+    assert cluster.urn in entry.dependencies
+    # No access policy: the Kubernetes group's RBAC is all the role gets.
+    associations = p.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert all(a.inputs["principalArn"] != role_arn for a in associations)
+
+    bindings = [
+        r
+        for r in p.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+        if any(s["name"] == group for s in r.inputs.get("subjects", []))
+    ]
+    assert len(bindings) == 1, "one binding of the group"
+    [binding] = bindings
+    [role] = [
+        r
+        for r in p.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+        if r.inputs["metadata"] == binding.inputs["metadata"] | {"name": binding.inputs["roleRef"]["name"]}
+    ]
+    assert role.inputs["metadata"]["namespace"] == binding.inputs["metadata"]["namespace"] == "argocd"
+    assert role.inputs["rules"] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["applications"], "verbs": verbs}
+    ]
+    assert binding.inputs["roleRef"]["kind"] == "Role"
+    # On the hub's own Kubernetes provider, the one the hub's cluster component built.
+    for obj in (role, binding):
+        provider = index[obj.provider or ""]
+        assert provider.type == "pulumi:providers:kubernetes"
+        assert p.region_of(provider) == hub
+        assert provider.parent == cluster.parent
