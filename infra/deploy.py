@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from rich import box
@@ -40,7 +41,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from infra import naming
-from infra.config import ConfigError, StackConfig, load_stack_file
+from infra.config import PROJECT_ROOT, ConfigError, StackConfig, load_stack_file
 from infra.deploy_kube import Applications, HubError, KubeconfigError, connect
 from infra.deploy_model import (
     Assessment,
@@ -150,8 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--prod-context",
+        "--context",
+        dest="prod_context",
         metavar="CONTEXT",
-        help="kubeconfig context of the deployed stack's hub (default: platform-<env>-<hub region>)",
+        help="kubeconfig context of the deployed stack's hub; --context is the same flag, as the "
+        "deploy-prod workflow spells it (default: platform-<env>-<hub region>)",
     )
     parser.add_argument(
         "--staging-context",
@@ -268,10 +272,10 @@ class Stacks:
         return f"{naming.LABEL_APPLICATION_SET}={app}"
 
 
-def load_stacks(stack: str, staging_stack: str) -> Stacks:
+def load_stacks(stack: str, staging_stack: str, root: Path = PROJECT_ROOT) -> Stacks:
     try:
-        deploy = load_stack_file(stack)
-        staging = load_stack_file(staging_stack)
+        deploy = load_stack_file(stack, root)
+        staging = load_stack_file(staging_stack, root)
     except ConfigError as error:
         raise UsageError(str(error)) from error
     if deploy.argocd.sync != "manual":

@@ -59,6 +59,8 @@ Outcome = Literal["healthy", "degraded", "failed", "stuck"]
 class FakeClock:
     """Monotonic time that only moves when the code under test waits."""
 
+    LIMIT = 1000.0 + 3600
+
     def __init__(self) -> None:
         self._now = 1000.0
         self._lock = threading.Lock()
@@ -71,6 +73,12 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._now += seconds
+            # No test waits a fake hour: a wait loop that ignores its deadline fails the test
+            # instead of hanging it.
+            if self._now > self.LIMIT:
+                raise RuntimeError(
+                    f"fake clock passed {self.LIMIT}s: the code under test never stops waiting"
+                )
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)

@@ -451,3 +451,17 @@ def test_dry_run_with_break_glass_never_prompts(h: Harness) -> None:
     assert h.prod.touched() == []
     assert all(result.result(r) == "would sync" for r in h.order)
     assert "UNVERIFIED" in result.row(h.order[0])["detail"]
+
+
+def test_a_benign_conflict_is_re_verified_and_retried(h: Harness) -> None:
+    h.seed()
+    first = h.prod.app_name(h.order[0])
+    # The controller's status write bumps resourceVersion between the deploy's read and its patch.
+    h.prod.before_patch[first] = lambda app: app["status"].update(reconciledAt="2026-01-02T10:00:01Z")
+
+    result = h.run()
+
+    assert result.code == ExitCode.OK, result.output
+    assert h.prod.touched() == [first, *names(h, *h.order)]
+    assert h.prod.patched() == names(h, *h.order)
+    assert "re-verifying" in result.output

@@ -1,0 +1,404 @@
+"""The deploy's pure decisions: image references, verification, progress, the sync patch.
+
+No cluster and no fake API: plain Application dicts in, answers out. The sync patch is held to
+the Application CRD of the pinned Argo CD chart (../shared), and the names the deploy looks for
+to what the ApplicationSet and the ImageUpdater of issue 6 actually generate.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from infra import naming
+from infra.config import load_stack_file
+from infra.deploy import load_stacks
+from infra.deploy_model import (
+    ExitCode,
+    ImageRef,
+    Outcome,
+    Phase,
+    assess,
+    desired_image,
+    exit_code,
+    is_up_to_date,
+    operation_in_progress,
+    operation_patch,
+    parse_image,
+    running_images,
+    split_tag_value,
+    sync_revision,
+    verify,
+)
+from infra.manifests import argocd as argocd_manifests
+from tests.argocd_support import cluster_generator_params, crd_errors, render_template
+from tests.unit.test_deploy_fakehub import NEW_TAG, OLD_TAG, OTHER_TAG, make_application, merge_patch
+
+PROD = load_stack_file("prod")
+STAGING = load_stack_file("staging")
+REPO = naming.repository_name(PROD.ecr.prefix, PROD.sentinel_service)
+SERVICE = PROD.sentinel_service
+REGION = PROD.deploy.region_order[0]
+DIGEST = "sha256:" + "ab" * 32
+
+
+def prod_app(tag: str | None = NEW_TAG, running: str = OLD_TAG, **kw: Any) -> dict[str, Any]:
+    return make_application(PROD, REGION, tag=tag, running_tag=running, **kw)
+
+
+def staging_app(tag: str = NEW_TAG, **kw: Any) -> dict[str, Any]:
+    return make_application(STAGING, REGION, tag=tag, running_tag=tag, **kw)
+
+
+def image(tag: str = NEW_TAG, digest: str | None = None) -> ImageRef:
+    return ImageRef(REPO, tag, digest)
+
+
+# --------------------------------------------------------------------------------------------
+# Image references
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reference", "registry", "repository", "tag", "digest"),
+    [
+        ("111122223333.dkr.ecr.us-west-2.amazonaws.com/shop/web:1.2", "111122223333.dkr.ecr.us-west-2.amazonaws.com",
+         "shop/web", "1.2", None),
+        ("localhost:5000/shop/web:t@" + DIGEST, "localhost:5000", "shop/web", "t", DIGEST),
+        ("localhost/web", "localhost", "web", None, None),
+        ("shop/web:20260102.100000-abc1234", None, "shop/web", "20260102.100000-abc1234", None),
+        ("shop/web@" + DIGEST, None, "shop/web", None, DIGEST),
+        ("nginx", None, "nginx", None, None),
+    ],
+)  # fmt: skip
+def test_parse_image(
+    reference: str, registry: str | None, repository: str, tag: str | None, digest: str | None
+) -> None:
+    assert parse_image(reference) == ImageRef(repository, tag, digest, registry)
+
+
+_component = st.from_regex(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", fullmatch=True).filter(lambda s: len(s) <= 30)
+_tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,40}", fullmatch=True)
+_host = st.sampled_from(
+    ["444455556666.dkr.ecr.eu-west-1.amazonaws.com", "localhost:5000", "registry.example.com"]
+)
+
+
+@given(
+    host=st.none() | _host,
+    path=st.lists(_component, min_size=1, max_size=3).map("/".join),
+    tag=st.none() | _tag,
+    digest=st.none() | st.just(DIGEST),
+)
+def test_parse_image_round_trips(host: str | None, path: str, tag: str | None, digest: str | None) -> None:
+    if host is None and "." in path.split("/")[0] and "/" in path:
+        return  # ambiguous by the grammar: a dotted first component is a registry
+    ref = ImageRef(path, tag, digest, host)
+    text = (f"{host}/" if host else "") + str(ref)
+    assert parse_image(text) == ref
+
+
+def test_same_image_ignores_the_registry_and_compares_digests_only_when_both_know_one() -> None:
+    staging = parse_image(f"{naming.image_repository(STAGING.account_id, REGION, 'shop', 'web')}:{NEW_TAG}")
+    prod = parse_image(f"{naming.image_repository(PROD.account_id, REGION, 'shop', 'web')}:{NEW_TAG}")
+    assert staging.registry != prod.registry and staging.same_image(prod)
+    assert image().same_image(image(digest=DIGEST))
+    assert not image(digest=DIGEST).same_image(image(digest="sha256:" + "cd" * 32))
+    assert not image().same_image(image(OTHER_TAG))
+    assert not image().same_image(ImageRef("shop/api", NEW_TAG))
+
+
+def test_split_tag_value() -> None:
+    assert split_tag_value(NEW_TAG) == (NEW_TAG, None)
+    assert split_tag_value(f"{NEW_TAG}@{DIGEST}") == (NEW_TAG, DIGEST)
+
+
+# --------------------------------------------------------------------------------------------
+# What an Application would deploy
+# --------------------------------------------------------------------------------------------
+
+
+def test_desired_image_is_the_tag_image_updater_wrote() -> None:
+    assert desired_image(prod_app(), REPO, SERVICE) == (image(), None)
+
+
+def test_desired_image_with_a_digest_in_the_tag_or_the_chart_pin() -> None:
+    app = prod_app(tag=f"{NEW_TAG}@{DIGEST}")
+    assert desired_image(app, REPO, SERVICE) == (image(digest=DIGEST), None)
+    pinned = prod_app()
+    pinned["spec"]["source"]["helm"]["parameters"].append(
+        {"name": f"image.digest.{SERVICE}", "value": DIGEST}
+    )
+    assert desired_image(pinned, REPO, SERVICE) == (image(digest=DIGEST), None)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda a: a["spec"]["source"]["helm"].update(parameters=[]), "no Helm parameter image.tag"),
+        (
+            lambda a: a["spec"]["source"]["helm"]["parameters"][1].update(value=""),
+            "no Helm parameter image.tag",
+        ),
+        (
+            lambda a: a["spec"].update(
+                sources=[
+                    {"repoURL": "x", "helm": {"parameters": [{"name": "image.tag", "value": OTHER_TAG}]}}
+                ]
+            ),
+            "ambiguous",
+        ),
+        (
+            lambda a: a["spec"]["source"]["helm"]["parameters"][1].update(value="t@sha256:nothex"),
+            "malformed digest",
+        ),
+        (
+            lambda a: a["spec"]["source"]["helm"]["parameters"][0].update(
+                value="1.dkr.ecr.x.amazonaws.com/shop/api"
+            ),
+            "not an image of shop/web",
+        ),
+    ],
+    ids=["no-parameter", "empty", "two-sources-disagree", "bad-digest", "other-repository"],
+)
+def test_desired_image_refuses_what_it_cannot_read(change: Any, problem: str) -> None:
+    app = prod_app()
+    change(app)
+    found, why = desired_image(app, REPO, SERVICE)
+    assert found is None and why is not None and problem in why
+
+
+def test_running_images_are_the_sentinel_repository_only() -> None:
+    assert running_images(prod_app(), REPO) == (
+        ImageRef(REPO, OLD_TAG, None, naming.registry_host(PROD.account_id, REGION)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Verification against staging
+# --------------------------------------------------------------------------------------------
+
+
+def test_staging_synced_and_healthy_on_the_same_image_verifies() -> None:
+    result = verify(image(), staging_app())
+    assert result.verified
+    assert naming.application_name("shop", "staging", REGION) in result.reason
+
+
+@pytest.mark.parametrize(
+    ("app", "words"),
+    [
+        (staging_app(OTHER_TAG), [f"runs shop/web:{OTHER_TAG}", f"not shop/web:{NEW_TAG}"]),
+        (staging_app(health="Degraded"), ["Synced/Degraded", "not yet Synced and Healthy"]),
+        (staging_app(health="Progressing"), ["Synced/Progressing"]),
+        (staging_app(sync="OutOfSync"), ["OutOfSync/Healthy"]),
+    ],
+    ids=["other-tag", "degraded", "progressing", "out-of-sync"],
+)
+def test_staging_not_running_the_image_healthy_is_not_verified(app: dict[str, Any], words: list[str]) -> None:
+    result = verify(image(), app)
+    assert not result.verified
+    for word in words:
+        assert word in result.reason
+
+
+def test_staging_reporting_no_sentinel_image_is_not_verified() -> None:
+    app = staging_app()
+    app["status"]["summary"]["images"] = [i for i in app["status"]["summary"]["images"] if "/web:" not in i]
+    result = verify(image(), app)
+    assert not result.verified and "reports no image of shop/web" in result.reason
+
+
+def test_a_digest_disagreement_is_not_verified() -> None:
+    app = staging_app()
+    app["status"]["summary"]["images"][-1] += "@sha256:" + "cd" * 32
+    assert not verify(image(digest=DIGEST), app).verified
+    assert verify(image(digest="sha256:" + "cd" * 32), app).verified
+
+
+# --------------------------------------------------------------------------------------------
+# Before the sync
+# --------------------------------------------------------------------------------------------
+
+
+def test_up_to_date_only_when_synced_healthy_and_running_the_image() -> None:
+    assert is_up_to_date(prod_app(running=NEW_TAG), image())
+    assert not is_up_to_date(prod_app(), image())
+    assert not is_up_to_date(prod_app(running=NEW_TAG, health="Degraded"), image())
+    assert not is_up_to_date(prod_app(running=NEW_TAG, sync="OutOfSync"), image())
+
+
+def test_operation_in_progress() -> None:
+    assert operation_in_progress(prod_app()) is None
+    queued = prod_app()
+    queued["operation"] = {"initiatedBy": {"username": "carol"}, "sync": {}}
+    assert "carol" in (operation_in_progress(queued) or "")
+    running = prod_app()
+    running["status"]["operationState"]["phase"] = "Running"
+    assert "running" in (operation_in_progress(running) or "")
+
+
+def test_sync_revision_prefers_the_compared_commit() -> None:
+    app = prod_app()
+    assert sync_revision(app) == app["status"]["sync"]["revision"]
+    del app["status"]["sync"]["revision"]
+    assert sync_revision(app) == PROD.application.revision
+
+
+# --------------------------------------------------------------------------------------------
+# The sync patch, against the CRD
+# --------------------------------------------------------------------------------------------
+
+
+def patch_body(**kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "username": "github:alice",
+        "deploy_id": "d1",
+        "image": image(),
+        "verified": "yes",
+        "reason": "python -m infra.deploy prod",
+        "revision": "a" * 40,
+        "resource_version": "7",
+    }
+    args.update(kw)
+    return operation_patch(**args)
+
+
+def test_patch_has_the_documented_operation_shape() -> None:
+    body = patch_body()
+    assert body["metadata"] == {"resourceVersion": "7"}
+    operation = body["operation"]
+    assert operation["initiatedBy"] == {"username": "github:alice"}
+    assert operation["sync"] == {"revision": "a" * 40, "syncStrategy": {"hook": {}}}
+    assert {i["name"]: i["value"] for i in operation["info"]}["image"] == f"shop/web:{NEW_TAG}"
+    assert "revision" not in patch_body(revision=None)["operation"]["sync"]
+    assert "metadata" not in patch_body(resource_version=None)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("revision", ["a" * 40, None])
+def test_patched_application_is_valid_against_the_crd_and_nothing_is_pruned(revision: str | None) -> None:
+    # crd_errors makes the structural schema strict: a field the API server would silently
+    # prune (a misspelt syncStrategy, say) is an error here.
+    app = prod_app()
+    assert crd_errors(app) == []
+    patched = merge_patch(app, patch_body(revision=revision))
+    assert crd_errors(patched) == []
+    misspelt = patch_body()
+    misspelt["operation"]["sync"]["syncstrategy"] = misspelt["operation"]["sync"].pop("syncStrategy")
+    assert crd_errors(merge_patch(app, misspelt)) != []
+
+
+# --------------------------------------------------------------------------------------------
+# Progress of the sync
+# --------------------------------------------------------------------------------------------
+
+
+def started(app: dict[str, Any], phase: str, deploy_id: str = "d1", message: str = "") -> dict[str, Any]:
+    app = copy.deepcopy(app)
+    operation = patch_body(deploy_id=deploy_id)["operation"]
+    app["status"]["operationState"] = {"operation": operation, "phase": phase, "message": message}
+    return app
+
+
+def finished(tag: str = NEW_TAG, health: str = "Healthy", sync: str = "Synced") -> dict[str, Any]:
+    app = started(prod_app(tag=tag, running=tag, health=health, sync=sync), "Succeeded")
+    app["status"]["operationState"]["syncResult"] = {"revision": "a" * 40, "source": app["spec"]["source"]}
+    return app
+
+
+def phase(app: dict[str, Any]) -> Phase:
+    return assess(app, "d1", image(), SERVICE).phase
+
+
+def test_assess_an_operation_not_yet_ours() -> None:
+    assert phase(prod_app()) is Phase.QUEUED  # the previous sync's state
+    queued = prod_app()
+    queued["operation"] = patch_body()["operation"]
+    assert phase(queued) is Phase.QUEUED
+    assert phase(started(prod_app(), "Succeeded", deploy_id="someone-else")) is Phase.QUEUED
+
+
+def test_assess_the_operation_lifecycle() -> None:
+    assert phase(started(prod_app(), "Running")) is Phase.RUNNING
+    assert phase(started(prod_app(), "Terminating")) is Phase.RUNNING
+    assert phase(started(prod_app(), "Failed", message="boom")) is Phase.FAILED
+    assert phase(started(prod_app(), "Error")) is Phase.FAILED
+    assert phase(finished()) is Phase.SUCCEEDED
+    assert phase(finished(health="Progressing")) is Phase.SETTLING
+    assert phase(finished(sync="OutOfSync")) is Phase.SETTLING
+    degraded = finished(health="Degraded")
+    assert phase(degraded) is Phase.DEGRADED
+
+
+def test_assess_waits_for_argo_cd_to_report_the_new_image() -> None:
+    app = finished()
+    app["status"]["summary"]["images"] = [
+        i.replace(NEW_TAG, OLD_TAG) for i in app["status"]["summary"]["images"]
+    ]
+    assert phase(app) is Phase.SETTLING
+
+
+def test_assess_fails_when_the_sync_applied_another_image() -> None:
+    app = finished(tag=OTHER_TAG)
+    result = assess(app, "d1", image(), SERVICE)
+    assert result.phase is Phase.FAILED
+    assert f"applied shop/web:{OTHER_TAG}" in result.detail
+
+
+def test_exit_code_is_the_first_failure() -> None:
+    assert exit_code([Outcome.SYNCED, Outcome.UNCHANGED]) is ExitCode.OK
+    assert exit_code([Outcome.SYNCED, Outcome.DEGRADED, Outcome.NOT_STARTED]) is ExitCode.FAILED
+    assert exit_code([Outcome.NOT_STARTED, Outcome.REFUSED, Outcome.API_ERROR]) is ExitCode.REFUSED
+    assert exit_code([Outcome.TIMED_OUT]) is ExitCode.TIMED_OUT
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)
+
+
+# --------------------------------------------------------------------------------------------
+# Contract with issue 6: the deploy looks for what the ApplicationSet and Image Updater produce
+# --------------------------------------------------------------------------------------------
+
+
+def _generated_applications() -> list[dict[str, Any]]:
+    appset = argocd_manifests.application_set(PROD)
+    apps = []
+    for region in PROD.region_names:
+        secret = argocd_manifests.cluster_secret(
+            PROD,
+            region,
+            cluster_name=naming.cluster_name(PROD.environment, region),
+            endpoint=f"https://{region}.eks.example.com",
+            ca_data="Y2E=",
+            role_arn=f"arn:aws:iam::{PROD.account_id}:role/hub",
+        )
+        apps.append(render_template(appset["spec"]["template"], cluster_generator_params(secret)))
+    return apps
+
+
+def test_the_deploy_finds_exactly_the_applications_the_application_set_generates() -> None:
+    stacks = load_stacks("prod", "staging")
+    key, _, value = stacks.label_selector.partition("=")
+    generated = {a["metadata"]["name"]: a["metadata"]["labels"] for a in _generated_applications()}
+    assert sorted(generated) == sorted(t.application for t in stacks.targets)
+    assert all(labels.get(key) == value for labels in generated.values())
+    staging_set = argocd_manifests.application_set(STAGING)
+    assert staging_set["spec"]["template"]["metadata"]["labels"][key] != value  # staging's are not selected
+
+
+def test_the_deploy_reads_the_parameters_and_repository_image_updater_writes() -> None:
+    stacks = load_stacks("prod", "staging")
+    updater = argocd_manifests.image_updater(PROD)
+    for ref in updater["spec"]["applicationRefs"]:
+        (watched,) = ref["images"]
+        assert parse_image(watched["imageName"]).repository == stacks.repository
+        target = watched["manifestTargets"]["helm"]
+        app = prod_app()
+        app["spec"]["source"]["helm"]["parameters"] = [
+            {"name": target["name"], "value": watched["imageName"]},
+            {"name": target["tag"], "value": NEW_TAG},
+        ]
+        assert desired_image(app, stacks.repository, stacks.service) == (image(), None)
