@@ -130,9 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.deploy",
         description=(
-            "Sync the stack's Argo CD Applications one region at a time (platform:deploy.regionOrder), "
-            "refusing any image that staging's Application of the same region does not run Synced "
-            "and Healthy. Talks only to the Kubernetes API of the two hubs."
+            "Sync the stack's Argo CD Applications one region at a time (platform:deploy.regionOrder),\n"
+            "refusing any image that staging's Application of the same region does not run Synced\n"
+            "and Healthy. Talks only to the Kubernetes API of the two hubs; stops at the first failure."
         ),
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -108,6 +108,7 @@ def test_a_region_already_running_the_image_is_left_alone(h: Harness) -> None:
     assert result.code == ExitCode.OK, result.output
     assert result.result(first) == "unchanged"
     assert h.prod.touched() == names(h, *h.order[1:])
+    assert [result.result(r) for r in h.order[1:]] == ["synced"] * (len(h.order) - 1)
 
 
 def test_a_transient_error_while_waiting_is_retried(h: Harness) -> None:
@@ -119,6 +120,7 @@ def test_a_transient_error_while_waiting_is_retried(h: Harness) -> None:
 
     assert result.code == ExitCode.OK, result.output
     assert h.prod.patched() == names(h, *h.order)
+    assert all(result.result(r) == "synced" for r in h.order)
     assert "503" in result.output and "retrying" in result.output
 
 
@@ -247,6 +249,7 @@ def test_break_glass_with_the_environment_name_typed(h: Harness) -> None:
     assert result.code == ExitCode.OK, result.output
     assert len(result.prompts) == 1 and '"prod"' in result.prompts[0]
     assert h.prod.patched() == names(h, *h.order)
+    assert all(result.result(r) == "synced" for r in h.order)
 
 
 @pytest.mark.parametrize("answers", [("staging",), ("yes",), ()], ids=["wrong-name", "yes", "no-terminal"])
@@ -464,4 +467,5 @@ def test_a_benign_conflict_is_re_verified_and_retried(h: Harness) -> None:
     assert result.code == ExitCode.OK, result.output
     assert h.prod.touched() == [first, *names(h, *h.order)]
     assert h.prod.patched() == names(h, *h.order)
+    assert all(result.result(r) == "synced" for r in h.order)
     assert "re-verifying" in result.output
