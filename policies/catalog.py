@@ -29,3 +29,7 @@ def rules_table(rules: Sequence[Rule] = ALL_RULES) -> str:
             f"| `{r.name}` | {r.domain} | {r.level} | {_APPLIES[r.applies_to]} | {r.scope} | {what} |"
         )
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m policies.catalog > table.md
+    print(rules_table(), end="")

@@ -117,16 +117,18 @@ def github_trust_problems(document: Any) -> list[str]:
         elif any(not isinstance(v, str) or any(w in v for w in _WILDCARDS) for v in exact_auds):
             problems.append(f"{sid} accepts a wildcard audience")
         subs = list(_condition_values(statement, SUB_KEY))
-        for operator, _ in subs:
+        for operator, values in subs:
             if operator != "StringEquals":
                 problems.append(f"{sid} matches {SUB_KEY} with {operator} instead of StringEquals")
+            wild = [str(v) for v in values if any(w in str(v) for w in _WILDCARDS)]
+            if wild:
+                problems.append(f"{sid} trusts the wildcard subject {', '.join(wild)}")
         exact = [v for op, values in subs if op == "StringEquals" for v in values]
         if not exact:
             problems.append(f"{sid} does not require an exact {SUB_KEY}")
         for subject in exact:
             text = str(subject)
             if any(w in text for w in _WILDCARDS):
-                problems.append(f"{sid} trusts the wildcard subject {text}")
                 continue
             match = _SUBJECT_RE.match(text)
             if not match:
