@@ -70,13 +70,10 @@ def test_the_tag_parameter_is_the_charts_shared_tag() -> None:
 
 
 # Image Updater always writes the repository parameter (image.name) next to image.tag
-# (SetHelmImage defaults an unset manifestTargets.helm.name to image.name), and
-# charts/shop/values.schema.json (image: additionalProperties false) does not accept it yet, so the
-# first update would break rendering. Remove the xfail once the chart accepts image.name.
-KNOWN_GAP = "charts/shop values.schema.json does not accept image.name, which Image Updater writes"
+# (SetHelmImage defaults an unset manifestTargets.helm.name to image.name): the chart must accept
+# it, and refuse one that points outside the region's registry.
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_GAP)
 @pytest.mark.parametrize(("stack", "region"), cases())
 def test_chart_schema_accepts_what_image_updater_writes(stack: str, region: str) -> None:
     config = load_stack_file(stack)
@@ -89,7 +86,6 @@ def test_chart_schema_accepts_what_image_updater_writes(stack: str, region: str)
 
 
 @pytest.mark.skipif(shutil.which("helm") is None, reason="needs the helm binary to render the chart")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_GAP)
 def test_chart_renders_with_image_updaters_parameters() -> None:
     config = load_stack_file("staging")
     region = config.hub_region
@@ -101,3 +97,18 @@ def test_chart_renders_with_image_updaters_parameters() -> None:
         cmd += ["--set-string", f"{name}={value}"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("helm") is None, reason="needs the helm binary to render the chart")
+def test_chart_refuses_an_image_name_from_another_regions_registry() -> None:
+    config = load_stack_file("prod")
+    region, other = config.region_names[0], config.region_names[1]
+    chart = PROJECT_ROOT / config.application.path
+    cmd = ["helm", "template", "shop", str(chart)]
+    for name in naming.value_files(config.environment, region):
+        cmd += ["-f", str(chart / name)]
+    wrong = f"{naming.registry_host(config.account_id, other)}/{config.ecr.prefix}/{config.sentinel_service}"
+    cmd += ["--set-string", "image.tag=20261122.063000-0123abc", "--set-string", f"image.name={wrong}"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "is not in this region's registry" in done.stderr

@@ -92,6 +92,12 @@ Checks the values cannot express in values.schema.json; included once, from depl
 {{- define "shop.validate" -}}
 {{- $_ := required "global.region is empty: set it in values-<env>-<region>.yaml" .Values.global.region -}}
 {{- $_ = required "global.environment is empty: set it in values-<env>.yaml" .Values.global.environment -}}
+{{- with .Values.image.name -}}
+{{- $expected := printf "%s/%s/" $.Values.global.registry $.Values.image.prefix -}}
+{{- if not (hasPrefix $expected .) -}}
+{{- fail (printf "image.name %s (written by Image Updater) is not in this region's registry %s" . $expected) -}}
+{{- end -}}
+{{- end -}}
 {{- range $name, $_ := .Values.image.digest -}}
 {{- if not (hasKey $.Values.services $name) -}}
 {{- fail (printf "image.digest.%s: there is no service %s in services" $name $name) -}}
