@@ -17,8 +17,9 @@ APPLICATIONS = "applications"
 
 # Prod: find, read, watch and trigger syncs (patching `operation`) of Applications.
 DEPLOYER_VERBS: tuple[str, ...] = ("get", "list", "watch", "patch")
-# Staging: read what runs, to verify an image before promoting it.
-VERIFIER_VERBS: tuple[str, ...] = ("get", "list", "watch")
+# Staging: read what runs, to verify an image before promoting it. The deploy reads each
+# staging Application by name, so `get` is all it needs (tests/unit/test_deploy_rbac.py).
+VERIFIER_VERBS: tuple[str, ...] = ("get",)
 
 DEPLOYER_GROUP = naming.DEPLOYER_GROUP
 VERIFIER_GROUP = "platform:verifiers"

@@ -42,10 +42,6 @@ def test_the_staging_hub_is_only_read(h: Harness) -> None:
     assert "patch" not in rbac.VERIFIER_VERBS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9: the deploy reads staging with get only; VERIFIER_VERBS can drop list and watch",
-)
 def test_every_verifier_verb_is_used(h: Harness) -> None:
     full_run(h)
     assert set(rbac.VERIFIER_VERBS) <= h.staging.used_verbs()
