@@ -350,7 +350,7 @@ def test_push_role_pushes_to_the_primary_region_with_the_registry_key() -> None:
     ("stack", "purpose", "group", "verbs"),
     [
         ("prod", "deploy", "platform:deployers", ["get", "list", "watch", "patch"]),
-        ("staging", "verify", "platform:verifiers", ["get", "list", "watch"]),
+        ("staging", "verify", "platform:verifiers", ["get"]),
     ],
 )
 def test_hub_access_grants_exactly_the_verbs_on_applications_in_argocd(

@@ -93,7 +93,7 @@ def test_the_push_role_may_use_the_registrys_primary_key_through_ecr_only() -> N
     ("stack", "purpose", "group", "verbs"),
     [
         ("prod", "deploy", "platform:deployers", ["get", "list", "watch", "patch"]),
-        ("staging", "verify", "platform:verifiers", ["get", "list", "watch"]),
+        ("staging", "verify", "platform:verifiers", ["get"]),
     ],
 )
 def test_the_hub_cluster_maps_the_role_to_exactly_its_application_verbs(
