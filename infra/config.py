@@ -840,12 +840,16 @@ def _parse_deploy(raw: Any, regions: Sequence[str], hub: str) -> DeployConfig:
     # region that also runs the control plane of the deploys.
     default_order = [r for r in regions if r != hub] + [hub]
     order = _list(_optional(m, "regionOrder", default_order), "deploy.regionOrder", _region, what="regions")
-    if sorted(order) != sorted(regions):
-        raise ConfigError(
-            _k("deploy.regionOrder"),
-            list(order),
-            f"expected each of the stack's regions exactly once: {', '.join(regions)}",
-        )
+    for i, region in enumerate(order):
+        if region not in regions:
+            raise ConfigError(
+                _k(f"deploy.regionOrder[{i}]"),
+                region,
+                f"expected one of the stack's regions: {', '.join(regions)}",
+            )
+    # A region added to the stack but not yet to the order deploys after the listed ones, so
+    # adding a region needs nothing but its entry under platform:regions.
+    order = (*order, *(r for r in default_order if r not in order))
     timeout = _int(_optional(m, "timeoutSeconds", 900), "deploy.timeoutSeconds", 30, 7200)
     return DeployConfig(order, timeout)
 

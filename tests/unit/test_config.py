@@ -339,10 +339,14 @@ STAGING_CASES: list[Case] = [
         "application's own",
     ),
     (
-        "deploy order missing a region",
-        _section("deploy", "regionOrder", ["us-east-1", "us-west-2"]),
-        'platform:deploy.regionOrder: ["us-east-1", "us-west-2"] is not allowed; expected each of the '
-        "stack's regions exactly once: us-west-2, us-east-1, eu-west-1",
+        "deploy order naming a region the stack does not have",
+        _section("deploy", "regionOrder", ["us-east-1", "eu-central-1"]),
+        'platform:deploy.regionOrder[1]: "eu-central-1" is not allowed; expected one of the stack\'s regions: us-west-2, us-east-1, eu-west-1',
+    ),
+    (
+        "deploy order naming a region twice",
+        _section("deploy", "regionOrder", ["us-east-1", "us-east-1"]),
+        'platform:deploy.regionOrder[1]: "us-east-1" is not allowed; duplicate entry; each of the regions must be unique',
     ),
     (
         "a tag in the aws: namespace",
@@ -391,6 +395,12 @@ def test_each_rule_has_an_exact_message(stack: str, case: Case) -> None:
     raw = stack_config_map(stack)
     mutate(raw)
     assert error(raw, stack) == expected
+
+
+def test_regions_missing_from_the_deploy_order_follow_the_listed_ones() -> None:
+    raw = stack_config_map("prod")
+    raw["platform:deploy"]["regionOrder"] = ["us-east-1"]
+    assert load(raw, "prod").deploy.region_order == ("us-east-1", "eu-west-1", "us-west-2")
 
 
 def test_public_endpoint_open_to_the_internet_is_allowed_in_staging_only() -> None:
