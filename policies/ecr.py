@@ -43,7 +43,7 @@ def _repo_name(view: ResourceView) -> str:
     name = view.get("name")
     if view.type == TEMPLATE:
         prefix = view.get("prefix")
-        return f"template {prefix}" if isinstance(prefix, str) else view.name
+        return f"for prefix {prefix}" if isinstance(prefix, str) else view.name
     return name if isinstance(name, str) else view.name
 
 

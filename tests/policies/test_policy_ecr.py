@@ -92,7 +92,7 @@ def test_missing_mutability_is_refused_on_repository_and_template() -> None:
         "imageTagMutability to IMMUTABLE so a tag always names the image staging verified."
     ]
     assert check("ecr-immutable-tags", template(imageTagMutability=None)) == [
-        "Repository creation template template shop has image tag mutability not set (ECR then allows "
+        "Repository creation template for prefix shop has image tag mutability not set (ECR then allows "
         "MUTABLE tags); set imageTagMutability to IMMUTABLE so a tag always names the image staging verified."
     ]
 
@@ -115,7 +115,7 @@ def test_aes_encrypted_repository_is_refused() -> None:
 
 def test_missing_encryption_is_refused() -> None:
     assert check("ecr-kms-encryption", template(encryptionConfigurations=None)) == [
-        "Repository creation template template shop encryption is not set (ECR then uses AES256); set "
+        "Repository creation template for prefix shop encryption is not set (ECR then uses AES256); set "
         "encryptionConfigurations [{encryptionType: KMS, kmsKey: <the region's ECR key>}] (it can only be set "
         "at creation)."
     ]
@@ -217,7 +217,7 @@ def test_template_without_lifecycle_policy_is_refused() -> None:
     t = template(lifecyclePolicy=None)
     assert check_stack("ecr-lifecycle-policy", stack(t)) == [
         Finding(
-            "Repository creation template template shop sets no lifecycle policy, so the repositories it creates "
+            "Repository creation template for prefix shop sets no lifecycle policy, so the repositories it creates "
             "keep every image; set lifecyclePolicy to the same rules as the repositories'.",
             t.urn,
         )
