@@ -288,6 +288,17 @@ def _launch_template(
     }
 
 
+def _eip(name: str, i: Mapping[str, Any], account: str, region: str, urn: str) -> tuple[str, dict[str, Any]]:
+    rid = f"eipalloc-{_h(urn)}"
+    digest = hashlib.sha256(urn.encode()).digest()
+    return rid, {
+        "allocationId": rid,
+        "arn": f"arn:aws:ec2:{region}:{account}:elastic-ip/{rid}",
+        # Addresses from AWS's own ranges look real; derived from the URN, they are stable.
+        "publicIp": f"52.{digest[0]}.{digest[1]}.{digest[2] or 1}",
+    }
+
+
 def _iam_role(
     name: str, i: Mapping[str, Any], account: str, region: str, urn: str
 ) -> tuple[str, dict[str, Any]]:
@@ -434,7 +445,7 @@ _OUTPUTS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
     "aws:ec2/subnet:Subnet": _prefixed("subnet", "ec2", "subnet"),
     "aws:ec2/internetGateway:InternetGateway": _prefixed("igw", "ec2", "internet-gateway"),
     "aws:ec2/natGateway:NatGateway": _prefixed("nat", "ec2", "natgateway"),
-    "aws:ec2/eip:Eip": _prefixed("eipalloc", "ec2", "elastic-ip"),
+    "aws:ec2/eip:Eip": _eip,
     "aws:ec2/routeTable:RouteTable": _prefixed("rtb", "ec2", "route-table"),
     "aws:ec2/securityGroup:SecurityGroup": _prefixed("sg", "ec2", "security-group"),
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,

@@ -128,6 +128,7 @@ class RegionalCluster(pulumi.ComponentResource):
         args: RegionalClusterArgs,
         provider: aws.Provider,
         opts: pulumi.ResourceOptions | None = None,
+        hub_egress_cidrs: pulumi.Input[list[str]] | None = None,
     ) -> None:
         if name != args.region:
             raise ValueError(f"a RegionalCluster is named after its region: {name!r} != {args.region!r}")
@@ -173,7 +174,18 @@ class RegionalCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        public = bool(args.public_access_cidrs)
+        # Argo CD on the hub reaches a spoke's API through the spoke's public endpoint, from the
+        # hub's NAT addresses and nowhere else; the hub itself (and every cluster's nodes) use
+        # the private endpoint. Endpoint access: https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
+        public = bool(args.public_access_cidrs) or hub_egress_cidrs is not None
+        allowed: pulumi.Input[list[str]] | None = None
+        if hub_egress_cidrs is not None:
+            configured = list(args.public_access_cidrs)
+            allowed = pulumi.Output.from_input(hub_egress_cidrs).apply(
+                lambda hub: sorted({*configured, *hub})
+            )
+        elif public:
+            allowed = list(args.public_access_cidrs)
         self.cluster = eks.Cluster(
             f"eks-{region}",
             name=cluster_name,
@@ -184,7 +196,7 @@ class RegionalCluster(pulumi.ComponentResource):
             endpoint_private_access=True,
             endpoint_public_access=public,
             # pulumi-eks refuses CIDRs when the public endpoint is off.
-            public_access_cidrs=list(args.public_access_cidrs) if public else None,
+            public_access_cidrs=allowed,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries={
                 "platform-admin": eks.AccessEntryArgs(
@@ -362,11 +374,26 @@ class RegionalCluster(pulumi.ComponentResource):
 
 
 def build_clusters(config: StackConfig, providers: Mapping[str, aws.Provider]) -> dict[str, RegionalCluster]:
-    """One RegionalCluster per configured region, each on that region's provider."""
-    return {
-        region: RegionalCluster(region, RegionalClusterArgs.from_config(config, region), providers[region])
-        for region in config.region_names
-    }
+    """One RegionalCluster per configured region, each on that region's provider.
+
+    The hub comes first: each spoke admits the hub's NAT addresses to its API endpoint, so Argo
+    CD can manage it. The addresses exist seconds after the hub's network starts, long before
+    any control plane, so this adds nothing to a spoke's build time.
+    """
+    hub = RegionalCluster(
+        config.hub_region,
+        RegionalClusterArgs.from_config(config, config.hub_region),
+        providers[config.hub_region],
+    )
+    clusters = {config.hub_region: hub}
+    for region in config.spoke_regions:
+        clusters[region] = RegionalCluster(
+            region,
+            RegionalClusterArgs.from_config(config, region),
+            providers[region],
+            hub_egress_cidrs=hub.network.egress_cidrs,
+        )
+    return {region: clusters[region] for region in config.region_names}
 
 
 def cluster_outputs(clusters: Mapping[str, RegionalCluster]) -> dict[str, Any]:

@@ -172,11 +172,13 @@ class RegionalNetwork(pulumi.ComponentResource):
         # https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-working-with.html
         nat_ready = pulumi.ResourceOptions(depends_on=[public_default, *public_assocs])
         nats: dict[str, aws.ec2.NatGateway] = {}
+        eips: list[aws.ec2.Eip] = []
         for zone in nat_zones(args.availability_zones, args.nat_gateways):
             index = args.availability_zones.index(zone)
             eip = aws.ec2.Eip(
                 f"nat-eip-{zone}", domain="vpc", tags=tags(f"{args.cluster_name}-nat-{zone}"), opts=child
             )
+            eips.append(eip)
             nats[zone] = aws.ec2.NatGateway(
                 f"nat-{zone}",
                 allocation_id=eip.allocation_id,
@@ -212,6 +214,11 @@ class RegionalNetwork(pulumi.ComponentResource):
                 )
             )
 
+        # The addresses this region's pods reach other regions from: the hub's are the only
+        # clients admitted to the spokes' public API endpoints (see infra/components/cluster.py).
+        self.egress_cidrs: pulumi.Output[list[str]] = pulumi.Output.all(*[e.public_ip for e in eips]).apply(
+            lambda ips: sorted(f"{ip}/32" for ip in ips)
+        )
         self.vpc_id: pulumi.Output[str] = self.vpc.id
         self.public_subnet_ids: pulumi.Output[list[str]] = pulumi.Output.all(
             *[s.id for s in self.public_subnets]
@@ -225,5 +232,6 @@ class RegionalNetwork(pulumi.ComponentResource):
                 "publicSubnetIds": self.public_subnet_ids,
                 "privateSubnetIds": self.private_subnet_ids,
                 "natGatewayIds": pulumi.Output.all(*[n.id for n in self.nat_gateways]),
+                "egressCidrs": self.egress_cidrs,
             }
         )

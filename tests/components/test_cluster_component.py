@@ -254,13 +254,20 @@ def test_environment_differences(stack: str, region: str) -> None:
     assert eks.inputs["deletionProtection"] is prod
     assert eks.protect is prod
     assert key.protect is prod and key.retain_on_delete is prod
-    if prod:
-        assert rc.public_access_cidrs == ()
-        assert eks.inputs["endpointPublicAccess"] is False
-        assert "publicAccessCidrs" not in eks.inputs
+    hub = plan(stack).config.hub_region
+    hub_egress = sorted(f"{e.outputs['publicIp']}/32" for e in regional(stack, hub, "aws:ec2/eip:Eip"))
+    assert hub_egress, "the hub has NAT addresses"
+    configured = [] if prod else ["203.0.113.0/24"]
+    assert list(rc.public_access_cidrs) == configured
+    if region == hub:
+        # Nothing outside the hub's own VPC and the configured CIDRs reaches the hub's API.
+        assert eks.inputs["endpointPublicAccess"] is bool(configured)
+        assert eks.inputs.get("publicAccessCidrs") == (configured or None)
     else:
+        # A spoke admits the configured CIDRs and the hub's NAT addresses (Argo CD), nothing else.
         assert eks.inputs["endpointPublicAccess"] is True
-        assert eks.inputs["publicAccessCidrs"] == list(rc.public_access_cidrs) == ["203.0.113.0/24"]
+        assert eks.inputs["publicAccessCidrs"] == sorted({*configured, *hub_egress})
+        assert "0.0.0.0/0" not in eks.inputs["publicAccessCidrs"]
     ng = one(stack, region, NODE_GROUP)
     assert ng.inputs["capacityType"] == ("ON_DEMAND" if prod else "SPOT") == rc.node_group.capacity_type
 
@@ -379,9 +386,13 @@ def test_critical_path_is_control_plane_then_nodes(stack: str, region: str) -> N
     for name in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
         assert ng.urn not in {r.urn for r in closure(p, addons[name])}, name
     assert not [r for r in closure(p, ng) if r.type == ADDON]
-    # The control plane waits for neither NAT nor anything of the nodes.
-    cp_waits = {r.type for r in closure(p, eks)}
-    assert not cp_waits & {NAT, EIP, ROUTE, NODE_GROUP, LT, ADDON, ROLE}
+    # The control plane waits for neither NAT nor anything of the nodes. A spoke's waits for
+    # the hub's NAT addresses (seconds after the hub's network starts): it admits them to its
+    # API endpoint so Argo CD can reach it. Its own region's addresses it never waits for.
+    waits = closure(p, eks)
+    assert not {r.type for r in waits} & {NAT, ROUTE, NODE_GROUP, LT, ADDON, ROLE}
+    eips = {p.region_of(r) for r in waits if r.type == EIP}
+    assert eips == (set() if region == p.config.hub_region else {p.config.hub_region})
 
 
 # ---------------------------------------------------------------------------------------------

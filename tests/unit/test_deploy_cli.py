@@ -149,8 +149,9 @@ def test_swapped_contexts_find_no_prod_applications(h: Harness) -> None:
             h.prod_context,
         ]
     )
-    # The staging hub holds no prod Applications (and its role cannot patch): refused, untouched.
-    assert code == ExitCode.REFUSED
+    # Pointed at the staging hub, the deploy lists Applications as the verifier role, which may
+    # only get: the hub refuses the call, the command stops, and nothing is touched.
+    assert code == ExitCode.API_ERROR
     assert h.staging.touched() == []
 
 
