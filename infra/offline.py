@@ -505,6 +505,9 @@ def run_encoded(
     monitor = RecordingMonitor(mocks)
     if monitor_sink is not None:
         monitor_sink.append(monitor)
+    # A new root Stack resource per run: otherwise set_mocks keeps the first run's, and a second
+    # stack's components would be parented to the first stack's URN.
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings = pulumi.runtime.settings.SETTINGS
     settings.rpc_manager.clear()

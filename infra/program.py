@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
-
 from infra import naming, providers
+from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
+from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
+from infra.components.cluster import RegionalCluster, build_clusters, cluster_outputs
+from infra.components.github import GitHubOidc, GitHubOidcArgs
+from infra.components.image_updater import ImageUpdater, ImageUpdaterArgs
+from infra.components.registry import Registry, RegistryArgs
 from infra.config import StackConfig
 
 
@@ -22,33 +26,12 @@ def run(config: StackConfig) -> dict[str, Any]:
         naming.OUTPUT_HUB_REGION: config.hub_region,
     }
     # -- clusters (issue 3) -------------------------------------------------------------------
-    from infra.components.cluster import RegionalCluster, build_clusters, cluster_outputs
-
     clusters: dict[str, RegionalCluster] = build_clusters(config, aws)
     outputs.update(cluster_outputs(clusters))
     # -- registry (issue 4) -------------------------------------------------------------------
-    from infra.components.registry import Registry, RegistryArgs
-
     registries = Registry("registry", RegistryArgs(config=config, providers=aws))
     outputs[naming.OUTPUT_REGISTRIES] = registries.registries
-    # -- github oidc (issue 5) ----------------------------------------------------------------
-    from infra.components.github import GitHubOidc, GitHubOidcArgs
-
-    github = GitHubOidc(
-        "github",
-        GitHubOidcArgs(
-            config=config,
-            iam_provider=aws[config.hub_region],
-            hub=clusters[config.hub_region],
-            ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
-        ),
-    )
-    outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
     # -- argo cd (issue 6) --------------------------------------------------------------------
-    from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
-    from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
-    from infra.components.image_updater import ImageUpdater, ImageUpdaterArgs
-
     argocd = ArgoCdHub("argocd", ArgoCdHubArgs(config=config, clusters=clusters))
     ImageUpdater(
         "image-updater",
@@ -56,5 +39,17 @@ def run(config: StackConfig) -> dict[str, Any]:
     )
     applications = ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
-    _ = aws, pulumi
+    # -- github oidc (issue 5) ----------------------------------------------------------------
+    github = GitHubOidc(
+        "github",
+        GitHubOidcArgs(
+            config=config,
+            iam_provider=aws[config.hub_region],
+            hub=clusters[config.hub_region],
+            ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
+            # The deploy/verify Roles live in Argo CD's namespace: declared after it.
+            argocd_namespace=argocd.namespace,
+        ),
+    )
+    outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
     return outputs
