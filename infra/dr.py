@@ -61,6 +61,7 @@ class Step:
     title: str
     commands: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    script: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,15 @@ def rebuild_sets(plan: Plan, region: str) -> tuple[list[Resource], list[Resource
     """(targets, dependents elsewhere): the region's resources, and what depends on them."""
     regions = graph.region_index(plan)
     index = plan.by_urn()
+    # Providers are configuration, not cloud objects: nothing of them is lost with a region, and
+    # targeting one would drag in every resource declared through it (global IAM included).
     targets = sorted(
-        (r for r in plan.resources if regions[r.urn] == region and not _is_global(r)), key=lambda r: r.urn
+        (
+            r
+            for r in plan.resources
+            if regions[r.urn] == region and not _is_global(r) and r.type != "pulumi:providers:aws"
+        ),
+        key=lambda r: r.urn,
     )
     reached = graph.closure({r.urn for r in targets}, graph.dependents(plan))
     target_urns = {r.urn for r in targets}
@@ -100,7 +108,10 @@ def _quote_targets(flag: str, urns: Sequence[str]) -> str:
 
 
 def _describe(plan: Plan, r: Resource) -> str:
-    return f"{r.type} {r.name} ({plan.region_of(r) or 'global'})"
+    where = plan.region_of(r) or "global"
+    if _is_global(r):
+        where = f"global IAM, declared through {where}"
+    return f"{r.type} {r.name} ({where})"
 
 
 def _backfill(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
@@ -118,12 +129,20 @@ def _moved_config(plan: Plan, new_hub: str) -> dict[str, Any]:
 def hub_move(
     plan: Plan, new_hub: str, raw: Mapping[str, Any] | None = None
 ) -> tuple[Plan, list[Resource], list[Resource]]:
-    """The plan with ``hubRegion`` moved, and the resources created and deleted by the move."""
+    """The plan with ``hubRegion`` moved, and the resources created and deleted (or replaced) by the move."""
     moved = offline.run(plan.stack, flat_config=raw if raw is not None else _moved_config(plan, new_hub))
-    before = {r.urn for r in plan.resources}
-    after = {r.urn for r in moved.resources}
-    created = sorted((r for r in moved.resources if r.urn not in before), key=lambda r: r.urn)
-    deleted = sorted((r for r in plan.resources if r.urn not in after), key=lambda r: r.urn)
+    before = {r.urn: r for r in plan.resources}
+    after = {r.urn: r for r in moved.resources}
+    # A resource keeps its URN when only its provider changes (Argo CD's objects move to the new
+    # hub's Kubernetes provider); Pulumi replaces it, so it is created on the new hub too.
+    created = sorted(
+        (r for r in moved.resources if r.urn not in before or before[r.urn].provider != r.provider),
+        key=lambda r: r.urn,
+    )
+    deleted = sorted(
+        (r for r in plan.resources if r.urn not in after or after[r.urn].provider != r.provider),
+        key=lambda r: r.urn,
+    )
     return moved, created, deleted
 
 
@@ -141,9 +160,7 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
             new_hub,
             f"only when rebuilding the hub ({config.hub_region}); expected a surviving region: {', '.join(allowed)}",
         )
-    targets, dependents = rebuild_sets(plan, region)
     stack = plan.stack
-    urns = [r.urn for r in targets]
     app = config.application.name
     steps: list[Step] = [
         Step(
@@ -157,8 +174,11 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
         )
     ]
     hub_move_info: dict[str, Any] | None = None
+    rebuilt = plan
     if is_hub and new_hub is not None:
         moved, created, deleted = hub_move(plan, new_hub)
+        # Once the hub has moved, the lost region comes back as a spoke of the new hub.
+        rebuilt = moved
         hub_move_info = {
             "newHub": new_hub,
             "created": [r.urn for r in created],
@@ -179,7 +199,8 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
                     f"new hub ({len(created)} resources created, {len(deleted)} removed from the lost hub).",
                     "If platform:ecr.primaryRegion is not set, ECR's primary region follows the hub: CI then "
                     f"pushes to {new_hub} and the replication configuration moves there too.",
-                    f"Update the deploy workflow's hub cluster name to {naming.cluster_name(config.environment, new_hub)}.",
+                    f"The new hub's cluster is {naming.cluster_name(config.environment, new_hub)}; the deploy "
+                    "workflow and command read the hub from the stack file.",
                 ),
             ),
             Step(
@@ -192,6 +213,8 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
                 tuple(f"creates {u}" for u in hub_move_info["created"][:50]),
             ),
         ]
+    targets, dependents = rebuild_sets(rebuilt, region)
+    urns = [r.urn for r in targets]
     steps += [
         Step(
             f"Refresh the state of {region}: what no longer exists is dropped from the state",
@@ -205,14 +228,21 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
                 + _quote_targets("--target", urns),
             ),
             (
-                f"{len(targets)} resources in {region}; --target-dependents also updates "
-                f"{len(dependents)} resources elsewhere:",
-                *(f"  {_describe(plan, r)}" for r in dependents),
+                f"{len(targets)} resources in {region}; --target-dependents also updates these "
+                f"{len(dependents)}, which depend on them:",
+                *(f"  {_describe(rebuilt, r)}" for r in dependents),
             ),
         ),
         Step(
             f"Restore the images in {region}'s registry (replication copies only new pushes)",
-            _backfill(config, region),
+            (
+                f"bash backfill-{region}.sh   # the script below, saved",
+                f"bash backfill-{region}.sh cleanup   # once replication shows COMPLETE",
+            ),
+            ("Needs SOURCE_PROFILE (staging) and, for cleanup, REPLICA_PROFILE (prod) AWS CLI profiles.",)
+            if not config.builds_images
+            else (),
+            script="\n".join(_backfill(config, region)),
         ),
         Step(
             "Re-register the cluster in Argo CD",
@@ -272,6 +302,10 @@ def render(book: Runbook) -> str:
             lines.append("   $ " + command.replace("\n", "\n     "))
         for note in step.notes:
             lines.append(f"   {note}")
+        if step.script:
+            lines.append("   ---- script ----")
+            lines.extend(f"   {line}" for line in step.script.splitlines())
+            lines.append("   ---- end of script ----")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

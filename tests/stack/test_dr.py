@@ -1,0 +1,130 @@
+"""The DR runbook: what a region's rebuild targets, what it drags along, and a hub move."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from infra import dr, graph, offline
+from infra.offline import Plan
+
+STACKS = ("staging", "prod")
+SECRET = "kubernetes:core/v1:Secret"
+
+
+@cache
+def plan(stack: str) -> Plan:
+    return offline.run(stack)
+
+
+def cases() -> list[tuple[str, str]]:
+    return [(s, r) for s in STACKS for r in plan(s).config.region_names]
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_targets_are_exactly_the_regions_own_resources(stack: str, region: str) -> None:
+    p = plan(stack)
+    targets, _ = dr.rebuild_sets(p, region)
+    target_urns = {r.urn for r in targets}
+    expected = {
+        r.urn
+        for r in p.resources
+        if p.region_of(r) == region and not r.type.startswith("aws:iam/") and r.type != "pulumi:providers:aws"
+    }
+    assert target_urns == expected
+    assert any(r.type == "eks:index:Cluster" for r in targets)
+    assert any(r.type == "aws:ecr/repository:Repository" for r in targets)
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_dependents_are_exactly_what_waits_on_the_targets(stack: str, region: str) -> None:
+    p = plan(stack)
+    targets, dependents = dr.rebuild_sets(p, region)
+    target_urns = {r.urn for r in targets}
+    chosen = target_urns | {r.urn for r in dependents}
+    deps = graph.dependencies(p)
+    # Every dependent waits (directly) on something rebuilt...
+    for r in dependents:
+        assert deps[r.urn] & chosen, r.urn
+    # ...and nothing left out waits on anything rebuilt: --target-dependents would add it.
+    for r in p.resources:
+        if r.urn not in chosen:
+            assert not deps[r.urn] & chosen, r.urn
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_spoke_rebuild_re_registers_its_cluster_on_the_hub_and_touches_no_other_cluster(stack: str) -> None:
+    p = plan(stack)
+    hub = p.config.hub_region
+    spoke, other = p.config.spoke_regions
+    targets, dependents = dr.rebuild_sets(p, spoke)
+    touched = targets + dependents
+    secrets = [r for r in dependents if r.type == SECRET and p.region_of(r) == hub]
+    assert [s.name for s in secrets] == [f"argocd-cluster-{spoke}"]
+    assert not [r for r in touched if r.type == "eks:index:Cluster" and p.region_of(r) != spoke]
+    assert not [r for r in touched if r.type == "kubernetes:helm.sh/v3:Release"], "Argo CD is not reinstalled"
+    assert not [r for r in touched if p.region_of(r) == other]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_hub_rebuild_reinstalls_argo_cd_and_keeps_every_cluster_registered(stack: str) -> None:
+    p = plan(stack)
+    targets, _ = dr.rebuild_sets(p, p.config.hub_region)
+    releases = {r.inputs["chart"] for r in targets if r.type == "kubernetes:helm.sh/v3:Release"}
+    assert releases == {"argo-cd", "argocd-image-updater"}
+    secrets = sorted(r.name for r in targets if r.type == SECRET and r.name.startswith("argocd-cluster-"))
+    assert secrets == sorted(f"argocd-cluster-{r}" for r in p.config.region_names)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_moving_the_hub_gives_a_valid_plan_with_all_clusters_registered(stack: str) -> None:
+    p = plan(stack)
+    new_hub = p.config.spoke_regions[0]
+    book = dr.build(p, p.config.hub_region, new_hub=new_hub)
+    assert book.hub_move is not None
+    assert book.hub_move["clusterSecrets"] == sorted(f"argocd-cluster-{r}" for r in p.config.region_names)
+    moved, created, _ = dr.hub_move(p, new_hub)
+    assert moved.config.hub_region == new_hub
+    releases = [r for r in moved.of_type("kubernetes:helm.sh/v3:Release")]
+    assert releases and {moved.region_of(r) for r in releases} == {new_hub}
+    assert any(r.type == "kubernetes:argoproj.io/v1alpha1:ApplicationSet" for r in created)
+    from policies import offline as policy_offline
+
+    assert policy_offline.mandatory(policy_offline.evaluate(moved)) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
+    p = plan(stack)
+    region = p.config.spoke_regions[-1]
+    book = dr.build(p, region)
+    text = dr.render(book)
+    order = ["pulumi refresh", "pulumi up", "--target-dependents", "Restore the images", "Re-register the cluster"]
+    positions = [text.index(marker) for marker in order]
+    assert positions == sorted(positions), positions
+    urns = {r.urn for r in p.resources}
+    assert book.target_urns and set(book.target_urns) <= urns
+    for urn in book.target_urns:
+        assert f"--target '{urn}'" in text
+    for where in ("Pulumi state backend", "Git", "ECR"):
+        assert where in text
+    if p.config.argocd.sync == "manual":
+        assert "python -m infra.deploy prod" in text
+    else:
+        assert "automated sync" in text
+
+
+def test_a_region_outside_the_stack_or_a_hub_move_from_a_spoke_is_refused() -> None:
+    p = plan("prod")
+    with pytest.raises(dr.cfg.ConfigError, match="--region"):
+        dr.build(p, "ap-south-1")
+    with pytest.raises(dr.cfg.ConfigError, match="--new-hub"):
+        dr.build(p, p.config.spoke_regions[0], new_hub=p.config.spoke_regions[1])
+
+
+def test_the_command_prints_the_runbook(capsys: pytest.CaptureFixture[str]) -> None:
+    assert dr.main(["plan", "--stack", "staging", "--region", "us-east-1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Disaster recovery runbook: rebuild us-east-1 (a spoke) of stack staging")
+    assert dr.main(["plan", "--stack", "staging", "--region", "mars-1"]) == 2
