@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,20 +151,37 @@ def generated_config(regions: int = 12, services: int = 60) -> dict[str, Any]:
     return raw
 
 
-def _timed_run(stack: str, raw: Mapping[str, Any] | None, repeats: int) -> tuple[float, int]:
+def _child_scale(size: str) -> None:
+    """Child: time one run of the example (``small``) or generated (``big``) config."""
+    import gc
+
+    offline.run("staging")  # imports and first-use caches are not what scales
+    raw = generated_config() if size == "big" else None
+    gc.collect()
+    start = time.perf_counter()
+    plan = offline.run("staging", flat_config=raw)
+    print(json.dumps({"seconds": time.perf_counter() - start, "resources": len(plan.resources)}))
+
+
+def _timed_run(size: str, repeats: int) -> tuple[float, int]:
+    # A fresh process per sample: what one run leaves on the heap must not slow the next.
     samples, count = [], 0
     for _ in range(repeats):
-        start = time.perf_counter()
-        plan = offline.run(stack, flat_config=raw)
-        samples.append(time.perf_counter() - start)
-        count = len(plan.resources)
+        out = subprocess.run(
+            [sys.executable, "-m", "infra.bench", "--child", "scale", "--size", size],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        result = json.loads(out)
+        samples.append(result["seconds"])
+        count = result["resources"]
     return statistics.median(samples), count
 
 
 def measure_scaling(repeats: int) -> dict[str, float]:
-    offline.run("staging")  # warm: imports and first-use caches are not what scales
-    small_t, small_n = _timed_run("staging", None, repeats)
-    big_t, big_n = _timed_run("staging", generated_config(), repeats)
+    small_t, small_n = _timed_run("small", repeats)
+    big_t, big_n = _timed_run("big", repeats)
     return {
         "small_seconds": small_t,
         "small_resources": float(small_n),
@@ -249,7 +266,8 @@ def _verdict(ok: bool) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per timing; the median counts")
-    parser.add_argument("--child", choices=["modules", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["modules", "floor", "scale"], help=argparse.SUPPRESS)
+    parser.add_argument("--size", choices=["small", "big"], help=argparse.SUPPRESS)
     parser.add_argument("--modules", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "modules":
@@ -257,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.child == "floor":
         _child_floor(json.loads(args.modules or "[]"))
+        return 0
+    if args.child == "scale":
+        _child_scale(args.size or "small")
         return 0
 
     print(

@@ -12,6 +12,7 @@ the live cloud: that is ``pulumi preview`` (``make preview STACK=...``).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections import Counter, defaultdict
@@ -314,6 +315,9 @@ def build_plans(stacks: Iterable[str]) -> list[Plan]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A short-lived command: the collector's passes over the SDKs' many objects cost more than
+    # the memory they would return before the process exits (see `make bench`).
+    gc.disable()
     stacks = available_stacks()
     parser = argparse.ArgumentParser(
         prog="python -m infra.plan",

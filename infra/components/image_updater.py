@@ -81,9 +81,12 @@ class ImageUpdater(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 on_hub_k8s,
                 pulumi.ResourceOptions(
-                    # Nodes to run on, credentials before the pod starts, and Argo CD's
-                    # Application CRD, which the updater watches.
-                    depends_on=[hub.node_group, self.pod_identity, args.argocd.release],
+                    # Nodes to run on and credentials before the pod starts. Not Argo CD's
+                    # release: its Application CRD is the first thing that install applies, and
+                    # an updater started a moment earlier restarts until the CRD is there. So
+                    # the two installs run side by side and the hub's rebuild waits for one
+                    # Helm release, not two in a row (python -m infra.bench).
+                    depends_on=[hub.node_group, self.pod_identity],
                 ),
             ),
         )
