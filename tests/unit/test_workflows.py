@@ -9,6 +9,7 @@ executed here too, with `docker`, `gh` and the program replaced by recorders.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -25,7 +26,8 @@ import pytest
 import yaml
 
 from infra import naming
-from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, load_stack_file
+from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, StackConfig, load_stack_file
+from infra.documents import iam
 
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 DOC = PROJECT_ROOT / "docs" / "github-actions.md"
@@ -38,6 +40,10 @@ _PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[^@\s]+)?@[0-9a-f]{40
 _RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
 _REFERENCE = re.compile(r"\b(secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
 _EXPRESSION = re.compile(r"^\$\{\{\s*(.+?)\s*\}\}$")
+_ROLE_VARIABLE = re.compile(r"vars\.(STAGING|PROD)_([A-Z]+)_ROLE_ARN")
+_AWS_KEY_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# configure-aws-credentials' session length for OIDC when role-duration-seconds is not given.
+OIDC_DEFAULT_SESSION_SECONDS = 3600
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,14 +280,40 @@ def test_every_job_states_least_permissions() -> None:
                 assert name == "preview.yml", f"{name}/{job_id} has no pull request to comment on"
 
 
+# The steps that read the session configure-aws-credentials exported (to store it in a named
+# profile) or drop it from their environment: the only places a credential variable may appear.
+_SESSION_STEPS = {
+    "deploy-prod.yml": {
+        "Kubeconfig of the staging hub",
+        "Kubeconfig of the prod hub",
+        "python -m infra.deploy prod",
+    }
+}
+
+
 def test_role_arns_come_from_variables_never_from_keys() -> None:
     for path in _workflow_files():
         text = path.read_text()
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            assert key not in text, f"{path.name} mentions {key}"
         for kind, ref in _REFERENCE.findall(text):
             if kind == "secrets":
                 assert "AWS" not in ref.upper(), f"{path.name}: secret {ref}"
+        # No key is ever handed to a workflow (env, with, secrets): only configure-aws-credentials
+        # sets the credential variables, and only the session steps' scripts read or unset them.
+        wf = _load(path)
+        for job_id, job in _jobs(wf).items():
+            for step in _steps(job):
+                script = str(step.get("run", ""))
+                rest = yaml.safe_dump({k: v for k, v in step.items() if k != "run"})
+                for key in _AWS_KEY_NAMES:
+                    assert key not in rest, f"{path.name}/{job_id}: {key} outside a script"
+                    if key in script:
+                        assert step.get("name") in _SESSION_STEPS.get(path.name, set()), (
+                            f"{path.name}/{job_id}: {step.get('name')!r} reads {key}"
+                        )
+            job_rest = yaml.safe_dump({k: v for k, v in job.items() if k != "steps"})
+            assert not any(key in job_rest for key in _AWS_KEY_NAMES), f"{path.name}/{job_id}"
+        top = yaml.safe_dump({k: v for k, v in wf.items() if k != "jobs"})
+        assert not any(key in top for key in _AWS_KEY_NAMES), path.name
     for name, job_id, job in _all_jobs():
         matrix_roles = [
             str(row.get("role")) for row in (job.get("strategy", {}).get("matrix", {}).get("include") or [])
@@ -322,6 +354,115 @@ def test_mutating_workflows_are_never_cancelled_half_way() -> None:
         assert _workflow(name)["concurrency"]["cancel-in-progress"] is False, name
 
 
+def test_python_steps_that_read_the_stack_files_have_pyyaml() -> None:
+    # `shell: python` is the setup-python interpreter unless .venv/bin was put first on the PATH;
+    # infra.config needs PyYAML, which that bare interpreter lacks.
+    for name, job_id, job in _all_jobs():
+        steps = _steps(job)
+        for index, step in enumerate(steps):
+            script = str(step.get("run", ""))
+            if step.get("shell") != "python" or not re.search(r"^\s*(from infra|import yaml)", script, re.M):
+                continue
+            earlier = "\n".join(str(s.get("run", "")) for s in steps[:index])
+            ready = '/.venv/bin" >> "$GITHUB_PATH"' in earlier or re.search(r"pip install .*PyYAML", earlier)
+            assert ready, (
+                f"{name}/{job_id}: {step.get('id', step.get('name'))} imports infra or yaml without them"
+            )
+
+
+# ----------------------------------------------------------------------------------------------
+# The roles the jobs assume (infra.documents.iam.role_specs)
+# ----------------------------------------------------------------------------------------------
+
+
+def _role_spec(variable: str) -> tuple[StackConfig, iam.RoleSpec]:
+    """The stack config and role spec a ``vars.<STACK>_<PURPOSE>_ROLE_ARN`` variable names."""
+    match = _ROLE_VARIABLE.fullmatch(variable)
+    assert match, f"{variable}: not a <STACK>_<PURPOSE>_ROLE_ARN variable"
+    cfg = load_stack_file(match.group(1).lower())
+    specs = {s.purpose: s for s in iam.role_specs(cfg)}
+    purpose = match.group(2).lower()
+    assert purpose in specs, (
+        f"{variable}: the {cfg.environment} stack has no {purpose} role ({sorted(specs)})"
+    )
+    return cfg, specs[purpose]
+
+
+def _job_subjects(workflow: Mapping[str, Any], job: Mapping[str, Any], cfg: StackConfig) -> set[str]:
+    """Every `sub` the job's OIDC token can carry, in ``cfg``'s subject form."""
+    gh = cfg.github
+    environment = job.get("environment")
+    if isinstance(environment, Mapping):
+        environment = environment.get("name")
+    if environment is not None:
+        # A job in an environment gets the environment subject, whatever its event or branch.
+        assert "${{" not in str(environment), f"environment {environment!r}: the subject must be static"
+        return {iam.environment_subject(gh, str(environment))}
+    on = workflow["on"]
+    if set(on) == {"pull_request"}:
+        return {iam.pull_request_subject(gh)}
+    if set(on) == {"push"} and set(on["push"] or {}) == {"branches"}:
+        return {iam.branch_subject(gh, b) for b in on["push"]["branches"]}
+    raise AssertionError(f"cannot tell the subject of a job without environment triggered by {sorted(on)}")
+
+
+def _assumed_roles() -> list[tuple[str, str, dict[str, Any], str]]:
+    """(workflow, job id, configure-aws-credentials step, role variable) for every role assumed."""
+    found: list[tuple[str, str, dict[str, Any], str]] = []
+    for name, job_id, job in _all_jobs():
+        rows = job.get("strategy", {}).get("matrix", {}).get("include") or []
+        for step in _steps_using(job, CONFIGURE_AWS):
+            role = _expression(step["with"]["role-to-assume"])
+            variables = [_expression(r["role"]) for r in rows] if role == "matrix.role" else [role]
+            found.extend((name, job_id, step, v) for v in variables)
+    return found
+
+
+def test_every_role_a_job_assumes_trusts_that_job() -> None:
+    workflows = _workflows()
+    assumed = _assumed_roles()
+    assert assumed
+    for name, job_id, _step, variable in assumed:
+        cfg, spec = _role_spec(variable)
+        subjects = _job_subjects(workflows[name], _jobs(workflows[name])[job_id], cfg)
+        assert subjects <= set(spec.subjects), (
+            f"{name}/{job_id} assumes {spec.role_name} with {sorted(subjects)}; it trusts {list(spec.subjects)}"
+        )
+
+
+def test_every_session_fits_its_role() -> None:
+    for name, job_id, step, variable in _assumed_roles():
+        _cfg, spec = _role_spec(variable)
+        asked = int(step["with"].get("role-duration-seconds", OIDC_DEFAULT_SESSION_SECONDS))
+        # STS refuses a DurationSeconds above the role's MaxSessionDuration.
+        assert asked <= spec.max_session_seconds, f"{name}/{job_id}: {asked}s > {spec.role_name}'s limit"
+
+
+def test_every_role_is_assumed_where_the_readme_says() -> None:
+    # Who assumes what (README, "GitHub Actions roles"; docs/github-actions.md).
+    used = {(name, variable) for name, _job, _step, variable in _assumed_roles()}
+    assert used == {
+        ("build-images.yml", "vars.STAGING_PUSH_ROLE_ARN"),
+        ("preview.yml", "vars.STAGING_PREVIEW_ROLE_ARN"),
+        ("preview.yml", "vars.PROD_PREVIEW_ROLE_ARN"),
+        ("up.yml", "vars.STAGING_UP_ROLE_ARN"),
+        ("up.yml", "vars.PROD_UP_ROLE_ARN"),
+        ("deploy-prod.yml", "vars.STAGING_VERIFY_ROLE_ARN"),
+        ("deploy-prod.yml", "vars.PROD_DEPLOY_ROLE_ARN"),
+    }
+
+
+def test_the_subject_check_would_catch_a_job_in_the_wrong_environment() -> None:
+    # Not vacuous: the prod up role does not trust the deploy's environment, nor the staging
+    # preview role a deploy job.
+    wf = _workflow("up.yml")
+    job = {**_jobs(wf)["prod"], "environment": "production"}
+    cfg, spec = _role_spec("vars.PROD_UP_ROLE_ARN")
+    assert not _job_subjects(wf, job, cfg) <= set(spec.subjects)
+    cfg, spec = _role_spec("vars.STAGING_PREVIEW_ROLE_ARN")
+    assert not _job_subjects(_workflow("deploy-prod.yml"), _deploy_job(), cfg) <= set(spec.subjects)
+
+
 # ----------------------------------------------------------------------------------------------
 # The documented secrets and variables
 # ----------------------------------------------------------------------------------------------
@@ -350,7 +491,8 @@ def test_the_doc_lists_exactly_the_secrets_and_variables_the_workflows_use() -> 
 
 
 def test_the_documented_role_arns_follow_the_naming_contract() -> None:
-    purposes = {"staging": {"push", "preview", "up"}, "prod": {"preview", "up", "deploy"}}
+    purposes = {stack: {s.purpose for s in iam.role_specs(load_stack_file(stack))} for stack in STACKS}
+    assert purposes == {"staging": {"push", "preview", "up", "verify"}, "prod": {"preview", "up", "deploy"}}
     roles = [r for r in _doc_table() if r["name"].endswith("_ROLE_ARN")]
     assert roles
     for row in roles:
@@ -624,14 +766,17 @@ def test_preview_previews_each_stack_with_the_policy_pack_and_its_own_comment() 
 # ----------------------------------------------------------------------------------------------
 
 
-def test_up_applies_staging_then_prod_behind_the_production_environment() -> None:
+def test_up_applies_staging_then_prod_each_in_its_stacks_environment() -> None:
     wf = _workflow("up.yml")
     assert wf["on"] == {"push": {"branches": ["main"]}}
     jobs = _jobs(wf)
     assert set(jobs) == {"staging", "prod"}
     staging, prod = load_stack_file("staging"), load_stack_file("prod")
     assert jobs["staging"]["environment"] == staging.github.environment
-    assert jobs["prod"]["environment"] == prod.github.deploy_environment == "production"
+    # prod's github.environment (`prod`, whose reviewers approve prod's `pulumi up`), never its
+    # deployEnvironment (`production`, the deploy's gate): the up role trusts only the former.
+    assert jobs["prod"]["environment"] == prod.github.environment == "prod"
+    assert jobs["prod"]["environment"] != prod.github.deploy_environment
     assert jobs["prod"]["needs"] in ("staging", ["staging"])
     for stack, job in jobs.items():
         [aws] = _steps_using(job, CONFIGURE_AWS)
@@ -670,6 +815,32 @@ def test_deploy_prod_runs_with_the_prod_deploy_role() -> None:
     assert _expression(before[-1]["with"]["role-to-assume"]) == "vars.PROD_DEPLOY_ROLE_ARN"
 
 
+def _kubeconfig_steps() -> dict[str, dict[str, Any]]:
+    """The steps writing a hub's kubeconfig entry, by the stack their CLUSTER names."""
+    runs = [s for s in _steps(_deploy_job()) if "update-kubeconfig" in str(s.get("run", ""))]
+    found: dict[str, dict[str, Any]] = {}
+    for step in runs:
+        match = re.fullmatch(r"steps\.hubs\.outputs\.(\w+)-cluster", _expression(step["env"]["CLUSTER"]))
+        assert match, step["env"]["CLUSTER"]
+        found[match.group(1)] = step
+    assert len(found) == len(runs)
+    return found
+
+
+def test_each_hub_is_described_with_its_own_accounts_role() -> None:
+    # staging: the verify role (trusts this environment; the preview role trusts pull requests
+    # only); prod: the deploy role. Each kubeconfig step follows the role of its account.
+    steps = _steps(_deploy_job())
+    expected = {"staging": "vars.STAGING_VERIFY_ROLE_ARN", "prod": "vars.PROD_DEPLOY_ROLE_ARN"}
+    for stack, step in _kubeconfig_steps().items():
+        [role] = [s for s in steps[: steps.index(step)] if _action(s) == CONFIGURE_AWS][-1:]
+        assert _expression(role["with"]["role-to-assume"]) == expected[stack], stack
+        assert _expression(role["with"]["aws-region"]) == f"steps.hubs.outputs.{stack}-region"
+        assert _expression(step["env"]["REGION"]) == f"steps.hubs.outputs.{stack}-region"
+    roles = [_expression(s["with"]["role-to-assume"]) for s in _steps_using(_deploy_job(), CONFIGURE_AWS)]
+    assert roles == ["vars.STAGING_VERIFY_ROLE_ARN", "vars.PROD_DEPLOY_ROLE_ARN"]
+
+
 def test_the_hub_clusters_come_from_the_stack_files(tmp_path: Path) -> None:
     run = _run_step(_step(_deploy_job(), "hubs"), tmp_path, {"PYTHONPATH": str(PROJECT_ROOT)})
     assert run.returncode == 0, run.stderr
@@ -680,10 +851,168 @@ def test_the_hub_clusters_come_from_the_stack_files(tmp_path: Path) -> None:
     assert run.outputs["prod-cluster"] == "platform-prod-us-west-2"
 
 
-def test_both_hubs_get_a_kubeconfig_entry() -> None:
-    runs = [s for s in _steps(_deploy_job()) if "update-kubeconfig" in str(s.get("run", ""))]
-    clusters = sorted(_expression(s["env"]["CLUSTER"]) for s in runs)
-    assert clusters == ["steps.hubs.outputs.prod-cluster", "steps.hubs.outputs.staging-cluster"]
+def test_both_hubs_get_a_kubeconfig_entry_each_with_its_own_profile() -> None:
+    steps = _kubeconfig_steps()
+    assert set(steps) == set(STACKS)
+    profiles = {stack: step["env"]["PROFILE"] for stack, step in steps.items()}
+    assert profiles == {"staging": "staging-verify", "prod": "prod-deploy"}
+    # One script for both, so the two accounts' entries cannot drift apart.
+    assert steps["staging"]["run"] == steps["prod"]["run"]
+    [deploy] = [s for s in _steps(_deploy_job()) if "infra.deploy" in str(s.get("run", ""))]
+    for step in (*steps.values(), deploy):
+        # The profiles' file is where the deploy (and the exec plugin it starts) looks for it.
+        for key in ("KUBECONFIG", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            assert str(step["env"][key]).startswith("${{ runner.temp }}/"), (step["name"], key)
+        assert step["env"]["AWS_SHARED_CREDENTIALS_FILE"] == deploy["env"]["AWS_SHARED_CREDENTIALS_FILE"]
+        assert step["env"]["KUBECONFIG"] == deploy["env"]["KUBECONFIG"]
+
+
+_SESSION = {
+    "AWS_ACCESS_KEY_ID": "ASIAFAKESESSIONKEY01",
+    "AWS_SECRET_ACCESS_KEY": "fake/secret+access/key0123456789abcdefghij",
+    "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEFakeSessionToken//0123456789==",
+}
+
+
+def _kubeconfig_env(tmp: Path, stack: str) -> dict[str, str]:
+    # `aws`, replaced: records its arguments and the credential variables it was started with.
+    _recorder(
+        tmp / "bin",
+        "aws",
+        tmp / "aws.log",
+        f'env | grep -E "^AWS_(ACCESS|SECRET|SESSION)" >> "{tmp}/aws.env" || true\n',
+    )
+    return {
+        **_SESSION,
+        "PATH": f"{tmp / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PROFILE": _kubeconfig_steps()[stack]["env"]["PROFILE"],
+        "CLUSTER": f"platform-{stack}-us-west-2",
+        "REGION": "us-west-2",
+        "KUBECONFIG": str(tmp / "kubeconfig"),
+        "AWS_CONFIG_FILE": str(tmp / "aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "aws" / "credentials"),
+    }
+
+
+def test_the_kubeconfig_steps_keep_each_session_in_its_own_profile(tmp_path: Path) -> None:
+    steps = _kubeconfig_steps()
+    sessions = {}
+    for stack in ("staging", "prod"):  # the workflow's order
+        env = _kubeconfig_env(tmp_path, stack)
+        sessions[env["PROFILE"]] = {k: f"{v}-{stack}" for k, v in _SESSION.items()}
+        run = _run_step(steps[stack], tmp_path, {**env, **sessions[env["PROFILE"]]})
+        assert run.returncode == 0, run.stderr
+        for value in sessions[env["PROFILE"]].values():
+            assert value not in run.stdout + run.stderr, "a credential was printed"
+    credentials = tmp_path / "aws" / "credentials"
+    assert credentials.stat().st_mode & 0o077 == 0, oct(credentials.stat().st_mode)
+    parser = configparser.ConfigParser()
+    parser.read(credentials)
+    assert set(parser.sections()) == {"staging-verify", "prod-deploy"}
+    for profile, session in sessions.items():
+        assert dict(parser[profile]) == {k.lower(): v for k, v in session.items()}
+    calls = _calls(tmp_path / "aws.log")
+    assert len(calls) == 2
+    for call, stack in zip(calls, ("staging", "prod"), strict=True):
+        assert call[:2] == ["eks", "update-kubeconfig"]
+        assert (
+            call[call.index("--name") + 1] == call[call.index("--alias") + 1] == f"platform-{stack}-us-west-2"
+        )
+        assert call[call.index("--kubeconfig") + 1] == str(tmp_path / "kubeconfig")
+        assert call[call.index("--profile") + 1] == steps[stack]["env"]["PROFILE"]
+    # update-kubeconfig ran with the profile alone, no value on its command line.
+    assert not (tmp_path / "aws.env").read_text().strip()
+    log = (tmp_path / "aws.log").read_text()
+    assert not any(v in log for s in sessions.values() for v in s.values())
+
+
+def test_a_kubeconfig_step_refuses_to_write_a_profile_twice(tmp_path: Path) -> None:
+    step = _kubeconfig_steps()["staging"]
+    env = _kubeconfig_env(tmp_path, "staging")
+    assert _run_step(step, tmp_path, env).returncode == 0
+    run = _run_step(step, tmp_path, env)
+    assert run.returncode != 0
+    assert "::error::" in run.stdout
+    assert len(_calls(tmp_path / "aws.log")) == 1
+
+
+_STAGING_HUB, _PROD_HUB = "platform-staging-us-west-2", "platform-prod-us-west-2"
+
+
+def _kubeconfig_as_written(profiles: Mapping[str, str | None]) -> dict[str, Any]:
+    """A kubeconfig as `aws eks update-kubeconfig --alias C [--profile P]` writes it."""
+
+    def user(profile: str | None) -> dict[str, Any]:
+        exec_: dict[str, Any] = {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks"],
+        }
+        if profile is not None:
+            exec_["env"] = [{"name": "AWS_PROFILE", "value": profile}]
+        return {"exec": exec_}
+
+    arn = "arn:aws:eks:us-west-2:{}:cluster/{}"
+    accounts = {_STAGING_HUB: "111122223333", _PROD_HUB: "444455556666"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "contexts": [
+            {
+                "name": c,
+                "context": {"cluster": arn.format(accounts[c], c), "user": arn.format(accounts[c], c)},
+            }
+            for c in profiles
+        ],
+        "users": [{"name": arn.format(accounts[c], c), "user": user(p)} for c, p in profiles.items()],
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "profiles", "ok"),
+    [
+        ("each its own", {_STAGING_HUB: "staging-verify", _PROD_HUB: "prod-deploy"}, True),
+        ("swapped", {_STAGING_HUB: "prod-deploy", _PROD_HUB: "staging-verify"}, False),
+        ("staging without", {_STAGING_HUB: None, _PROD_HUB: "prod-deploy"}, False),
+        ("prod without", {_STAGING_HUB: "staging-verify", _PROD_HUB: None}, False),
+        ("no staging context", {_PROD_HUB: "prod-deploy"}, False),
+    ],
+)
+def test_the_profile_check(tmp_path: Path, case: str, profiles: dict[str, str | None], ok: bool) -> None:
+    step = _step(_deploy_job(), "profiles")
+    assert _expression(step["env"]["STAGING_CONTEXT"]) == "steps.hubs.outputs.staging-cluster"
+    assert _expression(step["env"]["PROD_CONTEXT"]) == "steps.hubs.outputs.prod-cluster"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(_kubeconfig_as_written(profiles)))
+    env = {"KUBECONFIG": str(kubeconfig), "STAGING_CONTEXT": _STAGING_HUB, "PROD_CONTEXT": _PROD_HUB}
+    run = _run_step(step, tmp_path, env)
+    assert (run.returncode == 0) is ok, (case, run.stdout, run.stderr)
+    if not ok:
+        assert "::error::" in run.stdout + run.stderr, case
+
+
+def test_the_profile_check_runs_before_the_deploy_and_the_sessions_are_removed_after() -> None:
+    steps = _steps(_deploy_job())
+    names = [s.get("id") or s.get("name") for s in steps]
+    kubeconfig = [steps.index(s) for s in _kubeconfig_steps().values()]
+    [deploy] = [i for i, s in enumerate(steps) if "infra.deploy" in str(s.get("run", ""))]
+    assert max(kubeconfig) < names.index("profiles") < deploy
+    cleanup = steps[-1]
+    assert cleanup.get("if") == "always()"
+    assert str(cleanup["run"]).strip() == 'rm -rf "${RUNNER_TEMP}/aws"'
+    for index in kubeconfig:
+        assert steps[index]["env"]["AWS_SHARED_CREDENTIALS_FILE"] == "${{ runner.temp }}/aws/credentials"
+
+
+def test_the_deploy_fits_in_its_sessions() -> None:
+    # Every token the deploy fetches is signed with the verify or deploy session: the whole run
+    # (each region's sync, plus set-up and reading both hubs) must end before they expire.
+    prod = load_stack_file("prod")
+    budget = len(prod.regions) * prod.deploy.timeout_seconds + 600
+    for step in _steps_using(_deploy_job(), CONFIGURE_AWS):
+        _cfg, spec = _role_spec(_expression(step["with"]["role-to-assume"]))
+        seconds = int(step["with"].get("role-duration-seconds", OIDC_DEFAULT_SESSION_SECONDS))
+        assert budget <= seconds <= spec.max_session_seconds, (spec.role_name, budget, seconds)
 
 
 @pytest.mark.parametrize(
@@ -696,13 +1025,22 @@ def test_the_deploy_step_passes_the_inputs_as_flags(
     [deploy] = [s for s in steps if "infra.deploy" in str(s.get("run", ""))]
     assert _expression(deploy["env"]["DRY_RUN"]) == "inputs.dry-run"
     assert _expression(deploy["env"]["ALLOW_UNVERIFIED"]) == "inputs.allow-unverified"
+    assert _expression(deploy["env"]["PROD_CONTEXT"]) == "steps.hubs.outputs.prod-cluster"
+    assert _expression(deploy["env"]["STAGING_CONTEXT"]) == "steps.hubs.outputs.staging-cluster"
     log = tmp_path / "python.log"
-    _recorder(tmp_path / ".venv" / "bin", "python", log)
+    # The program, replaced: records its arguments and the credentials it was started with.
+    _recorder(
+        tmp_path / ".venv" / "bin", "python", log, f'env | grep "^AWS_" >> "{tmp_path}/python.env" || true\n'
+    )
     env = {
+        **_SESSION,
+        "AWS_PROFILE": "leftover",
         "DRY_RUN": dry_run,
         "ALLOW_UNVERIFIED": allow_unverified,
         "KUBECONFIG": str(tmp_path / "kubeconfig"),
         "PROD_CONTEXT": "platform-prod-us-west-2",
+        "STAGING_CONTEXT": "platform-staging-us-west-2",
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws" / "credentials"),
     }
     run = _run_step(deploy, tmp_path, env)
     assert run.returncode == 0, run.stderr
@@ -710,6 +1048,10 @@ def test_the_deploy_step_passes_the_inputs_as_flags(
     assert call[:3] == ["-m", "infra.deploy", "prod"]
     assert "--yes" in call
     assert call[call.index("--kubeconfig") + 1] == str(tmp_path / "kubeconfig")
-    assert call[call.index("--context") + 1] == "platform-prod-us-west-2"
+    assert call[call.index("--prod-context") + 1] == "platform-prod-us-west-2"
+    assert call[call.index("--staging-context") + 1] == "platform-staging-us-west-2"
+    # No session in its environment: each context's exec plugin uses its own profile.
+    seen = (tmp_path / "python.env").read_text().split()
+    assert seen == [f"AWS_SHARED_CREDENTIALS_FILE={tmp_path / 'aws' / 'credentials'}"], seen
     assert ("--dry-run" in call) is (dry_run == "true")
     assert ("--allow-unverified" in call) is (allow_unverified == "true")
