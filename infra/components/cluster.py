@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from infra import naming, versions
 from infra.components.network import RegionalNetwork, RegionalNetworkArgs
-from infra.config import CapacityType, NatMode, StackConfig
+from infra.config import NatMode, NodeGroupConfig, StackConfig
 from infra.documents import eks as eks_docs
 from infra.manifests import kubeconfig as kubeconfig_doc
 
@@ -45,16 +45,6 @@ ROOT_DEVICE = "/dev/xvda"  # root volume of the EKS-optimized AL2023 AMIs
 
 
 @dataclass(frozen=True)
-class NodeGroupArgs:
-    instance_types: tuple[str, ...]
-    min_size: int
-    desired_size: int
-    max_size: int
-    capacity_type: CapacityType
-    disk_size_gib: int
-
-
-@dataclass(frozen=True)
 class RegionalClusterArgs:
     environment: str
     account_id: str
@@ -64,7 +54,7 @@ class RegionalClusterArgs:
     kubernetes_version: str
     nat_gateways: NatMode
     public_access_cidrs: tuple[str, ...]
-    node_group: NodeGroupArgs
+    node_group: NodeGroupConfig  # already typed and frozen by infra/config.py
     admin_role_arn: str
     ecr_prefix: str
     # Prod: KMS key and cluster protected, EKS deletion protection on.
@@ -78,7 +68,6 @@ class RegionalClusterArgs:
     @classmethod
     def from_config(cls, config: StackConfig, region: str) -> RegionalClusterArgs:
         r = config.region(region)
-        ng = r.node_group
         return cls(
             environment=config.environment,
             account_id=config.account_id,
@@ -88,14 +77,7 @@ class RegionalClusterArgs:
             kubernetes_version=r.kubernetes_version,
             nat_gateways=r.nat_gateways,
             public_access_cidrs=r.public_access_cidrs,
-            node_group=NodeGroupArgs(
-                ng.instance_types,
-                ng.min_size,
-                ng.desired_size,
-                ng.max_size,
-                ng.capacity_type,
-                ng.disk_size_gib,
-            ),
+            node_group=r.node_group,
             admin_role_arn=config.cluster_admin_role_arn,
             ecr_prefix=config.ecr.prefix,
             protect=config.is_prod,
