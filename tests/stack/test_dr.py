@@ -100,7 +100,13 @@ def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
     region = p.config.spoke_regions[-1]
     book = dr.build(p, region)
     text = dr.render(book)
-    order = ["pulumi refresh", "pulumi up", "--target-dependents", "Restore the images", "Re-register the cluster"]
+    order = [
+        "pulumi refresh",
+        "pulumi up",
+        "--target-dependents",
+        "Restore the images",
+        "Re-register the cluster",
+    ]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions), positions
     urns = {r.urn for r in p.resources}
