@@ -110,41 +110,60 @@ def _provider_facts(provider: Any) -> tuple[str | None, str | None]:
     return region_from_provider(props), account_from_provider(props)
 
 
-def view_from_args(args: ResourceValidationArgs, environment: str | None) -> ResourceView:
-    region, account = _provider_facts(args.provider)
+def _view(
+    type_: str,
+    urn: str,
+    name: str,
+    props: Any,
+    protect: bool | None,
+    provider: Any,
+    environment: str | None,
+    parent: str | None,
+    property_dependencies: dict[str, tuple[str, ...]] | None = None,
+) -> ResourceView:
+    # The engine does not send retainOnDelete to policy packs: None, not False.
+    region, account = _provider_facts(provider)
     return ResourceView(
-        type=args.resource_type,
-        urn=args.urn,
-        name=args.name,
-        props=plain(args.props),
-        protect=bool(args.opts.protect),
-        retain_on_delete=None,
-        stack=environment,
-        stack_environment=environment,
-        region=region,
-        account_id=account,
-        parent=args.opts.parent,
-    )
-
-
-def view_from_resource(resource: PolicyResource, environment: str | None) -> ResourceView:
-    region, account = _provider_facts(resource.provider)
-    parent = resource.parent.urn if resource.parent is not None else resource.opts.parent
-    return ResourceView(
-        type=resource.resource_type,
-        urn=resource.urn,
-        name=resource.name,
-        props=plain(resource.props),
-        protect=bool(resource.opts.protect),
+        type=type_,
+        urn=urn,
+        name=name,
+        props=plain(props),
+        protect=bool(protect),
         retain_on_delete=None,
         stack=environment,
         stack_environment=environment,
         region=region,
         account_id=account,
         parent=parent,
-        property_dependencies={
-            k: tuple(d.urn for d in deps) for k, deps in resource.property_dependencies.items()
-        },
+        property_dependencies=property_dependencies or {},
+    )
+
+
+def view_from_args(args: ResourceValidationArgs, environment: str | None) -> ResourceView:
+    return _view(
+        args.resource_type,
+        args.urn,
+        args.name,
+        args.props,
+        args.opts.protect,
+        args.provider,
+        environment,
+        args.opts.parent,
+    )
+
+
+def view_from_resource(resource: PolicyResource, environment: str | None) -> ResourceView:
+    parent = resource.parent.urn if resource.parent is not None else resource.opts.parent
+    return _view(
+        resource.resource_type,
+        resource.urn,
+        resource.name,
+        resource.props,
+        resource.opts.protect,
+        resource.provider,
+        environment,
+        parent,
+        {k: tuple(d.urn for d in deps) for k, deps in resource.property_dependencies.items()},
     )
 
 
