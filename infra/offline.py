@@ -71,6 +71,7 @@ class Plan:
     config: cfg.StackConfig
     resources: list[Resource]
     outputs: dict[str, Any]
+    _index: dict[str, Resource] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}
@@ -87,7 +88,11 @@ class Plan:
     def region_of(self, resource: Resource) -> str | None:
         """The region a resource lives in: its AWS provider's, or that of its nearest regional
         ancestor (a Kubernetes provider belongs to the cluster component that built it)."""
-        return _region_of(self.by_urn(), resource, self.config.region_names)
+        # Asked once per resource by the plan view, the policies and the DR runbook: rebuilding
+        # the index on every call made those quadratic in the number of resources.
+        if len(self._index) != len(self.resources):
+            self._index = self.by_urn()
+        return _region_of(self._index, resource, self.config.region_names)
 
     def children(self, urn: str) -> list[Resource]:
         return [r for r in self.resources if r.parent == urn]
