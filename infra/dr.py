@@ -265,7 +265,10 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
                     f"kubectl -n {naming.ARGOCD_NAMESPACE} get application {naming.application_name(app, config.environment, region)}",
                 ),
                 (
-                    "The ApplicationSet regenerates the Application and its automated sync deploys the current tag.",
+                    "The Application's automated sync deploys its tag. An Application the ApplicationSet had to "
+                    "regenerate (a rebuilt hub) has no tag until Image Updater writes the newest one (a minute or "
+                    "two); until then the chart renders only its ImageTagMissing guard, every sync fails on it and "
+                    'nothing is pruned (docs/argocd.md, "The first tag").',
                 ),
             )
         )

@@ -17,6 +17,9 @@ import jsonschema
 import pytest
 import yaml
 
+from infra import naming
+from infra.config import StackConfig
+from infra.manifests import argocd as manifests
 from tests.conftest import SHARED
 
 CRD_FILES = {
@@ -258,3 +261,101 @@ def normalise_application(app: Mapping[str, Any]) -> dict[str, Any]:
         return value
 
     return clean(copy.deepcopy(dict(app)))
+
+
+# --- Rendering an Application's Helm source as Argo CD does --------------------------------------
+
+
+def helm_template_application(
+    app: Mapping[str, Any], repo_root: Path, kube_version: str
+) -> subprocess.CompletedProcess[str]:
+    """``helm template`` of a generated Application's single Helm source, as the repo-server runs it.
+
+    argoproj/argo-cd v3.4.4, reposerver/repository/repository.go ``helmTemplate``: release name =
+    the Application's name (``helm.releaseName`` unset), namespace = the destination namespace,
+    ``--kube-version`` = the destination cluster's, the value files in order (relative to the
+    source path), then each ``helm.parameters`` entry as ``--set name=value`` (``--set-string``
+    with ``forceString``). The caller skips when ``helm`` is not on PATH.
+    """
+    helm_bin = shutil.which("helm")
+    assert helm_bin is not None, "helm_template_application needs helm on PATH"
+    spec = app["spec"]
+    if "sources" in spec:
+        raise NotImplementedError("multi-source Applications are not rendered here")
+    source = spec["source"]
+    helm = source.get("helm") or {}
+    chart_dir = repo_root / source["path"]
+    args = [
+        helm_bin,
+        "template",
+        str(helm.get("releaseName") or app["metadata"]["name"]),
+        str(chart_dir),
+        "--namespace",
+        str(spec["destination"]["namespace"]),
+        "--kube-version",
+        kube_version,
+    ]
+    for name in helm.get("valueFiles") or []:
+        args += ["--values", str(chart_dir / name)]
+    for parameter in helm.get("parameters") or []:
+        flag = "--set-string" if parameter.get("forceString") else "--set"
+        args += [flag, f"{parameter['name']}={parameter['value']}"]
+    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+
+
+def rendered_objects(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    """The objects of a successful ``helm template`` (fails the test with helm's error otherwise)."""
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+# --- What the controllers produce from the program's manifests ----------------------------------
+
+
+def generated_applications(config: StackConfig) -> dict[str, dict[str, Any]]:
+    """Each region's Application as the ApplicationSet controller generates it from the program's
+    ApplicationSet and cluster Secrets (``infra.manifests.argocd``), keyed by region. Brand new:
+    no parameters, no status."""
+    appset = manifests.application_set(config)
+    selector = appset["spec"]["generators"][0]["clusters"]["selector"]
+    apps: dict[str, dict[str, Any]] = {}
+    for region in config.region_names:
+        secret = manifests.cluster_secret(
+            config,
+            region,
+            cluster_name=naming.cluster_name(config.environment, region),
+            endpoint=f"https://{region}.eks.example.com",
+            ca_data="Q0EK",
+        )
+        labels = secret["metadata"]["labels"]
+        if labels.get(manifests.SECRET_TYPE_LABEL) == "cluster" and selector_matches(selector, labels):
+            app = render_template(appset["spec"]["template"], cluster_generator_params(secret))
+            app.setdefault("apiVersion", manifests.ARGOPROJ_API)
+            app.setdefault("kind", "Application")
+            app["metadata"].setdefault("namespace", naming.ARGOCD_NAMESPACE)
+            apps[region] = app
+    return apps
+
+
+def image_updater_parameters(config: StackConfig, region: str, tag: str) -> list[dict[str, str]]:
+    """The Helm parameters Image Updater (write-back argocd) writes into ``region``'s Application:
+    ``manifestTargets.helm.name`` = the watched image's repository, ``.tag`` = the tag
+    (argocd-image-updater v1.2.2, pkg/argocd/argocd.go ``SetHelmImage``)."""
+    name = naming.application_name(config.application.name, config.environment, region)
+    (ref,) = [
+        r for r in manifests.image_updater(config)["spec"]["applicationRefs"] if r["namePattern"] == name
+    ]
+    (image,) = ref["images"]
+    helm = image["manifestTargets"]["helm"]
+    return [{"name": helm["name"], "value": image["imageName"]}, {"name": helm["tag"], "value": tag}]
+
+
+def with_parameters(app: Mapping[str, Any], parameters: list[dict[str, str]]) -> dict[str, Any]:
+    """``app`` after Image Updater's write-back: the parameters merged in by name."""
+    out = copy.deepcopy(dict(app))
+    helm = out["spec"]["source"].setdefault("helm", {})
+    current = {p["name"]: p for p in helm.get("parameters") or []}
+    for parameter in parameters:
+        current[parameter["name"]] = dict(parameter)
+    helm["parameters"] = list(current.values())
+    return out

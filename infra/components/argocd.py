@@ -103,11 +103,9 @@ class ClusterRegistration(pulumi.ComponentResource):
         )
 
         manifest = pulumi.Output.all(
-            cluster.cluster_name, cluster.endpoint, cluster.certificate_authority, args.hub_role_arn
+            cluster.cluster_name, cluster.endpoint, cluster.certificate_authority
         ).apply(
-            lambda v: manifests.cluster_secret(
-                config, region, cluster_name=v[0], endpoint=v[1], ca_data=v[2], role_arn=v[3]
-            )
+            lambda v: manifests.cluster_secret(config, region, cluster_name=v[0], endpoint=v[1], ca_data=v[2])
         )
         string_data: pulumi.Output[dict[str, str]] = manifest.apply(lambda m: m["stringData"])
         # The Secret holds no credential (authentication is IAM), but it is a Secret: its config
@@ -170,12 +168,10 @@ class ArgoCdHub(pulumi.ComponentResource):
             tags=tags(config),
             opts=on_hub_aws,
         )
-        self.role_policy = aws.iam.RolePolicy(
-            "argocd-assume-self",
-            role=self.role.id,
-            policy=json.dumps(argocd_iam.argocd_permissions_policy(config.account_id, config.environment)),
-            opts=on_hub_aws,
-        )
+        # No permission policy: the role needs no AWS API. argocd-k8s-auth presigns
+        # sts:GetCallerIdentity, which needs no permission
+        # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html), and what
+        # the role may do in a cluster comes from that cluster's access entry.
         # https://docs.aws.amazon.com/eks/latest/userguide/pod-id-association.html
         self.pod_identities = [
             aws.eks.PodIdentityAssociation(

@@ -65,49 +65,22 @@ def pod_identity_trust_policy(
 
 
 def argocd_trust_policy(account_id: str, environment: str, hub_region: str) -> dict[str, Any]:
-    """The hub role: the three Argo CD controllers through Pod Identity, and the role itself.
+    """The hub role: the three Argo CD controllers through Pod Identity, and nobody else.
 
-    The cluster Secrets name this role as ``awsAuthConfig.roleARN``, so ``argocd-k8s-auth``
-    assumes it from a session of the same role; IAM no longer trusts a role to assume itself
-    implicitly. The principal is the account with an ArnEquals condition because a role's ARN
-    cannot be named as a principal before the role exists (the Argo CD EKS docs'
-    "ExplicitSelfRoleAssumption"):
-    https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/#argo-cd-management-role
+    No statement lets the role assume itself: the cluster Secrets carry no ``roleARN``
+    (:func:`infra.manifests.argocd.cluster_config`), so ``argocd-k8s-auth`` signs its token with
+    the Pod Identity session of this very role and never calls ``sts:AssumeRole``. A
+    self-assumption would need ``sts:TagSession`` too, because Pod Identity session tags are
+    transitive (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html); not having
+    the hop at all is simpler than allowing it. tests/contracts/test_pod_identity_chain.py pins
+    the upstream behaviour this relies on.
     """
-    name = naming.role_name(environment, ARGOCD_ROLE_PURPOSE)
-    doc = pod_identity_trust_policy(
+    return pod_identity_trust_policy(
         account_id,
         naming.cluster_name(environment, hub_region),
         naming.ARGOCD_NAMESPACE,
         naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS,
     )
-    doc["Statement"].append(
-        {
-            "Sid": "ExplicitSelfRoleAssumption",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"ArnEquals": {"aws:PrincipalArn": role_arn(account_id, name)}},
-        }
-    )
-    return doc
-
-
-def argocd_permissions_policy(account_id: str, environment: str) -> dict[str, Any]:
-    """The hub role may assume itself (the trust policy names the account, so the identity side
-    must allow it too) and nothing else: what it can do in a cluster comes from the EKS access
-    entries, not from IAM."""
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Sid": "AssumeSelfForArgoCdK8sAuth",
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Resource": role_arn(account_id, naming.role_name(environment, ARGOCD_ROLE_PURPOSE)),
-            }
-        ],
-    }
 
 
 def image_updater_trust_policy(account_id: str, environment: str, hub_region: str) -> dict[str, Any]:

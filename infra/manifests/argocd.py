@@ -10,15 +10,22 @@ How a tag reaches a cluster (write-back ``argocd``, the default):
 1. CI pushes the sentinel image last; ECR replication copies it to each region's registry.
 2. Image Updater sees the new tag in *that region's* registry (one ``applicationRef`` per region)
    and writes it into that region's Application as the Helm parameters below.
-3. The ApplicationSet ignores exactly those parameters, so it does not revert them.
+3. The ApplicationSet ignores exactly those parameters, so it does not revert them, and its
+   template sets no Helm parameter, so its merge patch never replaces the list
+   (:func:`check_application_template`).
 4. Staging syncs automatically; prod waits for the deploy command (``python -m infra.deploy``),
    which reads ``spec.source.helm.parameters`` (:data:`IMAGE_TAG_PARAMETER`).
+
+Before the first tag (a brand-new Application, a new region, a rebuilt hub) the shop chart
+renders only a guard object (:data:`IMAGE_TAG_GUARD_KIND`): the render succeeds, so Argo CD
+reports the Application as Helm and Image Updater writes the first tag, and every sync of that
+render fails before it could prune anything (docs/argocd.md, "The first tag").
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infra import naming
@@ -37,6 +44,11 @@ IMAGE_TAG_PARAMETER = "image.tag"
 # not stop that write, so we name the parameter explicitly and ignore exactly these two.
 IMAGE_NAME_PARAMETER = "image.name"
 IMAGE_UPDATER_PARAMETERS: tuple[str, str] = (IMAGE_NAME_PARAMETER, IMAGE_TAG_PARAMETER)
+# What the shop chart renders while IMAGE_TAG_PARAMETER is unset: one object of this kind
+# (apiVersion v1, which serves no such kind) and no workload
+# (charts/shop/templates/image-tag-missing.yaml says why).
+IMAGE_TAG_GUARD_API_VERSION = "v1"
+IMAGE_TAG_GUARD_KIND = "ImageTagMissing"
 
 ARGOPROJ_API = "argoproj.io/v1alpha1"
 IMAGE_UPDATER_API = "argocd-image-updater.argoproj.io/v1alpha1"
@@ -214,15 +226,23 @@ def cluster_labels(environment: str, region: str, role: str) -> dict[str, str]:
     }
 
 
-def cluster_config(cluster_name: str, role_arn: str, ca_data: str) -> dict[str, Any]:
-    """The Secret's ``config``: IAM authentication, no token.
+def cluster_config(cluster_name: str, ca_data: str) -> dict[str, Any]:
+    """The Secret's ``config``: IAM authentication, no token, and no ``roleARN``.
 
-    ``argocd-k8s-auth aws`` presigns an STS call with the pod's Pod Identity credentials after
-    assuming ``roleARN`` (the hub role itself, whose trust policy allows that self-assumption).
-    https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/#eks
+    Argo CD turns ``awsAuthConfig`` into ``argocd-k8s-auth aws --cluster-name <name>`` and adds
+    ``--role-arn`` only when ``roleARN`` is set (argoproj/argo-cd v3.4.4,
+    pkg/apis/application/v1alpha1/types.go, ``Cluster.RawRestConfig``). Without it,
+    ``argocd-k8s-auth`` presigns ``sts:GetCallerIdentity`` with the AWS SDK's default credential
+    chain (cmd/argocd-k8s-auth/commands/aws.go, ``config.LoadDefaultConfig``; the AssumeRole
+    provider is used only ``if roleARN != ""``), whose container credentials provider serves the
+    controller pod's EKS Pod Identity session
+    (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-minimum-sdk.html). That session is
+    the hub role itself, the principal every cluster's access entry names: one hop, no
+    AssumeRole, no ``sts:TagSession`` for transitive session tags. Pinned by
+    tests/contracts/test_pod_identity_chain.py.
     """
     return {
-        "awsAuthConfig": {"clusterName": cluster_name, "roleARN": role_arn},
+        "awsAuthConfig": {"clusterName": cluster_name},
         "tlsClientConfig": {"insecure": False, "caData": ca_data},
     }
 
@@ -234,7 +254,6 @@ def cluster_secret(
     cluster_name: str,
     endpoint: str,
     ca_data: str,
-    role_arn: str,
 ) -> dict[str, Any]:
     """An Argo CD cluster Secret (declarative setup). The hub is registered by its endpoint too,
     like the spokes, so every Application is generated and authenticated the same way; the
@@ -257,7 +276,7 @@ def cluster_secret(
         "stringData": {
             "name": cluster_name,
             "server": endpoint,
-            "config": json.dumps(cluster_config(cluster_name, role_arn, ca_data), sort_keys=True),
+            "config": json.dumps(cluster_config(cluster_name, ca_data), sort_keys=True),
         },
     }
 
@@ -314,6 +333,57 @@ def ignore_application_differences(config: StackConfig) -> list[dict[str, Any]]:
     return [{"jqPathExpressions": [f".spec.source.helm.parameters[]? | select({names})"]}]
 
 
+# Sync options that would let a sync go past the chart's tag guard (IMAGE_TAG_GUARD_KIND): with
+# it, gitops-engine skips the API lookup that fails the guard's sync
+# (gitops-engine/pkg/sync/sync_context.go v3.4.4, shouldSkipDryRunOnMissingResource).
+GUARD_BYPASSING_SYNC_OPTIONS = frozenset({"SkipDryRunOnMissingResource=true"})
+
+
+def check_application_template(template: Mapping[str, Any]) -> None:
+    """Refuse an ApplicationSet template that could undo Image Updater's write-back or wipe a release.
+
+    * No Helm ``parameters`` (and no multi-source ``sources``): the ApplicationSet controller
+      updates an Application with a JSON merge patch computed from the normalised live object
+      to the template (argoproj/argo-cd v3.4.4, applicationset/utils/createOrUpdate.go,
+      ``client.MergeFrom``), and a merge patch replaces a list whole. Any template parameter
+      that changes would replace the whole ``parameters`` list and delete ``image.tag`` with it;
+      ``ignoreApplicationDifferences`` cannot help ("Controlling Resource Modification",
+      Limitations). With no template parameter the list never appears in a patch.
+    * No ``automated.allowEmpty: true``: auto-sync with prune must keep refusing to wipe out
+      every resource (controller/appcontroller.go ``autoSync``).
+    * None of :data:`GUARD_BYPASSING_SYNC_OPTIONS`.
+
+    Raises ValueError naming the offending key. Pinned by
+    tests/contracts/test_applicationset_merge_patch.py.
+    """
+    spec = template.get("spec") or {}
+    if "sources" in spec:
+        raise ValueError(
+            "ApplicationSet template: spec.sources is not allowed (a merge patch replaces the whole "
+            "list, Image Updater's parameters included); use spec.source"
+        )
+    helm = (spec.get("source") or {}).get("helm") or {}
+    if helm.get("parameters"):
+        names = ", ".join(str(p.get("name")) for p in helm["parameters"])
+        raise ValueError(
+            f"ApplicationSet template: spec.source.helm.parameters ({names}) is not allowed: the "
+            "controller's merge patch would replace the whole list and delete the parameters "
+            f"Image Updater writes ({', '.join(IMAGE_UPDATER_PARAMETERS)}); put values in a value file"
+        )
+    policy = spec.get("syncPolicy") or {}
+    if (policy.get("automated") or {}).get("allowEmpty"):
+        raise ValueError(
+            "ApplicationSet template: spec.syncPolicy.automated.allowEmpty must not be true "
+            "(auto-sync would prune every resource of an empty render)"
+        )
+    bypass = sorted(GUARD_BYPASSING_SYNC_OPTIONS & set(policy.get("syncOptions") or []))
+    if bypass:
+        raise ValueError(
+            f"ApplicationSet template: spec.syncPolicy.syncOptions {bypass} is not allowed (a sync "
+            "of a release without image.tag would no longer fail before pruning)"
+        )
+
+
 def application_set(config: StackConfig) -> dict[str, Any]:
     """One Application per registered cluster of this environment, named
     ``naming.application_name(app, env, region)`` from the cluster Secret's labels."""
@@ -367,6 +437,7 @@ def application_set(config: StackConfig) -> dict[str, Any]:
     if config.argocd.sync == "manual":
         # Deleting an Application (or the set) must never delete what runs in prod.
         spec["syncPolicy"] = {"preserveResourcesOnDeletion": True}
+    check_application_template(spec["template"])
     return {
         "apiVersion": ARGOPROJ_API,
         "kind": "ApplicationSet",
@@ -404,9 +475,11 @@ def image_updater(config: StackConfig) -> dict[str, Any]:
                     "imageName": naming.image_repository(
                         config.account_id, region, config.ecr.prefix, config.sentinel_service
                     ),
-                    # forceUpdate: before the first tag is written the chart cannot render, so
-                    # the image is not in the Application's status yet; without this Image
-                    # Updater would never consider it.
+                    # forceUpdate: before the first tag nothing runs (the chart renders only
+                    # its guard), so the image is not in status.summary.images, and Image
+                    # Updater updates only live images unless forceUpdate adds it
+                    # (argocd-image-updater v1.2.2 pkg/argocd/argocd.go
+                    # GetImagesFromApplication; tests/contracts/test_image_updater_source_type.py).
                     "commonUpdateSettings": {"forceUpdate": True},
                     "manifestTargets": {"helm": {"name": IMAGE_NAME_PARAMETER, "tag": IMAGE_TAG_PARAMETER}},
                 }

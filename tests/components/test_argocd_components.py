@@ -144,6 +144,15 @@ def test_controllers_get_the_hub_role_through_pod_identity(stack: str) -> None:
         p.config.account_id, p.config.environment, p.config.hub_region
     )
     assert role.inputs["name"] == naming.role_name(p.config.environment, "argocd")
+    # The role needs no AWS permission: it never assumes a role, and presigning
+    # sts:GetCallerIdentity needs none. Its rights come from the access entries.
+    inline = [r for r in p.of_type("aws:iam/rolePolicy:RolePolicy") if r.name.startswith("argocd")]
+    attached = [
+        r
+        for r in p.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if r.name.startswith("argocd")
+    ]
+    assert inline == [] and attached == []
     associations = [r for r in p.of_type(POD_IDENTITY) if r.name.startswith("argocd-")]
     assert sorted(a.inputs["serviceAccount"] for a in associations) == sorted(
         naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS
@@ -237,7 +246,8 @@ def test_cluster_secret_data_is_marked_secret_and_points_at_the_cluster(stack: s
         data = s.outputs["stringData"]
         assert data["server"] == fake_endpoint(region)
         conf = json.loads(data["config"])
-        assert conf["awsAuthConfig"]["roleARN"] == hub_role_arn(p)
+        # No roleARN: argocd-k8s-auth signs with the Pod Identity session of the hub role itself.
+        assert conf["awsAuthConfig"] == {"clusterName": naming.cluster_name(p.config.environment, region)}
         assert conf["tlsClientConfig"]["caData"] == fake_ca(region)
         index = p.by_urn()
         deps = {(index[u].type, p.region_of(index[u])) for u in s.dependencies}

@@ -37,16 +37,12 @@ def test_pod_identity_trust_is_the_service_with_assume_and_tag_session() -> None
     assert cond["aws:SourceAccount"] == ACCOUNT
 
 
-def test_hub_role_may_assume_itself_and_nothing_else() -> None:
-    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{naming.role_name('prod', iam.ARGOCD_ROLE_PURPOSE)}"
-    trust = statements(iam.argocd_trust_policy(ACCOUNT, "prod", "us-west-2"))
-    (self_trust,) = [s for s in trust if "AWS" in s["Principal"]]
-    assert self_trust["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
-    assert self_trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role_arn}}
-    assert actions(self_trust) == {"sts:AssumeRole"}
-    (perm,) = statements(iam.argocd_permissions_policy(ACCOUNT, "prod"))
-    assert perm["Effect"] == "Allow" and actions(perm) == {"sts:AssumeRole"}
-    assert perm["Resource"] == role_arn
+def test_hub_role_is_trusted_by_pod_identity_only_and_never_assumes_itself() -> None:
+    # The cluster Secrets carry no roleARN (tests/contracts/test_pod_identity_chain.py), so the
+    # role is never assumed from its own session: no self-trust, no permission policy.
+    (stmt,) = statements(iam.argocd_trust_policy(ACCOUNT, "prod", "us-west-2"))
+    assert stmt["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert not hasattr(iam, "argocd_permissions_policy")
 
 
 def test_trust_follows_the_hub_region() -> None:

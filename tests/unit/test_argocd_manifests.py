@@ -25,7 +25,6 @@ from tests.argocd_support import (
 from tests.conftest import stack_config_map
 
 STACKS = ("staging", "prod")
-ROLE_ARN = "arn:aws:iam::111122223333:role/platform-staging-argocd"
 
 
 def load(stack: str, **changes: Any) -> cfg.StackConfig:
@@ -47,7 +46,6 @@ def secrets(config: cfg.StackConfig) -> list[dict[str, Any]]:
             cluster_name=naming.cluster_name(config.environment, region),
             endpoint=endpoint(region),
             ca_data="Q0EK",
-            role_arn=ROLE_ARN,
         )
         for region in config.region_names
     ]
@@ -97,7 +95,7 @@ def test_secret_config_authenticates_with_iam_and_carries_no_credential() -> Non
     secret = secrets(config)[0]
     conf = json.loads(secret["stringData"]["config"])
     assert conf == {
-        "awsAuthConfig": {"clusterName": secret["stringData"]["name"], "roleARN": ROLE_ARN},
+        "awsAuthConfig": {"clusterName": secret["stringData"]["name"]},
         "tlsClientConfig": {"insecure": False, "caData": "Q0EK"},
     }
     text = json.dumps(secret)

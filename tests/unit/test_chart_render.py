@@ -27,6 +27,7 @@ import yaml
 
 from infra import naming
 from infra.config import PROJECT_ROOT, StackConfig, load_stack_file
+from infra.manifests.argocd import IMAGE_TAG_GUARD_KIND
 
 STACKS = ("staging", "prod")
 CI_TAG = "20261122.063000-0123abc"
@@ -508,10 +509,27 @@ def test_render_refuses_a_cluster_older_than_the_charts_kube_version() -> None:
 
 
 @needs_helm
-def test_render_fails_without_an_image_tag() -> None:
-    result = template("staging", "us-west-2")
-    assert result.returncode != 0
-    assert "image.tag is empty" in result.stderr
+@pytest.mark.parametrize("stack_name", ["staging", "prod"])
+def test_without_an_image_tag_the_release_is_only_the_guard(stack_name: str) -> None:
+    # The render must succeed (Argo CD sets status.sourceType only from a successful render, and
+    # Image Updater needs it to write the first tag) and hold no workload, only the guard object
+    # whose unserved kind makes every sync fail before it prunes (templates/image-tag-missing.yaml).
+    cfg = stack(stack_name)
+    for region in cfg.region_names:
+        result = template(stack_name, region)
+        assert result.returncode == 0, result.stderr
+        (guard,) = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        assert (guard["apiVersion"], guard["kind"]) == ("v1", IMAGE_TAG_GUARD_KIND)
+        assert guard["metadata"]["namespace"] == cfg.application.namespace
+        assert "image.tag is empty" in guard["metadata"]["annotations"]["platform.example.com/reason"]
+        # An empty tag written as a parameter is the same as none.
+        result = template(stack_name, region, "--set", "image.tag=")
+        assert [d["kind"] for d in yaml.safe_load_all(result.stdout) if d] == [IMAGE_TAG_GUARD_KIND]
+
+
+@needs_helm
+def test_with_a_tag_there_is_no_guard() -> None:
+    assert IMAGE_TAG_GUARD_KIND not in {doc["kind"] for doc in rendered("prod", "us-west-2")}
 
 
 @needs_helm

@@ -373,7 +373,6 @@ def _generated_applications() -> list[dict[str, Any]]:
             cluster_name=naming.cluster_name(PROD.environment, region),
             endpoint=f"https://{region}.eks.example.com",
             ca_data="Y2E=",
-            role_arn=f"arn:aws:iam::{PROD.account_id}:role/hub",
         )
         apps.append(render_template(appset["spec"]["template"], cluster_generator_params(secret)))
     return apps

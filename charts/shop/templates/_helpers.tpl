@@ -39,10 +39,11 @@ characters of a DNS label.
 
 {{/*
 Whether a service is rendered: "true" or "". `enabled` is optional and defaults to true, so
-an absent key must not read as false.
+an absent key must not read as false. No service is rendered before Image Updater has written
+image.tag: the release is then only the guard of templates/image-tag-missing.yaml (see there).
 */}}
 {{- define "shop.enabled" -}}
-{{- if dig "enabled" true .svc -}}true{{- end -}}
+{{- if and (dig "enabled" true .svc) .root.Values.image.tag -}}true{{- end -}}
 {{- end -}}
 
 {{/*

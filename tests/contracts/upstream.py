@@ -1,0 +1,246 @@
+"""Transcriptions of the upstream rules the Argo CD side of the platform relies on.
+
+One function per rule, each naming the upstream file and tag it transcribes. They are
+deliberately small: only the branches the platform can reach are transcribed, and anything else
+raises, so a test cannot pass on a case the transcription does not cover.
+
+Pinned versions (``infra/versions.py``): Argo CD v3.4.4 (argo-cd chart 10.1.1), Argo CD Image
+Updater v1.2.2 (argocd-image-updater chart 1.2.4).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ARGO_CD_APP_VERSION = "v3.4.4"
+ARGO_CD_CHART_VERSION = "10.1.1"
+IMAGE_UPDATER_APP_VERSION = "v1.2.2"
+IMAGE_UPDATER_CHART_VERSION = "1.2.4"
+
+HELM = "Helm"
+KUSTOMIZE = "Kustomize"
+
+
+# --- Argo CD: cluster credentials (argocd-k8s-auth) ----------------------------------------------
+
+
+def argocd_k8s_auth_args(cluster_config: Mapping[str, Any]) -> list[str]:
+    """The exec command Argo CD runs for a cluster Secret's ``config`` with ``awsAuthConfig``.
+
+    argoproj/argo-cd v3.4.4, pkg/apis/application/v1alpha1/types.go, ``(*Cluster).RawRestConfig``:
+    ``args := []string{"aws", "--cluster-name", ClusterName}``; ``--role-arn`` only
+    ``if RoleARN != ""``; ``--profile`` only ``if Profile != ""``; command ``argocd-k8s-auth``, no
+    ``Env`` (the plugin inherits the controller container's environment).
+    """
+    aws = cluster_config.get("awsAuthConfig")
+    if aws is None:
+        raise NotImplementedError("only awsAuthConfig is transcribed")
+    args = ["argocd-k8s-auth", "aws", "--cluster-name", str(aws.get("clusterName", ""))]
+    if aws.get("roleARN"):
+        args += ["--role-arn", str(aws["roleARN"])]
+    if aws.get("profile"):
+        args += ["--profile", str(aws["profile"])]
+    return args
+
+
+@dataclass(frozen=True)
+class SignedToken:
+    """What ``argocd-k8s-auth aws`` did: the STS calls before presigning, and whose token it is."""
+
+    sts_calls: tuple[str, ...]
+    principal_role_arn: str
+
+
+def argocd_k8s_auth_token(args: Sequence[str], default_chain_role_arn: str) -> SignedToken:
+    """``argocd-k8s-auth aws`` in a pod whose default credential chain yields ``default_chain_role_arn``.
+
+    argoproj/argo-cd v3.4.4, cmd/argocd-k8s-auth/commands/aws.go: ``loadAWSConfig`` calls
+    ``config.LoadDefaultConfig`` (the default credential chain; with EKS Pod Identity the
+    container credentials provider serves the pod's session, aws-sdk-go-v2 since
+    release-2023-11-14, https://docs.aws.amazon.com/eks/latest/userguide/pod-id-minimum-sdk.html;
+    Argo CD v3.4.4's go.mod pins aws-sdk-go-v2/config v1.32.11); ``getSignedRequestWithConfig``
+    wraps the credentials in ``stscreds.NewAssumeRoleProvider`` only ``if roleARN != ""``, then
+    presigns ``GetCallerIdentity``: the token authenticates whoever signed it.
+    """
+    if "--profile" in args:
+        raise NotImplementedError("profiles are not transcribed")
+    if "--role-arn" in args:
+        role = args[args.index("--role-arn") + 1]
+        return SignedToken(("sts:AssumeRole",), role)
+    return SignedToken((), default_chain_role_arn)
+
+
+# EKS Pod Identity tags the role session (eks-cluster-name, kubernetes-namespace, ...) and marks
+# those tags transitive, so any AssumeRole made *from* such a session passes them on and needs
+# sts:TagSession on top of sts:AssumeRole, in the caller's policy and the target's trust:
+# https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html
+CHAINED_ASSUME_ROLE_FROM_POD_IDENTITY = frozenset({"sts:AssumeRole", "sts:TagSession"})
+POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+
+
+# --- Argo CD: status.sourceType ------------------------------------------------------------------
+
+
+def argocd_status_source_type(source: Mapping[str, Any], render_succeeded: bool) -> str:
+    """``status.sourceType`` the application controller writes after a comparison.
+
+    argoproj/argo-cd v3.4.4: reposerver/repository/repository.go ``GenerateManifests`` returns
+    ``SourceType: string(appSourceType)`` with the manifests, whatever their number (an explicit
+    ``spec.source.helm`` makes it Helm, ``ApplicationSource.ExplicitType``); controller/state.go
+    ``CompareAppState`` copies ``manifestInfo.SourceType`` into the comparison result only from
+    the manifest responses, which a failed ``GetRepoObjs`` does not return; and
+    controller/appcontroller.go sets ``app.Status.SourceType = compareResult.appSourceType``, so
+    a failed render leaves (or makes) it empty.
+    """
+    if not render_succeeded:
+        return ""
+    if source.get("helm") is not None:
+        return HELM
+    raise NotImplementedError("only explicit Helm sources are transcribed")
+
+
+ARGOCD_WRITE_BACK_TARGET_PREFIX = ".argocd-source-"  # common.DefaultTargetFilePrefix
+
+
+def image_updater_source_type(app: Mapping[str, Any], write_back_target: str) -> str:
+    """The source type Image Updater uses to decide whether it can update an Application.
+
+    argoproj-labs/argocd-image-updater v1.2.2, pkg/argocd/argocd.go ``getApplicationSourceType``:
+    a write-back target ending in ``.yaml``/``.yml`` whose base name does not start with
+    ``.argocd-source-`` means Helm (git write-back to a Helm values file); otherwise, for a
+    single-source Application, ``app.Status.SourceType``. With write-back ``argocd`` the target
+    is the default ``.argocd-source-<app>.yaml`` (``newWBCFromSettings``/``parseDefaultTarget``),
+    so only the status counts.
+    """
+    if app.get("spec", {}).get("sources"):
+        raise NotImplementedError("multi-source Applications are not transcribed")
+    base = write_back_target.rsplit("/", 1)[-1]
+    if write_back_target.endswith((".yaml", ".yml")) and not base.startswith(ARGOCD_WRITE_BACK_TARGET_PREFIX):
+        return HELM
+    return str(app.get("status", {}).get("sourceType") or "")
+
+
+def image_updater_processes(app: Mapping[str, Any], write_back_target: str) -> bool:
+    """pkg/argocd/argocd.go v1.2.2 ``processApplicationForUpdate``: an Application whose type is
+    neither Helm nor Kustomize is skipped ("not of supported source type") before any image,
+    ``forceUpdate`` included, is looked at."""
+    return image_updater_source_type(app, write_back_target) in (HELM, KUSTOMIZE)
+
+
+def image_updater_considers_image(status_images: Iterable[str], repository: str, force_update: bool) -> bool:
+    """pkg/argocd/argocd.go v1.2.2 ``GetImagesFromApplication`` and pkg/argocd/update.go
+    ``UpdateApplication``: an image is updated only if it is live (in
+    ``status.summary.images``) or ``forceUpdate`` adds it with no tag, which then updates on the
+    first run ("dummy tag ... will trigger an update")."""
+    live = any(image.rsplit(":", 1)[0] == repository for image in status_images)
+    return live or force_update
+
+
+# --- Argo CD: syncing ----------------------------------------------------------------------------
+
+# The resource API a manifest's apiVersion/kind resolves to, as the cluster's discovery serves it.
+Served = frozenset[tuple[str, str]]
+
+
+def sync_tasks_valid(targets: Iterable[Mapping[str, Any]], served: Served) -> bool:
+    """argoproj/argo-cd v3.4.4, gitops-engine/pkg/sync/sync_context.go: ``Sync`` first calls
+    ``getSyncTasks``, which looks up every task's API resource
+    (``kubeutil.ServerResourceForGroupVersionKind``); a NotFound fails the task unless
+    SkipDryRunOnMissingResource is set or the CRD is part of the same sync, and then the whole
+    operation fails ("one or more synchronization tasks are not valid") before any task, prune
+    included, has run."""
+    return all((str(t["apiVersion"]), str(t["kind"])) in served for t in targets)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    phase: str  # Succeeded | Failed
+    pruned: tuple[str, ...]
+    sync_status: str  # Synced | OutOfSync, right after the operation
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def sync(
+    targets: Sequence[Mapping[str, Any]],
+    live: Sequence[Mapping[str, Any]],
+    *,
+    prune: bool,
+    served: Served,
+) -> SyncResult:
+    """One sync operation of an Application, as far as pruning goes.
+
+    gitops-engine (argo-cd v3.4.4) sync_context.go: invalid tasks fail the operation first (see
+    :func:`sync_tasks_valid`); live resources of the Application absent from the targets become
+    prune tasks, which ``pruneObject`` deletes only when the operation's ``prune`` is true
+    (otherwise "ignored (requires pruning)"). docs/user-guide/sync-options.md: "The app will be
+    out of sync if Argo CD expects a resource to be pruned."
+    """
+    if not sync_tasks_valid(targets, served):
+        return SyncResult("Failed", (), "OutOfSync")
+    wanted = {_key(t) for t in targets}
+    extra = tuple(sorted(_key(obj) for obj in live if _key(obj) not in wanted))
+    if prune:
+        return SyncResult("Succeeded", extra, "Synced")
+    return SyncResult("Succeeded", (), "OutOfSync" if extra else "Synced")
+
+
+def auto_sync_skips_wipe_out(prune: bool, allow_empty: bool, requires_pruning: Sequence[bool]) -> bool:
+    """argo-cd v3.4.4 controller/appcontroller.go ``autoSync``: with automated prune and
+    ``allowEmpty`` false, when every resource requires pruning the attempt is skipped ("auto-sync
+    will wipe out all resources")."""
+    return prune and not allow_empty and all(requires_pruning)
+
+
+def operation_sync_options(application: Mapping[str, Any]) -> tuple[list[str], bool]:
+    """The sync options and prune flag the controller uses for the Application's ``operation``.
+
+    argo-cd v3.4.4 controller/sync.go ``SyncAppState`` reads only ``operation.sync.syncOptions``
+    (``syncOp.SyncOptions.HasOption(...)``: CreateNamespace, ServerSideApply, PruneLast, ...) and
+    ``operation.sync.prune``. The application's ``spec.syncPolicy.syncOptions`` are copied into
+    the operation by the API server's Sync (server/application/application.go) and by auto-sync
+    (controller/appcontroller.go), not by the controller: an ``operation`` written through the
+    Kubernetes API (docs/user-guide/sync-kubectl.md) gets exactly what it carries.
+    """
+    sync_op = application.get("operation", {}).get("sync", {})
+    return list(sync_op.get("syncOptions") or []), bool(sync_op.get("prune", False))
+
+
+# --- ApplicationSet controller: updating an Application ------------------------------------------
+
+
+def create_merge_patch(original: Any, modified: Any) -> Any:
+    """RFC 7386 merge patch from ``original`` to ``modified`` (controller-runtime
+    ``client.MergeFrom``): maps are diffed key by key, a removed key becomes null, and any other
+    changed value, a list included, is replaced whole."""
+    if isinstance(original, dict) and isinstance(modified, dict):
+        patch: dict[str, Any] = {}
+        for key in original.keys() - modified.keys():
+            patch[key] = None
+        for key, value in modified.items():
+            if key not in original:
+                patch[key] = copy.deepcopy(value)
+            elif original[key] != value:
+                sub = create_merge_patch(original[key], value)
+                if sub != {} or not isinstance(value, dict):
+                    patch[key] = sub
+        return patch
+    return copy.deepcopy(modified)
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 applied as the API server applies application/merge-patch+json."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result
