@@ -4,30 +4,45 @@ Everything the program reads from a stack file is parsed and validated here, onc
 resource is declared. Components receive a frozen :class:`StackConfig`; nothing else in the
 program reads Pulumi config.
 
-Two entry points feed the same parser:
+The model is declarative: each key is one field of a frozen pydantic dataclass, with its type,
+default and description (``Field(description=...)``); pydantic validates all of it in one pass and
+reports every error. The ``config:`` block of ``Pulumi.yaml`` and the editors' JSON Schema
+(``schema/stack-config.schema.json``) are generated from these classes by
+:mod:`infra.config_schema`. Adding a key is one field and its description here, then
+``python -m infra.config_schema``.
+
+Two entry points feed the same validation:
 
 * :func:`load` reads the config the Pulumi engine hands to the program (``pulumi up``/``preview``
   and the offline plan, which sets the same values through the mock runtime);
 * :func:`load_stack_file` reads a ``Pulumi.<stack>.yaml`` directly (tests, the deploy and DR
   commands).
 
-Every rule raises :class:`ConfigError`, whose message names the key, the bad value and what is
-allowed.
+Every error is a :class:`ConfigError`. It carries all the problems of the file at once
+(``ConfigError.problems``), each naming the file and line where the stack file is known, the key
+(``platform:...``), the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import TypeAdapter as _TypeAdapter
+from pydantic.dataclasses import dataclass as _pydantic_dataclass
+from pydantic_core import ArgsKwargs, PydanticCustomError, core_schema
 
 from infra import versions
+from infra.documents import eks as _eks
 
 NAMESPACE = "platform"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,73 +57,76 @@ WriteBackMethod = Literal["argocd", "git"]
 UpdateStrategy = Literal["semver", "newest-build", "alphabetical", "digest"]
 ScanMode = Literal["basic", "enhanced"]
 
-# The regions EKS and ECR are offered in that this platform accepts; a typo such as
-# "us-west2" is refused rather than becoming a provider that fails half-way through an update.
-KNOWN_REGIONS: tuple[str, ...] = (
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "sa-east-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "ap-east-1",
-    "me-south-1",
-    "me-central-1",
-    "il-central-1",
-    "af-south-1",
-)
-
-_ENV_RE = re.compile(r"^[a-z][a-z0-9]{1,11}$")
-_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
-_SERVICE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_GH_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_GH_ID_RE = re.compile(r"^[1-9][0-9]{0,19}$")
-_BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
-_ROLE_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-_OIDC_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):oidc-provider/token\.actions\.githubusercontent\.com$")
-_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
-_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# The partition every ARN this program writes is in (infra/documents/iam.py builds arn:aws:...).
+PARTITION = "aws"
 
 
-class ConfigError(ValueError):
-    """A stack configuration value is missing or not allowed.
-
-    The message always names the key (``platform:...``), the value that was given and what is
-    allowed, so the person reading it at 3 a.m. can fix the stack file without reading code.
-    """
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{key}: {_show(value)} is not allowed; {allowed}")
+# --------------------------------------------------------------------------------------------
+# AWS regions: read from botocore's endpoint data, not typed here
+# --------------------------------------------------------------------------------------------
 
 
-def _show(value: Any) -> str:
-    if value is _MISSING:
-        return "(missing)"
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
+@functools.cache
+def _endpoints() -> dict[str, Any]:
+    # botocore/data/endpoints.json: the partitions, their regions and which services have an
+    # endpoint in each; the same data the AWS SDKs resolve endpoints from.
+    import botocore.loaders
+
+    data: dict[str, Any] = botocore.loaders.create_loader().load_data("endpoints")
+    return data
+
+
+def partition_of(region: str) -> str | None:
+    """The AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``, ...) botocore puts ``region`` in."""
+    for partition in _endpoints()["partitions"]:
+        if region in partition["regions"]:
+            return str(partition["partition"])
+    return None
+
+
+def _service_regions(partition: Mapping[str, Any], service: str) -> set[str]:
+    return set(partition["services"].get(service, {}).get("endpoints", {})) & set(partition["regions"])
+
+
+def _known_regions() -> tuple[str, ...]:
+    """Regions of partition ``aws`` with both EKS and ECR (``api.ecr``) endpoints in botocore, and
+    an EKS add-on image registry account known to :mod:`infra.documents.eks` (nodes cannot start
+    their add-ons without it)."""
+    aws = next(p for p in _endpoints()["partitions"] if p["partition"] == PARTITION)
+    offered = _service_regions(aws, "eks") & _service_regions(aws, "api.ecr")
+    return tuple(sorted(r for r in offered if r in _eks.EKS_ADDON_REGISTRY_ACCOUNTS))
+
+
+# Every region a stack may run in; a typo such as "us-west2" is refused rather than becoming a
+# provider that fails half-way through an update.
+KNOWN_REGIONS: tuple[str, ...] = _known_regions()
+
+
+def _region_rule(value: Any) -> str:
+    if isinstance(value, str) and value in KNOWN_REGIONS:
+        return value
+    allowed = f"expected an AWS region, one of: {', '.join(KNOWN_REGIONS)}"
+    if isinstance(value, str):
+        partition = partition_of(value)
+        if partition is not None and partition != PARTITION:
+            allowed = (
+                f"{value} is in AWS partition {partition}; this platform writes ARNs of partition "
+                f"{PARTITION} only. {allowed}"
+            )
+        elif partition == PARTITION:
+            allowed = (
+                f"{value} has no EKS add-on image registry account in infra/documents/eks.py "
+                "(https://docs.aws.amazon.com/eks/latest/userguide/add-ons-images.html) or no EKS/ECR "
+                f"endpoint in botocore's data; add it there first. {allowed}"
+            )
+        else:
+            allowed = _did_you_mean(value, KNOWN_REGIONS) + allowed
+    raise _fail(allowed, value)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
 
 
 class _Missing:
@@ -119,114 +137,721 @@ class _Missing:
 _MISSING: Any = _Missing()
 
 
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "(missing)"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a stack's config: where (file, line, key), the value, what is allowed."""
+
+    key: str
+    value: Any
+    allowed: str
+    file: str | None = None
+    line: int | None = None
+    # A problem of the file itself (not of one key's value) says it in its own words.
+    message: str | None = None
+
+    def __str__(self) -> str:
+        where = (
+            f"{self.file}:{self.line}: " if self.file and self.line else f"{self.file}: " if self.file else ""
+        )
+        if self.message is not None:
+            return where + self.message
+        return f"{where}{self.key}: {_show(self.value)} is not allowed; {self.allowed}"
+
+
+class ConfigError(ValueError):
+    """A stack configuration value is missing or not allowed.
+
+    The message always names the key (``platform:...``), the value that was given and what is
+    allowed (and, read from a stack file, the file and line), so the person reading it at 3 a.m.
+    can fix the stack file without reading code. One error carries every problem found
+    (``problems``), one per line of the message; ``key``/``value``/``allowed`` are the first's.
+    """
+
+    def __init__(self, key: str, value: Any, allowed: str, *, problems: Sequence[Problem] = ()) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems) or (Problem(key, value, allowed),)
+        first = self.problems[0]
+        self.key, self.value, self.allowed = first.key, first.value, first.allowed
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> ConfigError:
+        first = problems[0]
+        return cls(first.key, first.value, first.allowed, problems=problems)
+
+
+def _fail(allowed: str, value: Any, *at: str | int) -> PydanticCustomError:
+    """A validation error whose message is ``allowed``; ``at`` extends the key below the field."""
+    return PydanticCustomError("platform", "{allowed}", {"allowed": allowed, "value": value, "at": at})
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Leaf rules: each checks a value the way its consumer reads it and gives the JSON Schema
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rule:
+    """Annotated metadata: ``check`` runs before pydantic's own validation; ``schema`` is merged
+    into the generated JSON Schema of the field."""
+
+    check: Callable[[Any], Any]
+    schema: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(schema)
+        # An optional key (default null) is simply left out of a stack file: describe the value.
+        branches = [b for b in out.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            out.update(branches[0])
+        out.update(self.schema)
+        return out
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+def _text(pattern: str | None, what: str, *, optional: bool = False) -> _Rule:
+    """A non-empty string, matching ``pattern`` (whole string) where given; ``optional``: or null."""
+    rx = re.compile(pattern) if pattern else None
+
+    def check(value: Any) -> Any:
+        if value is None:
+            if optional:
+                return None
+            raise _fail("this key is required", _MISSING)
+        if not isinstance(value, str) or not value:
+            raise _fail(f"expected a non-empty string{' (' + what + ')' if what else ''}", value)
+        if rx is not None and not rx.fullmatch(value):
+            raise _fail(f"expected {what}", value)
+        return value
+
+    return _Rule(check, {"minLength": 1, **({"pattern": f"^(?:{pattern})$"} if pattern else {})})
+
+
+def _id_text(pattern: str, what: str) -> _Rule:
+    """Like :func:`_text` (optional), but a YAML number is taken as its digits (GitHub IDs)."""
+    inner = _text(pattern, what, optional=True)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return inner.check(value)
+
+    return _Rule(check, {"type": ["string", "integer"], "pattern": f"^(?:{pattern})$"})
+
+
+def _whole(low: int, high: int) -> _Rule:
+    def check(value: Any) -> int:
+        # YAML gives ints; Pulumi CLI config of a top-level scalar gives strings: accept both,
+        # but never a bool (True is an int in Python) or a float.
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _fail(f"expected a whole number from {low} to {high}", value)
+        return value
+
+    return _Rule(check, {"minimum": low, "maximum": high})
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise _fail("expected true or false", value)
+
+
+def _choice(literal: Any) -> _Rule:
+    choices = get_args(literal)
+
+    def check(value: Any) -> Any:
+        if value not in choices:
+            raise _fail(f"expected one of: {', '.join(choices)}", value)
+        return value
+
+    return _Rule(check)
+
+
+def _list_of(what: str, *, min_items: int = 0, unique: bool = True) -> _Rule:
+    """A YAML list (a JSON array from the CLI); items are validated by their own type."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise _fail(f"expected a list of {what}", value)
+        if len(value) < min_items:
+            raise _fail(f"expected at least {min_items} {what}", list(value))
+        if unique:
+            seen: list[Any] = []
+            for i, item in enumerate(value):
+                if item in seen:
+                    raise _fail(f"duplicate entry; each of the {what} must be unique", item, i)
+                seen.append(item)
+        return value
+
+    schema: dict[str, Any] = {"minItems": min_items} if min_items else {}
+    return _Rule(check, {**schema, **({"uniqueItems": True} if unique else {})})
+
+
+def _ipv4_cidr(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            net = ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            net = None
+        if net is not None and net.version == 4:
+            return value
+    raise _fail("expected an IPv4 network in CIDR form, such as 10.10.0.0/16", value)
+
+
+def _kubernetes_version(value: Any) -> str:
+    # EKS takes the minor version as a string ("1.35"); the ones it still supports at standard
+    # price are the table in infra/versions.py.
+    if not isinstance(value, str) or value not in versions.EKS_STANDARD_SUPPORT:
+        raise _fail(
+            "expected a Kubernetes version in EKS standard support: "
+            + ", ".join(versions.EKS_STANDARD_SUPPORT),
+            value,
+        )
+    return value
+
+
+# Semantic Versioning 2.0.0, the regular expression the specification itself gives
+# (https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string).
+# Helm requires a chart's version to be SemVer 2 (helm/helm pkg/chart/v2/metadata.go, Validate:
+# "chart.metadata.version ... is invalid"), and an exact version pins one chart, where a range
+# ("10.x", "~10.1") would let a new chart in unreviewed.
+SEMVER_PATTERN = (
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+)
+
+
+def _chart_version(example: str) -> _Rule:
+    return _text(SEMVER_PATTERN, f"an exact chart version such as {example}")
+
+
+# The tag scheme CI writes (build-images.yml): YYYYMMDD.HHMMSS-<short sha>. Sortable as text,
+# unique per build, never reused: what an immutable repository and Image Updater both need.
+DEFAULT_ALLOW_TAGS = r"regexp:^[0-9]{8}\.[0-9]{6}-[0-9a-f]{7,40}$"
+_CI_TAG_EXAMPLE = "20261122.063000-0123abc"
+
+
+def image_updater_tag_matches(allow_tags: str, tag: str) -> bool | None:
+    """Whether Image Updater v1.2.2 lets ``tag`` through ``allow_tags``; None if it cannot compile it.
+
+    argocd-image-updater v1.2.2, registry-scanner/pkg/image/options.go (ParseMatch): the text
+    before the first ``:`` is the match function, compared case-insensitively (only ``regexp``
+    exists besides ``any``); the rest is compiled with Go's ``regexp.Compile`` (RE2 syntax) and,
+    if that fails, only logged: no tag ever matches. matchfunc.go (MatchFuncRegexp) then uses
+    ``Regexp.Match``, which is a search, not a whole-string match. google-re2 is the RE2 that
+    Go's syntax follows.
+    """
+    import re2
+
+    kind, sep, expr = allow_tags.partition(":")
+    if allow_tags.lower() == "any":
+        return True
+    if not sep or kind.lower() != "regexp":
+        return None
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        compiled = re2.compile(expr, options)
+    except re2.error:
+        return None
+    return compiled.search(tag) is not None
+
+
+def _allow_tags(value: Any) -> str:
+    if not isinstance(value, str) or not value.lower().startswith("regexp:"):
+        raise _fail("expected 'regexp:<pattern>' matching the CI tag scheme", value)
+    matches = image_updater_tag_matches(value, _CI_TAG_EXAMPLE)
+    if matches is None:
+        raise _fail(
+            "expected a regular expression Image Updater can compile (Go RE2 syntax: no lookaround or "
+            "backreferences); it would silently match no tag",
+            value,
+        )
+    if not matches:
+        raise _fail(
+            "expected a pattern that accepts the CI tag scheme YYYYMMDD.HHMMSS-<short sha>, "
+            f"e.g. {_CI_TAG_EXAMPLE}",
+            value,
+        )
+    return value
+
+
+def _repo_url(value: Any) -> str:
+    if (
+        not isinstance(value, str)
+        or not re.fullmatch(r"https://[A-Za-z0-9.-]+/[A-Za-z0-9._/-]+?(\.git)?", value)
+        or "*" in value
+    ):
+        raise _fail(
+            "expected an https Git URL without wildcards, such as https://github.com/acme/platform.git",
+            value,
+        )
+    return value
+
+
+_TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
+
+
+def _tags(value: Any) -> dict[str, str]:
+    # AWS tag rules: https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html (keys of
+    # 1-128 characters, values up to 256, the aws: prefix reserved).
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail("expected a map of tag name to string value", value)
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
+            raise _fail("expected a tag key of 1-128 characters not starting with aws:", key, str(key))
+        if not isinstance(item, str) or len(item) > 256:
+            raise _fail("expected a string tag value of at most 256 characters", item, key)
+        out[key] = item
+    return out
+
+
+# Patterns of the systems that read each value.
+# AWS account ID: 12 digits (https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html).
+AccountId = Annotated[str, _text(r"[0-9]{12}", "a 12-digit AWS account ID (quote it in YAML)")]
+_ENV = _text(r"[a-z][a-z0-9]{1,11}", "staging, prod, or another lower-case name of 2-12 letters and digits")
+# An ECR repository is <prefix>/<service>; ECR's name pattern allows more, these stay DNS-like.
+_SERVICE = _text(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", "a lower-case service name such as api")
+_PREFIX = _text(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", "a lower-case name such as shop")
+_BRANCH = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}"
+_GH_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+# GitHub's numeric IDs (the owner_id/repository_id claims of its OIDC tokens).
+_GH_ID = r"[1-9][0-9]{0,19}"
+# IAM role ARN: role path and name characters of the IAM API (CreateRole: RoleName [\w+=,.@-]{1,64},
+# Path of printable ASCII between slashes; https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+ROLE_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):role/(?:[!-~]*/)?[\w+=,.@-]{1,64}$")
+_OIDC_ARN = r"arn:aws:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
+# EC2 instance type: family.size (https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html).
+_INSTANCE = _text(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type such as m6i.large")
+# Kubernetes DNS-1123 label (namespaces, names).
+_K8S_NAME = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_HOST = r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+
+
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class NodeGroupConfig:
-    instance_types: tuple[str, ...]
-    min_size: int
-    desired_size: int
-    max_size: int
-    capacity_type: CapacityType
-    disk_size_gib: int
+# YAML keys are the fields' aliases (camelCase); unknown keys are errors, never ignored.
+_SECTION = ConfigDict(
+    extra="forbid", validate_by_alias=True, validate_by_name=False, hide_input_in_errors=False
+)
 
 
-@dataclass(frozen=True)
-class RegionConfig:
-    name: str
-    vpc_cidr: str
-    availability_zones: tuple[str, ...]
-    kubernetes_version: str
-    nat_gateways: NatMode
-    public_access_cidrs: tuple[str, ...]
-    node_group: NodeGroupConfig
+def _from(source: str) -> dict[str, Any]:
+    """Marks a field whose default comes from another key (``source``, filled in by
+    :func:`_with_derived_defaults`): required in the model, optional in a stack file."""
+    return {"x-defaultFrom": source}
 
 
-@dataclass(frozen=True)
-class EcrConfig:
-    prefix: str
-    untagged_expiry_days: int
-    keep_tagged_count: int
-    scanning: ScanMode
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    return info.context if isinstance(info.context, dict) else {}
+
+
+class _Object:
+    """Every section is a YAML map: anything else is refused with the keys it takes."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _is_a_map(cls, value: Any) -> Any:
+        if isinstance(value, ArgsKwargs | Mapping):
+            return value
+        if value is None:
+            raise _fail("this key is required", _MISSING)
+        raise _fail(f"expected an object with keys {', '.join(_aliases(cls))}", value)
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class NodeGroupConfig(_Object):
+    instance_types: Annotated[
+        tuple[Annotated[str, _INSTANCE], ...], _list_of("EC2 instance types", min_items=1)
+    ] = Field(
+        alias="instanceTypes", description="EC2 instance types of the managed node group, such as m6i.large."
+    )
+    min_size: Annotated[int, _whole(1, 450)] = Field(alias="minSize", description="Fewest nodes.")
+    desired_size: Annotated[int, _whole(1, 450)] = Field(
+        alias="desiredSize", description="Nodes at creation (minSize <= desiredSize <= maxSize)."
+    )
+    max_size: Annotated[int, _whole(1, 450)] = Field(alias="maxSize", description="Most nodes.")
+    capacity_type: Annotated[CapacityType, _choice(CapacityType)] = Field(
+        "ON_DEMAND", alias="capacityType", description="ON_DEMAND or SPOT; prod allows ON_DEMAND only."
+    )
+    disk_size_gib: Annotated[int, _whole(20, 1000)] = Field(
+        50, alias="diskSizeGiB", description="Root volume of each node, in GiB."
+    )
+
+    @field_validator("capacity_type")
+    @classmethod
+    def _prod_on_demand(cls, value: str, info: ValidationInfo) -> str:
+        if _context(info).get("environment") == "prod" and value != "ON_DEMAND":
+            raise _fail("prod nodes must be ON_DEMAND (spot capacity can vanish)", value)
+        return value
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> NodeGroupConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            sizes = {"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size}
+            raise _fail("expected minSize <= desiredSize <= maxSize", sizes)
+        return self
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class RegionConfig(_Object):
+    # The key of the region's entry under platform:regions (not written inside it).
+    name: Annotated[str, _Rule(_region_rule)] = Field(description="The AWS region (the map key).")
+    vpc_cidr: Annotated[str, _Rule(_ipv4_cidr, {"pattern": r"^[0-9./]+$"})] = Field(
+        alias="vpcCidr",
+        description="The VPC's IPv4 network, /16 to /20, not overlapping another region's.",
+    )
+    availability_zones: Annotated[
+        tuple[Annotated[str, _text(None, "an availability zone name")], ...], _list_of("availability zones")
+    ] = Field(alias="availabilityZones", description="2 to 6 availability zones of this region.")
+    kubernetes_version: Annotated[
+        str, _Rule(_kubernetes_version, {"enum": list(versions.EKS_STANDARD_SUPPORT)})
+    ] = Field(alias="kubernetesVersion", description="EKS Kubernetes minor version, one in standard support.")
+    nat_gateways: Annotated[NatMode, _choice(NatMode)] = Field(
+        json_schema_extra=_from("environment"),
+        alias="natGateways",
+        description="single or perAz. Default: perAz in prod, single elsewhere.",
+    )
+    public_access_cidrs: Annotated[
+        tuple[Annotated[str, _Rule(_ipv4_cidr)], ...],
+        _list_of("CIDRs allowed to reach the public API endpoint"),
+    ] = Field(
+        (),
+        alias="publicAccessCidrs",
+        description="CIDRs allowed to reach the public EKS API endpoint; empty for a private-only endpoint. "
+        "Never 0.0.0.0/0 in prod.",
+    )
+    node_group: NodeGroupConfig = Field(alias="nodeGroup", description="The managed node group.")
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _room_for_subnets(cls, value: str) -> str:
+        if not 16 <= ipaddress.ip_network(value).prefixlen <= 20:
+            raise _fail("expected a VPC network from /16 to /20 (room for six subnets)", value)
+        return value
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _zones_of_this_region(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        # An availability zone's name is its region's code followed by a letter
+        # (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html);
+        # EKS places cluster subnets in availability zones only, not Local or Wavelength Zones.
+        region = info.data.get("name")
+        if region is None:
+            return value
+        for i, zone in enumerate(value):
+            if not re.fullmatch(re.escape(region) + r"[a-z]", zone):
+                raise _fail(f"expected an availability zone of {region}, such as {region}a", zone, i)
+        if len(value) < 2:
+            raise _fail(
+                "expected at least 2 availability zones (EKS needs subnets in two zones)", list(value)
+            )
+        if len(value) > 6:
+            raise _fail("expected at most 6 availability zones", list(value))
+        return value
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _prod_never_open(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if _context(info).get("environment") == "prod":
+            for i, cidr in enumerate(value):
+                if ipaddress.ip_network(cidr).prefixlen == 0:
+                    raise _fail(
+                        "prod's public API endpoint must never be open to the internet; list office/VPN "
+                        "CIDRs or leave publicAccessCidrs empty for a private-only endpoint",
+                        cidr,
+                        i,
+                    )
+        return value
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class EcrConfig(_Object):
+    prefix: Annotated[str, _PREFIX] = Field(
+        json_schema_extra=_from("application"),
+        description="Repository name prefix (<prefix>/<service>). Default: platform:application's name.",
+    )
+    untagged_expiry_days: Annotated[int, _whole(1, 365)] = Field(
+        14, alias="untaggedExpiryDays", description="Days after which untagged images expire."
+    )
+    keep_tagged_count: Annotated[int, _whole(10, 10000)] = Field(
+        100, alias="keepTaggedCount", description="Tagged images kept per repository."
+    )
+    scanning: Annotated[ScanMode, _choice(ScanMode)] = Field(
+        "basic", description="Image scanning: basic or enhanced (Amazon Inspector)."
+    )
     # Where the staging registry's single replication configuration lives, and where CI pushes.
-    primary_region: str
+    primary_region: Annotated[str, _Rule(_region_rule)] = Field(
+        json_schema_extra=_from("hubRegion"),
+        alias="primaryRegion",
+        description="The region CI pushes to and the replication configuration lives in. Default: hubRegion.",
+    )
 
 
-@dataclass(frozen=True)
-class GitHubConfig:
-    owner: str
-    repository: str
-    owner_id: str | None
-    repository_id: str | None
-    subject_form: SubjectForm
-    deploy_branches: tuple[str, ...]
-    environment: str
-    deploy_environment: str
-    existing_oidc_provider_arn: str | None
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class GitHubConfig(_Object):
+    owner: Annotated[str, _text(_GH_NAME, "a GitHub owner name (no wildcards)")] = Field(
+        description="The GitHub owner (user or organization) of the repository."
+    )
+    repository: Annotated[str, _text(_GH_NAME, "a GitHub repository name (no wildcards)")] = Field(
+        description="The repository whose workflows assume the roles."
+    )
+    owner_id: Annotated[str | None, _id_text(_GH_ID, "the owner's numeric GitHub ID")] = Field(
+        None, alias="ownerId", description="The owner's numeric GitHub ID (required when subjectForm is id)."
+    )
+    repository_id: Annotated[str | None, _id_text(_GH_ID, "the repository's numeric GitHub ID")] = Field(
+        None,
+        alias="repositoryId",
+        description="The repository's numeric ID (required when subjectForm is id).",
+    )
+    subject_form: Annotated[SubjectForm, _choice(SubjectForm)] = Field(
+        "name",
+        alias="subjectForm",
+        description="OIDC subject form: name (repo:OWNER/REPO:...) or id (repo:OWNER@ID/REPO@ID:...).",
+    )
+    deploy_branches: Annotated[
+        tuple[Annotated[str, _text(_BRANCH, "a branch name without wildcards, such as deploy/staging")], ...],
+        _list_of("branch names"),
+    ] = Field(
+        json_schema_extra=_from("environment"),
+        alias="deployBranches",
+        description="Branches CI builds and pushes images from. Default: none in prod, "
+        "deploy/staging and deploy/debug elsewhere.",
+    )
+    environment: Annotated[str, _text(_BRANCH, "a GitHub environment name")] = Field(
+        json_schema_extra=_from("environment"),
+        description="The GitHub environment of this stack's up job. Default: platform:environment.",
+    )
+    deploy_environment: Annotated[str, _text(_BRANCH, "a GitHub environment name")] = Field(
+        "production", alias="deployEnvironment", description="The GitHub environment of the prod deploy job."
+    )
+    existing_oidc_provider_arn: Annotated[
+        str | None,
+        _text(
+            _OIDC_ARN,
+            "the ARN of an existing token.actions.githubusercontent.com OIDC provider",
+            optional=True,
+        ),
+    ] = Field(
+        None,
+        alias="oidcProviderArn",
+        description="Use this existing GitHub OIDC provider of the account instead of creating one.",
+    )
 
     @property
     def slug(self) -> str:
         return f"{self.owner}/{self.repository}"
 
-
-@dataclass(frozen=True)
-class ArgoCdConfig:
-    chart_version: str
-    ha: bool
-    sync: SyncMode
-    hostname: str | None
-
-
-@dataclass(frozen=True)
-class ImageUpdaterConfig:
-    chart_version: str
-    update_strategy: UpdateStrategy
-    allow_tags: str
-    write_back_method: WriteBackMethod
-    git_branch: str | None
+    @model_validator(mode="after")
+    def _ids_for_the_id_form(self) -> GitHubConfig:
+        if self.subject_form == "id" and (self.owner_id is None or self.repository_id is None):
+            missing = "ownerId" if self.owner_id is None else "repositoryId"
+            raise _fail(
+                "required when github.subjectForm is id (subjects look like repo:OWNER@ID/REPO@ID:...)",
+                _MISSING,
+                missing,
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class ApplicationConfig:
-    name: str
-    repo_url: str
-    chart: str
-    revision: str
-    namespace: str
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class ArgoCdConfig(_Object):
+    chart_version: Annotated[str, _chart_version("10.1.1")] = Field(
+        versions.ARGO_CD_CHART_VERSION, alias="chartVersion", description="Exact argo-cd Helm chart version."
+    )
+    ha: Annotated[bool, _Rule(_flag)] = Field(
+        json_schema_extra=_from("environment"), description="Highly available Argo CD (replicated, with PDBs). Default: true in prod."
+    )
+    sync: Annotated[SyncMode, _choice(SyncMode)] = Field(
+        json_schema_extra=_from("environment"),
+        description="automated or manual sync of the ApplicationSet's Applications. Default: manual in prod.",
+    )
+    hostname: Annotated[str | None, _text(_HOST, "a DNS name such as argocd.example.com", optional=True)] = (
+        Field(None, description="Argo CD's public host name, if it has one.")
+    )
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class ImageUpdaterConfig(_Object):
+    chart_version: Annotated[str, _chart_version("1.2.4")] = Field(
+        versions.IMAGE_UPDATER_CHART_VERSION,
+        alias="chartVersion",
+        description="Exact argocd-image-updater Helm chart version.",
+    )
+    update_strategy: Annotated[UpdateStrategy, _choice(UpdateStrategy)] = Field(
+        "alphabetical", alias="updateStrategy", description="How Image Updater picks the newest tag."
+    )
+    allow_tags: Annotated[str, _Rule(_allow_tags, {"pattern": "^[Rr][Ee][Gg][Ee][Xx][Pp]:"})] = Field(
+        DEFAULT_ALLOW_TAGS,
+        alias="allowTags",
+        description="regexp:<RE2 pattern> of the tags Image Updater may deploy; must accept CI's tags.",
+    )
+    write_back_method: Annotated[WriteBackMethod, _choice(WriteBackMethod)] = Field(
+        "argocd", alias="writeBackMethod", description="argocd (parameter overrides) or git (commits)."
+    )
+    git_branch: Annotated[str | None, _text(_BRANCH, "a branch name", optional=True)] = Field(
+        None, alias="gitBranch", description="Branch Image Updater commits to (writeBackMethod git only)."
+    )
+
+    @model_validator(mode="after")
+    def _branch_only_for_git(self) -> ImageUpdaterConfig:
+        if self.write_back_method == "argocd" and self.git_branch is not None:
+            raise _fail("only allowed when imageUpdater.writeBackMethod is git", self.git_branch, "gitBranch")
+        return self
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class ApplicationConfig(_Object):
+    name: Annotated[str, _text(_K8S_NAME, "a DNS-1123 label such as shop")] = Field(
+        description="The application's name (a DNS-1123 label)."
+    )
+    repo_url: Annotated[str, _Rule(_repo_url, {"pattern": "^https://"})] = Field(
+        alias="repoUrl", description="https URL of the Git repository holding the chart."
+    )
+    chart: Annotated[str, _text(_K8S_NAME, "a chart directory name under charts/")] = Field(
+        json_schema_extra=_from("application.name"), description="Chart directory under charts/. Default: the application's name."
+    )
+    revision: Annotated[str, _text(_BRANCH, "a branch, tag or commit")] = Field(
+        "main", description="Git revision Argo CD tracks."
+    )
+    namespace: Annotated[str, _text(_K8S_NAME, "a Kubernetes namespace name")] = Field(
+        json_schema_extra=_from("application.name"), description="Namespace the application runs in. Default: the application's name."
+    )
 
     @property
     def path(self) -> str:
         return f"charts/{self.chart}"
 
+    @field_validator("namespace")
+    @classmethod
+    def _own_namespace(cls, value: str) -> str:
+        if value in ("argocd", "kube-system", "default", "kube-public"):
+            raise _fail("expected a namespace of the application's own", value)
+        return value
 
-@dataclass(frozen=True)
-class DeployConfig:
-    region_order: tuple[str, ...]
-    timeout_seconds: int
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class DeployConfig(_Object):
+    region_order: Annotated[tuple[Annotated[str, _Rule(_region_rule)], ...], _list_of("regions")] = Field(
+        json_schema_extra=_from("regions"),
+        alias="regionOrder",
+        description="Order the prod deploy command goes through the regions; unlisted regions follow. "
+        "Default: the spokes, then the hub.",
+    )
+    timeout_seconds: Annotated[int, _whole(30, 7200)] = Field(
+        900, alias="timeoutSeconds", description="How long the deploy waits for each region, in seconds."
+    )
 
 
-@dataclass(frozen=True)
-class StackConfig:
-    stack: str
-    environment: Environment
-    account_id: str
-    peer_account_id: str
-    registry_role: RegistryRole
-    hub_region: str
-    regions: tuple[RegionConfig, ...]
-    cluster_admin_role_arn: str
-    services: tuple[str, ...]
-    sentinel_service: str
-    ecr: EcrConfig
-    github: GitHubConfig
-    argocd: ArgoCdConfig
-    image_updater: ImageUpdaterConfig
-    application: ApplicationConfig
-    deploy: DeployConfig
-    tags: Mapping[str, str] = field(default_factory=dict)
+def _region_entries(value: Any) -> Any:
+    """platform:regions is a map of region name to settings; the model keeps a tuple of them."""
+    if not isinstance(value, Mapping) or not value:
+        raise _fail("expected a non-empty map of AWS region name to its settings", value)
+    return [{**body, "name": name} if isinstance(body, Mapping) else body for name, body in value.items()]
+
+
+_REGIONS_SCHEMA = {
+    "type": "object",
+    "minProperties": 1,
+    "propertyNames": {"enum": list(KNOWN_REGIONS)},
+    "additionalProperties": {"$ref": "#/$defs/RegionConfig"},
+}
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class StackConfig(_Object):
+    # Not a key: the stack's name, from Pulumi (or the stack file's name).
+    stack: str = Field(description="The stack's name (not a key).", exclude=True)
+    environment: Annotated[Environment, _ENV] = Field(
+        description="Environment name: staging, prod, or another lower-case name (e.g. debug)."
+    )
+    account_id: AccountId = Field(
+        alias="accountId", description="The 12-digit AWS account this stack deploys into."
+    )
+    peer_account_id: AccountId = Field(
+        alias="peerAccountId",
+        description="The other account of the promotion pair: prod's account for staging (replication "
+        "target), staging's account for prod (replication source).",
+    )
+    registry_role: Annotated[RegistryRole, _choice(RegistryRole)] = Field(
+        json_schema_extra=_from("environment"),
+        alias="registryRole",
+        description="source (this account builds and pushes images; default for every environment but prod) "
+        "or replica (receives images only by replication; default for prod).",
+    )
+    regions: Annotated[tuple[RegionConfig, ...], _Rule(_region_entries)] = Field(
+        description="Map of region name to its settings: vpcCidr, availabilityZones, kubernetesVersion, "
+        "natGateways, publicAccessCidrs, nodeGroup."
+    )
+    hub_region: Annotated[str, _Rule(_region_rule)] = Field(
+        "us-west-2",
+        alias="hubRegion",
+        description="The region whose cluster runs Argo CD and Image Updater. Default us-west-2.",
+    )
+    cluster_admin_role_arn: Annotated[
+        str,
+        _text(
+            ROLE_ARN_RE.pattern[1:-1], "an IAM role ARN such as arn:aws:iam::111122223333:role/PlatformAdmin"
+        ),
+    ] = Field(
+        alias="clusterAdminRoleArn",
+        description="IAM role granted cluster-admin on every cluster through an EKS access entry.",
+    )
+    services: Annotated[tuple[Annotated[str, _SERVICE], ...], _list_of("service names", min_items=1)] = Field(
+        description="The services (one ECR repository each), in build order."
+    )
+    sentinel_service: Annotated[str, _text(None, "")] = Field(
+        alias="sentinelService",
+        description="The service whose image is pushed last; Image Updater watches it.",
+    )
+    application: ApplicationConfig = Field(
+        description="What the ApplicationSet deploys: name, repoUrl, chart, revision, namespace."
+    )
+    ecr: EcrConfig = Field(
+        description="Registry settings: prefix, untaggedExpiryDays, keepTaggedCount, scanning, primaryRegion."
+    )
+    github: GitHubConfig = Field(
+        description="GitHub settings: owner, repository, ownerId, repositoryId, subjectForm, deployBranches, "
+        "environment, deployEnvironment, oidcProviderArn."
+    )
+    argocd: ArgoCdConfig = Field(
+        description="Argo CD settings: chartVersion, ha, sync (automated|manual), hostname."
+    )
+    image_updater: ImageUpdaterConfig = Field(
+        alias="imageUpdater",
+        description="Image Updater settings: chartVersion, updateStrategy, allowTags, writeBackMethod "
+        "(argocd|git), gitBranch.",
+    )
+    deploy: DeployConfig = Field(description="The prod deploy command: regionOrder, timeoutSeconds.")
+    tags: Annotated[
+        Mapping[str, str], _Rule(_tags, {"additionalProperties": {"type": "string", "maxLength": 256}})
+    ] = Field(default_factory=dict, description="Extra tags applied to every taggable AWS resource.")
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -251,607 +876,334 @@ class StackConfig:
         """True for the account whose CI builds and pushes images (staging, debug, ...)."""
         return self.registry_role == "source"
 
+    # -- defaults that depend on other keys, then rules across keys ------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        return _with_derived_defaults(dict(value), _context(info))
+
+    @field_validator("peer_account_id")
+    @classmethod
+    def _separate_accounts(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("account_id"):
+            raise _fail(
+                "must differ from platform:accountId: staging and prod live in separate accounts, and an "
+                "account cannot be its own replication target",
+                value,
+            )
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _separate_networks(cls, value: tuple[RegionConfig, ...]) -> tuple[RegionConfig, ...]:
+        nets = [(r.name, ipaddress.ip_network(r.vpc_cidr)) for r in value]
+        for i, (a, na) in enumerate(nets):
+            for b, nb in nets[i + 1 :]:
+                if na.overlaps(nb):
+                    raise _fail(
+                        f"overlaps regions.{a}.vpcCidr ({na}); every region needs its own address range "
+                        "so the networks can be peered or routed later",
+                        str(nb),
+                        b,
+                        "vpcCidr",
+                    )
+        return value
+
+    @field_validator("hub_region")
+    @classmethod
+    def _hub_is_a_region(cls, value: str, info: ValidationInfo) -> str:
+        return _one_of_the_stacks_regions(value, info)
+
+    @field_validator("cluster_admin_role_arn")
+    @classmethod
+    def _admin_in_this_account(cls, value: str, info: ValidationInfo) -> str:
+        account = info.data.get("account_id")
+        match = ROLE_ARN_RE.match(value)
+        if account is not None and match is not None and match.group(1) != account:
+            raise _fail(f"expected a role in this stack's account {account}", value)
+        return value
+
+    @field_validator("sentinel_service")
+    @classmethod
+    def _sentinel_is_a_service(cls, value: str, info: ValidationInfo) -> str:
+        services = info.data.get("services")
+        if services is not None and value not in services:
+            raise _fail(f"expected one of platform:services: {', '.join(services)}", value)
+        return value
+
+    @field_validator("ecr")
+    @classmethod
+    def _primary_is_a_region(cls, value: EcrConfig, info: ValidationInfo) -> EcrConfig:
+        _one_of_the_stacks_regions(value.primary_region, info, "primaryRegion")
+        return value
+
+    @field_validator("github")
+    @classmethod
+    def _branches_follow_the_registry_role(cls, value: GitHubConfig, info: ValidationInfo) -> GitHubConfig:
+        role = info.data.get("registry_role")
+        if role == "source" and not value.deploy_branches:
+            raise _fail(
+                "a source registry needs at least one deploy branch for CI to push images from",
+                [],
+                "deployBranches",
+            )
+        if role == "replica" and value.deploy_branches:
+            raise _fail(
+                "a replica registry (prod) receives images only by replication; leave deployBranches empty",
+                list(value.deploy_branches),
+                "deployBranches",
+            )
+        return value
+
+    @field_validator("deploy")
+    @classmethod
+    def _order_of_the_stacks_regions(cls, value: DeployConfig, info: ValidationInfo) -> DeployConfig:
+        regions = info.data.get("regions")
+        if regions is None:
+            return value
+        names = [r.name for r in regions]
+        for i, region in enumerate(value.region_order):
+            _one_of_the_stacks_regions(region, info, "regionOrder", i)
+        # A region added to the stack but not yet to the order deploys after the listed ones, so
+        # adding a region needs nothing but its entry under platform:regions.
+        hub = info.data.get("hub_region", names[0])
+        default = [r for r in names if r != hub] + [hub]
+        order = (*value.region_order, *(r for r in default if r not in value.region_order))
+        return DeployConfig(order, value.timeout_seconds)
+
+
+def _one_of_the_stacks_regions(value: str, info: ValidationInfo, *at: str | int) -> str:
+    regions = info.data.get("regions")
+    if regions is not None and value not in [r.name for r in regions]:
+        names = ", ".join(r.name for r in regions)
+        raise _fail(f"expected one of the stack's regions: {names}", value, *at)
+    return value
+
+
+def _with_derived_defaults(raw: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Fill the defaults that depend on another key (the environment, the hub, the application).
+
+    Each filled path is recorded in ``context["derived"]`` with the key it came from, so an error
+    in that key is not reported twice (once more at the path that copied it).
+    """
+    derived: dict[tuple[str, ...], str] = context.setdefault("derived", {})
+    if "stack" in raw:
+        context.setdefault("unknown", []).append(("stack", raw.pop("stack")))
+    raw["stack"] = context.get("stack", "")
+    environment = raw.get("environment")
+    prod = environment == "prod"
+    raw.setdefault("registryRole", "replica" if prod else "source")
+    regions = raw.get("regions")
+    names = list(regions) if isinstance(regions, Mapping) else []
+    hub = raw.get("hubRegion", "us-west-2")
+    if isinstance(regions, Mapping):
+        raw["regions"] = {
+            name: {"natGateways": "perAz" if prod else "single", **body}
+            if isinstance(body, Mapping)
+            else body
+            for name, body in regions.items()
+        }
+
+    def section(key: str, defaults: Mapping[str, tuple[Any, str]]) -> None:
+        body = raw.get(key, {})
+        if body is None:
+            body = {}
+        if isinstance(body, Mapping):
+            body = dict(body)
+            for name, (default, source) in defaults.items():
+                if name not in body:
+                    derived[(key, name)] = source
+                    if default is not _MISSING:
+                        body[name] = default
+            raw[key] = body
+
+    app = raw.get("application")
+    app_name = app.get("name") if isinstance(app, Mapping) else None
+    if isinstance(app, Mapping) and app_name is not None:
+        section("application", {"chart": (app_name, "application"), "namespace": (app_name, "application")})
+    section("ecr", {"prefix": (app_name if app_name is not None else _MISSING, "application"),
+                    "primaryRegion": (hub, "hubRegion")})  # fmt: skip
+    if "github" in raw:
+        section(
+            "github",
+            {
+                "deployBranches": ([] if prod else ["deploy/staging", "deploy/debug"], "environment"),
+                "environment": (environment if environment is not None else _MISSING, "environment"),
+            },
+        )
+    section(
+        "argocd", {"ha": (prod, "environment"), "sync": ("manual" if prod else "automated", "environment")}
+    )
+    section("imageUpdater", {})
+    order = [r for r in names if r != hub] + ([hub] if hub in names else [])
+    section("deploy", {"regionOrder": (order, "hubRegion")})
+    return raw
+
 
 # --------------------------------------------------------------------------------------------
-# Declared keys: the single list that Pulumi.yaml, the README table and the unknown-key check
-# are held to (tests compare them).
+# Declared keys, derived from the model (Pulumi.yaml, the README table and the unknown-key check
+# are held to them by tests)
 # --------------------------------------------------------------------------------------------
 
-TOP_LEVEL_KEYS: dict[str, str] = {
-    "environment": "Environment name: staging, prod, or another lower-case name (e.g. debug).",
-    "accountId": "The 12-digit AWS account this stack deploys into.",
-    "peerAccountId": "The other account of the promotion pair: prod's account for staging "
-    "(replication target), staging's account for prod (replication source).",
-    "registryRole": "source (this account builds and pushes images; default for every "
-    "environment but prod) or replica (receives images only by replication; default for prod).",
-    "hubRegion": "The region whose cluster runs Argo CD and Image Updater. Default us-west-2.",
-    "regions": "Map of region name to its settings: vpcCidr, availabilityZones, "
-    "kubernetesVersion, natGateways, publicAccessCidrs, nodeGroup.",
-    "clusterAdminRoleArn": "IAM role granted cluster-admin on every cluster through an EKS access entry.",
-    "services": "The services (one ECR repository each), in build order.",
-    "sentinelService": "The service whose image is pushed last; Image Updater watches it.",
-    "ecr": "Registry settings: prefix, untaggedExpiryDays, keepTaggedCount, scanning, primaryRegion.",
-    "github": "GitHub settings: owner, repository, ownerId, repositoryId, subjectForm, "
-    "deployBranches, environment, deployEnvironment, oidcProviderArn.",
-    "argocd": "Argo CD settings: chartVersion, ha, sync (automated|manual), hostname.",
-    "imageUpdater": "Image Updater settings: chartVersion, updateStrategy, allowTags, "
-    "writeBackMethod (argocd|git), gitBranch.",
-    "application": "What the ApplicationSet deploys: name, repoUrl, chart, revision, namespace.",
-    "deploy": "The prod deploy command: regionOrder, timeoutSeconds.",
-    "tags": "Extra tags applied to every taggable AWS resource.",
+
+def _fields(cls: type) -> Iterator[tuple[str, Any]]:
+    """(key as written in YAML, pydantic FieldInfo) of a section, in declaration order."""
+    for name, info in cls.__pydantic_fields__.items():  # type: ignore[attr-defined]
+        yield (info.alias or name), info
+
+
+def _aliases(cls: type) -> list[str]:
+    if cls is RegionConfig:
+        return [k for k, _ in _fields(cls) if k != "name"]
+    if cls is StackConfig:
+        return [k for k, _ in _fields(cls) if k != "stack"]
+    return [k for k, _ in _fields(cls)]
+
+
+TOP_LEVEL_KEYS: dict[str, str] = {k: str(f.description) for k, f in _fields(StackConfig) if k != "stack"}
+REGION_KEYS = tuple(_aliases(RegionConfig))
+NODE_GROUP_KEYS = tuple(_aliases(NodeGroupConfig))
+ECR_KEYS = tuple(_aliases(EcrConfig))
+GITHUB_KEYS = tuple(_aliases(GitHubConfig))
+ARGOCD_KEYS = tuple(_aliases(ArgoCdConfig))
+IMAGE_UPDATER_KEYS = tuple(_aliases(ImageUpdaterConfig))
+APPLICATION_KEYS = tuple(_aliases(ApplicationConfig))
+DEPLOY_KEYS = tuple(_aliases(DeployConfig))
+
+# The section classes by the path of YAML keys that leads to them ("*" for a region's name).
+SECTIONS: dict[tuple[str, ...], type] = {
+    (): StackConfig,
+    ("regions", "*"): RegionConfig,
+    ("regions", "*", "nodeGroup"): NodeGroupConfig,
+    ("ecr",): EcrConfig,
+    ("github",): GitHubConfig,
+    ("argocd",): ArgoCdConfig,
+    ("imageUpdater",): ImageUpdaterConfig,
+    ("application",): ApplicationConfig,
+    ("deploy",): DeployConfig,
 }
 
-REGION_KEYS = (
-    "vpcCidr",
-    "availabilityZones",
-    "kubernetesVersion",
-    "natGateways",
-    "publicAccessCidrs",
-    "nodeGroup",
-)
-NODE_GROUP_KEYS = ("instanceTypes", "minSize", "desiredSize", "maxSize", "capacityType", "diskSizeGiB")
-ECR_KEYS = ("prefix", "untaggedExpiryDays", "keepTaggedCount", "scanning", "primaryRegion")
-GITHUB_KEYS = (
-    "owner",
-    "repository",
-    "ownerId",
-    "repositoryId",
-    "subjectForm",
-    "deployBranches",
-    "environment",
-    "deployEnvironment",
-    "oidcProviderArn",
-)
-ARGOCD_KEYS = ("chartVersion", "ha", "sync", "hostname")
-IMAGE_UPDATER_KEYS = ("chartVersion", "updateStrategy", "allowTags", "writeBackMethod", "gitBranch")
-APPLICATION_KEYS = ("name", "repoUrl", "chart", "revision", "namespace")
-DEPLOY_KEYS = ("regionOrder", "timeoutSeconds")
-
-# The tag scheme CI writes (build-images.yml): YYYYMMDD.HHMMSS-<short sha>. Sortable as text,
-# unique per build, never reused: what an immutable repository and Image Updater both need.
-DEFAULT_ALLOW_TAGS = r"regexp:^[0-9]{8}\.[0-9]{6}-[0-9a-f]{7,40}$"
+_ADAPTER: _TypeAdapter[StackConfig] = _TypeAdapter(StackConfig)
 
 
 # --------------------------------------------------------------------------------------------
-# Small typed readers. Each takes the full key path so every message names it.
+# Validation: pydantic's errors become Problems naming key, value and what is allowed
 # --------------------------------------------------------------------------------------------
 
-T = TypeVar("T")
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """Where a config came from: the stack file, its lines per key path and its decoded values."""
+
+    path: Path
+    lines: Mapping[tuple[Any, ...], int]
+    values: Mapping[str, Any]
+
+    def read_here(self, raw: Mapping[str, Any], path: tuple[Any, ...]) -> bool:
+        """Whether the value at ``path`` is the one this file holds (not one a test changed)."""
+        return bool(path) and raw.get(path[0], _MISSING) == self.values.get(path[0], _MISSING)
+
+    def line(self, raw: Mapping[str, Any], path: tuple[Any, ...]) -> int | None:
+        if not self.read_here(raw, path):
+            return None
+        full: tuple[Any, ...] = (f"{NAMESPACE}:{path[0]}", *path[1:])
+        while True:
+            if full in self.lines:
+                return self.lines[full]
+            if not full:
+                return None
+            full = full[:-1]
+
+    def problem(self, raw: Mapping[str, Any], path: tuple[Any, ...], value: Any, allowed: str) -> Problem:
+        if not self.read_here(raw, path):
+            return Problem(_key(path), value, allowed)
+        return Problem(_key(path), value, allowed, self.path.name, self.line(raw, path))
 
 
-def _k(key: str) -> str:
-    return f"{NAMESPACE}:{key}"
+def _key(path: Sequence[Any]) -> str:
+    text = NAMESPACE + ":"
+    for i, step in enumerate(path):
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if i else str(step))
+    return text
 
 
-def _mapping(value: Any, key: str, allowed_keys: Sequence[str]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(_k(key), value, f"expected an object with keys {', '.join(allowed_keys)}")
-    for sub in value:
-        if sub not in allowed_keys:
-            raise ConfigError(
-                _k(f"{key}.{sub}"),
-                value[sub],
-                f"unknown key '{sub}'; allowed keys: {', '.join(allowed_keys)}",
+def _section_at(path: Sequence[Any]) -> type | None:
+    shape = tuple("*" if i == 1 and path[0] == "regions" else p for i, p in enumerate(path))
+    return SECTIONS.get(shape)
+
+
+def _problems(exc: ValidationError, raw: Mapping[str, Any], context: Mapping[str, Any]) -> list[tuple]:
+    """(path, value, allowed) of every error, with region indices turned back into region names."""
+    regions = raw.get("regions")
+    region_names = list(regions) if isinstance(regions, Mapping) else []
+    out: list[tuple[tuple[Any, ...], Any, str]] = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        if loc[:1] == ["regions"] and len(loc) > 1 and isinstance(loc[1], int) and loc[1] < len(region_names):
+            loc[1] = region_names[loc[1]]
+            if loc[2:] == ["name"]:
+                loc = loc[:2]
+        ctx = err.get("ctx") or {}
+        kind = err["type"]
+        if kind == "platform":
+            path, value, allowed = (*loc, *ctx.get("at", ())), ctx.get("value"), str(ctx["allowed"])
+        elif kind == "missing":
+            path, value, allowed = tuple(loc), _MISSING, "this key is required"
+        elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
+            path, value = tuple(loc), err.get("input")
+            section = _section_at(loc[:-1])
+            keys = _aliases(section) if section is not None else []
+            allowed = (
+                f"unknown key '{loc[-1]}'; {_did_you_mean(str(loc[-1]), keys)}allowed keys: {', '.join(keys)}"
             )
-    return value
+        else:  # a rule pydantic itself applied; its own words
+            path, value, allowed = tuple(loc), err.get("input"), str(err["msg"])
+        out.append((tuple(path), value, allowed))
+    for key, value in context.get("unknown", []):
+        out.append(((key,), value, f"unknown key '{key}'; allowed keys: {', '.join(TOP_LEVEL_KEYS)}"))
+    # A default copied from another key that is itself wrong is not a second error.
+    failed = {p[0] for p, _, _ in out}
+    derived: Mapping[tuple[str, ...], str] = context.get("derived", {})
+    out = [
+        o
+        for o in out
+        if not (o[0][:2] in derived and derived[o[0][:2]] in failed and o[0][0] != derived[o[0][:2]])
+    ]
+    seen: set[str] = set()
+    unique = []
+    for path, value, allowed in out:
+        marker = f"{path}|{allowed}"
+        if marker not in seen:
+            seen.add(marker)
+            unique.append((path, value, allowed))
+    return unique
 
 
-def _str(value: Any, key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_k(key), value, f"expected a non-empty string{' (' + what + ')' if what else ''}")
-    if pattern is not None and not pattern.match(value):
-        raise ConfigError(_k(key), value, f"expected {what or pattern.pattern}")
-    return value
-
-
-def _choice(value: Any, key: str, choices: Sequence[str]) -> Any:
-    if value not in choices:
-        raise ConfigError(_k(key), value, f"expected one of: {', '.join(choices)}")
-    return value
-
-
-def _int(value: Any, key: str, low: int, high: int) -> int:
-    # YAML gives ints; Pulumi CLI config of a top-level scalar gives strings: accept both,
-    # but never a bool (True is an int in Python) or a float.
-    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(_k(key), value, f"expected a whole number from {low} to {high}")
-    if not low <= value <= high:
-        raise ConfigError(_k(key), value, f"expected a whole number from {low} to {high}")
-    return value
-
-
-def _bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return value == "true"
-    raise ConfigError(_k(key), value, "expected true or false")
-
-
-def _list(
-    value: Any,
-    key: str,
-    item: Callable[[Any, str], T],
-    *,
-    min_items: int = 0,
-    unique: bool = True,
-    what: str = "items",
-) -> tuple[T, ...]:
-    if not isinstance(value, list):
-        raise ConfigError(_k(key), value, f"expected a list of {what}")
-    if len(value) < min_items:
-        raise ConfigError(_k(key), value, f"expected at least {min_items} {what}")
-    out = tuple(item(v, f"{key}[{i}]") for i, v in enumerate(value))
-    if unique:
-        seen: set[Any] = set()
-        for i, v in enumerate(out):
-            if v in seen:
-                raise ConfigError(_k(f"{key}[{i}]"), v, f"duplicate entry; each of the {what} must be unique")
-            seen.add(v)
-    return out
-
-
-def _cidr(value: Any, key: str) -> str:
-    if isinstance(value, str):
-        try:
-            net = ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            net = None
-        if net is not None and net.version == 4:
-            return value
-    raise ConfigError(_k(key), value, "expected an IPv4 network in CIDR form, such as 10.10.0.0/16")
-
-
-def _region(value: Any, key: str) -> str:
-    if value not in KNOWN_REGIONS:
-        raise ConfigError(_k(key), value, f"expected an AWS region, one of: {', '.join(KNOWN_REGIONS)}")
-    return str(value)
-
-
-def _optional(raw: Mapping[str, Any], name: str, default: Any) -> Any:
-    value = raw.get(name, _MISSING)
-    return default if value is _MISSING or value is None else value
-
-
-def _required(raw: Mapping[str, Any], name: str, key: str) -> Any:
-    value = raw.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        raise ConfigError(_k(key), _MISSING, "this key is required")
-    return value
-
-
-# --------------------------------------------------------------------------------------------
-# Section parsers
-# --------------------------------------------------------------------------------------------
-
-
-def _parse_node_group(raw: Any, key: str, environment: str) -> NodeGroupConfig:
-    m = _mapping(raw, key, NODE_GROUP_KEYS)
-    instance_types = _list(
-        _required(m, "instanceTypes", f"{key}.instanceTypes"),
-        f"{key}.instanceTypes",
-        lambda v, k: _str(v, k, _INSTANCE_RE, "an EC2 instance type such as m6i.large"),
-        min_items=1,
-        what="EC2 instance types",
-    )
-    min_size = _int(_required(m, "minSize", f"{key}.minSize"), f"{key}.minSize", 1, 450)
-    desired = _int(_required(m, "desiredSize", f"{key}.desiredSize"), f"{key}.desiredSize", 1, 450)
-    max_size = _int(_required(m, "maxSize", f"{key}.maxSize"), f"{key}.maxSize", 1, 450)
-    if not min_size <= desired <= max_size:
-        raise ConfigError(
-            _k(key),
-            {"minSize": min_size, "desiredSize": desired, "maxSize": max_size},
-            "expected minSize <= desiredSize <= maxSize",
-        )
-    default_capacity = "ON_DEMAND"
-    capacity = _choice(
-        _optional(m, "capacityType", default_capacity), f"{key}.capacityType", ("ON_DEMAND", "SPOT")
-    )
-    if environment == "prod" and capacity != "ON_DEMAND":
-        raise ConfigError(
-            _k(f"{key}.capacityType"), capacity, "prod nodes must be ON_DEMAND (spot capacity can vanish)"
-        )
-    disk = _int(_optional(m, "diskSizeGiB", 50), f"{key}.diskSizeGiB", 20, 1000)
-    return NodeGroupConfig(instance_types, min_size, desired, max_size, capacity, disk)
-
-
-def _parse_region(name: str, raw: Any, environment: str) -> RegionConfig:
-    key = f"regions.{name}"
-    m = _mapping(raw, key, REGION_KEYS)
-    cidr = _cidr(_required(m, "vpcCidr", f"{key}.vpcCidr"), f"{key}.vpcCidr")
-    prefix = ipaddress.ip_network(cidr).prefixlen
-    if not 16 <= prefix <= 20:
-        raise ConfigError(
-            _k(f"{key}.vpcCidr"), cidr, "expected a VPC network from /16 to /20 (room for six subnets)"
-        )
-    azs = _list(
-        _required(m, "availabilityZones", f"{key}.availabilityZones"),
-        f"{key}.availabilityZones",
-        lambda v, k: _az(v, k, name),
-        what="availability zones",
-    )
-    if len(azs) < 2:
-        raise ConfigError(
-            _k(f"{key}.availabilityZones"),
-            list(azs),
-            "expected at least 2 availability zones (EKS needs subnets in two zones)",
-        )
-    if len(azs) > 6:
-        raise ConfigError(_k(f"{key}.availabilityZones"), list(azs), "expected at most 6 availability zones")
-    version = _required(m, "kubernetesVersion", f"{key}.kubernetesVersion")
-    if not isinstance(version, str) or version not in versions.EKS_STANDARD_SUPPORT:
-        raise ConfigError(
-            _k(f"{key}.kubernetesVersion"),
-            version,
-            "expected a Kubernetes version in EKS standard support: "
-            + ", ".join(versions.EKS_STANDARD_SUPPORT),
-        )
-    nat = _choice(
-        _optional(m, "natGateways", "perAz" if environment == "prod" else "single"),
-        f"{key}.natGateways",
-        ("single", "perAz"),
-    )
-    public = _list(
-        _optional(m, "publicAccessCidrs", []),
-        f"{key}.publicAccessCidrs",
-        _cidr,
-        what="CIDRs allowed to reach the public API endpoint",
-    )
-    for i, c in enumerate(public):
-        if ipaddress.ip_network(c).prefixlen == 0 and environment == "prod":
-            raise ConfigError(
-                _k(f"{key}.publicAccessCidrs[{i}]"),
-                c,
-                "prod's public API endpoint must never be open to the internet; list office/VPN CIDRs "
-                "or leave publicAccessCidrs empty for a private-only endpoint",
-            )
-    node_group = _parse_node_group(
-        _required(m, "nodeGroup", f"{key}.nodeGroup"), f"{key}.nodeGroup", environment
-    )
-    return RegionConfig(name, cidr, azs, str(version), nat, public, node_group)
-
-
-def _az(value: Any, key: str, region: str) -> str:
-    if not isinstance(value, str) or not re.fullmatch(re.escape(region) + r"[a-z]", value):
-        raise ConfigError(_k(key), value, f"expected an availability zone of {region}, such as {region}a")
-    return value
-
-
-def _parse_regions(raw: Any, environment: str) -> tuple[RegionConfig, ...]:
-    if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError(_k("regions"), raw, "expected a non-empty map of AWS region name to its settings")
-    regions = []
-    for name, value in raw.items():
-        _region(name, f"regions.{name}")
-        regions.append(_parse_region(name, value, environment))
-    nets = [(r.name, ipaddress.ip_network(r.vpc_cidr)) for r in regions]
-    for i, (a, na) in enumerate(nets):
-        for b, nb in nets[i + 1 :]:
-            if na.overlaps(nb):
-                raise ConfigError(
-                    _k(f"regions.{b}.vpcCidr"),
-                    str(nb),
-                    f"overlaps regions.{a}.vpcCidr ({na}); every region needs its own address range "
-                    "so the networks can be peered or routed later",
-                )
-    return tuple(regions)
-
-
-def _parse_ecr(raw: Any, hub: str, regions: Sequence[str], default_prefix: str) -> EcrConfig:
-    m = _mapping(_optional({"v": raw}, "v", {}), "ecr", ECR_KEYS)
-    prefix = _str(
-        _optional(m, "prefix", default_prefix), "ecr.prefix", _PREFIX_RE, "a lower-case name such as shop"
-    )
-    expiry = _int(_optional(m, "untaggedExpiryDays", 14), "ecr.untaggedExpiryDays", 1, 365)
-    keep = _int(_optional(m, "keepTaggedCount", 100), "ecr.keepTaggedCount", 10, 10000)
-    scanning = _choice(_optional(m, "scanning", "basic"), "ecr.scanning", ("basic", "enhanced"))
-    primary = _optional(m, "primaryRegion", hub)
-    if primary not in regions:
-        raise ConfigError(
-            _k("ecr.primaryRegion"), primary, f"expected one of the stack's regions: {', '.join(regions)}"
-        )
-    return EcrConfig(prefix, expiry, keep, scanning, primary)
-
-
-def _parse_github(raw: Any, environment: str) -> GitHubConfig:
-    m = _mapping(_required({"v": raw}, "v", "github"), "github", GITHUB_KEYS)
-    owner = _str(
-        _required(m, "owner", "github.owner"),
-        "github.owner",
-        _GH_NAME_RE,
-        "a GitHub owner name (no wildcards)",
-    )
-    repo = _str(
-        _required(m, "repository", "github.repository"),
-        "github.repository",
-        _GH_NAME_RE,
-        "a GitHub repository name (no wildcards)",
-    )
-    form = _choice(_optional(m, "subjectForm", "name"), "github.subjectForm", ("name", "id"))
-    owner_id = m.get("ownerId")
-    repo_id = m.get("repositoryId")
-    if owner_id is not None:
-        owner_id = _str(str(owner_id), "github.ownerId", _GH_ID_RE, "the owner's numeric GitHub ID")
-    if repo_id is not None:
-        repo_id = _str(str(repo_id), "github.repositoryId", _GH_ID_RE, "the repository's numeric GitHub ID")
-    if form == "id" and (owner_id is None or repo_id is None):
-        missing = "github.ownerId" if owner_id is None else "github.repositoryId"
-        raise ConfigError(
-            _k(missing),
-            _MISSING,
-            "required when github.subjectForm is id (subjects look like repo:OWNER@ID/REPO@ID:...)",
-        )
-    default_branches = [] if environment == "prod" else ["deploy/staging", "deploy/debug"]
-    branches = _list(
-        _optional(m, "deployBranches", default_branches),
-        "github.deployBranches",
-        lambda v, k: _str(v, k, _BRANCH_RE, "a branch name without wildcards, such as deploy/staging"),
-        what="branch names",
-    )
-    env_name = _str(
-        _optional(m, "environment", environment),
-        "github.environment",
-        _BRANCH_RE,
-        "a GitHub environment name",
-    )
-    deploy_env = _str(
-        _optional(m, "deployEnvironment", "production"),
-        "github.deployEnvironment",
-        _BRANCH_RE,
-        "a GitHub environment name",
-    )
-    existing = m.get("oidcProviderArn")
-    if existing is not None:
-        existing = _str(
-            existing,
-            "github.oidcProviderArn",
-            _OIDC_ARN_RE,
-            "the ARN of an existing token.actions.githubusercontent.com OIDC provider",
-        )
-    return GitHubConfig(owner, repo, owner_id, repo_id, form, branches, env_name, deploy_env, existing)
-
-
-def _parse_argocd(raw: Any, environment: str) -> ArgoCdConfig:
-    m = _mapping(_optional({"v": raw}, "v", {}), "argocd", ARGOCD_KEYS)
-    version = _str(
-        _optional(m, "chartVersion", versions.ARGO_CD_CHART_VERSION),
-        "argocd.chartVersion",
-        versions.SEMVER_RE,
-        "an exact chart version such as 10.1.1",
-    )
-    ha = _bool(_optional(m, "ha", environment == "prod"), "argocd.ha")
-    sync = _choice(
-        _optional(m, "sync", "manual" if environment == "prod" else "automated"),
-        "argocd.sync",
-        ("automated", "manual"),
-    )
-    host = m.get("hostname")
-    if host is not None:
-        host = _str(host, "argocd.hostname", _HOST_RE, "a DNS name such as argocd.example.com")
-    return ArgoCdConfig(version, ha, sync, host)
-
-
-def _parse_image_updater(raw: Any) -> ImageUpdaterConfig:
-    m = _mapping(_optional({"v": raw}, "v", {}), "imageUpdater", IMAGE_UPDATER_KEYS)
-    version = _str(
-        _optional(m, "chartVersion", versions.IMAGE_UPDATER_CHART_VERSION),
-        "imageUpdater.chartVersion",
-        versions.SEMVER_RE,
-        "an exact chart version such as 1.2.4",
-    )
-    strategy = _choice(
-        _optional(m, "updateStrategy", "alphabetical"),
-        "imageUpdater.updateStrategy",
-        ("semver", "newest-build", "alphabetical", "digest"),
-    )
-    allow = _optional(m, "allowTags", DEFAULT_ALLOW_TAGS)
-    if not isinstance(allow, str) or not allow.startswith("regexp:"):
-        raise ConfigError(
-            _k("imageUpdater.allowTags"), allow, "expected 'regexp:<pattern>' matching the CI tag scheme"
-        )
-    try:
-        pattern = re.compile(allow[len("regexp:") :])
-    except re.error as exc:
-        raise ConfigError(
-            _k("imageUpdater.allowTags"), allow, f"expected a valid regular expression ({exc})"
-        ) from None
-    if not pattern.fullmatch("20261122.063000-0123abc"):
-        raise ConfigError(
-            _k("imageUpdater.allowTags"),
-            allow,
-            "expected a pattern that accepts the CI tag scheme YYYYMMDD.HHMMSS-<short sha>, "
-            "e.g. 20261122.063000-0123abc",
-        )
-    method = _choice(
-        _optional(m, "writeBackMethod", "argocd"), "imageUpdater.writeBackMethod", ("argocd", "git")
-    )
-    branch = m.get("gitBranch")
-    if branch is not None:
-        branch = _str(branch, "imageUpdater.gitBranch", _BRANCH_RE, "a branch name")
-    if method == "argocd" and branch is not None:
-        raise ConfigError(
-            _k("imageUpdater.gitBranch"), branch, "only allowed when imageUpdater.writeBackMethod is git"
-        )
-    return ImageUpdaterConfig(version, strategy, allow, method, branch)
-
-
-def _parse_application(raw: Any) -> ApplicationConfig:
-    m = _mapping(_required({"v": raw}, "v", "application"), "application", APPLICATION_KEYS)
-    name = _str(
-        _required(m, "name", "application.name"),
-        "application.name",
-        _K8S_NAME_RE,
-        "a DNS-1123 label such as shop",
-    )
-    repo_url = _str(_required(m, "repoUrl", "application.repoUrl"), "application.repoUrl")
-    if not re.fullmatch(r"https://[A-Za-z0-9.-]+/[A-Za-z0-9._/-]+?(\.git)?", repo_url) or "*" in repo_url:
-        raise ConfigError(
-            _k("application.repoUrl"),
-            repo_url,
-            "expected an https Git URL without wildcards, such as https://github.com/acme/platform.git",
-        )
-    chart = _str(
-        _optional(m, "chart", name), "application.chart", _K8S_NAME_RE, "a chart directory name under charts/"
-    )
-    revision = _str(
-        _optional(m, "revision", "main"), "application.revision", _BRANCH_RE, "a branch, tag or commit"
-    )
-    namespace = _str(
-        _optional(m, "namespace", name), "application.namespace", _K8S_NAME_RE, "a Kubernetes namespace name"
-    )
-    if namespace in ("argocd", "kube-system", "default", "kube-public"):
-        raise ConfigError(
-            _k("application.namespace"), namespace, "expected a namespace of the application's own"
-        )
-    return ApplicationConfig(name, repo_url, chart, revision, namespace)
-
-
-def _parse_tags(raw: Any) -> Mapping[str, str]:
-    if raw is None:
-        return {}
+def _validate(raw: Mapping[str, Any], stack: str, source: _Source | None) -> StackConfig:
     if not isinstance(raw, Mapping):
-        raise ConfigError(_k("tags"), raw, "expected a map of tag name to string value")
-    out: dict[str, str] = {}
-    for key, value in raw.items():
-        if not isinstance(key, str) or not _TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
-            raise ConfigError(
-                _k(f"tags.{key}"), key, "expected a tag key of 1-128 characters not starting with aws:"
-            )
-        if not isinstance(value, str) or len(value) > 256:
-            raise ConfigError(
-                _k(f"tags.{key}"), value, "expected a string tag value of at most 256 characters"
-            )
-        out[key] = value
-    return out
+        raise ConfigError(f"{NAMESPACE}:*", raw, "expected a map of configuration keys")
+    context: dict[str, Any] = {"stack": stack, "environment": raw.get("environment")}
+    try:
+        return _ADAPTER.validate_python(dict(raw), context=context)
+    except ValidationError as exc:
+        problems = []
+        for path, value, allowed in _problems(exc, raw, context):
+            if source is not None:
+                problems.append(source.problem(raw, path, value, allowed))
+            else:
+                problems.append(Problem(_key(path), value, allowed))
+        raise ConfigError.of(problems) from None
 
 
 def parse(raw: Mapping[str, Any], stack: str) -> StackConfig:
-    """Validate ``raw`` (the ``platform:`` keys without their namespace) into a StackConfig."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(_k("*"), raw, "expected a map of configuration keys")
-    for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(
-                _k(key), raw[key], f"unknown key '{key}'; allowed keys: {', '.join(TOP_LEVEL_KEYS)}"
-            )
-    environment = _str(
-        _required(raw, "environment", "environment"),
-        "environment",
-        _ENV_RE,
-        "staging, prod, or another lower-case name of 2-12 letters and digits",
-    )
-    account = _str(
-        _required(raw, "accountId", "accountId"),
-        "accountId",
-        _ACCOUNT_RE,
-        "a 12-digit AWS account ID (quote it in YAML)",
-    )
-    peer = _str(
-        _required(raw, "peerAccountId", "peerAccountId"),
-        "peerAccountId",
-        _ACCOUNT_RE,
-        "a 12-digit AWS account ID: the other account of the staging/prod pair (quote it in YAML)",
-    )
-    if peer == account:
-        raise ConfigError(
-            _k("peerAccountId"),
-            peer,
-            "must differ from platform:accountId: staging and prod live in separate accounts, and an "
-            "account cannot be its own replication target",
-        )
-    registry_role = _choice(
-        _optional(raw, "registryRole", "replica" if environment == "prod" else "source"),
-        "registryRole",
-        ("source", "replica"),
-    )
-    regions = _parse_regions(_required(raw, "regions", "regions"), environment)
-    names = tuple(r.name for r in regions)
-    hub = _optional(raw, "hubRegion", "us-west-2")
-    if hub not in names:
-        raise ConfigError(_k("hubRegion"), hub, f"expected one of the stack's regions: {', '.join(names)}")
-    admin = _str(
-        _required(raw, "clusterAdminRoleArn", "clusterAdminRoleArn"),
-        "clusterAdminRoleArn",
-        _ROLE_ARN_RE,
-        "an IAM role ARN such as arn:aws:iam::111122223333:role/PlatformAdmin",
-    )
-    admin_account = _ROLE_ARN_RE.match(admin).group(1)  # type: ignore[union-attr]
-    if admin_account != account:
-        raise ConfigError(
-            _k("clusterAdminRoleArn"), admin, f"expected a role in this stack's account {account}"
-        )
-    services = _list(
-        _required(raw, "services", "services"),
-        "services",
-        lambda v, k: _str(v, k, _SERVICE_RE, "a lower-case service name such as api"),
-        min_items=1,
-        what="service names",
-    )
-    sentinel = _required(raw, "sentinelService", "sentinelService")
-    if sentinel not in services:
-        raise ConfigError(
-            _k("sentinelService"), sentinel, f"expected one of platform:services: {', '.join(services)}"
-        )
-    application = _parse_application(raw.get("application"))
-    ecr = _parse_ecr(raw.get("ecr"), hub, names, application.name)
-    github = _parse_github(raw.get("github"), environment)
-    if registry_role == "source" and not github.deploy_branches:
-        raise ConfigError(
-            _k("github.deployBranches"),
-            [],
-            "a source registry needs at least one deploy branch for CI to push images from",
-        )
-    if registry_role == "replica" and github.deploy_branches:
-        raise ConfigError(
-            _k("github.deployBranches"),
-            list(github.deploy_branches),
-            "a replica registry (prod) receives images only by replication; leave deployBranches empty",
-        )
-    argocd = _parse_argocd(raw.get("argocd"), environment)
-    image_updater = _parse_image_updater(raw.get("imageUpdater"))
-    deploy = _parse_deploy(raw.get("deploy"), names, hub)
-    tags = _parse_tags(raw.get("tags"))
-    return StackConfig(
-        stack=stack,
-        environment=environment,
-        account_id=account,
-        peer_account_id=peer,
-        registry_role=registry_role,
-        hub_region=hub,
-        regions=regions,
-        cluster_admin_role_arn=admin,
-        services=services,
-        sentinel_service=sentinel,
-        ecr=ecr,
-        github=github,
-        argocd=argocd,
-        image_updater=image_updater,
-        application=application,
-        deploy=deploy,
-        tags=tags,
-    )
+    """Validate ``raw`` (the ``platform:`` keys without their namespace) into a StackConfig.
 
-
-def _parse_deploy(raw: Any, regions: Sequence[str], hub: str) -> DeployConfig:
-    m = _mapping(_optional({"v": raw}, "v", {}), "deploy", DEPLOY_KEYS)
-    # Default: spokes first, the hub last, so a bad release is caught before it reaches the
-    # region that also runs the control plane of the deploys.
-    default_order = [r for r in regions if r != hub] + [hub]
-    order = _list(_optional(m, "regionOrder", default_order), "deploy.regionOrder", _region, what="regions")
-    for i, region in enumerate(order):
-        if region not in regions:
-            raise ConfigError(
-                _k(f"deploy.regionOrder[{i}]"),
-                region,
-                f"expected one of the stack's regions: {', '.join(regions)}",
-            )
-    # A region added to the stack but not yet to the order deploys after the listed ones, so
-    # adding a region needs nothing but its entry under platform:regions.
-    order = (*order, *(r for r in default_order if r not in order))
-    timeout = _int(_optional(m, "timeoutSeconds", 900), "deploy.timeoutSeconds", 30, 7200)
-    return DeployConfig(order, timeout)
+    Raises :class:`ConfigError` with every problem found.
+    """
+    return _validate(raw, stack, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -869,47 +1221,217 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def from_flat(flat: Mapping[str, Any], stack: str) -> StackConfig:
-    """Parse a flat ``{"platform:key": value}`` map (the shape Pulumi and stack files use)."""
+def _platform_keys(flat: Mapping[str, Any]) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     for full_key, value in flat.items():
         ns, _, key = full_key.partition(":")
         if ns == NAMESPACE:
             raw[key] = _decode(value)
-    return parse(raw, stack)
+    return raw
+
+
+def from_flat(flat: Mapping[str, Any], stack: str, *, source: _Source | None = None) -> StackConfig:
+    """Parse a flat ``{"platform:key": value}`` map (the shape Pulumi and stack files use)."""
+    return _validate(_platform_keys(flat), stack, source)
 
 
 def load() -> StackConfig:
-    """Load the running Pulumi stack's configuration (inside ``pulumi up``/``preview``/mocks)."""
+    """Load the running Pulumi stack's configuration (inside ``pulumi up``/``preview``/mocks).
+
+    Where the values are those of ``Pulumi.<stack>.yaml`` in the project, errors name its lines.
+    """
     import pulumi
     from pulumi.runtime import config as runtime_config
 
     flat: dict[str, Any] = dict(runtime_config.get_config_env())
     flat.update(runtime_config.CONFIG.get())
-    return from_flat(flat, pulumi.get_stack())
+    stack = pulumi.get_stack()
+    try:
+        return from_flat(flat, stack)
+    except ConfigError:
+        source = _source_of(stack_file(stack))
+        if source is None:
+            raise
+        return from_flat(flat, stack, source=source)
 
 
 def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
-    """The ``config:`` map of a stack file, as written (YAML types kept)."""
+# Top-level keys of a stack settings file: pulumi/pulumi sdk/go/common/workspace/project.go,
+# type ProjectStack (secretsprovider, encryptedkey, encryptionsalt, config, environment).
+STACK_FILE_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment")
+# Namespaces a stack file of this project sets besides its own.
+_OTHER_NAMESPACES = ("pulumi", "aws", "kubernetes", "eks")
+
+
+@dataclasses.dataclass
+class _Read:
+    config: dict[str, Any]
+    lines: dict[tuple[Any, ...], int]
+    problems: list[Problem]
+
+
+def _file_problem(name: str, line: int | None, message: str) -> Problem:
+    return Problem("", _MISSING, "", name, line, message)
+
+
+def _read(path: Path) -> _Read:
+    """The stack file's ``config:`` map with the line of every key, and every structural problem.
+
+    PyYAML composes the document into nodes that carry their position (``start_mark``); values
+    are built from those nodes by PyYAML's own constructor, so YAML types are exactly PyYAML's.
+    """
+    name = path.name
     try:
-        # libyaml's loader where the wheel has it (it does on common platforms): same result, faster.
-        doc = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        text = path.read_text()
     except FileNotFoundError:
         raise ConfigError("stack file", str(path), "expected an existing Pulumi.<stack>.yaml") from None
-    config = (doc or {}).get("config") or {}
-    if not isinstance(config, dict):
-        raise ConfigError("config", config, f"expected a map under 'config:' in {path.name}")
-    return config
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            what = "; ".join(str(p) for p in (exc.context, exc.problem) if p)
+            where = f" (column {mark.column + 1})" if mark is not None else ""
+            line = mark.line + 1 if mark is not None else None
+            raise ConfigError.of([_file_problem(name, line, f"invalid YAML{where}: {what}")]) from None
+        result = _Read({}, {}, [])
+        if node is None:
+            result.problems.append(
+                _file_problem(
+                    name, None, f"the file is empty; expected a 'config:' map of {NAMESPACE}:* keys"
+                )
+            )
+            return result
+        if not isinstance(node, yaml.MappingNode):
+            result.problems.append(
+                _file_problem(
+                    name, node.start_mark.line + 1, "expected a map with a 'config:' key at the top"
+                )
+            )
+            return result
+        doc = _build(loader, node, (), result, name)
+        for key in doc:
+            if key not in STACK_FILE_KEYS:
+                hint = _did_you_mean(str(key), STACK_FILE_KEYS)
+                result.problems.append(
+                    _file_problem(
+                        name,
+                        result.lines.get((key,)),
+                        f"unknown top-level key {str(key)!r}; {hint}a stack file has: {', '.join(STACK_FILE_KEYS)}",
+                    )
+                )
+        config = doc.get("config")
+        if config is None:
+            result.problems.append(
+                _file_problem(
+                    name,
+                    result.lines.get(("config",), node.start_mark.line + 1),
+                    f"no settings: the stack's {NAMESPACE}:* keys go in a map under 'config:'",
+                )
+            )
+        elif not isinstance(config, dict):
+            result.problems.append(
+                _file_problem(
+                    name, result.lines.get(("config",)), "'config:' must be a map of namespace:key settings"
+                )
+            )
+        else:
+            result.config = config
+            lines = {k[1:]: v for k, v in result.lines.items() if k[:1] == ("config",)}
+            result.lines = lines
+            for key in config:
+                ns, sep, _ = str(key).partition(":")
+                if not sep:
+                    message = f"expected a namespaced key such as {NAMESPACE}:{key}"
+                elif (
+                    ns != NAMESPACE
+                    and ns not in _OTHER_NAMESPACES
+                    and difflib.get_close_matches(ns, [NAMESPACE])
+                ):
+                    message = f"unknown namespace '{ns}'; did you mean '{NAMESPACE}:'?"
+                else:
+                    continue
+                result.problems.append(Problem(str(key), config[key], message, name, lines.get((key,))))
+        return result
+    finally:
+        loader.dispose()
+
+
+def _build(loader: Any, node: Any, path: tuple[Any, ...], result: _Read, name: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                result.problems.append(
+                    Problem(
+                        _file_key((*path, key)),
+                        out[key],
+                        f"duplicate key (also on line {result.lines[(*path, key)]}); YAML keeps only one of them, "
+                        "so write it once",
+                        name,
+                        key_node.start_mark.line + 1,
+                    )
+                )
+            else:
+                result.lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(loader, value_node, (*path, key), result, name)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            result.lines[(*path, i)] = item.start_mark.line + 1
+            items.append(_build(loader, item, (*path, i), result, name))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def _file_key(path: Sequence[Any]) -> str:
+    if len(path) >= 2 and path[0] == "config" and str(path[1]).startswith(f"{NAMESPACE}:"):
+        return _key((str(path[1]).split(":", 1)[1], *path[2:]))
+    return ".".join(str(p) for p in path)
+
+
+def _source_of(path: Path) -> _Source | None:
+    try:
+        read = _read(path)
+    except (ConfigError, OSError):
+        return None
+    return _Source(path, read.lines, _platform_keys(as_pulumi_config(read.config)))
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` map of a stack file, as written (YAML types kept).
+
+    Raises :class:`ConfigError` naming the file and line for invalid YAML, a duplicate key, an
+    empty file, a missing or misspelt ``config:``.
+    """
+    read = _read(path)
+    if read.problems:
+        raise ConfigError.of(read.problems)
+    return read.config
 
 
 def load_stack_file(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
+    """Read and validate ``Pulumi.<stack>.yaml``; every problem of the file is in one ConfigError."""
+    path = stack_file(stack, root)
+    read = _read(path)
     # Encoded exactly as the Pulumi CLI hands it to the program, so a file that loads here loads
     # the same way under `pulumi up`.
-    return from_flat(as_pulumi_config(read_stack_file(stack_file(stack, root))), stack)
+    flat = as_pulumi_config(read.config)
+    source = _Source(path, read.lines, _platform_keys(flat))
+    try:
+        config = from_flat(flat, stack, source=source) if not read.problems or read.config else None
+    except ConfigError as exc:
+        raise ConfigError.of([*read.problems, *exc.problems]) from None
+    if read.problems or config is None:
+        raise ConfigError.of(read.problems)
+    return config
 
 
 def as_pulumi_config(config: Mapping[str, Any]) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import config
+from infra import config, config_schema
 from tests.conftest import ROOT, stack_config_map
 
 
@@ -64,13 +64,20 @@ def test_a_third_stack_needs_nothing_but_a_stack_file(tmp_path: Any) -> None:
     assert debug.builds_images and debug.argocd.sync == "automated"
 
 
-def test_pulumi_yaml_declares_every_key_with_a_description() -> None:
+def test_pulumi_yaml_declares_every_typable_key_with_type_and_description() -> None:
+    """Pulumi's project schema types a key as string, integer, boolean or array only (see
+    infra/config_schema.py); every other key is described by the JSON Schema instead."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == "platform"
     declared = project["config"]
-    assert set(declared) == set(config.TOP_LEVEL_KEYS)
+    schema = config_schema.model_schema()["properties"]
+    typable = {k for k, v in schema.items() if v.get("type") in ("string", "integer", "boolean", "array")}
+    assert set(declared) == typable and typable < set(config.TOP_LEVEL_KEYS)
     for key, spec in declared.items():
-        assert spec.get("description"), key
+        assert spec["description"] == config.TOP_LEVEL_KEYS[key], key
+        assert spec["type"] == schema[key]["type"], key
+    for key in config.TOP_LEVEL_KEYS:
+        assert schema[key]["description"] == config.TOP_LEVEL_KEYS[key], key
 
 
 def test_every_stack_file_disables_default_providers() -> None:
@@ -142,14 +149,14 @@ STAGING_CASES: list[Case] = [
     (
         "unknown top-level key (a typo)",
         _set("platform:hubRegoin", "us-east-1"),
-        "platform:hubRegoin: \"us-east-1\" is not allowed; unknown key 'hubRegoin'; allowed keys: "
-        + ", ".join(config.TOP_LEVEL_KEYS),
+        "platform:hubRegoin: \"us-east-1\" is not allowed; unknown key 'hubRegoin'; did you mean 'hubRegion'? "
+        "allowed keys: " + ", ".join(config.TOP_LEVEL_KEYS),
     ),
     (
         "unknown nested key",
         _nodes("us-east-1", desiredSise=3),
         "platform:regions.us-east-1.nodeGroup.desiredSise: 3 is not allowed; unknown key 'desiredSise'; "
-        "allowed keys: " + ", ".join(config.NODE_GROUP_KEYS),
+        "did you mean 'desiredSize'? allowed keys: " + ", ".join(config.NODE_GROUP_KEYS),
     ),
     (
         "environment with upper case",
@@ -181,7 +188,7 @@ STAGING_CASES: list[Case] = [
     (
         "unknown region",
         _add_region("us-west2", _EU_CENTRAL),
-        'platform:regions.us-west2: "us-west2" is not allowed; expected an AWS region, one of: '
+        "platform:regions.us-west2: \"us-west2\" is not allowed; did you mean 'us-west-2'? expected an AWS region, one of: "
         + ", ".join(config.KNOWN_REGIONS),
     ),
     (

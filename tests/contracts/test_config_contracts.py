@@ -1,0 +1,186 @@
+"""External rules the config validation relies on, one test per rule, each naming its source.
+
+The config accepts exactly what the system that consumes a value accepts; these tests pin how
+that system reads the value, so a change of the rule (or of our reading of it) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from infra import config, config_schema
+from tests.conftest import stack_config_map
+
+
+def _message(section: str, key: str, value: Any) -> str:
+    raw = stack_config_map("staging")
+    raw[f"platform:{section}"] = {**raw[f"platform:{section}"], key: value}
+    with pytest.raises(config.ConfigError) as info:
+        config.from_flat(config.as_pulumi_config(raw), "staging")
+    return str(info.value)
+
+
+def test_image_updater_allow_tags_is_an_unanchored_case_insensitive_go_regexp() -> None:
+    """argocd-image-updater v1.2.2, registry-scanner/pkg/image/options.go (ParseMatch): the match
+    function before ':' is lower-cased, ``regexp`` compiles the rest with Go's regexp.Compile;
+    matchfunc.go (MatchFuncRegexp) calls Regexp.Match, a search anywhere in the tag."""
+    tag = "20261122.063000-0123abc"
+    assert config.image_updater_tag_matches("regexp:[0-9]{8}", tag) is True  # unanchored
+    assert config.image_updater_tag_matches("REGEXP:^[0-9]{8}", tag) is True
+    assert config.image_updater_tag_matches("regexp:^v", tag) is False
+    assert config.image_updater_tag_matches("any", tag) is True
+    assert config.image_updater_tag_matches("semver:1.x", tag) is None  # unknown function: matches nothing
+
+
+def test_a_pattern_go_cannot_compile_is_refused_although_python_can() -> None:
+    """argocd-image-updater v1.2.2, registry-scanner/pkg/image/options.go: a pattern that Go's
+    regexp (RE2 syntax, https://github.com/google/re2/wiki/Syntax: no lookaround) cannot compile
+    is only logged ("Could not compile regexp"), and then no tag ever matches."""
+    pattern = r"regexp:^(?=[0-9]{8})[0-9]{8}\.[0-9]{6}-[0-9a-f]{7,40}$"
+    assert config.image_updater_tag_matches(pattern, "20261122.063000-0123abc") is None
+    assert _message("imageUpdater", "allowTags", pattern) == (
+        f"platform:imageUpdater.allowTags: {json.dumps(pattern)} is not allowed; expected a regular expression Image "
+        "Updater can compile (Go RE2 syntax: no lookaround or backreferences); it would silently match no tag"
+    )
+
+
+def test_regions_are_botocores_aws_partition_regions_with_eks_and_ecr() -> None:
+    """botocore/data/endpoints.json (installed botocore): partitions, their regions, and the
+    services (eks, api.ecr) with an endpoint in each."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    eks = set(session.get_available_regions("eks", partition_name="aws"))
+    ecr = set(session.get_available_regions("ecr", partition_name="aws"))
+    assert set(config.KNOWN_REGIONS) <= eks & ecr
+    assert {"us-east-1", "us-west-2", "eu-west-1"} <= set(config.KNOWN_REGIONS)
+    assert config.partition_of("cn-north-1") == "aws-cn"
+    assert config.partition_of("us-gov-west-1") == "aws-us-gov"
+    assert config.partition_of("us-west2") is None
+
+
+@pytest.mark.parametrize("version", ["10.1.1", "1.2.4-rc.1", "0.1.0+build.5", "1.0.0-alpha.beta.1"])
+def test_chart_versions_are_exact_semver_2_as_helm_requires(version: str) -> None:
+    """Helm: "Every chart must have a version number. A version must follow the SemVer 2 standard"
+    (https://helm.sh/docs/topics/charts/#charts-and-versioning); the grammar is semver.org's
+    (https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string)."""
+    raw = stack_config_map("staging")
+    raw["platform:argocd"] = {**raw["platform:argocd"], "chartVersion": version}
+    assert config.from_flat(config.as_pulumi_config(raw), "staging").argocd.chart_version == version
+
+
+@pytest.mark.parametrize("version", ["10.x", "v10.1.1", "10.1", "01.1.1", "^10.1.1", "10.1.1-"])
+def test_ranges_and_non_semver_chart_versions_are_refused(version: str) -> None:
+    """Same sources: a range or prefix is not a SemVer 2 version, and would not pin one chart."""
+    assert _message("argocd", "chartVersion", version) == (
+        f'platform:argocd.chartVersion: "{version}" is not allowed; expected an exact chart version such as 10.1.1'
+    )
+
+
+# pulumi/pulumi sdk/go/common/workspace/project.json, $defs simpleConfigType/configItemsType/
+# configTypeDeclaration: what `pulumi` accepts for one key of a project's config block.
+_PULUMI_CONFIG_DECLARATION = {
+    "$defs": {
+        "simpleConfigType": {"enum": ["string", "integer", "boolean", "array"]},
+        "configItemsType": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {
+                    "oneOf": [{"$ref": "#/$defs/simpleConfigType"}, {"$ref": "#/$defs/configItemsType"}]
+                },
+                "items": {"$ref": "#/$defs/configItemsType"},
+            },
+            "if": {"properties": {"type": {"const": "array"}}},
+            "then": {"required": ["items"]},
+        },
+    },
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type"],
+    "if": {"properties": {"type": {"const": "array"}}},
+    "then": {"required": ["items"]},
+    "properties": {
+        "type": {"$ref": "#/$defs/simpleConfigType"},
+        "items": {"$ref": "#/$defs/configItemsType"},
+        "description": {"type": "string"},
+        "secret": {"type": "boolean"},
+        "default": {},
+    },
+}
+
+
+def test_the_generated_project_config_block_is_what_pulumi_accepts() -> None:
+    """pulumi/pulumi sdk/go/common/workspace/project.json (configTypeDeclaration), which
+    ValidateProject in sdk/go/common/workspace/project.go checks every Pulumi.yaml against: a
+    declared key needs a type of string, integer, boolean or array (arrays with items)."""
+    check = jsonschema.Draft202012Validator(_PULUMI_CONFIG_DECLARATION)
+    block = config_schema.project_config()
+    assert block
+    for key, declaration in block.items():
+        assert [e.message for e in check.iter_errors(declaration)] == [], key
+    # A map-valued key has no such type: declaring it, even with a description only, is refused.
+    assert list(check.iter_errors({"description": "regions"}))
+    assert list(check.iter_errors({"type": "object", "description": "regions"}))
+
+
+def test_a_run_error_is_how_a_python_program_fails_without_a_traceback() -> None:
+    """pulumi/pulumi sdk/python/cmd/pulumi-language-python-exec: ``except pulumi.RunError as e:
+    pulumi.log.error(str(e))`` (message only, non-zero exit), while any other exception is logged
+    as "Program failed with an unhandled exception" with its traceback; pulumi/errors.py documents
+    RunError as "a clean exit rather than the usual verbose unhandled error logic"."""
+    import pulumi
+    from pulumi import errors
+
+    assert pulumi.RunError is errors.RunError
+    assert "clean exit" in (errors.RunError.__doc__ or "")
+
+
+@pytest.mark.parametrize(
+    ("zones", "ok"),
+    [
+        (["us-east-1a", "us-east-1f"], True),
+        (["us-east-1-bos-1a", "us-east-1a"], False),
+        (["use1-az1", "us-east-1a"], False),
+    ],
+)
+def test_availability_zones_are_the_regions_code_and_a_letter(zones: list[str], ok: bool) -> None:
+    """AWS: an Availability Zone's name is its Region code followed by a letter identifier, e.g.
+    us-east-1a (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html);
+    Local Zones (us-east-1-bos-1a) and zone IDs (use1-az1) are not names EKS cluster subnets take."""
+    raw = stack_config_map("staging")
+    raw["platform:regions"]["us-east-1"]["availabilityZones"] = zones
+    if ok:
+        assert config.from_flat(config.as_pulumi_config(raw), "staging").region(
+            "us-east-1"
+        ).availability_zones == tuple(zones)
+    else:
+        with pytest.raises(config.ConfigError, match="expected an availability zone of us-east-1"):
+            config.from_flat(config.as_pulumi_config(raw), "staging")
+
+
+@pytest.mark.parametrize(
+    ("arn", "ok"),
+    [
+        ("arn:aws:iam::111122223333:role/PlatformAdmin", True),
+        ("arn:aws:iam::111122223333:role/teams/platform/Admin+ops@x", True),
+        ("arn:aws:iam::111122223333:role/" + "a" * 65, False),
+        ("arn:aws:iam::111122223333:user/PlatformAdmin", False),
+        ("arn:aws:iam::11112222333:role/PlatformAdmin", False),
+    ],
+)
+def test_cluster_admin_is_an_iam_role_arn_as_iam_names_roles(arn: str, ok: bool) -> None:
+    """IAM CreateRole (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html):
+    RoleName matches [\\w+=,.@-]+ with 1-64 characters; Path is / or /printable ASCII/; the ARN is
+    arn:aws:iam::ACCOUNT:role/PATH+NAME (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html)."""
+    raw = stack_config_map("staging")
+    raw["platform:clusterAdminRoleArn"] = arn
+    if ok:
+        assert config.from_flat(config.as_pulumi_config(raw), "staging").cluster_admin_role_arn == arn
+    else:
+        with pytest.raises(config.ConfigError, match="platform:clusterAdminRoleArn"):
+            config.from_flat(config.as_pulumi_config(raw), "staging")

@@ -1,0 +1,196 @@
+"""Stack files as a person edits them: every error names the file, the line, the key, the value
+and what is allowed; all errors of a file come at once; nothing ends in a traceback.
+
+Each case writes a copy of a real example stack file with one or more breakages, then checks the
+whole message, with the line numbers read from the broken text itself (never hard-coded).
+"""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from infra import config
+from tests.conftest import ROOT
+
+
+def stack_text(stack: str = "staging") -> str:
+    return (ROOT / f"Pulumi.{stack}.yaml").read_text()
+
+
+def line_of(text: str, needle: str, after: str | None = None) -> int:
+    """1-based number of the first line containing ``needle`` (after the line holding ``after``)."""
+    lines = text.splitlines()
+    start = 0
+    if after is not None:
+        start = next(i for i, line in enumerate(lines) if after in line) + 1
+    return next(i for i, line in enumerate(lines) if i >= start and needle in line) + 1
+
+
+def errors_of(tmp_path: Path, text: str, stack: str = "staging") -> config.ConfigError:
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(text)
+    with pytest.raises(config.ConfigError) as info:
+        config.load_stack_file(stack, root=tmp_path)
+    return info.value
+
+
+def test_every_error_of_a_file_at_once_each_with_file_line_key_value_allowed(tmp_path: Path) -> None:
+    text = (
+        stack_text()
+        .replace("vpcCidr: 10.11.0.0/16", "vpcCidr: 10.11.0.0/33")
+        .replace("untaggedExpiryDays: 7", "untaggedExpiryDays: 0")
+        .replace("sync: automated", "sync: auto")
+    )
+    error = errors_of(tmp_path, text)
+    name = "Pulumi.staging.yaml"
+    assert str(error).splitlines() == [
+        f'{name}:{line_of(text, "10.11.0.0/33")}: platform:regions.us-east-1.vpcCidr: "10.11.0.0/33" is not '
+        "allowed; expected an IPv4 network in CIDR form, such as 10.10.0.0/16",
+        f"{name}:{line_of(text, 'untaggedExpiryDays: 0')}: platform:ecr.untaggedExpiryDays: 0 is not allowed; "
+        "expected a whole number from 1 to 365",
+        f'{name}:{line_of(text, "sync: auto")}: platform:argocd.sync: "auto" is not allowed; expected one of: '
+        "automated, manual",
+    ]
+    assert [p.line for p in error.problems] == [
+        line_of(text, "10.11.0.0/33"),
+        line_of(text, "untaggedExpiryDays: 0"),
+        line_of(text, "sync: auto"),
+    ]
+    # The first problem still answers the single-error API.
+    assert (error.key, error.value) == ("platform:regions.us-east-1.vpcCidr", "10.11.0.0/33")
+
+
+def test_invalid_yaml_names_the_file_and_line_not_unicode_string(tmp_path: Path) -> None:
+    text = stack_text().replace(
+        "  platform:services: [catalog, checkout, payments, web]", "  platform:services: [catalog, checkout"
+    )
+    message = str(errors_of(tmp_path, text))
+    assert message.startswith("Pulumi.staging.yaml:"), message
+    assert "invalid YAML" in message and "<unicode string>" not in message
+    line = int(message.split(":")[1])
+    assert line >= line_of(text, "platform:services: [catalog, checkout"), message
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_a_duplicate_key_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    text = stack_text().replace(
+        "  platform:hubRegion: us-west-2\n",
+        "  platform:hubRegion: us-west-2\n  platform:hubRegion: us-east-1\n",
+    )
+    first = line_of(text, "platform:hubRegion: us-west-2")
+    second = line_of(text, "platform:hubRegion: us-east-1")
+    assert str(errors_of(tmp_path, text)) == (
+        f'Pulumi.staging.yaml:{second}: platform:hubRegion: "us-west-2" is not allowed; duplicate key (also on '
+        f"line {first}); YAML keeps only one of them, so write it once"
+    )
+
+
+def test_a_duplicate_nested_key_is_an_error_too(tmp_path: Path) -> None:
+    text = stack_text().replace(
+        "    keepTaggedCount: 200\n", "    keepTaggedCount: 200\n    keepTaggedCount: 300\n"
+    )
+    assert str(errors_of(tmp_path, text)) == (
+        f"Pulumi.staging.yaml:{line_of(text, 'keepTaggedCount: 300')}: platform:ecr.keepTaggedCount: 200 is not "
+        f"allowed; duplicate key (also on line {line_of(text, 'keepTaggedCount: 200')}); YAML keeps only one of "
+        "them, so write it once"
+    )
+
+
+def test_an_empty_file_says_so(tmp_path: Path) -> None:
+    assert str(errors_of(tmp_path, "# nothing yet\n")) == (
+        "Pulumi.staging.yaml: the file is empty; expected a 'config:' map of platform:* keys"
+    )
+
+
+def test_a_misspelt_config_key_says_what_is_wrong(tmp_path: Path) -> None:
+    text = stack_text().replace("\nconfig:\n", "\nconfg:\n")
+    line = line_of(text, "confg:")
+    assert str(errors_of(tmp_path, text)).splitlines() == [
+        f"Pulumi.staging.yaml:{line}: unknown top-level key 'confg'; did you mean 'config'? a stack file has: "
+        "secretsprovider, encryptedkey, encryptionsalt, config, environment",
+        # Where the document's map starts: here, the misspelt key itself.
+        f"Pulumi.staging.yaml:{line}: no settings: the stack's platform:* keys go in a map under 'config:'",
+    ]
+
+
+def test_a_misspelt_namespace_is_an_error_not_a_missing_key_alone(tmp_path: Path) -> None:
+    text = stack_text().replace("platform:environment: staging", "platfrom:environment: staging")
+    lines = str(errors_of(tmp_path, text)).splitlines()
+    assert lines[0] == (
+        f'Pulumi.staging.yaml:{line_of(text, "platfrom:")}: platfrom:environment: "staging" is not allowed; '
+        "unknown namespace 'platfrom'; did you mean 'platform:'?"
+    )
+    assert lines[1].endswith("platform:environment: (missing) is not allowed; this key is required"), lines
+
+
+def test_an_unknown_nested_key_suggests_the_close_one(tmp_path: Path) -> None:
+    text = stack_text().replace("    keepTaggedCount: 200", "    keepTaggedCuont: 200")
+    assert str(errors_of(tmp_path, text)) == (
+        f"Pulumi.staging.yaml:{line_of(text, 'keepTaggedCuont')}: platform:ecr.keepTaggedCuont: 200 is not "
+        "allowed; unknown key 'keepTaggedCuont'; did you mean 'keepTaggedCount'? allowed keys: "
+        + ", ".join(config.ECR_KEYS)
+    )
+
+
+def test_a_missing_nested_key_points_at_its_section(tmp_path: Path) -> None:
+    text = stack_text().replace("      vpcCidr: 10.12.0.0/16\n", "")
+    assert str(errors_of(tmp_path, text)) == (
+        f"Pulumi.staging.yaml:{line_of(text, '  eu-west-1:')}: platform:regions.eu-west-1.vpcCidr: (missing) is "
+        "not allowed; this key is required"
+    )
+
+
+def test_a_wrong_hub_is_reported_once_not_again_where_its_default_is_copied() -> None:
+    raw = config.read_stack_file(config.stack_file("staging"))
+    raw = {**raw, "platform:hubRegion": "eu-central-1"}
+    raw["platform:ecr"] = {k: v for k, v in raw["platform:ecr"].items() if k != "primaryRegion"}
+    del raw["platform:deploy"]
+    with pytest.raises(config.ConfigError) as info:
+        config.from_flat(config.as_pulumi_config(raw), "staging")
+    assert [p.key for p in info.value.problems] == ["platform:hubRegion"]
+
+
+def test_a_region_of_another_partition_is_named_as_such() -> None:
+    raw = config.read_stack_file(config.stack_file("staging"))
+    regions = dict(raw["platform:regions"])
+    body = dict(
+        next(iter(regions.values())), vpcCidr="10.99.0.0/16", availabilityZones=["cn-north-1a", "cn-north-1b"]
+    )
+    regions["cn-north-1"] = body
+    with pytest.raises(config.ConfigError) as info:
+        config.from_flat(config.as_pulumi_config({**raw, "platform:regions": regions}), "staging")
+    assert info.value.problems[0].key == "platform:regions.cn-north-1"
+    assert info.value.allowed.startswith(
+        "cn-north-1 is in AWS partition aws-cn; this platform writes ARNs of partition aws only."
+    )
+
+
+def test_a_missing_stack_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(config.ConfigError) as info:
+        config.load_stack_file("nosuch", root=tmp_path)
+    assert str(info.value).startswith('stack file: "') and "expected an existing Pulumi.<stack>.yaml" in str(
+        info.value
+    )
+
+
+def test_pulumi_entry_point_reports_config_errors_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = config.Problem(
+        "platform:accountId", "1", "expected a 12-digit AWS account ID", "Pulumi.x.yaml", 4
+    )
+
+    def broken() -> config.StackConfig:
+        raise config.ConfigError.of([problem])
+
+    monkeypatch.setattr(config, "load", broken)
+    with pytest.raises(pulumi.RunError) as info:
+        runpy.run_module("infra.__main__", run_name="__main__")
+    assert str(info.value) == (
+        "the stack's configuration is not valid:\n"
+        'Pulumi.x.yaml:4: platform:accountId: "1" is not allowed; expected a 12-digit AWS account ID'
+    )
+    assert info.value.__cause__ is None and info.value.__suppress_context__

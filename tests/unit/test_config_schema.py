@@ -1,0 +1,75 @@
+"""The files generated from the config model are up to date and describe what the model accepts."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from infra import config, config_schema
+from tests.conftest import ROOT, stack_config_map
+
+
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(config_schema.SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_generated_files_are_up_to_date() -> None:
+    stale = [p.name for p in config_schema.outdated()]
+    assert stale == [], f"{stale} differ from the model: run python -m infra.config_schema"
+
+
+def test_check_mode_exits_non_zero_when_a_file_is_stale(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    stale = tmp_path / "stack-config.schema.json"
+    stale.write_text("{}\n")
+    monkeypatch.setattr(config_schema, "SCHEMA_FILE", stale)
+    assert config_schema.main(["--check"]) == 1
+
+
+def test_every_stack_file_names_the_schema_and_passes_it() -> None:
+    check = validator()
+    for path in sorted(ROOT.glob("Pulumi.*.yaml")):
+        text = path.read_text()
+        assert text.splitlines()[0] == config_schema.SCHEMA_COMMENT, path.name
+        doc = {"config": config.read_stack_file(path)}
+        assert [e.message for e in check.iter_errors(doc)] == [], path.name
+
+
+def test_every_key_of_every_section_is_described() -> None:
+    schema = config_schema.model_schema()
+    sections = [schema, *schema["$defs"].values()]
+    for section in sections:
+        for key, prop in section["properties"].items():
+            assert prop.get("description"), key
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("platform:accountId", "11112222333"),
+        ("platform:registryRole", "mirror"),
+        ("platform:hubRegoin", "us-west-2"),
+        ("platform:services", []),
+    ],
+)
+def test_the_schema_refuses_what_the_model_refuses(key: str, value: Any) -> None:
+    raw = stack_config_map("staging")
+    raw[key] = value
+    with pytest.raises(config.ConfigError):
+        config.from_flat(config.as_pulumi_config(raw), "staging")
+    assert list(validator().iter_errors({"config": raw})), key
+
+
+def test_a_region_key_outside_the_known_regions_is_refused_by_the_schema() -> None:
+    raw = stack_config_map("staging")
+    regions = copy.deepcopy(raw["platform:regions"])
+    regions["us-west2"] = regions.pop("us-east-1")
+    raw["platform:regions"] = regions
+    assert list(validator().iter_errors({"config": raw}))
