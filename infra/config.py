@@ -28,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import gzip
+import importlib.util
 import ipaddress
 import json
 import re
@@ -66,14 +68,35 @@ PARTITION = "aws"
 # --------------------------------------------------------------------------------------------
 
 
+def _botocore_data() -> Path:
+    # botocore/data/: the service models and endpoint data botocore ships, read as files
+    # (botocore.loaders would import its whole HTTP stack, ~0.6 s, to read them).
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a declared dependency
+        raise ModuleNotFoundError("botocore (a dependency in pyproject.toml) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
 @functools.cache
 def _endpoints() -> dict[str, Any]:
-    # botocore/data/endpoints.json: the partitions, their regions and which services have an
-    # endpoint in each; the same data the AWS SDKs resolve endpoints from.
-    import botocore.loaders
-
-    data: dict[str, Any] = botocore.loaders.create_loader().load_data("endpoints")
+    # endpoints.json: the partitions, their regions and which services have an endpoint in each;
+    # the data the AWS SDKs resolve endpoints from.
+    data: dict[str, Any] = json.loads((_botocore_data() / "endpoints.json").read_text())
     return data
+
+
+@functools.cache
+def ec2_instance_types() -> frozenset[str]:
+    """Every instance type the EC2 API accepts: the ``InstanceType`` enum of botocore's EC2 model
+    (botocore/data/ec2/<latest API version>/service-2.json), which EKS node groups launch."""
+    latest = max((_botocore_data() / "ec2").iterdir(), key=lambda p: p.name)
+    model = latest / "service-2.json"
+    text = (
+        gzip.decompress(model.with_suffix(".json.gz").read_bytes())
+        if not model.exists()
+        else model.read_bytes()
+    )
+    return frozenset(json.loads(text)["shapes"]["InstanceType"]["enum"])
 
 
 def partition_of(region: str) -> str | None:
@@ -445,8 +468,19 @@ _GH_ID = r"[1-9][0-9]{0,19}"
 # Path of printable ASCII between slashes; https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
 ROLE_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):role/(?:[!-~]*/)?[\w+=,.@-]{1,64}$")
 _OIDC_ARN = r"arn:aws:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
+
+
+def _instance_type(value: Any) -> str:
+    if not isinstance(value, str) or value not in ec2_instance_types():
+        hint = _did_you_mean(value, sorted(ec2_instance_types())) if isinstance(value, str) else ""
+        raise _fail(
+            f"{hint}expected an EC2 instance type such as m6i.large (botocore's EC2 InstanceType list)", value
+        )
+    return value
+
+
 # EC2 instance type: family.size (https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html).
-_INSTANCE = _text(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type such as m6i.large")
+_INSTANCE = _Rule(_instance_type, {"type": "string", "pattern": r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$"})
 # Kubernetes DNS-1123 label (namespaces, names).
 _K8S_NAME = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _HOST = r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
@@ -686,7 +720,8 @@ class ArgoCdConfig(_Object):
         versions.ARGO_CD_CHART_VERSION, alias="chartVersion", description="Exact argo-cd Helm chart version."
     )
     ha: Annotated[bool, _Rule(_flag)] = Field(
-        json_schema_extra=_from("environment"), description="Highly available Argo CD (replicated, with PDBs). Default: true in prod."
+        json_schema_extra=_from("environment"),
+        description="Highly available Argo CD (replicated, with PDBs). Default: true in prod.",
     )
     sync: Annotated[SyncMode, _choice(SyncMode)] = Field(
         json_schema_extra=_from("environment"),
@@ -735,13 +770,15 @@ class ApplicationConfig(_Object):
         alias="repoUrl", description="https URL of the Git repository holding the chart."
     )
     chart: Annotated[str, _text(_K8S_NAME, "a chart directory name under charts/")] = Field(
-        json_schema_extra=_from("application.name"), description="Chart directory under charts/. Default: the application's name."
+        json_schema_extra=_from("application.name"),
+        description="Chart directory under charts/. Default: the application's name.",
     )
     revision: Annotated[str, _text(_BRANCH, "a branch, tag or commit")] = Field(
         "main", description="Git revision Argo CD tracks."
     )
     namespace: Annotated[str, _text(_K8S_NAME, "a Kubernetes namespace name")] = Field(
-        json_schema_extra=_from("application.name"), description="Namespace the application runs in. Default: the application's name."
+        json_schema_extra=_from("application.name"),
+        description="Namespace the application runs in. Default: the application's name.",
     )
 
     @property

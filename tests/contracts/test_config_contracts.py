@@ -184,3 +184,18 @@ def test_cluster_admin_is_an_iam_role_arn_as_iam_names_roles(arn: str, ok: bool)
     else:
         with pytest.raises(config.ConfigError, match="platform:clusterAdminRoleArn"):
             config.from_flat(config.as_pulumi_config(raw), "staging")
+
+
+def test_instance_types_are_the_ec2_apis_instance_type_list() -> None:
+    """botocore/data/ec2/<latest>/service-2.json, shape InstanceType: the enum of instance types the
+    EC2 API accepts (what an EKS managed node group launches); a typo is refused, not launched."""
+    types = config.ec2_instance_types()
+    assert {"m6i.large", "m6a.large", "m6i.xlarge", "t3.medium"} <= types
+    raw = stack_config_map("staging")
+    raw["platform:regions"]["us-east-1"]["nodeGroup"]["instanceTypes"] = ["m6i.lage"]
+    with pytest.raises(config.ConfigError) as info:
+        config.from_flat(config.as_pulumi_config(raw), "staging")
+    assert str(info.value) == (
+        'platform:regions.us-east-1.nodeGroup.instanceTypes[0]: "m6i.lage" is not allowed; did you mean '
+        "'m6i.large'? expected an EC2 instance type such as m6i.large (botocore's EC2 InstanceType list)"
+    )
