@@ -194,3 +194,27 @@ def test_pulumi_entry_point_reports_config_errors_without_a_traceback(
         'Pulumi.x.yaml:4: platform:accountId: "1" is not allowed; expected a 12-digit AWS account ID'
     )
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_under_pulumi_errors_name_the_stack_files_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.load() (what `pulumi up` and the offline plan run) names the line when the value it
+    refuses is the one in Pulumi.<stack>.yaml, and no file when the value came from elsewhere."""
+    from infra import offline
+
+    text = stack_text().replace("sync: automated", "sync: auto")
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(text)
+    monkeypatch.setattr(config, "stack_file", lambda stack, root=tmp_path: tmp_path / f"Pulumi.{stack}.yaml")
+    flat = config.as_pulumi_config(config.read_stack_file(path))
+    with pytest.raises(config.ConfigError) as info:
+        offline.run_encoded("staging", flat)
+    assert str(info.value) == (
+        f'Pulumi.staging.yaml:{line_of(text, "sync: auto")}: platform:argocd.sync: "auto" is not allowed; '
+        "expected one of: automated, manual"
+    )
+    flat["platform:argocd"] = flat["platform:argocd"].replace('"auto"', '"manul"')
+    with pytest.raises(config.ConfigError) as info:
+        offline.run_encoded("staging", flat)
+    assert str(info.value).startswith('platform:argocd.sync: "manul" is not allowed')
