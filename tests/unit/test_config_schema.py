@@ -37,7 +37,9 @@ def test_every_stack_file_names_the_schema_and_passes_it() -> None:
     check = validator()
     for path in sorted(ROOT.glob("Pulumi.*.yaml")):
         text = path.read_text()
-        assert text.splitlines()[0] == config_schema.SCHEMA_COMMENT, path.name
+        assert text.splitlines()[0] == config_schema.SCHEMA_COMMENT, (
+            f"{path.name}: its first line names the schema for editors: {config_schema.SCHEMA_COMMENT}"
+        )
         doc = {"config": config.read_stack_file(path)}
         assert [e.message for e in check.iter_errors(doc)] == [], path.name
 
