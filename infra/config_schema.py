@@ -15,7 +15,7 @@ Pulumi's project file schema (pulumi/pulumi sdk/go/common/workspace/project.json
 ``type`` in each declared key, one of ``string``, ``integer``, ``boolean`` or ``array`` (with
 ``items``), besides ``description``, ``default`` and ``secret``. A key whose value is a map
 (``regions``, ``ecr``, ...) has no such type, so it is not declared there: the JSON Schema
-describes it.
+describes it (see :func:`project_config` for the keys with defaults).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ PULUMI_TYPES = ("string", "integer", "boolean", "array")
 
 _HEADER = (
     "# Generated from infra/config.py by `python -m infra.config_schema`; do not edit by hand.\n"
-    "# Keys whose value is a map (regions, ecr, github, ...) cannot be typed in a project file;\n"
-    "# schema/stack-config.schema.json describes every key, nested ones too.\n"
+    "# Only keys Pulumi can type (string, integer, boolean, array) and that are required or have a\n"
+    "# constant default are declared; schema/stack-config.schema.json describes every key.\n"
 )
 
 
@@ -132,12 +132,25 @@ def _pulumi_type(prop: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def project_config() -> dict[str, dict[str, Any]]:
-    """The ``config:`` block of Pulumi.yaml: each typable key with its type and description."""
+    """The ``config:`` block of Pulumi.yaml: each typable key with its type and description.
+
+    Pulumi requires every stack to set a declared key that has no ``default`` ("Stack 'dev' is
+    missing configuration value ..."; pulumi/pulumi sdk/go/common/workspace/project_test.go,
+    TestStackConfigErrorsWhenMissingStackValueForConfigTypeWithNoDefault), and applies a declared
+    default to the program's config. So a key is declared when the model requires it, or with its
+    default when that default is a constant; a key whose default depends on another key
+    (registryRole follows the environment) cannot be declared without making it required.
+    """
+    schema = model_schema()
+    required = set(schema.get("required", []))
     out: dict[str, dict[str, Any]] = {}
-    for key, prop in model_schema()["properties"].items():
+    for key, prop in schema["properties"].items():
         declared = _pulumi_type(prop)
-        if declared is not None:
-            out[key] = {**declared, "description": config.TOP_LEVEL_KEYS[key]}
+        if declared is None or (key not in required and "default" not in prop):
+            continue
+        out[key] = {**declared, "description": config.TOP_LEVEL_KEYS[key]}
+        if "default" in prop:
+            out[key]["default"] = prop["default"]
     return out
 
 

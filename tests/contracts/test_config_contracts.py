@@ -128,6 +128,22 @@ def test_the_generated_project_config_block_is_what_pulumi_accepts() -> None:
     assert list(check.iter_errors({"type": "object", "description": "regions"}))
 
 
+def test_every_stack_file_sets_each_declared_key_without_default() -> None:
+    """pulumi/pulumi sdk/go/common/workspace/project_test.go,
+    TestStackConfigErrorsWhenMissingStackValueForConfigTypeWithNoDefault: a key declared in the
+    project's config block without a default must be set by every stack ("Stack 'dev' is missing
+    configuration value ..."), so the generated block declares no key the model lets a stack omit."""
+    from tests.conftest import ROOT
+
+    block = config_schema.project_config()
+    required = {k for k, v in block.items() if "default" not in v}
+    model_required = set(config_schema.model_schema()["required"])
+    assert required <= model_required
+    for path in sorted(ROOT.glob("Pulumi.*.yaml")):
+        keys = {k.split(":", 1)[1] for k in config.read_stack_file(path) if k.startswith("platform:")}
+        assert required <= keys, path.name
+
+
 def test_a_run_error_is_how_a_python_program_fails_without_a_traceback() -> None:
     """pulumi/pulumi sdk/python/cmd/pulumi-language-python-exec: ``except pulumi.RunError as e:
     pulumi.log.error(str(e))`` (message only, non-zero exit), while any other exception is logged

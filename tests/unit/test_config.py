@@ -64,20 +64,25 @@ def test_a_third_stack_needs_nothing_but_a_stack_file(tmp_path: Any) -> None:
     assert debug.builds_images and debug.argocd.sync == "automated"
 
 
-def test_pulumi_yaml_declares_every_typable_key_with_type_and_description() -> None:
-    """Pulumi's project schema types a key as string, integer, boolean or array only (see
-    infra/config_schema.py); every other key is described by the JSON Schema instead."""
+def test_pulumi_yaml_declares_the_typable_keys_with_type_description_and_default() -> None:
+    """Pulumi's project schema types a key as string, integer, boolean or array only, and makes a
+    declared key without default required (see infra/config_schema.py): Pulumi.yaml declares the
+    typable keys the model requires or gives a constant default; the JSON Schema describes all."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == "platform"
     declared = project["config"]
-    schema = config_schema.model_schema()["properties"]
-    typable = {k for k, v in schema.items() if v.get("type") in ("string", "integer", "boolean", "array")}
-    assert set(declared) == typable and typable < set(config.TOP_LEVEL_KEYS)
+    schema = config_schema.model_schema()
+    props, required = schema["properties"], set(schema["required"])
+    assert set(declared) <= set(config.TOP_LEVEL_KEYS)
+    for key, prop in props.items():
+        typable = prop.get("type") in ("string", "integer", "boolean", "array")
+        assert (key in declared) == (typable and (key in required or "default" in prop)), key
     for key, spec in declared.items():
         assert spec["description"] == config.TOP_LEVEL_KEYS[key], key
-        assert spec["type"] == schema[key]["type"], key
+        assert spec["type"] == props[key]["type"], key
+        assert spec.get("default") == props[key].get("default"), key
     for key in config.TOP_LEVEL_KEYS:
-        assert schema[key]["description"] == config.TOP_LEVEL_KEYS[key], key
+        assert props[key]["description"] == config.TOP_LEVEL_KEYS[key], key
 
 
 def test_every_stack_file_disables_default_providers() -> None:
