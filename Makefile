@@ -1,26 +1,54 @@
 # The two set-up commands of the README: `make plan` and `make test` create the virtual
-# environment on first use, so a fresh clone needs nothing but Python 3.11+ and make.
+# environment on first use, so a fresh clone needs nothing but Python 3.11+ and make
+# (plus npm and unzip, or a helm on PATH, for the chart tests of `make test`).
+#
+# Installing: pip puts one pinned, hash-checked uv (requirements-uv.txt) into .uv/; uv then makes
+# .venv match uv.lock, every package pinned with its hashes, resolved from PyPI alone. `--locked`
+# stops with an error when pyproject.toml changed without `make lock`.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STACK  ?= staging
-STAMP  := $(VENV)/.installed
+UV_DIR := .uv
+UV     := $(UV_DIR)/bin/uv
+STAMP  := $(VENV)/.uv-synced
+HELM   := .ci/bin/helm
 
-.PHONY: plan test lint typecheck unit preview up deploy-prod bench dr clean
+# uv reads no uv.toml and no index or Python-download settings of the machine it runs on (this
+# one's pip is configured with local indexes; uv never reads pip's configuration).
+UV_RUN := env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_URL -u UV_FIND_LINKS \
+          UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never $(UV)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Bytecode is compiled as modules are first imported (the plan needs ~850 of the SDKs' ~9,000;
+# compiling all of them at install, as pip does, costs more than the download), so it must be
+# written: some machines (CI here) set PYTHONDONTWRITEBYTECODE, which would recompile every run.
+unexport PYTHONDONTWRITEBYTECODE
+
+.PHONY: plan test lint typecheck unit preview up deploy-prod bench dr lock clean
+
+$(UV): requirements-uv.txt
+	$(PYTHON) -m venv $(UV_DIR)
+	PIP_CONFIG_FILE=/dev/null $(UV_DIR)/bin/python -m pip install --isolated --quiet --disable-pip-version-check \
+	  --require-hashes --only-binary :all: -r requirements-uv.txt
+	touch $(UV)
+
+# --inexact: a venv upgraded in place keeps packages installed by hand (a fresh .venv has exactly
+# the lock); every locked package is still installed at its locked version.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV_RUN) sync --locked --inexact --extra dev --group pulumi-runtime --python $(PYTHON)
 	touch $(STAMP)
+
+# helm renders and lints charts/shop in ~70 tests; installed the way CI does, never skipped silently.
+$(HELM):
+	./.ci/install-helm
 
 ## plan: the offline plan of both stacks (desired state under Pulumi's mock runtime; no cloud account)
 plan: $(STAMP)
 	$(BIN)/python -m infra.plan --stack all
 
-## test: lint, type check and every test
-test: lint typecheck
-	$(BIN)/python -m pytest
+## test: lint, type check and every test (with helm from .ci/bin)
+test: lint typecheck $(HELM)
+	PATH="$(CURDIR)/.ci/bin:$$PATH" $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check infra policies tests
@@ -28,6 +56,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy infra policies tests
+
+## lock: re-resolve uv.lock from PyPI after changing dependencies in pyproject.toml
+lock: $(UV)
+	$(UV_RUN) lock
 
 ## preview / up: the real Pulumi commands, for a user with the CLI and AWS credentials
 preview: $(STAMP)
@@ -49,4 +81,4 @@ dr: $(STAMP)
 	$(BIN)/python -m infra.dr plan --stack $(STACK) --region $(REGION)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache
