@@ -16,6 +16,7 @@ import pytest
 from infra import config, naming, offline, providers
 from infra.components.registry import TYPE_REGIONAL_REGISTRY, TYPE_REGISTRY, Registry, RegistryArgs
 from infra.documents import ecr
+from tests import changes
 from tests.conftest import stack_config_map
 
 REPO = "aws:ecr/repository:Repository"
@@ -188,22 +189,20 @@ def test_staging_has_exactly_one_replication_configuration_in_its_primary_region
         for rule in replication.inputs["replicationConfiguration"]["rules"]
         for d in rule["destinations"]
     }
+    config = staging.config
     assert dests == {
-        ("111122223333", "us-east-1"),
-        ("111122223333", "eu-west-1"),
-        ("444455556666", "us-west-2"),
-        ("444455556666", "us-east-1"),
-        ("444455556666", "eu-west-1"),
-    }
+        (config.account_id, r) for r in config.region_names if r != config.ecr.primary_region
+    } | {(config.peer_account_id, r) for r in config.region_names}
     assert not staging.of_type(REGISTRY_POLICY) and not staging.of_type(TEMPLATE)
 
 
 def test_a_primary_region_elsewhere_moves_the_replication_configuration() -> None:
     raw = stack_config_map("staging")
-    raw["platform:ecr"]["primaryRegion"] = "eu-west-1"
+    primary = changes.other_region(raw, raw["platform:ecr"].get("primaryRegion"), raw["platform:hubRegion"])
+    raw["platform:ecr"]["primaryRegion"] = primary
     plan = run("staging", raw)
     (replication,) = plan.of_type(REPLICATION)
-    assert plan.region_of(replication) == "eu-west-1"
+    assert plan.region_of(replication) == primary
 
 
 def test_prod_has_no_replication_configuration_and_one_registry_policy_per_region(prod: offline.Plan) -> None:
@@ -278,7 +277,8 @@ def test_scanning_configuration_per_mode(staging: offline.Plan, prod: offline.Pl
 def test_enhanced_scanning_in_staging_is_still_one_per_region() -> None:
     raw = stack_config_map("staging")
     raw["platform:ecr"]["scanning"] = "enhanced"
-    raw["platform:services"] = [*raw["platform:services"], "search", "mail"]
+    for stem in ("search", "mail"):
+        changes.add_service(raw, changes.fresh_service(raw, stem=stem))
     plan = run("staging", raw)
     assert len(plan.of_type(SCANNING)) == len(plan.config.region_names)
 
@@ -291,7 +291,8 @@ def test_enhanced_scanning_in_staging_is_still_one_per_region() -> None:
 def test_too_many_destinations_fail_the_program_with_ecrs_limit() -> None:
     raw = stack_config_map("staging")
     template = next(iter(raw["platform:regions"].values()))
-    names = ["us-west-2", *[r for r in config.KNOWN_REGIONS if r != "us-west-2"]][:14]
+    hub = raw["platform:hubRegion"]
+    names = [hub, *[r for r in config.KNOWN_REGIONS if r != hub]][:14]
     raw["platform:regions"] = {
         n: {
             **template,

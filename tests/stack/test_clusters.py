@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from functools import cache
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from infra import config as cfg
 from infra import naming, offline
+from tests import changes
 from tests.conftest import stack_config_map
 
 STACKS = ("staging", "prod")
@@ -24,21 +24,21 @@ def plan(stack: str) -> offline.Plan:
     return offline.run(stack)
 
 
-def with_fourth_region(stack: str) -> dict[str, Any]:
+# A region neither stack runs yet, and an address range no region of either uses.
+NEW_REGION = changes.fresh_region(*(stack_config_map(s) for s in STACKS))
+NEW_CIDR = changes.fresh_cidr(*(stack_config_map(s) for s in STACKS))
+
+
+def with_new_region(stack: str) -> dict[str, Any]:
     raw = stack_config_map(stack)
-    regions = raw["platform:regions"]
-    regions["eu-central-1"] = {
-        **copy.deepcopy(regions["eu-west-1"]),
-        "vpcCidr": "10.99.0.0/16",
-        "availabilityZones": ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
-    }
+    changes.add_region(raw, NEW_REGION, NEW_CIDR)
     return raw
 
 
 @cache
-def four_region_plan(stack: str) -> offline.Plan:
+def new_region_plan(stack: str) -> offline.Plan:
     # The region's entry under platform:regions and nothing else.
-    return offline.run(stack, flat_config=with_fourth_region(stack))
+    return offline.run(stack, flat_config=with_new_region(stack))
 
 
 def cluster_ancestor(p: offline.Plan, r: offline.Resource) -> offline.Resource | None:
@@ -80,10 +80,9 @@ def provider_problems(p: offline.Plan) -> list[str]:
 def test_exactly_one_cluster_per_configured_region(stack: str) -> None:
     p = plan(stack)
     regions = p.config.region_names
-    assert len(regions) == 3
     assert sorted(r.name for r in p.of_type(CLUSTER)) == sorted(regions)
     eks = p.of_type(EKS)
-    assert len(eks) == 3
+    assert len(eks) == len(regions)
     assert {cluster_ancestor(p, e).name: e.inputs["name"] for e in eks} == {  # type: ignore[union-attr]
         region: naming.cluster_name(p.config.environment, region) for region in regions
     }
@@ -111,18 +110,20 @@ def test_the_provider_check_catches_a_child_on_another_regions_provider() -> Non
     from infra import providers
     from infra.components.cluster import TYPE
 
+    home, other = plan("staging").config.region_names[:2]
+
     def crossed(config: cfg.StackConfig) -> dict[str, Any]:
         aws_providers = providers.aws_providers(config)
-        parent = pulumi.ComponentResource(TYPE, "us-east-1")
+        parent = pulumi.ComponentResource(TYPE, home)
         aws.ec2.Vpc(
             "wrong-region",
             cidr_block="10.200.0.0/16",
-            opts=pulumi.ResourceOptions(parent=parent, provider=aws_providers["eu-west-1"]),
+            opts=pulumi.ResourceOptions(parent=parent, provider=aws_providers[other]),
         )
         return {}
 
     assert provider_problems(offline.run("staging", program=crossed)) == [
-        "aws:ec2/vpc:Vpc wrong-region: provider of eu-west-1, not us-east-1"
+        f"aws:ec2/vpc:Vpc wrong-region: provider of {other}, not {home}"
     ]
 
 
@@ -142,16 +143,15 @@ def test_stack_outputs(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_a_fourth_region_is_one_more_cluster_with_its_own_network(stack: str) -> None:
-    p = four_region_plan(stack)
-    assert sorted(r.name for r in p.of_type(CLUSTER)) == sorted(
-        [*plan(stack).config.region_names, "eu-central-1"]
-    )
-    assert len(p.of_type(EKS)) == 4
+def test_a_new_region_is_one_more_cluster_with_its_own_network(stack: str) -> None:
+    p = new_region_plan(stack)
+    before = plan(stack).config.region_names
+    assert sorted(r.name for r in p.of_type(CLUSTER)) == sorted([*before, NEW_REGION])
+    assert len(p.of_type(EKS)) == len(before) + 1
     vpcs = {p.region_of(v): v.inputs["cidrBlock"] for v in p.of_type("aws:ec2/vpc:Vpc")}
-    assert vpcs["eu-central-1"] == "10.99.0.0/16"
-    assert len(set(vpcs.values())) == len(vpcs) >= 4
-    new = p.one(CLUSTER, "eu-central-1")
+    assert vpcs[NEW_REGION] == NEW_CIDR
+    assert len(set(vpcs.values())) == len(vpcs) == len(before) + 1
+    new = p.one(CLUSTER, NEW_REGION)
     children = [r for r in p.resources if cluster_ancestor(p, r) is new]
     assert {r.type for r in children} >= {
         "aws:ec2/vpc:Vpc",
@@ -163,9 +163,9 @@ def test_a_fourth_region_is_one_more_cluster_with_its_own_network(stack: str) ->
         "pulumi:providers:kubernetes",
     }
     assert provider_problems(p) == []
-    assert "eu-central-1" in p.outputs[naming.OUTPUT_CLUSTERS]
+    assert NEW_REGION in p.outputs[naming.OUTPUT_CLUSTERS]
 
 
 def test_a_region_missing_from_the_deploy_order_deploys_after_the_listed_ones() -> None:
-    order = four_region_plan("prod").config.deploy.region_order
-    assert order[-1] == "eu-central-1" and order[:-1] == plan("prod").config.deploy.region_order
+    order = new_region_plan("prod").config.deploy.region_order
+    assert order[-1] == NEW_REGION and order[:-1] == plan("prod").config.deploy.region_order

@@ -1,7 +1,7 @@
 """The GitOps layer across the whole program (issue 6): the real clusters, the real wiring.
 
 Runs ``infra.program.run`` under the offline mocks for both stacks (and a prod variant with the hub
-moved to us-east-1) and checks what the engine would receive."""
+moved to its first spoke) and checks what the engine would receive."""
 
 from __future__ import annotations
 
@@ -109,10 +109,10 @@ def test_argocd_release_waits_only_for_hub_nodes_namespace_and_pod_identity(stac
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_exactly_three_cluster_secrets_all_selected_by_the_applicationset(stack: str) -> None:
+def test_one_cluster_secret_per_region_all_selected_by_the_applicationset(stack: str) -> None:
     p = plan(stack)
     secrets = cluster_secrets(p)
-    assert len(secrets) == 3
+    assert len(secrets) == len(p.config.region_names)
     (appset,) = p.of_type(APPSET)
     selector = appset.inputs["spec"]["generators"][0]["clusters"]["selector"]
     regions = {s.inputs["metadata"]["labels"][naming.LABEL_REGION] for s in secrets}
@@ -128,7 +128,7 @@ def test_exactly_three_cluster_secrets_all_selected_by_the_applicationset(stack:
         assert json.loads(data["config"])["awsAuthConfig"]["clusterName"] == naming.cluster_name(
             p.config.environment, region
         )
-    assert len({s.outputs["stringData"]["server"] for s in secrets}) == 3
+    assert len({s.outputs["stringData"]["server"] for s in secrets}) == len(secrets)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -219,11 +219,15 @@ def test_argocd_output(stack: str) -> None:
     assert out["url"] and out["portForward"].startswith("kubectl -n argocd port-forward")
 
 
+# The hub moved to prod's first spoke, as the DR runbook's --new-hub does.
+NEW_HUB = cfg.load_stack_file("prod").spoke_regions[0]
+
+
 def test_moving_the_hub_moves_argocd_and_still_registers_every_cluster() -> None:
-    moved = plan("prod", "us-east-1")
-    assert moved.config.hub_region == "us-east-1"
+    moved = plan("prod", NEW_HUB)
+    assert moved.config.hub_region == NEW_HUB
     for r in moved.of_type(RELEASE) + moved.of_type(APPSET) + moved.of_type(IMAGE_UPDATER):
-        assert moved.region_of(provider_of(moved, r)) == "us-east-1", f"{r.type} {r.name}"
+        assert moved.region_of(provider_of(moved, r)) == NEW_HUB, f"{r.type} {r.name}"
     secrets = cluster_secrets(moved)
     roles = {
         s.inputs["metadata"]["labels"][naming.LABEL_REGION]: s.inputs["metadata"]["labels"][
@@ -231,11 +235,11 @@ def test_moving_the_hub_moves_argocd_and_still_registers_every_cluster() -> None
         ]
         for s in secrets
     }
-    assert roles == {"us-east-1": "hub", "us-west-2": "spoke", "eu-west-1": "spoke"}
+    assert roles == {r: "hub" if r == NEW_HUB else "spoke" for r in moved.config.region_names}
     for s in secrets:
-        assert moved.region_of(provider_of(moved, s)) == "us-east-1"
+        assert moved.region_of(provider_of(moved, s)) == NEW_HUB
     entries = moved.of_type("aws:eks/accessEntry:AccessEntry")
     argocd_entries = [e for e in entries if e.name.startswith("argocd-")]
     assert sorted(moved.region_of(e) or "" for e in argocd_entries) == sorted(moved.config.region_names)
-    assert len(generated_applications(moved)) == 3
-    assert moved.outputs[naming.OUTPUT_ARGOCD]["region"] == "us-east-1"
+    assert len(generated_applications(moved)) == len(moved.config.region_names)
+    assert moved.outputs[naming.OUTPUT_ARGOCD]["region"] == NEW_HUB

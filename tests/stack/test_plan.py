@@ -8,6 +8,7 @@ from pathlib import Path
 
 from infra import config, offline
 from infra import plan as plan_cli
+from tests import changes
 from tests.conftest import ROOT, stack_config_map
 
 
@@ -45,14 +46,16 @@ def test_json_redacts_secrets_and_names_providers_and_dependencies() -> None:
 def test_diff_of_one_config_value_shows_exactly_that_change() -> None:
     base = plan_cli.document([offline.run("prod")])
     raw = stack_config_map("prod")
-    raw["platform:regions"]["eu-west-1"]["nodeGroup"]["maxSize"] = 12
+    region = list(raw["platform:regions"])[-1]
+    node_group = raw["platform:regions"][region]["nodeGroup"]
+    node_group["maxSize"], old = node_group["maxSize"] + 3, node_group["maxSize"]
     head = plan_cli.document([offline.run("prod", flat_config=raw)])
     text, count = plan_cli.render_diff(base, head)
     assert count == 1, text
     assert "0 to add, 0 to remove, 1 to change" in text
     changed = [line for line in text.splitlines() if line.startswith("  ~ ")]
     assert len(changed) == 1 and "aws:eks/nodeGroup:NodeGroup" in changed[0], text
-    assert ".maxSize: 9 => 12" in text
+    assert f".maxSize: {old} => {old + 3}" in text
 
 
 def test_diff_shows_added_resources_and_no_change_as_none() -> None:
@@ -60,10 +63,11 @@ def test_diff_shows_added_resources_and_no_change_as_none() -> None:
     text, count = plan_cli.render_diff(base, base)
     assert count == 0 and "No changes." in text
     raw = stack_config_map("staging")
-    raw["platform:services"] = [*raw["platform:services"], "search"]
+    new = changes.fresh_service(raw)
+    changes.add_service(raw, new)
     text, count = plan_cli.render_diff(base, plan_cli.document([offline.run("staging", flat_config=raw)]))
     added = [line for line in text.splitlines() if line.startswith("  + ")]
-    assert added and all("search" in line for line in added), text
+    assert added and all(new in line for line in added), text
     assert count == len(added), text
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from infra import config, naming, offline
+from tests import changes
 from tests.conftest import stack_config_map
 
 REPO = "aws:ecr/repository:Repository"
@@ -127,9 +128,10 @@ def test_adding_a_service_adds_repositories_and_leaves_replication_alone(
 ) -> None:
     before = staging if stack == "staging" else prod
     raw = stack_config_map(stack)
-    raw["platform:services"] = [*raw["platform:services"], "search"]
+    service = changes.fresh_service(raw)
+    changes.add_service(raw, service)
     after = offline.run(stack, flat_config=raw)
-    new_name = naming.repository_name(after.config.ecr.prefix, "search")
+    new_name = naming.repository_name(after.config.ecr.prefix, service)
 
     added = {r.urn for r in after.of_type(REPO)} - {r.urn for r in before.of_type(REPO)}
     added_repos = [r for r in after.of_type(REPO) if r.urn in added]

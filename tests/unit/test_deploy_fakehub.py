@@ -625,7 +625,9 @@ def test_watch_streams_the_controller_reacting_to_an_operation(harness: Harness)
             phases.append((obj["status"]["operationState"]["phase"], obj["status"]["health"]["status"]))
     assert phases[0] == ("Running", "Progressing")
     assert phases[-1] == ("Succeeded", "Healthy")
-    assert harness.prod.apps[name]["status"]["summary"]["images"][-1].endswith(f"/shop/web:{NEW_TAG}")
+    assert harness.prod.apps[name]["status"]["summary"]["images"][-1].endswith(
+        f"/{harness.prod_config.ecr.prefix}/{harness.prod_config.sentinel_service}:{NEW_TAG}"
+    )
 
 
 def test_a_watch_without_news_lasts_its_timeout_on_the_fake_clock(harness: Harness) -> None:

@@ -34,6 +34,11 @@ def h(tmp_path: Path) -> Iterator[Harness]:
     harness.close()
 
 
+def image(h: Harness) -> str:
+    """The sentinel's repository, ``<ecr.prefix>/<sentinel>``: what the deploy verifies and reports."""
+    return f"{h.prod_config.ecr.prefix}/{h.prod_config.sentinel_service}"
+
+
 def names(h: Harness, *regions: str) -> list[str]:
     return [h.prod.app_name(r) for r in regions]
 
@@ -86,9 +91,9 @@ def test_all_healthy_syncs_every_region_in_order_one_at_a_time(h: Harness) -> No
         assert seen_before_patch[region] == [("Succeeded", "Synced", "Healthy")] * h.order.index(region)
         row = result.row(region)
         assert row["result"] == "synced"
-        assert row["image"] == f"shop/web:{NEW_TAG}"
+        assert row["image"] == f"{image(h)}:{NEW_TAG}"
         app = h.prod.apps[h.prod.app_name(region)]
-        assert app["status"]["summary"]["images"][-1].endswith(f"/shop/web:{NEW_TAG}")
+        assert app["status"]["summary"]["images"][-1].endswith(f"/{image(h)}:{NEW_TAG}")
     for name, patch in h.prod.accepted_patches:
         assert patch["operation"]["initiatedBy"] == {"username": "alice"}
         assert patch["operation"]["sync"]["syncStrategy"] == {"hook": {}}
@@ -140,8 +145,8 @@ def test_image_mismatch_in_any_region_refuses_before_touching_anything(h: Harnes
     assert h.prod.touched() == []
     row = result.row(last)
     assert row["result"] == "refused"
-    assert f"runs shop/web:{OTHER_TAG}" in row["detail"]
-    assert f"would deploy shop/web:{NEW_TAG}" in row["detail"]
+    assert f"runs {image(h)}:{OTHER_TAG}" in row["detail"]
+    assert f"would deploy {image(h)}:{NEW_TAG}" in row["detail"]
     assert [result.result(r) for r in h.order[:-1]] == ["not started"] * (len(h.order) - 1)
     assert_untouched_staging(h)
 
@@ -221,7 +226,7 @@ def test_image_updater_moving_the_tag_between_check_and_patch_is_caught(h: Harne
     assert result.code == ExitCode.REFUSED
     assert h.prod.touched() == [first]  # the patch was attempted, and rejected with 409 Conflict
     assert h.prod.patched() == []
-    assert f"would deploy shop/web:{OTHER_TAG}" in result.row(h.order[0])["detail"]
+    assert f"would deploy {image(h)}:{OTHER_TAG}" in result.row(h.order[0])["detail"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,7 +315,9 @@ def test_an_application_that_goes_degraded_stops_the_deploy(h: Harness) -> None:
 
     assert result.code == ExitCode.FAILED
     assert h.prod.touched() == names(h, *h.order[:2])
-    assert [result.result(r) for r in h.order] == ["synced", "degraded", "not started"]
+    assert [result.result(r) for r in h.order] == ["synced", "degraded"] + ["not started"] * (
+        len(h.order) - 2
+    )
     assert "timed out progressing" in result.row(second)["detail"]
 
 
@@ -363,7 +370,7 @@ def test_image_updater_moving_the_tag_after_the_patch_is_a_failure(h: Harness) -
 
     assert result.code == ExitCode.FAILED
     assert h.prod.patched() == [first]
-    assert "not the verified shop/web:" in result.row(h.order[0])["detail"]
+    assert f"not the verified {image(h)}:" in result.row(h.order[0])["detail"]
 
 
 @pytest.mark.parametrize("status", [403, 500])
@@ -377,7 +384,9 @@ def test_an_api_error_on_the_patch_stops_the_deploy(h: Harness, status: int) -> 
     assert result.code == ExitCode.API_ERROR
     assert h.prod.touched() == names(h, *h.order[:2])
     assert h.prod.patched() == names(h, h.order[0])
-    assert [result.result(r) for r in h.order] == ["synced", "api error", "not started"]
+    assert [result.result(r) for r in h.order] == ["synced", "api error"] + ["not started"] * (
+        len(h.order) - 2
+    )
     assert f"HTTP {status}" in result.row(h.order[1])["detail"]
 
 

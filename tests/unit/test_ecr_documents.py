@@ -13,6 +13,7 @@ import pytest
 
 from infra import config, naming
 from infra.documents import ecr
+from tests import changes
 from tests.conftest import stack_config_map
 
 
@@ -38,7 +39,8 @@ def prefix_match(filter_value: str, repository: str) -> bool:
 def with_regions(stack: str, count: int) -> config.StackConfig:
     """The example stack with ``count`` regions (the hub first), each with its own network."""
     raw = stack_config_map(stack)
-    names = ["us-west-2", *[r for r in config.KNOWN_REGIONS if r != "us-west-2"]][:count]
+    hub = raw["platform:hubRegion"]
+    names = [hub, *[r for r in config.KNOWN_REGIONS if r != hub]][:count]
     template = next(iter(raw["platform:regions"].values()))
     raw["platform:regions"] = {
         name: {
@@ -129,9 +131,9 @@ def test_enhanced_scanning_rule_covers_every_repository(prod: config.StackConfig
 
 def test_registries_use_the_shared_naming(prod: config.StackConfig) -> None:
     assert ecr.registries(prod) == {
-        r: f"{prod.account_id}.dkr.ecr.{r}.amazonaws.com" for r in ("us-west-2", "us-east-1", "eu-west-1")
+        r: f"{prod.account_id}.dkr.ecr.{r}.amazonaws.com" for r in prod.region_names
     }
-    assert ecr.registries(prod)["eu-west-1"] == naming.registry_host(prod.account_id, "eu-west-1")
+    assert all(host == naming.registry_host(prod.account_id, r) for r, host in ecr.registries(prod).items())
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,16 +145,20 @@ def destinations(rules: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(d["registry_id"], d["region"]) for rule in rules for d in rule["destinations"]}
 
 
-def test_staging_replicates_to_its_other_regions_and_every_prod_region(staging: config.StackConfig) -> None:
+def expected_destinations(source: config.StackConfig) -> set[tuple[str, str]]:
+    """The source's other regions in its own account, and each of its regions in the peer's."""
+    own = {(source.account_id, r) for r in source.region_names if r != source.ecr.primary_region}
+    return own | {(source.peer_account_id, r) for r in source.region_names}
+
+
+def test_staging_replicates_to_its_other_regions_and_every_prod_region(
+    staging: config.StackConfig, prod: config.StackConfig
+) -> None:
     rules = ecr.replication_rules(staging)
-    assert destinations(rules) == {
-        ("111122223333", "us-east-1"),
-        ("111122223333", "eu-west-1"),
-        ("444455556666", "us-west-2"),
-        ("444455556666", "us-east-1"),
-        ("444455556666", "eu-west-1"),
-    }
-    assert [f["filter"] for rule in rules for f in rule["repository_filters"]] == ["shop/"]
+    assert destinations(rules) == expected_destinations(staging)
+    assert {(prod.account_id, r) for r in prod.region_names} <= destinations(rules)
+    assert (staging.account_id, staging.ecr.primary_region) not in destinations(rules)
+    assert [f["filter"] for rule in rules for f in rule["repository_filters"]] == [f"{staging.ecr.prefix}/"]
     ecr.validate_replication(rules, staging.account_id, staging.ecr.primary_region)
 
 
@@ -161,23 +167,26 @@ def test_a_replica_replicates_nowhere(prod: config.StackConfig) -> None:
     assert ecr.replication_destinations(prod) == ()
 
 
-def test_the_primary_region_decides_the_destinations() -> None:
+def test_the_primary_region_decides_the_destinations(staging: config.StackConfig) -> None:
     raw = stack_config_map("staging")
-    raw["platform:ecr"]["primaryRegion"] = "eu-west-1"
+    primary = next(r for r in staging.region_names if r != staging.ecr.primary_region)
+    raw["platform:ecr"]["primaryRegion"] = primary
     c = load(raw, "staging")
     got = destinations(ecr.replication_rules(c))
-    assert ("111122223333", "eu-west-1") not in got
-    assert ("111122223333", "us-west-2") in got and ("444455556666", "eu-west-1") in got
-    assert len(got) == 5
+    assert (c.account_id, primary) not in got
+    assert (c.account_id, staging.ecr.primary_region) in got and (c.peer_account_id, primary) in got
+    assert got == expected_destinations(c)
+    assert len(got) == 2 * len(c.region_names) - 1
 
 
 def test_services_do_not_change_the_rules() -> None:
     raw = stack_config_map("staging")
     before = ecr.replication_rules(load(raw, "staging"))
-    raw["platform:services"] = [*raw["platform:services"], "search"]
+    service = changes.fresh_service(raw)
+    changes.add_service(raw, service)
     after_config = load(raw, "staging")
     assert ecr.replication_rules(after_config) == before
-    assert "shop/search" in ecr.repository_names(after_config)
+    assert f"{after_config.ecr.prefix}/{service}" in ecr.repository_names(after_config)
 
 
 def test_thirteen_regions_fit_ecrs_25_destinations_and_fourteen_do_not() -> None:
@@ -323,11 +332,12 @@ def script(c: config.StackConfig, region: str) -> str:
 
 
 def test_backfill_of_a_prod_region_re_pushes_in_the_staging_primary(prod: config.StackConfig) -> None:
-    text = script(prod, "eu-west-1")
+    text = script(prod, prod.spoke_regions[-1])
     assert "start-replication-backfill" not in text
     # Every write goes to the source registry in its primary region, never to prod.
     writes = [line for line in text.splitlines() if "put-image" in line and "#" not in line.split("aws")[0]]
-    assert writes and all("--registry-id 111122223333 --region us-west-2" in w for w in writes)
+    source = f"--registry-id {prod.peer_account_id} --region {prod.ecr.primary_region}"
+    assert writes and all(source in w for w in writes)
     # The real tag is put back with the same manifest and digest it had.
     assert any('--image-tag "$tag"' in w and '--image-digest "$digest"' in w for w in writes)
     for name in ecr.repository_names(prod):
@@ -336,31 +346,37 @@ def test_backfill_of_a_prod_region_re_pushes_in_the_staging_primary(prod: config
 
 
 def test_backfill_of_a_staging_region_copies_within_the_account(staging: config.StackConfig) -> None:
-    text = script(staging, "eu-west-1")
-    assert "put-image" not in text and "444455556666" not in text
+    primary, prefix = staging.ecr.primary_region, staging.ecr.prefix
+    replica = next(r for r in reversed(staging.region_names) if r != primary)
+    text = script(staging, replica)
+    assert "put-image" not in text and staging.peer_account_id not in text
     for name in ecr.repository_names(staging):
-        src = naming.image_repository(staging.account_id, "us-west-2", "shop", name.split("/")[1])
-        dst = naming.image_repository(staging.account_id, "eu-west-1", "shop", name.split("/")[1])
+        src = naming.image_repository(staging.account_id, primary, prefix, name.split("/")[1])
+        dst = naming.image_repository(staging.account_id, replica, prefix, name.split("/")[1])
         assert f'crane copy {src}:"$tag" {dst}:"$tag"' in text
-    primary = script(staging, "us-west-2")
-    assert "111122223333.dkr.ecr.us-east-1.amazonaws.com/shop/web:" in primary
-    assert 'crane copy 111122223333.dkr.ecr.us-east-1.amazonaws.com/shop/web:"$tag" ' in primary
+    # The primary itself is restored from the first other region.
+    first = next(r for r in staging.region_names if r != primary)
+    restored = script(staging, primary)
+    sentinel = naming.image_repository(staging.account_id, first, prefix, staging.sentinel_service)
+    assert f'crane copy {sentinel}:"$tag" ' in restored
 
 
 def test_backfill_refuses_what_it_cannot_do(staging: config.StackConfig) -> None:
     with pytest.raises(ValueError, match="not one of the stack's regions"):
-        ecr.backfill_commands(staging, "ap-south-1")
+        ecr.backfill_commands(staging, next(r for r in config.KNOWN_REGIONS if r not in staging.region_names))
     single = with_regions("staging", 1)
     with pytest.raises(ValueError, match="only region"):
-        ecr.backfill_commands(single, "us-west-2")
+        ecr.backfill_commands(single, single.hub_region)
 
 
-@pytest.mark.parametrize(("stack", "region"), [("prod", "us-east-1"), ("staging", "us-west-2")])
-def test_backfill_script_is_valid_bash(stack: str, region: str, tmp_path: Any) -> None:
+@pytest.mark.parametrize(("stack", "where"), [("prod", "a spoke"), ("staging", "the primary region")])
+def test_backfill_script_is_valid_bash(stack: str, where: str, tmp_path: Any) -> None:
     bash = shutil.which("bash")
     if bash is None:
         pytest.skip("bash is not installed")
+    c = config.load_stack_file(stack)
+    region = c.ecr.primary_region if where == "the primary region" else c.spoke_regions[0]
     path = tmp_path / "backfill.sh"
-    path.write_text(script(config.load_stack_file(stack), region) + "\n")
+    path.write_text(script(c, region) + "\n")
     result = subprocess.run([bash, "-n", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
