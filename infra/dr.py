@@ -197,8 +197,16 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
                 (
                     "Argo CD, Image Updater, the ApplicationSet and every cluster Secret are declared on the "
                     f"new hub ({len(created)} resources created, {len(deleted)} removed from the lost hub).",
-                    "If platform:ecr.primaryRegion is not set, ECR's primary region follows the hub: CI then "
-                    f"pushes to {new_hub} and the replication configuration moves there too.",
+                    (
+                        "If platform:ecr.primaryRegion is not set, ECR's primary region follows the hub: CI then "
+                        f"pushes to {new_hub} and the replication configuration moves there too; set the "
+                        f"replica stack's platform:ecr.primaryRegion to {new_hub} in the same commit."
+                        if config.builds_images
+                        else "Set platform:ecr.primaryRegion to the source stack's primary region "
+                        f"({config.ecr.primary_region} unless it moved too) in the same commit: it "
+                        "otherwise follows the hub, and the backfill script would re-push where "
+                        "nothing replicates (the offline plan refuses a pair that disagree)."
+                    ),
                     f"The new hub's cluster is {naming.cluster_name(config.environment, new_hub)}; the deploy "
                     "workflow and command read the hub from the stack file.",
                 ),

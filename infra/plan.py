@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import config as cfg
+from infra import stackset
 from infra.offline import Plan, Resource, run
 
 FORMAT_VERSION = 1
@@ -336,8 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     selected = stacks if args.stack == "all" else [args.stack]
     try:
+        stackset.check()  # across every stack file: clashes in one account, region mismatches
         plans = build_plans(selected)
-    except cfg.ConfigError as exc:
+    except (cfg.ConfigError, stackset.StackSetError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 

@@ -14,6 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+def stack_names(root: Path = ROOT) -> tuple[str, ...]:
+    """Every stack of the checkout: ``<stack>`` of each ``Pulumi.<stack>.yaml``, sorted."""
+    return tuple(sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml")))
+
+
 def stack_config_map(stack: str) -> dict[str, Any]:
     """A deep copy of a stack file's ``config:`` map, safe to modify in a test."""
     return copy.deepcopy(config.read_stack_file(config.stack_file(stack)))

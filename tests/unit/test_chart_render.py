@@ -28,8 +28,9 @@ import yaml
 from infra import naming
 from infra.config import PROJECT_ROOT, StackConfig, load_stack_file
 from infra.manifests.argocd import IMAGE_TAG_GUARD_KIND
+from tests.conftest import stack_names
 
-STACKS = ("staging", "prod")
+STACKS = stack_names()
 CI_TAG = "20261122.063000-0123abc"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 CHART = PROJECT_ROOT / "charts" / "shop"
@@ -52,6 +53,9 @@ def stack(name: str) -> StackConfig:
 
 COMBOS = [(name, region) for name in STACKS for region in stack(name).region_names]
 COMBO_IDS = [f"{s}-{r}" for s, r in COMBOS]
+# A region of each example stack, and services of the chart, for the single-render cases below.
+STAGING_REGION, PROD_REGION = stack("staging").region_names[0], stack("prod").region_names[-1]
+SERVICE, OTHER_SERVICE = stack("prod").services[0], stack("staging").services[-1]
 
 
 def template_files() -> list[Path]:
@@ -500,7 +504,7 @@ def test_render_refuses_a_cluster_older_than_the_charts_kube_version() -> None:
         str(PROJECT_ROOT / cfg.application.path),
         "--kube-version",
         "1.30",
-        *value_file_args(cfg, "us-west-2"),
+        *value_file_args(cfg, STAGING_REGION),
         "--set",
         f"image.tag={CI_TAG}",
     )
@@ -509,7 +513,7 @@ def test_render_refuses_a_cluster_older_than_the_charts_kube_version() -> None:
 
 
 @needs_helm
-@pytest.mark.parametrize("stack_name", ["staging", "prod"])
+@pytest.mark.parametrize("stack_name", STACKS)
 def test_without_an_image_tag_the_release_is_only_the_guard(stack_name: str) -> None:
     # The render must succeed (Argo CD sets status.sourceType only from a successful render, and
     # Image Updater needs it to write the first tag) and hold no workload, only the guard object
@@ -529,7 +533,7 @@ def test_without_an_image_tag_the_release_is_only_the_guard(stack_name: str) -> 
 
 @needs_helm
 def test_with_a_tag_there_is_no_guard() -> None:
-    assert IMAGE_TAG_GUARD_KIND not in {doc["kind"] for doc in rendered("prod", "us-west-2")}
+    assert IMAGE_TAG_GUARD_KIND not in {doc["kind"] for doc in rendered("prod", PROD_REGION)}
 
 
 @needs_helm
@@ -542,50 +546,52 @@ def test_with_a_tag_there_is_no_guard() -> None:
     ],
 )
 def test_helm_enforces_the_schema(override: str, message: str) -> None:
-    result = template("staging", "us-west-2", "--set", f"image.tag={CI_TAG}", "--set", override)
+    result = template("staging", STAGING_REGION, "--set", f"image.tag={CI_TAG}", "--set", override)
     assert result.returncode != 0
     assert message in result.stderr
 
 
 @needs_helm
 def test_render_fails_when_autoscaling_minimum_exceeds_maximum() -> None:
-    bad = "services.web.autoscaling.minReplicas=9,services.web.autoscaling.maxReplicas=3"
-    result = template("prod", "us-west-2", "--set", f"image.tag={CI_TAG}", "--set", bad)
+    bad = f"services.{SERVICE}.autoscaling.minReplicas=9,services.{SERVICE}.autoscaling.maxReplicas=3"
+    result = template("prod", PROD_REGION, "--set", f"image.tag={CI_TAG}", "--set", bad)
     assert result.returncode != 0
-    assert "services.web.autoscaling: minReplicas (9) is greater than maxReplicas (3)" in result.stderr
+    assert f"services.{SERVICE}.autoscaling: minReplicas (9) is greater than maxReplicas (3)" in result.stderr
 
 
 @needs_helm
 def test_digest_pins_only_its_service() -> None:
     cfg = stack("prod")
-    components = by_component(rendered("prod", "eu-west-1", "--set", f"image.digest.payments={DIGEST}"))
+    components = by_component(rendered("prod", PROD_REGION, "--set", f"image.digest.{SERVICE}={DIGEST}"))
     images = {
         s: k["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
         for s, k in components.items()
     }
-    repository = naming.image_repository(cfg.account_id, "eu-west-1", cfg.ecr.prefix, "payments")
-    assert images["payments"] == f"{repository}:{CI_TAG}@{DIGEST}"
-    assert all("@" not in image for service, image in images.items() if service != "payments")
+    repository = naming.image_repository(cfg.account_id, PROD_REGION, cfg.ecr.prefix, SERVICE)
+    assert images[SERVICE] == f"{repository}:{CI_TAG}@{DIGEST}"
+    assert all("@" not in image for service, image in images.items() if service != SERVICE)
 
 
 @needs_helm
 def test_digest_for_an_unknown_service_fails() -> None:
     result = template(
-        "prod", "eu-west-1", "--set", f"image.tag={CI_TAG}", "--set", f"image.digest.paymnts={DIGEST}"
+        "prod", PROD_REGION, "--set", f"image.tag={CI_TAG}", "--set", f"image.digest.{SERVICE}x={DIGEST}"
     )
     assert result.returncode != 0
-    assert "image.digest.paymnts: there is no service paymnts" in result.stderr
+    assert f"image.digest.{SERVICE}x: there is no service {SERVICE}x" in result.stderr
 
 
 @needs_helm
 def test_a_disabled_service_renders_nothing() -> None:
-    components = by_component(rendered("staging", "us-east-1", "--set", "services.checkout.enabled=false"))
-    assert sorted(components) == sorted(s for s in stack("staging").services if s != "checkout")
+    components = by_component(
+        rendered("staging", STAGING_REGION, "--set", f"services.{OTHER_SERVICE}.enabled=false")
+    )
+    assert sorted(components) == sorted(s for s in stack("staging").services if s != OTHER_SERVICE)
 
 
 @needs_helm
 def test_objects_follow_the_release_namespace() -> None:
-    result = template("staging", "eu-west-1", "--set", f"image.tag={CI_TAG}", namespace="shop-preview")
+    result = template("staging", STAGING_REGION, "--set", f"image.tag={CI_TAG}", namespace="shop-preview")
     assert result.returncode == 0, result.stderr
     docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     assert docs and {doc["metadata"]["namespace"] for doc in docs} == {"shop-preview"}

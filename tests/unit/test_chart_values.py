@@ -21,8 +21,9 @@ import yaml
 
 from infra import naming
 from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, StackConfig, load_stack_file
+from tests.conftest import stack_names
 
-STACKS = ("staging", "prod")
+STACKS = stack_names()
 # A tag of the scheme CI writes (YYYYMMDD.HHMMSS-<short sha>).
 CI_TAG = "20261122.063000-0123abc"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -325,7 +326,7 @@ BAD_VALUES: dict[str, BadCase] = {
 @pytest.mark.parametrize("case", list(BAD_VALUES), ids=list(BAD_VALUES))
 def test_bad_values_are_rejected(case: str) -> None:
     mutate, path, keyword, fragment = BAD_VALUES[case]
-    values = merged_values(stack("staging"), "us-west-2")
+    values = merged_values(stack("staging"), stack("staging").region_names[0])
     assert schema_errors(values) == [], "the baseline must be valid for the case to mean anything"
     mutate(values)
     errors = schema_errors(values)

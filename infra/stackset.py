@@ -1,0 +1,222 @@
+"""Checks across the stack files of one checkout: what no single stack can see on its own.
+
+The program runs one stack at a time, so two problems only show when the stack files are read
+together:
+
+* **Two stacks in one AWS account** (same ``platform:accountId``) share the account's singletons.
+  IAM role names, EKS cluster names and KMS aliases are global to an account and the program
+  derives them from ``platform:environment`` (``infra.naming``); the account has one GitHub OIDC
+  provider per URL (IAM ``CreateOpenIDConnectProvider`` fails with EntityAlreadyExists for a
+  second, https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html);
+  each region's private registry has one replication configuration, one registry policy and one
+  scanning configuration, which ``Put*`` replaces whole
+  (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutReplicationConfiguration.html,
+  API_PutRegistryPolicy.html, API_PutRegistryScanningConfiguration.html); repository names and
+  repository creation templates are keyed by ``platform:ecr.prefix`` within a region. A second
+  stack that declares any of these again would take them over from the first: refused.
+* **A source stack and its replica** (staging and prod: the replica's ``accountId`` is the
+  source's ``peerAccountId``). Staging replicates every image into prod's account in each of
+  *its own* regions (``infra.documents.ecr.replication_destinations``): a region only staging
+  runs is replicated into although prod runs nothing there and has no registry policy admitting
+  it (a warning: trying a region in staging first is legitimate); a region only prod runs never
+  receives an image (an error: its pods could not pull). The replica's backfill script re-pushes
+  in *its own* ``ecr.primaryRegion`` of the source account
+  (``infra.documents.ecr.backfill_commands``), so the two primary regions must agree (an error);
+  and the replica admits only its own ``peerAccountId`` (its registry policy), so a source that
+  replicates into the account of a stack that is not its replica is refused.
+
+``findings`` is a pure function over the loaded configs, keyed by stack file name; ``check``
+loads every ``Pulumi.<stack>.yaml`` of a checkout, prints the warnings and raises on errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Literal, TextIO
+
+from infra import config as cfg
+from infra import naming
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One cross-stack problem: ``files`` are the two stack files, ``key`` the config key to change."""
+
+    severity: Severity
+    files: tuple[str, str]
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.files[0]} and {self.files[1]}: {self.key}: {self.message}"
+
+
+class StackSetError(Exception):
+    """The stack files clash; ``findings`` holds every error (the message lists them all)."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        lines = "".join(f"\n  {f}" for f in findings)
+        super().__init__(f"the stack files clash ({len(findings)} errors):{lines}")
+
+
+def file_name(stack: str) -> str:
+    return f"Pulumi.{stack}.yaml"
+
+
+def _same_account(a: str, ca: cfg.StackConfig, b: str, cb: cfg.StackConfig) -> list[Finding]:
+    files = (a, b)
+    account = ca.account_id
+    out: list[Finding] = []
+
+    def error(key: str, message: str) -> None:
+        out.append(Finding("error", files, key, f"both deploy into account {account} and {message}"))
+
+    if ca.environment == cb.environment:
+        error(
+            "platform:environment",
+            f'both set "{ca.environment}": IAM roles, EKS clusters and KMS aliases are named '
+            f"after it (e.g. {naming.role_name(ca.environment, 'github-up')}) and are global to the "
+            "account; allowed: a different environment in each stack of one account",
+        )
+    if ca.github.existing_oidc_provider_arn is None and cb.github.existing_oidc_provider_arn is None:
+        error(
+            "platform:github.oidcProviderArn",
+            "both create the account's one GitHub OIDC provider; allowed: one stack creates it and "
+            "the other sets platform:github.oidcProviderArn to "
+            f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com",
+        )
+    shared = sorted(set(ca.region_names) & set(cb.region_names))
+    if not shared:
+        return out
+    where = ", ".join(shared)
+    if ca.ecr.prefix == cb.ecr.prefix:
+        error(
+            "platform:ecr.prefix",
+            f'both use the ECR prefix "{ca.ecr.prefix}" in {where}: the same repositories and '
+            "repository creation template; allowed: a different platform:ecr.prefix per stack",
+        )
+    if ca.builds_images and cb.builds_images and ca.ecr.primary_region == cb.ecr.primary_region:
+        error(
+            "platform:registryRole",
+            f"both are sources with their replication configuration in {ca.ecr.primary_region} "
+            "(one per registry and region, replaced whole by the other); allowed: one source "
+            "stack per account and primary region",
+        )
+    if not ca.builds_images and not cb.builds_images:
+        error(
+            "platform:registryRole",
+            f"both are replicas with a registry policy in {where} (one per registry and region, "
+            "replaced whole by the other); allowed: one replica stack per account and region",
+        )
+    if "enhanced" in (ca.ecr.scanning, cb.ecr.scanning):
+        error(
+            "platform:ecr.scanning",
+            f"one sets enhanced scanning, the registry-wide scanning configuration of {where} that "
+            "the other's repositories are then scanned under too; allowed: basic scanning in both, "
+            "or the stacks in separate accounts",
+        )
+    return out
+
+
+def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.StackConfig) -> list[Finding]:
+    files = (s, r)
+    out: list[Finding] = []
+    only_source = [x for x in source.region_names if x not in replica.region_names]
+    only_replica = [x for x in replica.region_names if x not in source.region_names]
+    for region in only_source:
+        out.append(
+            Finding(
+                "warning",
+                files,
+                "platform:regions",
+                f"{region} is a region of {s} but not of {r}: {s} replicates every image into "
+                f"account {replica.account_id} in {region}, where {r} runs nothing and no registry "
+                f"policy admits it; add {region} to {r} before it runs there",
+            )
+        )
+    for region in only_replica:
+        out.append(
+            Finding(
+                "error",
+                files,
+                "platform:regions",
+                f"{region} is a region of {r} but not of {s}: {s} replicates only into its own "
+                f"regions, so {r}'s registry in {region} never receives an image; allowed: every "
+                f"region of {r} is a region of {s}",
+            )
+        )
+    if source.ecr.primary_region != replica.ecr.primary_region:
+        out.append(
+            Finding(
+                "error",
+                files,
+                "platform:ecr.primaryRegion",
+                f"{s} pushes and replicates from {source.ecr.primary_region} but {r}'s is "
+                f"{replica.ecr.primary_region}, where its backfill script would re-push (a push "
+                f"there replicates nowhere); allowed: the same primary region in both (set "
+                f"platform:ecr.primaryRegion: {source.ecr.primary_region} in {r})",
+            )
+        )
+    return out
+
+
+def findings(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
+    """Every cross-stack problem of ``stacks`` (``{stack file name: config}``), errors first."""
+    out: list[Finding] = []
+    for (a, ca), (b, cb) in combinations(sorted(stacks.items()), 2):
+        if ca.account_id == cb.account_id:
+            out += _same_account(a, ca, b, cb)
+    for s, source in sorted(stacks.items()):
+        if not source.builds_images:
+            continue
+        for r, peer in sorted(stacks.items()):
+            if r == s or peer.account_id != source.peer_account_id:
+                continue
+            if peer.builds_images or peer.peer_account_id != source.account_id:
+                out.append(
+                    Finding(
+                        "error",
+                        (s, r),
+                        "platform:peerAccountId",
+                        f"{s} replicates every image into account {peer.account_id}, but {r} there "
+                        + (
+                            "is a source too: no registry policy admits the images"
+                            if peer.builds_images
+                            else f"admits replication only from account {peer.peer_account_id}"
+                        )
+                        + f"; allowed: {s}'s peerAccountId names the account of the replica stack "
+                        f"whose peerAccountId is {source.account_id}",
+                    )
+                )
+                continue
+            out += _source_and_replica(s, source, r, peer)
+    return sorted(out, key=lambda f: f.severity != "error")
+
+
+def load(root: Path = cfg.PROJECT_ROOT) -> dict[str, cfg.StackConfig]:
+    """Every ``Pulumi.<stack>.yaml`` of ``root``, loaded, keyed by file name."""
+    stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return {file_name(s): cfg.load_stack_file(s, root) for s in stacks}
+
+
+def check(root: Path = cfg.PROJECT_ROOT, out: TextIO | None = None) -> list[Finding]:
+    """Load the checkout's stack files, print warnings to ``out`` (stderr), raise on errors.
+
+    Raises ``StackSetError`` naming every error; ``cfg.ConfigError`` if a stack file is invalid.
+    Returns the warnings.
+    """
+    found = findings(load(root))
+    errors = [f for f in found if f.severity == "error"]
+    if errors:
+        raise StackSetError(errors)
+    stream = out or sys.stderr
+    for f in found:
+        print(f, file=stream)
+    return found
