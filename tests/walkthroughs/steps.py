@@ -463,7 +463,10 @@ def render_doc(text: str) -> str:
     """``text`` with every walk-through's block replaced by the list the steps render."""
     for w in WALKTHROUGHS:
         pattern = re.escape(begin_marker(w)) + r".*?" + re.escape(END_MARKER)
-        text = re.sub(pattern, lambda _m, w=w: begin_marker(w) + w.markdown() + END_MARKER, text, flags=re.S)
+        block = begin_marker(w) + w.markdown() + END_MARKER
+        match = re.search(pattern, text, flags=re.S)
+        if match:
+            text = text[: match.start()] + block + text[match.end() :]
     return text
 
 

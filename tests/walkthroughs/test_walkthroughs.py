@@ -37,6 +37,12 @@ CHECKS = (
     "tests/unit/test_stackset.py",
     "tests/unit/test_workflows.py::test_the_deploy_fits_in_its_sessions",
 )
+# Left out on the copy: the tests that apply a change of their own on top (the walk-throughs do),
+# and the CRD validation of the Argo CD objects, which no walk-through changes the shape of.
+DESELECT = (
+    "not new_region and not adding_a_service and not moving_the_hub and not missing_from_the_deploy_order"
+    " and not validates_against_its_crd"
+)
 REPOSITORY = "aws:ecr/repository:Repository"
 REPLICATION = "aws:ecr/replicationConfiguration:ReplicationConfiguration"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -87,7 +93,7 @@ def plan_and_check(c: w.Checkout) -> dict[str, Any]:
     assert "warning:" not in plan.stderr, plan.stderr
     for stack in c.stack_names():
         assert f"policy pack: every rule passes for {stack}" in plan.stdout, plan.stdout[-4000:]
-    tests = run_in(c, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *CHECKS)
+    tests = run_in(c, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", DESELECT, *CHECKS)
     assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-2000:]
     stacks: dict[str, Any] = json.loads((c.root / "plan.json").read_text())["stacks"]
     return stacks
