@@ -393,7 +393,8 @@ def test_without_a_hub_the_roles_are_iam_only() -> None:
     deploy = roles_by_purpose(p)["deploy"]
     doc = inline(p, deploy)
     assert doc is not None
-    assert doc["Statement"][0]["Resource"].endswith(":cluster/platform-prod-us-west-2")
+    hub_cluster = naming.cluster_name(p.config.environment, p.config.hub_region)
+    assert doc["Statement"][0]["Resource"].endswith(f":cluster/{hub_cluster}")
 
 
 def test_a_prod_config_with_a_push_role_is_refused_before_anything_is_declared() -> None:

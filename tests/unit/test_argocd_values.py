@@ -125,8 +125,8 @@ def test_domain_and_output_describe_port_forward_access() -> None:
     out = m.argocd_output(load("staging"))
     assert out["url"] == "https://localhost:8080"
     assert out["portForward"] == "kubectl -n argocd port-forward svc/argocd-server 8080:443"
-    assert out["region"] == "us-west-2"
-    assert out["applicationSet"] == naming.application_set_name("shop", "staging")
+    assert out["region"] == load("staging").hub_region
+    assert out["applicationSet"] == naming.application_set_name(load("staging").application.name, "staging")
     with_host = load("staging", argocd={"hostname": "argocd.internal.example.com"})
     assert m.argocd_values(with_host)["global"]["domain"] == "argocd.internal.example.com"
 

@@ -159,11 +159,11 @@ def test_merged_values_are_valid(stack_name: str, region: str) -> None:
     assert [f"{list(e.path)}: {e.message}" for e in schema_errors(values)] == []
     # What Image Updater adds on top must be accepted too.
     values["image"]["tag"] = CI_TAG
-    values["image"]["digest"] = {"web": DIGEST}
+    values["image"]["digest"] = {stack(stack_name).sentinel_service: DIGEST}
     assert [f"{list(e.path)}: {e.message}" for e in schema_errors(values)] == []
 
 
-# Each case: how to break the staging us-west-2 values, then where the one error must be reported
+# Each case: how to break staging's values in its first region, then where the one error must be reported
 # (dotted path into the values, "" for the top level), which schema keyword must catch it, and a
 # piece of its message.
 BadCase = tuple[Callable[[Values], None], str, str, str]
@@ -191,29 +191,32 @@ def _delete(path: str) -> Callable[[Values], None]:
     return mutate
 
 
+# The service the cases break: one of the stack's own, whatever the example names them.
+SERVICE = stack("staging").services[0]
+
 BAD_VALUES: dict[str, BadCase] = {
     "replicas as a string": (
-        _set("services.catalog.replicas", "3"),
-        "services.catalog.replicas",
+        _set(f"services.{SERVICE}.replicas", "3"),
+        f"services.{SERVICE}.replicas",
         "type",
         "'3'",
     ),
     "replicas as a boolean": (
-        _set("services.catalog.replicas", True),
-        "services.catalog.replicas",
+        _set(f"services.{SERVICE}.replicas", True),
+        f"services.{SERVICE}.replicas",
         "type",
         "True",
     ),
     "negative replicas": (
-        _set("services.catalog.replicas", -1),
-        "services.catalog.replicas",
+        _set(f"services.{SERVICE}.replicas", -1),
+        f"services.{SERVICE}.replicas",
         "minimum",
         "-1",
     ),
     "unknown top-level key": (_set("replicaCount", 3), "", "additionalProperties", "'replicaCount'"),
     "unknown key in a service": (
-        _set("services.checkout.replicaCount", 3),
-        "services.checkout",
+        _set(f"services.{SERVICE}.replicaCount", 3),
+        f"services.{SERVICE}",
         "additionalProperties",
         "'replicaCount'",
     ),
@@ -224,8 +227,8 @@ BAD_VALUES: dict[str, BadCase] = {
         "'regoin'",
     ),
     "unknown key in resources": (
-        _set("services.web.resources.requests.gpu", "1"),
-        "services.web.resources.requests",
+        _set(f"services.{SERVICE}.resources.requests.gpu", "1"),
+        f"services.{SERVICE}.resources.requests",
         "additionalProperties",
         "'gpu'",
     ),
@@ -235,7 +238,12 @@ BAD_VALUES: dict[str, BadCase] = {
         "additionalProperties",
         "'toPorts'",
     ),
-    "service without a port": (_delete("services.payments.port"), "services.payments", "required", "'port'"),
+    "service without a port": (
+        _delete(f"services.{SERVICE}.port"),
+        f"services.{SERVICE}",
+        "required",
+        "'port'",
+    ),
     "service without resources": (
         _set(
             "services.search", {"port": 8080, "replicas": 1, "probes": {"liveness": "/l", "readiness": "/r"}}
@@ -244,60 +252,65 @@ BAD_VALUES: dict[str, BadCase] = {
         "required",
         "'resources'",
     ),
-    "privileged port": (_set("services.web.port", 80), "services.web.port", "minimum", "80"),
-    "port as a string": (_set("services.web.port", "8080"), "services.web.port", "type", "'8080'"),
+    "privileged port": (_set(f"services.{SERVICE}.port", 80), f"services.{SERVICE}.port", "minimum", "80"),
+    "port as a string": (
+        _set(f"services.{SERVICE}.port", "8080"),
+        f"services.{SERVICE}.port",
+        "type",
+        "'8080'",
+    ),
     "memory without a unit suffix": (
-        _set("services.catalog.resources.limits.memory", "256MB"),
-        "services.catalog.resources.limits.memory",
+        _set(f"services.{SERVICE}.resources.limits.memory", "256MB"),
+        f"services.{SERVICE}.resources.limits.memory",
         "pattern",
         "'256MB'",
     ),
     "no memory limit": (
-        _delete("services.catalog.resources.limits.memory"),
-        "services.catalog.resources.limits",
+        _delete(f"services.{SERVICE}.resources.limits.memory"),
+        f"services.{SERVICE}.resources.limits",
         "required",
         "'memory'",
     ),
     "relative probe path": (
-        _set("services.catalog.probes.readiness", "readyz"),
-        "services.catalog.probes.readiness",
+        _set(f"services.{SERVICE}.probes.readiness", "readyz"),
+        f"services.{SERVICE}.probes.readiness",
         "pattern",
         "'readyz'",
     ),
     "env value not a string": (
-        _set("services.catalog.env.WORKERS", 4),
-        "services.catalog.env.WORKERS",
+        _set(f"services.{SERVICE}.env.WORKERS", 4),
+        f"services.{SERVICE}.env.WORKERS",
         "type",
         "4",
     ),
     "autoscaling on without maxReplicas": (
         _set(
-            "services.web.autoscaling",
+            f"services.{SERVICE}.autoscaling",
             {"enabled": True, "minReplicas": 2, "targetCPUUtilizationPercentage": 70},
         ),
-        "services.web.autoscaling",
+        f"services.{SERVICE}.autoscaling",
         "required",
         "'maxReplicas'",
     ),
     "autoscaling target above 100 percent": (
         _set(
-            "services.web.autoscaling",
+            f"services.{SERVICE}.autoscaling",
             {"enabled": True, "minReplicas": 2, "maxReplicas": 4, "targetCPUUtilizationPercentage": 150},
         ),
-        "services.web.autoscaling.targetCPUUtilizationPercentage",
+        f"services.{SERVICE}.autoscaling.targetCPUUtilizationPercentage",
         "maximum",
         "150",
     ),
     "service name not a DNS label": (
-        lambda values: values["services"].update(Cart_v2=copy.deepcopy(values["services"]["catalog"])),
+        lambda values: values["services"].update(Cart_v2=copy.deepcopy(values["services"][SERVICE])),
         "services",
         "pattern",
         "'Cart_v2'",
     ),
     "tag with a colon": (_set("image.tag", "v1:latest"), "image.tag", "pattern", "'v1:latest'"),
     "short digest": (
-        _set("image.digest", {"web": "sha256:abc"}),
-        "image.digest.web",
+        _set("image.digest", {SERVICE: "sha256:abc"}),
+        f"image.digest.{SERVICE}",
         "pattern",
         "'sha256:abc'",
     ),

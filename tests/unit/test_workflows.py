@@ -580,7 +580,7 @@ def test_the_stack_step_orders_the_sentinel_last(tmp_path: Path) -> None:
     assert services[-1] == cfg.sentinel_service == run.outputs["sentinel"]
     assert services == [s for s in cfg.services if s != cfg.sentinel_service] + [cfg.sentinel_service]
     registry = naming.registry_host(cfg.account_id, cfg.ecr.primary_region)
-    assert run.outputs["registry"] == registry == "111122223333.dkr.ecr.us-west-2.amazonaws.com"
+    assert run.outputs["registry"] == registry
     assert run.outputs["repository-base"] == f"{registry}/{cfg.ecr.prefix}"
     assert run.outputs["region"] == cfg.ecr.primary_region
 
@@ -590,7 +590,7 @@ def test_the_stack_step_orders_the_sentinel_last(tmp_path: Path) -> None:
     [
         ("not a deploy branch", _stack_step_env(branch="main"), None),
         ("a tag Image Updater ignores", _stack_step_env(tag="latest"), None),
-        ("a service without a Dockerfile", _stack_step_env(), "payments"),
+        ("a service without a Dockerfile", _stack_step_env(), load_stack_file("staging").services[0]),
     ],
 )
 def test_the_stack_step_refuses(tmp_path: Path, case: str, env: dict[str, str], drop: str | None) -> None:
@@ -848,7 +848,6 @@ def test_the_hub_clusters_come_from_the_stack_files(tmp_path: Path) -> None:
         cfg = load_stack_file(stack)
         assert run.outputs[f"{stack}-cluster"] == naming.cluster_name(cfg.environment, cfg.hub_region)
         assert run.outputs[f"{stack}-region"] == cfg.hub_region
-    assert run.outputs["prod-cluster"] == "platform-prod-us-west-2"
 
 
 def test_both_hubs_get_a_kubeconfig_entry_each_with_its_own_profile() -> None:
