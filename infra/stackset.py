@@ -13,7 +13,8 @@ together:
   (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutReplicationConfiguration.html,
   API_PutRegistryPolicy.html, API_PutRegistryScanningConfiguration.html); repository names and
   repository creation templates are keyed by ``platform:ecr.prefix`` within a region. A second
-  stack that declares any of these again would take them over from the first: refused.
+  stack that declares any of these again would take them over from the first: refused. (Pinned
+  against the AWS API models in tests/contracts/test_account_singletons.py.)
 * **A source stack and its replica** (staging and prod: the replica's ``accountId`` is the
   source's ``peerAccountId``). Staging replicates every image into prod's account in each of
   *its own* regions (``infra.documents.ecr.replication_destinations``): a region only staging
