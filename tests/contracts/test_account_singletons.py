@@ -17,11 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore.session as botocore_session
 import pytest
-
-botocore_session = pytest.importorskip(
-    "botocore.session", reason="botocore (the AWS API models) is not installed"
-)
 
 
 def operation(service: str, name: str) -> Any:
