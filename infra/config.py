@@ -1400,23 +1400,34 @@ def _read(path: Path) -> _Read:
 
 def _build(loader: Any, node: Any, path: tuple[Any, ...], result: _Read, name: str) -> Any:
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
+        written = {id(k) for k, _ in node.value}
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor): merged keys come first
         out: dict[Any, Any] = {}
+        explicit: set[Any] = set()
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            if key in out:
+            line = key_node.start_mark.line + 1
+            if id(key_node) not in written:  # merged in: a key written here may override it
+                out[key] = _build(loader, value_node, (*path, key), result, name)
+                result.lines[(*path, key)] = line
+                continue
+            if key in explicit:
+                first = result.lines[(*path, key)]
+                result.lines[(*path, key)] = line  # the one YAML keeps (the last)
+                value = _build(loader, value_node, (*path, key), result, name)
                 result.problems.append(
                     Problem(
                         _file_key((*path, key)),
-                        out[key],
-                        f"duplicate key (also on line {result.lines[(*path, key)]}); YAML keeps only one of them, "
-                        "so write it once",
+                        value,
+                        f"duplicate key (also on line {first}); YAML keeps only one of them, so write it once",
                         name,
-                        key_node.start_mark.line + 1,
+                        line,
                     )
                 )
-            else:
-                result.lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = value
+                continue
+            explicit.add(key)
+            result.lines[(*path, key)] = line
             out[key] = _build(loader, value_node, (*path, key), result, name)
         return out
     if isinstance(node, yaml.SequenceNode):

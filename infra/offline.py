@@ -489,6 +489,10 @@ def run(
     itself is read. Config errors surface as :class:`infra.config.ConfigError` before any
     resource is declared, exactly as under ``pulumi up``.
     """
+    if flat_config is None:
+        # Every problem of the stack file at once (a duplicate key and a bad value together),
+        # each with its line, before the run: read_stack_file alone stops at the file's own.
+        cfg.load_stack_file(stack)
     raw = dict(flat_config) if flat_config is not None else cfg.read_stack_file(cfg.stack_file(stack))
     return run_encoded(stack, cfg.as_pulumi_config(raw), program)
 

@@ -83,7 +83,7 @@ def test_a_duplicate_key_is_an_error_naming_both_lines(tmp_path: Path) -> None:
     first = line_of(text, "platform:hubRegion: us-west-2")
     second = line_of(text, "platform:hubRegion: us-east-1")
     assert str(errors_of(tmp_path, text)) == (
-        f'Pulumi.staging.yaml:{second}: platform:hubRegion: "us-west-2" is not allowed; duplicate key (also on '
+        f'Pulumi.staging.yaml:{second}: platform:hubRegion: "us-east-1" is not allowed; duplicate key (also on '
         f"line {first}); YAML keeps only one of them, so write it once"
     )
 
@@ -93,7 +93,7 @@ def test_a_duplicate_nested_key_is_an_error_too(tmp_path: Path) -> None:
         "    keepTaggedCount: 200\n", "    keepTaggedCount: 200\n    keepTaggedCount: 300\n"
     )
     assert str(errors_of(tmp_path, text)) == (
-        f"Pulumi.staging.yaml:{line_of(text, 'keepTaggedCount: 300')}: platform:ecr.keepTaggedCount: 200 is not "
+        f"Pulumi.staging.yaml:{line_of(text, 'keepTaggedCount: 300')}: platform:ecr.keepTaggedCount: 300 is not "
         f"allowed; duplicate key (also on line {line_of(text, 'keepTaggedCount: 200')}); YAML keeps only one of "
         "them, so write it once"
     )
@@ -218,3 +218,42 @@ def test_under_pulumi_errors_name_the_stack_files_lines(
     with pytest.raises(config.ConfigError) as info:
         offline.run_encoded("staging", flat)
     assert str(info.value).startswith('platform:argocd.sync: "manul" is not allowed')
+
+
+def test_a_yaml_merge_key_overridden_in_place_is_not_a_duplicate(tmp_path: Path) -> None:
+    """YAML merge keys (<<: *anchor) let a region reuse another's settings and override some."""
+    text = stack_text().replace(
+        "  platform:regions:\n    us-west-2:\n", "  platform:regions:\n    us-west-2: &region\n"
+    )
+    east = text.index("    us-east-1:\n")
+    end = text.index("    eu-west-1:\n")
+    text = (
+        text[:east]
+        + "    us-east-1:\n      <<: *region\n      vpcCidr: 10.11.0.0/16\n"
+        + ("      availabilityZones: [us-east-1a, us-east-1b, us-east-1c]\n")
+        + text[end:]
+    )
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    east_region = config.load_stack_file("staging", root=tmp_path).region("us-east-1")
+    assert east_region.vpc_cidr == "10.11.0.0/16"
+    assert east_region.node_group == config.load_stack_file("staging").region("us-west-2").node_group
+
+
+def test_the_plan_reports_every_problem_of_the_stack_file_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra import offline
+
+    text = (
+        stack_text()
+        .replace("sync: automated", "sync: auto")
+        .replace("    keepTaggedCount: 200\n", "    keepTaggedCount: 200\n    keepTaggedCount: 300\n")
+    )
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    monkeypatch.setattr(config, "stack_file", lambda stack, root=tmp_path: tmp_path / f"Pulumi.{stack}.yaml")
+    with pytest.raises(config.ConfigError) as info:
+        offline.run("staging")
+    assert [(p.key, p.line) for p in info.value.problems] == [
+        ("platform:ecr.keepTaggedCount", line_of(text, "keepTaggedCount: 300")),
+        ("platform:argocd.sync", line_of(text, "sync: auto")),
+    ]
