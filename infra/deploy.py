@@ -58,6 +58,7 @@ from infra.deploy_model import (
     operation_in_progress,
     operation_patch,
     resource_version,
+    sync_options,
     sync_revision,
     verify,
 )
@@ -561,6 +562,7 @@ class Deployer:
                 reason=f"python -m infra.deploy {self.stacks.deploy.stack}",
                 revision=sync_revision(app),
                 resource_version=resource_version(app),
+                options=sync_options(app),
             )
             try:
                 self.prod.patch(target.application, body)

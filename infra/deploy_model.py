@@ -319,6 +319,31 @@ def verify(desired: ImageRef, staging_app: Mapping[str, Any]) -> Verification:
 # --------------------------------------------------------------------------------------------
 
 
+# What prod's sync prunes: every resource of the Application that the verified release no longer
+# renders, and only after everything else of the release is applied and healthy (PruneLast).
+# Without prune such a resource stays live, the Application stays OutOfSync ("The app will be out
+# of sync if Argo CD expects a resource to be pruned", argo-cd v3.4.4
+# docs/user-guide/sync-options.md) and the deploy would end as a timeout. A resource annotated
+# `argocd.argoproj.io/sync-options: Prune=false` is still kept (the annotation overrides the
+# operation). A release without image.tag never gets here (refused earlier), and its render is the
+# chart's ImageTagMissing guard, whose sync fails before pruning (docs/argocd.md, "The first tag").
+PRUNE = True
+PRUNE_LAST = "PruneLast=true"
+
+
+def sync_options(app: Mapping[str, Any]) -> list[str]:
+    """The sync options for an ``operation`` the deploy writes: the Application's own
+    ``spec.syncPolicy.syncOptions`` (CreateNamespace, ServerSideApply), then PruneLast.
+
+    The controller reads only the operation's options (argo-cd v3.4.4 controller/sync.go,
+    ``syncOp.SyncOptions``); the API server and auto-sync copy the Application's options into the
+    operation, an operation written through the Kubernetes API gets only what it carries.
+    Pinned by tests/contracts/test_sync_options.py.
+    """
+    options = [str(o) for o in (_get(app, "spec", "syncPolicy", "syncOptions") or ())]
+    return list(dict.fromkeys([*options, PRUNE_LAST]))
+
+
 def operation_patch(
     *,
     username: str,
@@ -328,17 +353,19 @@ def operation_patch(
     reason: str,
     revision: str | None,
     resource_version: str | None,
+    options: Sequence[str] = (PRUNE_LAST,),
 ) -> dict[str, Any]:
-    """The JSON merge patch that asks Argo CD to sync an Application.
+    """The JSON merge patch that asks Argo CD to sync an Application, with prune.
 
     Setting ``operation`` is what ``argocd app sync`` does through the API server; doing it
     through the Kubernetes API needs neither the argocd CLI nor an Argo CD account:
     https://argo-cd.readthedocs.io/en/stable/user-guide/sync-kubectl/
     ``metadata.resourceVersion`` makes the patch conditional: if Image Updater (or anyone) changed
     the Application after it was verified, the API server answers 409 Conflict instead of
-    syncing an image nobody checked.
+    syncing an image nobody checked. ``options`` is :func:`sync_options` of the Application read;
+    ``prune`` is :data:`PRUNE`.
     """
-    sync: dict[str, Any] = {"syncStrategy": {"hook": {}}}
+    sync: dict[str, Any] = {"syncStrategy": {"hook": {}}, "prune": PRUNE, "syncOptions": list(options)}
     if revision:
         sync["revision"] = revision
     patch: dict[str, Any] = {

@@ -47,6 +47,9 @@ from infra.manifests import rbac
 # under test: Image Updater's Helm parameter as the shop chart reads it.
 TAG_PARAMETER = "image.tag"
 NAME_PARAMETER = "image.name"
+# The prod ApplicationSet template's spec.syncPolicy.syncOptions (infra/manifests/argocd.py);
+# tests/unit/test_deploy_run.py holds this copy to the real template.
+APP_SYNC_OPTIONS = ["CreateNamespace=true", "ServerSideApply=true"]
 OLD_TAG = "20260101.090000-1111111"
 NEW_TAG = "20260102.100000-2222222"
 OTHER_TAG = "20260102.110000-3333333"
@@ -87,10 +90,18 @@ class FakeClock:
 
 @dataclass
 class Script:
-    """How the simulated application controller reacts to a sync of one Application."""
+    """How the simulated application controller reacts to a sync of one Application.
+
+    ``removes``: resources (``Kind/name``) the Application manages that the new release no longer
+    renders. As Argo CD does (gitops-engine sync_context.go ``pruneObject``; "The app will be out
+    of sync if Argo CD expects a resource to be pruned", docs/user-guide/sync-options.md, v3.4.4),
+    a sync deletes them only if its ``operation.sync.prune`` is true; otherwise it succeeds but
+    leaves them, and the Application OutOfSync with each marked ``requiresPruning``.
+    """
 
     progressing_reads: int = 2
     outcome: Outcome = "healthy"
+    removes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -169,6 +180,7 @@ def make_application(
                 "name": naming.cluster_name(env, region),
                 "namespace": config.application.namespace,
             },
+            "syncPolicy": {"syncOptions": list(APP_SYNC_OPTIONS)},
         },
         "status": {
             "sync": {
@@ -434,15 +446,40 @@ class FakeHub:
             state.update(phase="Failed", message="one or more objects failed to apply")
             return
         source = copy.deepcopy(app["spec"]["source"])
-        revision = state["operation"].get("sync", {}).get("revision") or "b" * 40
+        sync_op = state["operation"].get("sync", {})
+        revision = sync_op.get("revision") or "b" * 40
         tag = next(p["value"] for p in source["helm"]["parameters"] if p["name"] == TAG_PARAMETER)
         region = next(r for r in self.config.region_names if app["metadata"]["name"].endswith(r))
+        script = self.scripts[app["metadata"]["name"]]
+        prune = sync_op.get("prune") is True
+        extra = [
+            {"kind": key.split("/")[0], "name": key.split("/")[1], "requiresPruning": True}
+            for key in script.removes
+        ]
         state.update(
             phase="Succeeded",
             message="successfully synced (all tasks run)",
-            syncResult={"revision": revision, "source": source},
+            syncResult={
+                "revision": revision,
+                "source": source,
+                "resources": [
+                    {
+                        "kind": r["kind"],
+                        "name": r["name"],
+                        "status": "Pruned" if prune else "PruneSkipped",
+                        "message": "pruned" if prune else "ignored (requires pruning)",
+                    }
+                    for r in extra
+                ],
+            },
         )
-        status["sync"] = {"status": "Synced", "revision": revision}
+        if prune:
+            script.removes = ()
+            status["resources"] = []
+            status["sync"] = {"status": "Synced", "revision": revision}
+        else:
+            status["resources"] = extra
+            status["sync"] = {"status": "OutOfSync" if extra else "Synced", "revision": revision}
         status["summary"] = {"images": images(self.config, region, tag)}
         if outcome == "degraded":
             status["health"] = {
@@ -645,3 +682,22 @@ def test_unreachable_hub_is_a_hub_error_without_status(tmp_path: Path) -> None:
     with pytest.raises(HubError) as raised:
         apps.list("a=b")
     assert raised.value.status == 0 and raised.value.transient
+
+
+def test_the_controller_prunes_only_when_the_operation_says_so(harness: Harness) -> None:
+    harness.seed()
+    name = harness.prod.app_name(harness.order[0])
+    removed = ("Deployment/shop-legacy", "Service/shop-legacy")
+    client = _client(harness, harness.prod_context, "prod")
+    for prune, expected in ((False, "OutOfSync"), (True, "Synced")):
+        harness.prod.scripts[name] = Script(progressing_reads=0, removes=removed)
+        client.patch(
+            name, {"operation": {"sync": {"prune": prune}, "info": [{"name": "deploy-id", "value": "x"}]}}
+        )
+        for _ in range(4):
+            app = client.get(name)
+        assert app["status"]["operationState"]["phase"] == "Succeeded"
+        assert app["status"]["sync"]["status"] == expected
+        results = {r["status"] for r in app["status"]["operationState"]["syncResult"]["resources"]}
+        assert results == ({"Pruned"} if prune else {"PruneSkipped"})
+        assert [r["requiresPruning"] for r in app["status"]["resources"]] == ([] if prune else [True, True])

@@ -273,7 +273,12 @@ def test_patch_has_the_documented_operation_shape() -> None:
     assert body["metadata"] == {"resourceVersion": "7"}
     operation = body["operation"]
     assert operation["initiatedBy"] == {"username": "github:alice"}
-    assert operation["sync"] == {"revision": "a" * 40, "syncStrategy": {"hook": {}}}
+    assert operation["sync"] == {
+        "revision": "a" * 40,
+        "syncStrategy": {"hook": {}},
+        "prune": True,
+        "syncOptions": ["PruneLast=true"],
+    }
     assert {i["name"]: i["value"] for i in operation["info"]}["image"] == f"shop/web:{NEW_TAG}"
     assert "revision" not in patch_body(revision=None)["operation"]["sync"]
     assert "metadata" not in patch_body(resource_version=None)

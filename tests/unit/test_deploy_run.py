@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
+from infra import deploy_model
+from infra.config import load_stack_file
 from infra.deploy_model import ExitCode
+from infra.manifests.argocd import application_set
 from tests.unit.test_deploy_fakehub import (
+    APP_SYNC_OPTIONS,
     NEW_TAG,
     OLD_TAG,
     OTHER_TAG,
@@ -101,6 +105,45 @@ def test_all_healthy_syncs_every_region_in_order_one_at_a_time(h: Harness) -> No
         assert info(patch)["verified"].startswith("yes")
         assert f"shop-staging-{name.removeprefix('shop-prod-')}" in info(patch)["verified"]
     assert_untouched_staging(h)
+
+
+def test_a_release_that_removes_a_resource_finishes_synced(h: Harness) -> None:
+    # The new release no longer renders a service: Argo CD deletes its objects only with prune
+    # (the fake controller follows gitops-engine); without it each region would stay OutOfSync
+    # and the deploy would end as a timeout.
+    removed = ("Deployment/shop-legacy", "Service/shop-legacy", "ServiceAccount/shop-legacy")
+    h.seed(script=Script(removes=removed))
+
+    result = h.run("--timeout", "120")
+
+    assert result.code == ExitCode.OK, result.output
+    assert [result.result(r) for r in h.order] == ["synced"] * len(h.order)
+    for name, patch in h.prod.accepted_patches:
+        sync = patch["operation"]["sync"]
+        assert sync["prune"] is True
+        # The controller reads only the operation's options: the Application's own come along.
+        assert sync["syncOptions"] == [*APP_SYNC_OPTIONS, "PruneLast=true"]
+        app = h.prod.apps[name]
+        assert app["status"]["sync"]["status"] == "Synced"
+        assert {r["name"] for r in app["status"]["operationState"]["syncResult"]["resources"]} == {
+            "shop-legacy"
+        }
+
+
+def test_without_prune_that_release_would_time_out(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 13 item 7, the behaviour before: the sync succeeds, the Application stays OutOfSync.
+    monkeypatch.setattr(deploy_model, "PRUNE", False)
+    h.seed(script=Script(removes=("Deployment/shop-legacy",)))
+
+    result = h.run("--timeout", "60", "--poll-interval", "10")
+
+    assert result.code == ExitCode.TIMED_OUT
+    assert h.prod.apps[h.prod.app_name(h.order[0])]["status"]["sync"]["status"] == "OutOfSync"
+
+
+def test_the_fakes_application_sync_options_are_the_templates() -> None:
+    template = application_set(load_stack_file("prod"))["spec"]["template"]
+    assert template["spec"]["syncPolicy"]["syncOptions"] == APP_SYNC_OPTIONS
 
 
 def test_a_region_already_running_the_image_is_left_alone(h: Harness) -> None:

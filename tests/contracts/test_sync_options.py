@@ -1,0 +1,138 @@
+"""What a sync applies and prunes (issue 13 items 2 and 7).
+
+The prod deploy writes ``operation.sync`` through the Kubernetes API with ``prune: true`` and
+PruneLast plus the Application's own options; a release without ``image.tag`` renders only the
+chart's guard, which no sync can get past. Each test pins one Argo CD v3.4.4 rule against the
+program's pure functions and, where helm is on PATH, the real chart rendered as Argo CD renders it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from infra.config import PROJECT_ROOT, load_stack_file
+from infra.deploy_model import PRUNE_LAST, ImageRef, operation_patch, sync_options
+from infra.manifests import argocd as m
+from tests.argocd_support import (
+    generated_applications,
+    helm_template_application,
+    image_updater_parameters,
+    rendered_objects,
+    with_parameters,
+)
+from tests.contracts import upstream
+
+TAG = "20261122.063000-0123abc"
+
+needs_helm = pytest.mark.skipif(
+    shutil.which("helm") is None,
+    reason="helm is not on PATH: the chart is not rendered here (CI installs it)",
+)
+
+
+def deploy_operation(app: dict[str, Any]) -> dict[str, Any]:
+    """``app`` with the operation the prod deploy writes (infra.deploy_model.operation_patch)."""
+    patch = operation_patch(
+        username="github:alice",
+        deploy_id="d1",
+        image=ImageRef("shop/web", TAG),
+        verified="yes",
+        reason="python -m infra.deploy prod",
+        revision="a" * 40,
+        resource_version="7",
+        options=sync_options(app),
+    )
+    return upstream.apply_merge_patch(app, patch)
+
+
+def served_by(objects: list[dict[str, Any]]) -> upstream.Served:
+    return frozenset((str(o["apiVersion"]), str(o["kind"])) for o in objects)
+
+
+def test_the_controller_uses_only_the_operations_options() -> None:
+    """argo-cd v3.4.4 controller/sync.go reads ``operation.sync.syncOptions`` and ``.prune`` only;
+    the API server (server/application/application.go) and auto-sync copy the Application's
+    options into the operation, an operation written with kubectl
+    (docs/user-guide/sync-kubectl.md) does not. The deploy's operation therefore carries the
+    Application's options (CreateNamespace, ServerSideApply), PruneLast and prune."""
+    for app in generated_applications(load_stack_file("prod")).values():
+        own = list(app["spec"]["syncPolicy"]["syncOptions"])
+        options, prune = upstream.operation_sync_options(deploy_operation(app))
+        assert options == [*own, PRUNE_LAST]
+        assert prune is True
+
+
+@needs_helm
+def test_a_release_that_removes_a_resource_is_synced_only_with_prune() -> None:
+    """gitops-engine (argo-cd v3.4.4) sync_context.go ``pruneObject`` deletes a live resource the
+    targets no longer hold only when the operation prunes; docs/user-guide/sync-options.md: "The
+    app will be out of sync if Argo CD expects a resource to be pruned"."""
+    config = load_stack_file("prod")
+    region = config.deploy.region_order[0]
+    app = with_parameters(
+        generated_applications(config)[region], image_updater_parameters(config, region, TAG)
+    )
+    version = config.region(region).kubernetes_version
+    live = rendered_objects(helm_template_application(app, PROJECT_ROOT, version))
+    dropped = config.services[0]
+    smaller = with_parameters(app, [{"name": f"services.{dropped}.enabled", "value": "false"}])
+    targets = rendered_objects(helm_template_application(smaller, PROJECT_ROOT, version))
+    served = served_by(live)
+
+    kept = upstream.sync(targets, live, prune=False, served=served)
+    assert (kept.phase, kept.sync_status, kept.pruned) == ("Succeeded", "OutOfSync", ())
+    _, prune = upstream.operation_sync_options(deploy_operation(app))
+    done = upstream.sync(targets, live, prune=prune, served=served)
+    assert (done.phase, done.sync_status) == ("Succeeded", "Synced")
+    assert done.pruned and all(name.endswith(f"-{dropped}") for name in done.pruned)
+
+
+def test_no_cluster_serves_the_guard_kind() -> None:
+    """The guard's apiVersion ``v1`` is the core group, which no CustomResourceDefinition can
+    extend (kubernetes/kubernetes apiextensions-apiserver validation: a CRD's spec.group "should
+    be a domain with at least one dot"), and the core API has no such kind: the Kubernetes
+    OpenAPI schemas of kubernetes-validate have none, for any version they ship."""
+    guard = {
+        "apiVersion": m.IMAGE_TAG_GUARD_API_VERSION,
+        "kind": m.IMAGE_TAG_GUARD_KIND,
+        "metadata": {"name": "g"},
+    }
+    assert "/" not in m.IMAGE_TAG_GUARD_API_VERSION  # the core group
+    for version in kubernetes_validate.utils.all_versions():
+        with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+            kubernetes_validate.validate(guard, version, strict=True)
+
+
+@needs_helm
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_sync_without_a_tag_fails_before_it_prunes(stack: str) -> None:
+    """gitops-engine (argo-cd v3.4.4) sync_context.go ``Sync``/``getSyncTasks``: an object whose
+    API resource is not served fails the whole operation before any task, prune included. The
+    tag-less render is the guard alone, so syncing it (the deploy's operation, or any manual
+    sync with prune) deletes nothing that runs; an *empty* render would have been pruned."""
+    config = load_stack_file(stack)
+    for region, app in generated_applications(config).items():
+        version = config.region(region).kubernetes_version
+        running = with_parameters(app, image_updater_parameters(config, region, TAG))
+        live = rendered_objects(helm_template_application(running, PROJECT_ROOT, version))
+        guard_only = rendered_objects(helm_template_application(app, PROJECT_ROOT, version))
+        _, prune = upstream.operation_sync_options(deploy_operation(app))
+        result = upstream.sync(guard_only, live, prune=prune, served=served_by(live))
+        assert (result.phase, result.pruned) == ("Failed", ()), region
+        assert upstream.sync([], live, prune=True, served=served_by(live)).pruned  # what it prevents
+
+
+def test_staging_auto_sync_never_wipes_out_a_release() -> None:
+    """argo-cd v3.4.4 controller/appcontroller.go ``autoSync``: automated prune without
+    ``allowEmpty`` skips an attempt in which every resource would be pruned; the staging template
+    never sets allowEmpty (check_application_template refuses it)."""
+    for app in generated_applications(load_stack_file("staging")).values():
+        automated = app["spec"]["syncPolicy"]["automated"]
+        assert automated["prune"] is True
+        assert upstream.auto_sync_skips_wipe_out(
+            automated["prune"], bool(automated.get("allowEmpty")), [True, True, True]
+        )
