@@ -1285,11 +1285,21 @@ def load() -> StackConfig:
     stack = pulumi.get_stack()
     try:
         return from_flat(flat, stack)
-    except ConfigError:
-        source = _source_of(stack_file(stack))
-        if source is None:
+    except ConfigError as error:
+        path = stack_file(stack)
+        if not path.is_file():
             raise
-        return from_flat(flat, stack, source=source)
+        # Validate again knowing the file: lines for the values read from it, and the file's own
+        # problems (invalid YAML, a duplicate key, a misspelt config:) first, as they explain the rest.
+        try:
+            read = _read(path)
+        except ConfigError as unreadable:
+            raise ConfigError.of([*unreadable.problems, *error.problems]) from None
+        source = _Source(path, read.lines, _platform_keys(as_pulumi_config(read.config)))
+        try:
+            return from_flat(flat, stack, source=source)
+        except ConfigError as located:
+            raise ConfigError.of([*read.problems, *located.problems]) from None
 
 
 def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
@@ -1443,14 +1453,6 @@ def _file_key(path: Sequence[Any]) -> str:
     if len(path) >= 2 and path[0] == "config" and str(path[1]).startswith(f"{NAMESPACE}:"):
         return _key((str(path[1]).split(":", 1)[1], *path[2:]))
     return ".".join(str(p) for p in path)
-
-
-def _source_of(path: Path) -> _Source | None:
-    try:
-        read = _read(path)
-    except (ConfigError, OSError):
-        return None
-    return _Source(path, read.lines, _platform_keys(as_pulumi_config(read.config)))
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:

@@ -257,3 +257,21 @@ def test_the_plan_reports_every_problem_of_the_stack_file_at_once(
         ("platform:ecr.keepTaggedCount", line_of(text, "keepTaggedCount: 300")),
         ("platform:argocd.sync", line_of(text, "sync: auto")),
     ]
+
+
+def test_under_pulumi_a_misspelt_config_key_is_named_before_the_missing_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `confg:` Pulumi hands the program no platform: keys; the error says why first."""
+    from infra import offline
+
+    text = stack_text().replace("\nconfig:\n", "\nconfg:\n")
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    monkeypatch.setattr(config, "stack_file", lambda stack, root=tmp_path: tmp_path / f"Pulumi.{stack}.yaml")
+    with pytest.raises(config.ConfigError) as info:
+        offline.run_encoded("staging", {})
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith(
+        f"Pulumi.staging.yaml:{line_of(text, 'confg:')}: unknown top-level key 'confg'; "
+    )
+    assert "platform:environment: (missing) is not allowed; this key is required" in lines[2]
