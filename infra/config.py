@@ -871,21 +871,27 @@ class StackConfig(_Object):
         description="What the ApplicationSet deploys: name, repoUrl, chart, revision, namespace."
     )
     ecr: EcrConfig = Field(
-        description="Registry settings: prefix, untaggedExpiryDays, keepTaggedCount, scanning, primaryRegion."
+        json_schema_extra=_from("its keys' defaults"),
+        description="Registry settings: prefix, untaggedExpiryDays, keepTaggedCount, scanning, primaryRegion.",
     )
     github: GitHubConfig = Field(
         description="GitHub settings: owner, repository, ownerId, repositoryId, subjectForm, deployBranches, "
         "environment, deployEnvironment, oidcProviderArn."
     )
     argocd: ArgoCdConfig = Field(
-        description="Argo CD settings: chartVersion, ha, sync (automated|manual), hostname."
+        json_schema_extra=_from("its keys' defaults"),
+        description="Argo CD settings: chartVersion, ha, sync (automated|manual), hostname.",
     )
     image_updater: ImageUpdaterConfig = Field(
+        json_schema_extra=_from("its keys' defaults"),
         alias="imageUpdater",
         description="Image Updater settings: chartVersion, updateStrategy, allowTags, writeBackMethod "
         "(argocd|git), gitBranch.",
     )
-    deploy: DeployConfig = Field(description="The prod deploy command: regionOrder, timeoutSeconds.")
+    deploy: DeployConfig = Field(
+        json_schema_extra=_from("its keys' defaults"),
+        description="The prod deploy command: regionOrder, timeoutSeconds.",
+    )
     tags: Annotated[
         Mapping[str, str], _Rule(_tags, {"additionalProperties": {"type": "string", "maxLength": 256}})
     ] = Field(default_factory=dict, description="Extra tags applied to every taggable AWS resource.")

@@ -75,3 +75,31 @@ def test_a_region_key_outside_the_known_regions_is_refused_by_the_schema() -> No
     regions["us-west2"] = regions.pop("us-east-1")
     raw["platform:regions"] = regions
     assert list(validator().iter_errors({"config": raw}))
+
+
+def test_the_schema_requires_exactly_the_keys_the_model_requires() -> None:
+    """Leave each key out of a real stack file: the model refuses it iff the schema requires it."""
+    schema = config_schema.model_schema()
+    base = stack_config_map("staging")
+    sections: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), schema)]
+    sections += [((f"platform:{k}",), schema["$defs"][config.SECTIONS[(k,)].__name__]) for k in
+                 ("ecr", "github", "argocd", "imageUpdater", "application", "deploy")]  # fmt: skip
+    region = next(iter(base["platform:regions"]))
+    sections.append((("platform:regions", region), schema["$defs"]["RegionConfig"]))
+    sections.append((("platform:regions", region, "nodeGroup"), schema["$defs"]["NodeGroupConfig"]))
+    for path, section in sections:
+        for key in section["properties"]:
+            raw = copy.deepcopy(base)
+            parent: Any = raw
+            for step in path:
+                parent = parent[step]
+            full = f"platform:{key}" if not path else key
+            if full not in parent:
+                continue
+            del parent[full]
+            try:
+                config.from_flat(config.as_pulumi_config(raw), "staging")
+                refused = False
+            except config.ConfigError:
+                refused = True
+            assert refused == (key in section.get("required", [])), (path, key)
