@@ -343,14 +343,12 @@ def _ipv4_cidr(value: Any) -> str:
 
 def _kubernetes_version(value: Any) -> str:
     # EKS takes the minor version as a string ("1.35"); the ones it still supports at standard
-    # price are the table in infra/versions.py.
-    if not isinstance(value, str) or value not in versions.EKS_STANDARD_SUPPORT:
-        raise _fail(
-            "expected a Kubernetes version in EKS standard support: "
-            + ", ".join(versions.EKS_STANDARD_SUPPORT),
-            value,
-        )
-    return value
+    # price, and the add-on versions pinned for each, are the tables in infra/versions.py. A
+    # version without pinned add-on versions is refused here, not by CreateAddon mid-update.
+    problem = versions.kubernetes_version_problem(value)
+    if problem is not None:
+        raise _fail(problem, value)
+    return str(value)
 
 
 # Semantic Versioning 2.0.0, the regular expression the specification itself gives
@@ -565,7 +563,7 @@ class RegionConfig(_Object):
         tuple[Annotated[str, _text(None, "an availability zone name")], ...], _list_of("availability zones")
     ] = Field(alias="availabilityZones", description="2 to 6 availability zones of this region.")
     kubernetes_version: Annotated[
-        str, _Rule(_kubernetes_version, {"enum": list(versions.EKS_STANDARD_SUPPORT)})
+        str, _Rule(_kubernetes_version, {"enum": list(versions.usable_kubernetes_versions())})
     ] = Field(alias="kubernetesVersion", description="EKS Kubernetes minor version, one in standard support.")
     nat_gateways: Annotated[NatMode, _choice(NatMode)] = Field(
         json_schema_extra=_from("environment"),

@@ -57,6 +57,9 @@ class Resource:
     remote: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)
+    # How many `transforms` callbacks the resource registered with (the mock engine never runs
+    # them: children of a packaged component such as pulumi-eks's are not simulated).
+    transforms: int = 0
 
     @property
     def is_provider(self) -> bool:
@@ -193,6 +196,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=sorted(request.ignoreChanges),
             remote=bool(request.remote),
             inputs=_redact(raw_inputs),
+            transforms=len(request.transforms),
         )
         self.recorded.append(resource)
         self.platform_mocks.context = resource

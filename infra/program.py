@@ -25,12 +25,24 @@ def run(config: StackConfig) -> dict[str, Any]:
         naming.OUTPUT_ENVIRONMENT: config.environment,
         naming.OUTPUT_HUB_REGION: config.hub_region,
     }
-    # -- clusters (issue 3) -------------------------------------------------------------------
-    clusters: dict[str, RegionalCluster] = build_clusters(config, aws)
-    outputs.update(cluster_outputs(clusters))
     # -- registry (issue 4) -------------------------------------------------------------------
     registries = Registry("registry", RegistryArgs(config=config, providers=aws))
     outputs[naming.OUTPUT_REGISTRIES] = registries.registries
+    # -- github oidc (issue 5) ----------------------------------------------------------------
+    # Before the clusters: the up role's access entry on the hub (what up.yml's `pulumi up`
+    # authenticates as) needs the role, and the hub's Kubernetes provider waits for that entry.
+    github = GitHubOidc(
+        "github",
+        GitHubOidcArgs(
+            config=config,
+            iam_provider=aws[config.hub_region],
+            ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
+        ),
+    )
+    outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
+    # -- clusters (issue 3) -------------------------------------------------------------------
+    clusters: dict[str, RegionalCluster] = build_clusters(config, aws, up_role_arn=github.up_role_arn)
+    outputs.update(cluster_outputs(clusters))
     # -- argo cd (issue 6) --------------------------------------------------------------------
     argocd = ArgoCdHub("argocd", ArgoCdHubArgs(config=config, clusters=clusters))
     ImageUpdater(
@@ -39,17 +51,6 @@ def run(config: StackConfig) -> dict[str, Any]:
     )
     applications = ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
-    # -- github oidc (issue 5) ----------------------------------------------------------------
-    github = GitHubOidc(
-        "github",
-        GitHubOidcArgs(
-            config=config,
-            iam_provider=aws[config.hub_region],
-            hub=clusters[config.hub_region],
-            ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
-            # The deploy/verify Roles live in Argo CD's namespace: declared after it.
-            argocd_namespace=argocd.namespace,
-        ),
-    )
-    outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
+    # The deploy/verify Roles live in Argo CD's namespace: declared after it.
+    github.grant_hub_access(clusters[config.hub_region], argocd.namespace)
     return outputs

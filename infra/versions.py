@@ -29,11 +29,18 @@ IMAGE_UPDATER_CHART = "argocd-image-updater"
 IMAGE_UPDATER_CHART_VERSION = "1.2.4"
 ARGO_HELM_REPOSITORY = "https://argoproj.github.io/argo-helm"
 
-# EKS managed add-on versions per Kubernetes minor version
-# (`aws eks describe-addon-versions --kubernetes-version 1.35 --addon-name coredns`).
+# EKS managed add-on versions per Kubernetes minor version. CreateAddon refuses a version EKS
+# does not list for the cluster's Kubernetes version, so a row is added only with a source:
+# `aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name>` (the
+# authoritative list, https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeAddonVersions.html)
+# or the add-on's version table in the EKS user guide (e.g. "kube-proxy versions",
+# https://docs.aws.amazon.com/eks/latest/userguide/managing-kube-proxy.html). A Kubernetes
+# version in EKS_STANDARD_SUPPORT without a row here is refused by config (no cited versions,
+# no cluster); 1.36 has none yet.
 EKS_ADDONS: dict[str, dict[str, str]] = {
     "1.34": {
         "vpc-cni": "v1.20.4-eksbuild.1",
+        # The kube-proxy table of managing-kube-proxy.html lists v1.34.1-eksbuild.2 for 1.34.
         "kube-proxy": "v1.34.1-eksbuild.2",
         "coredns": "v1.12.4-eksbuild.1",
         "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
@@ -44,10 +51,38 @@ EKS_ADDONS: dict[str, dict[str, str]] = {
         "coredns": "v1.13.1-eksbuild.1",
         "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
     },
-    "1.36": {
-        "vpc-cni": "v1.21.1-eksbuild.1",
-        "kube-proxy": "v1.36.0-eksbuild.1",
-        "coredns": "v1.13.1-eksbuild.1",
-        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
-    },
 }
+
+# The cluster upgrade policy (why EXTENDED: infra/components/cluster.py, docs/clusters.md).
+# https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
+EKS_UPGRADE_SUPPORT_TYPE = "EXTENDED"
+
+
+def usable_kubernetes_versions() -> tuple[str, ...]:
+    """The versions a stack file may name: in standard support, with pinned add-on versions."""
+    return tuple(v for v in EKS_STANDARD_SUPPORT if v in EKS_ADDONS)
+
+
+def kubernetes_version_problem(version: object) -> str | None:
+    """Why ``version`` cannot be a cluster's Kubernetes version, or None if it can.
+
+    It must be in EKS standard support (EKS_STANDARD_SUPPORT) and have the pinned add-on
+    versions the cluster installs (EKS_ADDONS).
+    """
+    if not isinstance(version, str) or version not in EKS_STANDARD_SUPPORT:
+        return "expected a Kubernetes version in EKS standard support: " + ", ".join(EKS_STANDARD_SUPPORT)
+    if version not in EKS_ADDONS:
+        usable = ", ".join(usable_kubernetes_versions())
+        return (
+            f"Kubernetes {version} has no pinned EKS add-on versions (infra/versions.py EKS_ADDONS), "
+            f"and EKS refuses an add-on version it does not list; expected one of: {usable}"
+        )
+    return None
+
+
+def eks_addon_versions(version: str) -> dict[str, str]:
+    """The pinned add-on versions of Kubernetes ``version``; ValueError naming the fix if none."""
+    problem = kubernetes_version_problem(version)
+    if problem is not None:
+        raise ValueError(problem)
+    return EKS_ADDONS[version]

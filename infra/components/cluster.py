@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 from infra import naming, versions
 from infra.components.network import RegionalNetwork, RegionalNetworkArgs
 from infra.config import NatMode, NodeGroupConfig, StackConfig
+from infra.documents import access
 from infra.documents import eks as eks_docs
 from infra.manifests import kubeconfig as kubeconfig_doc
 
@@ -111,7 +112,10 @@ class RegionalCluster(pulumi.ComponentResource):
         provider: aws.Provider,
         opts: pulumi.ResourceOptions | None = None,
         hub_egress_cidrs: pulumi.Input[list[str]] | None = None,
+        operators: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> None:
+        """``operators``: access-entry name stem -> IAM principal ARN of each principal that runs
+        ``pulumi up`` and needs this cluster's Kubernetes API (access.cluster_operators)."""
         if name != args.region:
             raise ValueError(f"a RegionalCluster is named after its region: {name!r} != {args.region!r}")
         super().__init__(TYPE, name, None, opts)
@@ -180,25 +184,20 @@ class RegionalCluster(pulumi.ComponentResource):
             # pulumi-eks refuses CIDRs when the public endpoint is off.
             public_access_cidrs=allowed,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries={
-                "platform-admin": eks.AccessEntryArgs(
-                    principal_arn=args.admin_role_arn,
-                    access_policies={
-                        "cluster-admin": eks.AccessPolicyAssociationArgs(
-                            policy_arn=eks_docs.CLUSTER_ADMIN_ACCESS_POLICY_ARN,
-                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                        )
-                    },
-                    tags=tags,
-                )
-            },
+            # No access entries here: the program declares them below as resources of its own,
+            # so the Kubernetes provider can wait for them.
             enabled_cluster_log_types=list(eks_docs.CONTROL_PLANE_LOG_TYPES),
             encryption_config_key_arn=self.secrets_key.arn,
             deletion_protection=args.protect,
-            # Config only admits versions in standard support; STANDARD makes EKS upgrade a
-            # cluster left behind instead of silently billing extended support (pulumi-eks
-            # defaults to EXTENDED). https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
-            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            # EXTENDED: EKS never upgrades the cluster behind the program's back. With STANDARD,
+            # EKS upgrades the control plane itself when standard support ends, and the next
+            # `pulumi up` would then try to set the older version from the stack file again (EKS
+            # cannot downgrade) while the node group and add-ons lag a version behind. With
+            # EXTENDED the cluster stays on its version (billed as extended support) until the
+            # stack file moves it; config and the `eks-version-in-standard-support` policy keep
+            # the stack files on versions in standard support, so that fee only comes with a
+            # version left behind. https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=versions.EKS_UPGRADE_SUPPORT_TYPE),
             skip_default_node_group=True,
             # Managed node groups whose launch template names no security group get the
             # EKS-created cluster security group, which already allows control plane <-> nodes;
@@ -214,11 +213,44 @@ class RegionalCluster(pulumi.ComponentResource):
             # Workloads get AWS credentials through EKS Pod Identity, which needs no IAM OIDC provider.
             create_oidc_provider=False,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, providers={"aws": provider}, protect=args.protect),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                providers={"aws": provider},
+                protect=args.protect,
+                # pulumi-eks always asks EKS for a standing admin entry for the cluster's creator
+                # (pulumi/pulumi-eks v4.3.0 nodejs/eks/cluster/cluster.ts, bug #2373): turned off,
+                # so the access entries below are the only ones. Transforms reach the children of
+                # a packaged component: https://www.pulumi.com/docs/iac/concepts/options/transforms/
+                transforms=[_no_creator_admin],
+            ),
         )
 
         # Derived from a cluster output so every consumer waits for the control plane.
         self.cluster_name = self.cluster.kubeconfig.apply(lambda _kc: cluster_name)
+
+        # The Kubernetes API access of each principal that runs `pulumi up` here
+        # (access.cluster_operators): cluster-admin, cluster scope, through access entries
+        # (authentication mode API, no aws-auth). https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
+        self.operator_access: list[pulumi.Resource] = []
+        for operator, principal_arn in (operators or {}).items():
+            entry = aws.eks.AccessEntry(
+                f"{operator}-{region}",
+                cluster_name=self.cluster_name,
+                principal_arn=principal_arn,
+                type="STANDARD",
+                tags=tags,
+                opts=child,
+            )
+            association = aws.eks.AccessPolicyAssociation(
+                f"{operator}-{region}",
+                cluster_name=self.cluster_name,
+                principal_arn=principal_arn,
+                policy_arn=eks_docs.CLUSTER_ADMIN_ACCESS_POLICY_ARN,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[entry])),
+            )
+            self.operator_access += [entry, association]
+
         endpoint_and_ca = self.cluster.kubeconfig.apply(kubeconfig_doc.server_and_ca)
         self.endpoint = endpoint_and_ca.apply(lambda pair: pair[0])
         self.certificate_authority = endpoint_and_ca.apply(lambda pair: pair[1])
@@ -230,11 +262,13 @@ class RegionalCluster(pulumi.ComponentResource):
                 )
             )
         )
+        # The kubeconfig authenticates as whoever runs `pulumi up`: nothing may use this provider
+        # before that principal's access entry and policy exist.
         self.k8s_provider = k8s.Provider(
             f"k8s-{region}",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.operator_access),
         )
 
         # Node IAM: the two AWS policies nodes need to join and network, plus pull-only access to
@@ -302,6 +336,12 @@ class RegionalCluster(pulumi.ComponentResource):
             cluster_name=self.cluster_name,
             node_role_arn=self.node_role.arn,
             subnet_ids=self.network.private_subnet_ids,
+            # The cluster's own version: a bump in the stack file upgrades the control plane
+            # first (this input waits for it through cluster_name) and then rolls the nodes onto
+            # that version's AMI. Without it a managed node group keeps the version it was created
+            # with. The launch template names no AMI, so EKS picks the AMI of this version.
+            # https://docs.aws.amazon.com/eks/latest/userguide/update-managed-node-group.html
+            version=args.kubernetes_version,
             ami_type=eks_docs.ami_type(ng.instance_types),
             instance_types=list(ng.instance_types),
             capacity_type=ng.capacity_type,
@@ -321,7 +361,7 @@ class RegionalCluster(pulumi.ComponentResource):
             ),
         )
 
-        addon_versions = versions.EKS_ADDONS[args.kubernetes_version]
+        addon_versions = versions.eks_addon_versions(args.kubernetes_version)
         self.addons = {}
         for addon in ADDONS:
             after_nodes = addon in ADDONS_AFTER_NODES
@@ -334,6 +374,11 @@ class RegionalCluster(pulumi.ComponentResource):
                 # configuration what this program says it is.
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
+                # Deleting the add-on resource (a rename, a refactor that re-parents it) must not
+                # remove vpc-cni, kube-proxy, coredns or the Pod Identity agent from a live
+                # cluster: with preserve, DeleteAddon keeps the software running and only stops
+                # EKS managing it. https://docs.aws.amazon.com/eks/latest/APIReference/API_DeleteAddon.html
+                preserve=True,
                 tags=tags,
                 opts=pulumi.ResourceOptions.merge(
                     child, pulumi.ResourceOptions(depends_on=[self.node_group] if after_nodes else None)
@@ -355,17 +400,39 @@ class RegionalCluster(pulumi.ComponentResource):
         return {"name": self.cluster_name, "endpoint": self.endpoint, "oidcIssuer": self.oidc_issuer}
 
 
-def build_clusters(config: StackConfig, providers: Mapping[str, aws.Provider]) -> dict[str, RegionalCluster]:
+def _no_creator_admin(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    props = eks_docs.without_creator_admin(args.type_, args.props)
+    return None if props is None else pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+
+def build_clusters(
+    config: StackConfig,
+    providers: Mapping[str, aws.Provider],
+    up_role_arn: pulumi.Input[str] | None = None,
+) -> dict[str, RegionalCluster]:
     """One RegionalCluster per configured region, each on that region's provider.
 
     The hub comes first: each spoke admits the hub's NAT addresses to its API endpoint, so Argo
     CD can manage it. The addresses exist seconds after the hub's network starts, long before
     any control plane, so this adds nothing to a spoke's build time.
+
+    Each cluster gets the access entries of the principals that run ``pulumi up`` there
+    (access.cluster_operators); ``up_role_arn`` is the GitHub up role's ARN as the role
+    resource gives it (the entry must wait for the role: EKS accepts only an existing principal),
+    or None to use the role's known ARN (tests that build clusters alone).
     """
+    by_region: dict[str, dict[str, pulumi.Input[str]]] = {r: {} for r in config.region_names}
+    for operator in access.cluster_operators(config):
+        arn: pulumi.Input[str] = operator.principal_arn
+        if operator.name == access.UP_OPERATOR and up_role_arn is not None:
+            arn = up_role_arn
+        for region in operator.regions:
+            by_region[region][operator.name] = arn
     hub = RegionalCluster(
         config.hub_region,
         RegionalClusterArgs.from_config(config, config.hub_region),
         providers[config.hub_region],
+        operators=by_region[config.hub_region],
     )
     clusters = {config.hub_region: hub}
     for region in config.spoke_regions:
@@ -374,6 +441,7 @@ def build_clusters(config: StackConfig, providers: Mapping[str, aws.Provider]) -
             RegionalClusterArgs.from_config(config, region),
             providers[region],
             hub_egress_cidrs=hub.network.egress_cidrs,
+            operators=by_region[region],
         )
     return {region: clusters[region] for region in config.region_names}
 

@@ -141,6 +141,8 @@ class GitHubRole(pulumi.ComponentResource):
     def __init__(self, name: str, args: GitHubRoleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:github:GitHubRole", name, None, opts)
         config, spec = args.config, args.spec
+        self.spec = spec
+        self._name = name
         tags = naming.base_tags(config.environment, config.tags)
         child = pulumi.ResourceOptions(parent=self, provider=args.iam_provider)
 
@@ -201,22 +203,34 @@ class GitHubRole(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self._tags = tags
         self.hub_access: HubApplicationAccess | None = None
-        if spec.hub_access is not None and args.hub is not None:
-            self.hub_access = HubApplicationAccess(
-                name,
-                HubApplicationAccessArgs(
-                    principal_arn=self.role.arn,
-                    spec=spec.hub_access,
-                    hub=args.hub,
-                    tags=tags,
-                    namespace_dependency=args.argocd_namespace,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        if args.hub is not None:
+            self.grant_hub_access(args.hub, args.argocd_namespace)
 
         self.arn = self.role.arn
         self.register_outputs({"arn": self.role.arn, "name": self.role.name, "subjects": list(spec.subjects)})
+
+    def grant_hub_access(self, hub: HubCluster, namespace: pulumi.Resource | None) -> None:
+        """The role's access entry and RBAC on the hub, for a role whose spec has hub access.
+
+        Separate from the constructor so the roles can exist before the clusters (the ``up``
+        role's own access entry on the hub needs the role) while these Roles wait for Argo CD's
+        namespace.
+        """
+        if self.spec.hub_access is None or self.hub_access is not None:
+            return
+        self.hub_access = HubApplicationAccess(
+            self._name,
+            HubApplicationAccessArgs(
+                principal_arn=self.role.arn,
+                spec=self.spec.hub_access,
+                hub=hub,
+                tags=self._tags,
+                namespace_dependency=namespace,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
 
 def _sid(purpose: str) -> str:
@@ -233,8 +247,9 @@ class GitHubOidcArgs:
     config: StackConfig
     # IAM is global: the hub region's provider declares the account's IAM objects, once.
     iam_provider: aws.Provider
-    # The hub cluster; without it the deploy/verify roles get their IAM part only (no access
-    # entry, no RBAC) - the program always passes it.
+    # The hub cluster; without it the deploy/verify roles get their IAM part only until
+    # GitHubOidc.grant_hub_access (the program declares the roles before the clusters, since
+    # the up role's access entry on the hub needs the role, and grants hub access after Argo CD).
     hub: HubCluster | None = None
     # The Argo CD namespace resource, so the deploy/verify Roles are created after it.
     argocd_namespace: pulumi.Resource | None = None
@@ -288,7 +303,14 @@ class GitHubOidc(pulumi.ComponentResource):
             )
             for spec in specs
         }
+        self.up_role_arn: pulumi.Output[str] = self.roles[iam.UP].arn
         self.role_arns: pulumi.Output[dict[str, str]] = pulumi.Output.all(
             **{purpose: role.arn for purpose, role in self.roles.items()}
         )
         self.register_outputs({"providerArn": self.provider_arn, "roleArns": self.role_arns})
+
+    def grant_hub_access(self, hub: HubCluster, argocd_namespace: pulumi.Resource) -> None:
+        """Declare the deploy/verify roles' access to the hub's Applications, once Argo CD's
+        namespace exists (a no-op for roles without hub access or already granted)."""
+        for role in self.roles.values():
+            role.grant_hub_access(hub, argocd_namespace)

@@ -64,6 +64,9 @@ class RegionalRegistryArgs:
     provider: aws.Provider
     # Only for a replica registry: the role ECR assumes to create a repository from the template.
     template_role_arn: pulumi.Input[str] | None = None
+    # service -> resources its repository here must wait for (the source registry's primary
+    # region waits for the service's repositories in every other region, see Registry).
+    repository_dependencies: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 class RegionalRegistry(pulumi.ComponentResource):
@@ -116,7 +119,10 @@ class RegionalRegistry(pulumi.ComponentResource):
                     aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=self.key.arn)
                 ],
                 tags=tags,
-                opts=stateful,
+                opts=pulumi.ResourceOptions.merge(
+                    stateful,
+                    pulumi.ResourceOptions(depends_on=list(args.repository_dependencies.get(service, ()))),
+                ),
             )
             aws.ecr.LifecyclePolicy(
                 f"{service}-{region}",
@@ -181,8 +187,17 @@ class RegionalRegistry(pulumi.ComponentResource):
                     ),
                     sort_keys=True,
                 ),
-                # Grant CreateRepository only once the template that shapes such repositories exists.
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.template])),
+                # Nothing can be replicated into this region before the policy exists (the source
+                # account needs it: https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry-permissions-create-replication.html).
+                # So the policy comes last: after the template that shapes repositories
+                # replication creates, and after every repository this stack declares here, so
+                # no image staging pushes while this `pulumi up` runs can make ECR create one of
+                # them from the template first (the `up` would then fail with
+                # RepositoryAlreadyExistsException).
+                opts=pulumi.ResourceOptions.merge(
+                    child,
+                    pulumi.ResourceOptions(depends_on=[self.template, *self.repositories.values()]),
+                ),
             )
 
         self.register_outputs(
@@ -235,19 +250,33 @@ class Registry(pulumi.ComponentResource):
             )
             template_role_arn = self.template_role.arn
 
-        self.regions = {
-            region: RegionalRegistry(
+        # In the source registry, a service's repository in the primary region (where CI pushes)
+        # is created after its repositories in every other region of the stack: ECR replicates
+        # within the account to a region whose repository does not exist yet by creating it with
+        # its own defaults, and this stack's create of that repository would then fail with
+        # RepositoryAlreadyExistsException. So nothing can be pushed before every destination
+        # of the same account exists. (Prod's destinations exist first by the bootstrap order:
+        # docs/registry.md.) https://docs.aws.amazon.com/AmazonECR/latest/userguide/replication.html
+        built: dict[str, RegionalRegistry] = {}
+        primary_last = sorted(config.region_names, key=lambda r: r == config.ecr.primary_region)
+        for region in primary_last:
+            waits: dict[str, list[pulumi.Resource]] = {}
+            if config.builds_images and region == config.ecr.primary_region:
+                waits = {
+                    service: [built[r].repositories[service] for r in built] for service in config.services
+                }
+            built[region] = RegionalRegistry(
                 f"registry-{region}",
                 RegionalRegistryArgs(
                     config=config,
                     region=region,
                     provider=args.providers[region],
                     template_role_arn=template_role_arn,
+                    repository_dependencies=waits,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for region in config.region_names
-        }
+        self.regions = {region: built[region] for region in config.region_names}
 
         if self.template_role is not None:
             key_arns: Sequence[pulumi.Output[str]] = [r.key.arn for r in self.regions.values()]
@@ -265,11 +294,11 @@ class Registry(pulumi.ComponentResource):
         # Account-and-region singleton: the source registry's one replication configuration.
         self.replication = None
         if rules:
-            # No depends_on the repositories: replication acts only on a push, CI can push a service
-            # only once its primary-region repository exists, and the same `pulumi up` creates the
-            # service's repositories in every region. Depending on them would also make this
-            # singleton's dependencies change with every service added. If replication ever does
-            # create a repository first (ECR defaults), adopt it: see the README, "Adopting".
+            # No depends_on the repositories: replication acts only on a push, and CI can push a
+            # service only once its primary-region repository exists, which this stack creates
+            # after the service's other regions (above). Replication to the peer account relies
+            # on the bootstrap order (the receiving stack first: docs/registry.md); ECR replicates
+            # each push once and does not retry a failed replication.
             self.replication = aws.ecr.ReplicationConfiguration(
                 f"replication-{config.ecr.primary_region}",
                 replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(

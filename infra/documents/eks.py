@@ -7,7 +7,7 @@ pack read them directly.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 IAM_VERSION = "2012-10-17"
@@ -157,3 +157,36 @@ def ami_type(instance_types: Sequence[str]) -> str:
             "one node group runs one architecture"
         )
     return AMI_ARM_64 if arm else AMI_X86_64
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may use the Kubernetes API: the principals that run `pulumi up`
+# ---------------------------------------------------------------------------------------------
+
+# The resource type pulumi-eks creates the control plane with (a child of eks:index:Cluster).
+EKS_CLUSTER_RESOURCE_TYPE = "aws:eks/cluster:Cluster"
+
+
+def without_creator_admin(type_: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``props`` of pulumi-eks's control plane with the cluster creator's admin entry turned off,
+    or None for any other resource (left as it is).
+
+    pulumi-eks hard-codes ``accessConfig.bootstrapClusterCreatorAdminPermissions: true``
+    (pulumi/pulumi-eks v4.3.0 and master of 2026-08-12, nodejs/eks/cluster/cluster.ts,
+    ``createCore``; the installed 4.4.0 SDK still has no argument for it; open bug
+    pulumi/pulumi-eks#2373), so EKS gives whoever creates
+    the cluster a standing cluster-admin access entry that no program manages, and an access
+    entry the program declares for that same principal fails with ResourceInUseException.
+    With this off, the program's own entries (infra.documents.access.cluster_operators) are the
+    only ones.
+    EKS reads the flag at creation only, and pulumi-eks ignores later changes to it, so a
+    cluster created before keeps its creator entry (docs/clusters.md: removing it).
+    https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessConfigRequest.html
+    """
+    if type_ != EKS_CLUSTER_RESOURCE_TYPE:
+        return None
+    access = dict(props.get("accessConfig") or {})
+    if access.get("bootstrapClusterCreatorAdminPermissions") is False:
+        return None
+    access["bootstrapClusterCreatorAdminPermissions"] = False
+    return {**props, "accessConfig": access}

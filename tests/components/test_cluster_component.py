@@ -18,6 +18,7 @@ import pytest
 from infra import config as cfg
 from infra import naming, offline, providers, versions
 from infra.components import cluster as cl
+from infra.documents import access
 from infra.documents import eks as eks_docs
 
 STACKS = ("staging", "prod")
@@ -36,6 +37,8 @@ KMS = "aws:kms/key:Key"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ROLE = "aws:iam/role:Role"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 TAGGABLE = {VPC, SUBNET, "aws:ec2/internetGateway:InternetGateway", EIP, NAT, "aws:ec2/routeTable:RouteTable"}
 TAGGABLE |= {KMS, ROLE, LT, NODE_GROUP, ADDON, EKS}
 
@@ -213,18 +216,8 @@ def test_control_plane_settings(stack: str, region: str) -> None:
     assert i["name"] == naming.cluster_name(p.config.environment, region)
     assert i["version"] == rc.kubernetes_version
     assert i["authenticationMode"] == "API"
-    assert i["accessEntries"] == {
-        "platform-admin": {
-            "principalArn": p.config.cluster_admin_role_arn,
-            "accessPolicies": {
-                "cluster-admin": {
-                    "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                    "accessScope": {"type": "cluster"},
-                }
-            },
-            "tags": naming.base_tags(p.config.environment, p.config.tags),
-        }
-    }
+    # Access entries are the program's own resources (test_operator_access), not pulumi-eks's.
+    assert not i.get("accessEntries")
     assert not i.get("roleMappings") and not i.get("userMappings")  # nothing through aws-auth
     assert i["endpointPrivateAccess"] is True
     assert sorted(i["enabledClusterLogTypes"]) == sorted(
@@ -236,13 +229,39 @@ def test_control_plane_settings(stack: str, region: str) -> None:
     assert i["corednsAddonOptions"]["enabled"] is False
     assert i["kubeProxyAddonOptions"]["enabled"] is False
     assert i["createOidcProvider"] is False
-    assert i["upgradePolicy"] == {"supportType": "STANDARD"}
+    # EXTENDED: EKS never upgrades the control plane behind the program (docs/clusters.md).
+    assert i["upgradePolicy"] == {"supportType": "EXTENDED"}
     assert names(eks.property_dependencies["privateSubnetIds"], p) == {
         f"private-{z}" for z in rc.availability_zones
     }
     assert names(eks.property_dependencies["publicSubnetIds"], p) == {
         f"public-{z}" for z in rc.availability_zones
     }
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_operator_access(stack: str, region: str) -> None:
+    """Each principal that runs `pulumi up` has cluster-admin where it uses Kubernetes, the
+    Kubernetes provider waits for those entries, and nothing else is granted here."""
+    p = plan(stack)
+    expected = {o.name: o.principal_arn for o in access.cluster_operators(p.config) if region in o.regions}
+    assert access.ADMIN_OPERATOR in expected  # people reach every cluster
+    assert (access.UP_OPERATOR in expected) == (region == p.config.hub_region)
+    entries = {r.name.removesuffix(f"-{region}"): r for r in regional(stack, region, ACCESS_ENTRY)}
+    policies = {r.name.removesuffix(f"-{region}"): r for r in regional(stack, region, ACCESS_POLICY)}
+    assert set(entries) == set(policies) == set(expected)
+    cluster_name = naming.cluster_name(p.config.environment, region)
+    for name, arn in expected.items():
+        assert entries[name].inputs["principalArn"] == arn
+        assert entries[name].inputs["clusterName"] == cluster_name
+        assert entries[name].inputs["type"] == "STANDARD"
+        assert policies[name].inputs["policyArn"] == eks_docs.CLUSTER_ADMIN_ACCESS_POLICY_ARN
+        assert policies[name].inputs["accessScope"] == {"type": "cluster"}
+        assert entries[name].urn in policies[name].dependencies
+    (provider,) = regional(stack, region, K8S_PROVIDER)
+    assert {e.urn for e in entries.values()} | {a.urn for a in policies.values()} <= set(
+        provider.dependencies
+    )
 
 
 @pytest.mark.parametrize(("stack", "region"), cases())
@@ -372,7 +391,18 @@ def test_addons_pinned_and_adopting(stack: str, region: str) -> None:
     for name, addon in addons.items():
         assert addon.inputs["addonVersion"] == versions.EKS_ADDONS[k8s][name]
         assert addon.inputs["resolveConflictsOnCreate"] == "OVERWRITE"
+        # Deleting the resource never removes the add-on's software from the cluster.
+        assert addon.inputs["preserve"] is True
         assert one(stack, region, EKS).urn in addon.dependencies
+
+
+@pytest.mark.parametrize(("stack", "region"), cases())
+def test_node_group_follows_the_cluster_version(stack: str, region: str) -> None:
+    # A version bump in the stack file moves the control plane, then the nodes (they wait for it).
+    ng = one(stack, region, NODE_GROUP)
+    assert ng.inputs["version"] == one(stack, region, EKS).inputs["version"]
+    assert ng.inputs["version"] == plan(stack).config.region(region).kubernetes_version
+    assert one(stack, region, EKS).urn in ng.dependencies
 
 
 @pytest.mark.parametrize(("stack", "region"), cases())

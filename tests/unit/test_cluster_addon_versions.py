@@ -12,11 +12,25 @@ from infra.components.cluster import ADDONS
 ADDON_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")
 
 
-def test_every_supported_kubernetes_version_pins_every_addon() -> None:
-    # A version config accepts but the table lacks would fail in the middle of `pulumi up`.
-    assert set(versions.EKS_ADDONS) == set(versions.EKS_STANDARD_SUPPORT)
+def test_every_pinned_kubernetes_version_pins_every_addon() -> None:
+    # Only versions in standard support have rows, and a row pins every add-on the cluster installs.
+    assert set(versions.EKS_ADDONS) <= set(versions.EKS_STANDARD_SUPPORT)
     for k8s, table in versions.EKS_ADDONS.items():
         assert set(table) == set(ADDONS), k8s
+
+
+@pytest.mark.parametrize("k8s", sorted(versions.EKS_STANDARD_SUPPORT))
+def test_a_version_without_addon_rows_is_refused_by_name(k8s: str) -> None:
+    # A version config accepted but the table lacked would fail in the middle of `pulumi up`.
+    problem = versions.kubernetes_version_problem(k8s)
+    if k8s in versions.EKS_ADDONS:
+        assert problem is None
+        assert versions.eks_addon_versions(k8s) == versions.EKS_ADDONS[k8s]
+    else:
+        assert problem is not None
+        assert f"Kubernetes {k8s} has no pinned EKS add-on versions (infra/versions.py EKS_ADDONS)" in problem
+        with pytest.raises(ValueError, match="no pinned EKS add-on versions"):
+            versions.eks_addon_versions(k8s)
 
 
 @pytest.mark.parametrize("k8s", sorted(versions.EKS_ADDONS))

@@ -766,7 +766,7 @@ def test_preview_previews_each_stack_with_the_policy_pack_and_its_own_comment() 
 # ----------------------------------------------------------------------------------------------
 
 
-def test_up_applies_staging_then_prod_each_in_its_stacks_environment() -> None:
+def test_up_applies_the_receiving_registry_first_each_in_its_stacks_environment() -> None:
     wf = _workflow("up.yml")
     assert wf["on"] == {"push": {"branches": ["main"]}}
     jobs = _jobs(wf)
@@ -777,7 +777,11 @@ def test_up_applies_staging_then_prod_each_in_its_stacks_environment() -> None:
     # deployEnvironment (`production`, the deploy's gate): the up role trusts only the former.
     assert jobs["prod"]["environment"] == prod.github.environment == "prod"
     assert jobs["prod"]["environment"] != prod.github.deploy_environment
-    assert jobs["prod"]["needs"] in ("staging", ["staging"])
+    # The stack that receives images by replication is applied before the one that sends them
+    # (docs/registry.md, "Bootstrap order"): ECR does not retry a replication that failed.
+    assert staging.builds_images and not prod.builds_images
+    assert "needs" not in jobs["prod"]
+    assert jobs["staging"]["needs"] in ("prod", ["prod"])
     for stack, job in jobs.items():
         [aws] = _steps_using(job, CONFIGURE_AWS)
         assert _expression(aws["with"]["role-to-assume"]) == f"vars.{stack.upper()}_UP_ROLE_ARN"
