@@ -386,6 +386,20 @@ def helm_template(
 
 @pytest.mark.skipif(HELM is None, reason="helm is not on PATH: the Applications are not rendered here")
 @pytest.mark.parametrize("stack", STACKS)
+def test_before_the_first_tag_every_generated_application_renders_without_workloads(stack: str) -> None:
+    """A brand-new Application (day 0, a new region, a rebuilt hub) has no image parameters yet.
+    It must still render, so Argo CD records a Helm source type and Image Updater considers it
+    (docs/argocd.md, "The first tag"; tests/contracts/test_image_updater_source_type.py), and it
+    must not render to an empty set a sync could prune against: no workload, something left."""
+    p = plan(stack)
+    for app in generated_applications(p):
+        docs = helm_template(p, app, [])
+        assert docs, app["metadata"]["name"]
+        assert not [d for d in docs if d["kind"] in ("Deployment", "Service", "HorizontalPodAutoscaler")]
+
+
+@pytest.mark.skipif(HELM is None, reason="helm is not on PATH: the Applications are not rendered here")
+@pytest.mark.parametrize("stack", STACKS)
 def test_first_tag_every_generated_application_renders_the_first_image(stack: str) -> None:
     p = plan(stack)
     for app in generated_applications(p):
