@@ -112,6 +112,39 @@ def _preserve(view: ResourceView) -> list[str]:
     ]
 
 
+# --- gitops-template-keeps-image-updater-parameters --------------------------------------------
+
+
+def _template_parameters(view: ResourceView) -> list[str]:
+    """The ApplicationSet controller updates an Application with a JSON merge patch from the
+    normalised live object to the template (argo-cd v3.4.4 applicationset/utils/createOrUpdate.go),
+    and a merge patch replaces a list whole: a template Helm parameter (or a ``sources`` list, or a
+    templatePatch that writes either) would replace the Application's whole ``parameters`` list on
+    its next change and delete the tag Image Updater wrote."""
+    if view.type != APPLICATION_SET:
+        return []
+    parameters = view.get("spec.template.spec.source.helm.parameters")
+    sources = view.get("spec.template.spec.sources")
+    patch = view.get("spec.templatePatch")
+    if is_unknown(parameters) or is_unknown(sources) or is_unknown(patch):
+        return []
+    found = []
+    if as_list(parameters):
+        found.append("spec.template.spec.source.helm.parameters")
+    if sources is not None:
+        found.append("spec.template.spec.sources")
+    if isinstance(patch, str) and ("parameters" in patch or "sources" in patch):
+        found.append("spec.templatePatch (writes parameters or sources)")
+    if not found:
+        return []
+    return [
+        f"ApplicationSet {_set_name(view)} sets {', '.join(found)}: the controller's merge patch replaces "
+        "the whole list on the next change and deletes the Helm parameters Image Updater writes "
+        f"({DEFAULT_HELM_NAME_PARAMETER}, {DEFAULT_HELM_TAG_PARAMETER}); put values in a value file and "
+        "use spec.template.spec.source."
+    ]
+
+
 # --- gitops-ignore-image-updater-parameters ----------------------------------------------------
 
 
@@ -311,6 +344,15 @@ RULES: tuple[Rule, ...] = (
         "mandatory",
         _ignores_written,
         resource_types=(APPLICATION_SET, IMAGE_UPDATER),
+        url="https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/",
+    ),
+    resource_rule(
+        "gitops-template-keeps-image-updater-parameters",
+        "gitops",
+        "The ApplicationSet template sets no Helm parameters or sources, so its merge patch never replaces the parameters Image Updater writes.",
+        "mandatory",
+        _template_parameters,
+        resource_types=(APPLICATION_SET,),
         url="https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/",
     ),
     resource_rule(

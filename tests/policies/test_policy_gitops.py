@@ -279,3 +279,42 @@ def test_ha_rule_accepts_autoscaling_and_external_redis_and_skips_other_charts()
     assert check("gitops-argocd-ha-in-prod", release(chart="argocd-image-updater", values={})) == []
     assert check("gitops-argocd-ha-in-prod", release(chart="https://example/argo/argo-cd", values={})) != []
     assert check("gitops-argocd-ha-in-prod", release(values=UNKNOWN)) == []
+
+
+# --- the template never carries Helm parameters --------------------------------------------------
+
+KEEP_RULE = "gitops-template-keeps-image-updater-parameters"
+
+
+def test_the_programs_application_sets_carry_no_template_parameters() -> None:
+    for stack_name in ("staging", "prod"):
+        config = load_stack_file(stack_name)
+        props = manifests.application_set(config)
+        subject = view(gitops.APPLICATION_SET, "application-set", props, environment=config.environment)
+        assert check(KEEP_RULE, subject) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "shown"),
+    [
+        (
+            lambda t: t["spec"].update(source={"helm": {"parameters": [{"name": "x", "value": "1"}]}}),
+            "helm.parameters",
+        ),
+        (lambda t: t["spec"].update(sources=[{"repoURL": "r"}]), "spec.template.spec.sources"),
+    ],
+)
+def test_a_template_with_parameters_or_sources_is_refused(mutate: Any, shown: str) -> None:
+    spec = template_spec(MANUAL)
+    mutate(spec["template"])
+    (message,) = check(KEEP_RULE, app_set(spec))
+    assert shown in message and "image.tag" in message
+
+
+def test_a_template_patch_writing_parameters_is_refused_and_unknowns_pass() -> None:
+    spec = template_spec(MANUAL)
+    spec["templatePatch"] = "spec:\n  source:\n    helm:\n      parameters: []\n"
+    assert "templatePatch" in check(KEEP_RULE, app_set(spec))[0]
+    unknown = template_spec(MANUAL)
+    unknown["template"]["spec"]["source"] = {"helm": {"parameters": UNKNOWN}}
+    assert check(KEEP_RULE, app_set(unknown)) == []
