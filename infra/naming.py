@@ -84,6 +84,19 @@ def role_name(environment: str, purpose: str) -> str:
     return f"{PROJECT}-{environment}-{purpose}"
 
 
+# --- GitHub Actions: the workflow files whose jobs assume the roles (.github/workflows/) --------
+WORKFLOWS_DIR = ".github/workflows"
+WORKFLOW_BUILD = "build-images.yml"
+WORKFLOW_PREVIEW = "preview.yml"
+WORKFLOW_UP = "up.yml"
+WORKFLOW_DEPLOY = "deploy-prod.yml"
+
+
+def runner_project_name(environment: str) -> str:
+    """The CodeBuild project whose runners run the jobs that talk to ``environment``'s hub."""
+    return f"{PROJECT}-{environment}-runner"
+
+
 # --- Argo CD names ---------------------------------------------------------------------------
 def application_set_name(app: str, environment: str) -> str:
     return f"{app}-{environment}"

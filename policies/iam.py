@@ -48,6 +48,14 @@ _SUBJECT_RE = re.compile(
     r"^repo:(?P<owner>[A-Za-z0-9][A-Za-z0-9-]*)(?:@[0-9]+)?/(?P<repo>[A-Za-z0-9._-]+?)(?:@[0-9]+)?:(?P<context>.+)$"
 )
 _WILDCARDS = ("*", "?")
+# The one wildcard a GitHub trust may hold: the number of a pull request, whose job runs the
+# workflow at refs/pull/<number>/merge when the repository's subject template carries
+# job_workflow_ref (infra.documents.iam.PULL_REQUEST_REF).
+# https://docs.github.com/en/actions/reference/security/oidc#customizing-the-subject-claims-for-an-organization-or-repository
+_PULL_REQUEST_RE = re.compile(
+    r"^repo:[A-Za-z0-9][A-Za-z0-9-]*(?:@[0-9]+)?/[A-Za-z0-9._-]+?(?:@[0-9]+)?:pull_request"
+    r":job_workflow_ref:[A-Za-z0-9][A-Za-z0-9._/-]*/\.github/workflows/[A-Za-z0-9._-]+@refs/pull/\*/merge$"
+)
 
 # What `docker push` needs beyond reading:
 # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html
@@ -118,17 +126,25 @@ def github_trust_problems(document: Any) -> list[str]:
             problems.append(f"{sid} accepts a wildcard audience")
         subs = list(_condition_values(statement, SUB_KEY))
         for operator, values in subs:
-            if operator != "StringEquals":
+            pull_requests = operator == "StringLike" and all(
+                isinstance(v, str) and _PULL_REQUEST_RE.match(v) for v in values
+            )
+            if operator != "StringEquals" and not pull_requests:
                 problems.append(f"{sid} matches {SUB_KEY} with {operator} instead of StringEquals")
             wild = [str(v) for v in values if any(w in str(v) for w in _WILDCARDS)]
-            if wild:
+            if wild and not pull_requests:
                 problems.append(f"{sid} trusts the wildcard subject {', '.join(wild)}")
-        exact = [v for op, values in subs if op == "StringEquals" for v in values]
+        exact = [
+            v
+            for op, values in subs
+            for v in values
+            if op == "StringEquals" or (op == "StringLike" and _PULL_REQUEST_RE.match(str(v)))
+        ]
         if not exact:
             problems.append(f"{sid} does not require an exact {SUB_KEY}")
         for subject in exact:
             text = str(subject)
-            if any(w in text for w in _WILDCARDS):
+            if any(w in text for w in _WILDCARDS) and not _PULL_REQUEST_RE.match(text):
                 continue
             match = _SUBJECT_RE.match(text)
             if not match:

@@ -39,6 +39,10 @@ DEPLOY = "deploy"
 VERIFY = "verify"
 PURPOSES: tuple[str, ...] = (PUSH, PREVIEW, UP, DEPLOY, VERIFY)
 
+# The pull-request preview identity: resources and their metadata, no data. ReadOnlyAccess
+# (what it had) reads S3 objects, DynamoDB items, log events and Lambda environment variables.
+# https://docs.aws.amazon.com/aws-managed-policy/latest/reference/ViewOnlyAccess.html
+VIEW_ONLY_ACCESS = f"arn:{PARTITION}:iam::aws:policy/job-function/ViewOnlyAccess"
 READ_ONLY_ACCESS = f"arn:{PARTITION}:iam::aws:policy/ReadOnlyAccess"
 ADMINISTRATOR_ACCESS = f"arn:{PARTITION}:iam::aws:policy/AdministratorAccess"
 
@@ -65,6 +69,23 @@ SECRET_READ_ACTIONS: tuple[str, ...] = (
     "ec2:GetPasswordData",
     "ecr:GetDownloadUrlForLayer",
     "ecr:BatchGetImage",
+)
+# Reads of data rather than of resources. ViewOnlyAccess grants none of these today; the preview
+# role denies them explicitly so that no later version of the managed policy can hand a pull
+# request the platform's data (the contract a reviewer checks: tests/unit/test_iam_documents.py).
+DATA_READ_ACTIONS: tuple[str, ...] = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "logs:GetLogEvents",
+    "logs:FilterLogEvents",
+    "logs:StartQuery",
+    "logs:GetQueryResults",
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
 )
 # The account's own SSM parameters may hold secrets; AWS's public parameters (EKS AMI ids under
 # arn:aws:ssm:REGION::parameter/aws/service/..., no account) stay readable for previews.
@@ -129,17 +150,49 @@ def _escape(value: str) -> str:
     return value.replace(":", "%3A")
 
 
-def branch_subject(github: GitHubConfig, branch: str) -> str:
-    return f"{subject_prefix(github)}:ref:refs/heads/{_escape(branch)}"
+# The repository's OIDC subject template (declared by infra.components.github_repository): the
+# default subject, then the workflow file and ref the job runs. With it a role names the workflow
+# that may use it, so a job in another workflow that names the same environment (GitHub creates
+# an environment the first time a workflow names it) gets a subject no role trusts.
+# https://docs.github.com/en/actions/reference/security/oidc#customizing-the-subject-claims-for-an-organization-or-repository
+# REST: PUT /repos/{owner}/{repo}/actions/oidc/customization/sub
+# https://docs.github.com/en/rest/actions/oidc#set-the-customization-template-for-an-oidc-subject-claim-for-a-repository
+SUBJECT_CLAIM_KEYS: tuple[str, ...] = ("repo", "context", "job_workflow_ref")
+# The branch up.yml runs on and the only one from which prod's environments may deploy.
+RELEASE_BRANCH = "main"
 
 
-def pull_request_subject(github: GitHubConfig) -> str:
-    return f"{subject_prefix(github)}:pull_request"
+def workflow_ref(github: GitHubConfig, workflow: str, ref: str) -> str:
+    """``OWNER/REPO/.github/workflows/<workflow>@<ref>``: the ``job_workflow_ref`` claim."""
+    return f"{github.slug}/{naming.WORKFLOWS_DIR}/{workflow}@{ref}"
 
 
-def environment_subject(github: GitHubConfig, environment: str) -> str:
-    # A job that names an environment gets this subject whatever its branch or event.
-    return f"{subject_prefix(github)}:environment:{_escape(environment)}"
+def _with_workflow(subject: str, github: GitHubConfig, workflow: str, ref: str) -> str:
+    return f"{subject}:job_workflow_ref:{_escape(workflow_ref(github, workflow, ref))}"
+
+
+def branch_subject(github: GitHubConfig, branch: str, workflow: str = naming.WORKFLOW_BUILD) -> str:
+    ref = f"refs/heads/{branch}"
+    return _with_workflow(f"{subject_prefix(github)}:ref:{_escape(ref)}", github, workflow, ref)
+
+
+# A pull request's job runs the workflow at refs/pull/<number>/merge, so its subject differs per
+# pull request: the one subject a trust policy matches with StringLike, the number its only
+# wildcard (assert_exact_subjects and the policy pack refuse any other).
+PULL_REQUEST_REF = "refs/pull/*/merge"
+
+
+def pull_request_subject(github: GitHubConfig, workflow: str = naming.WORKFLOW_PREVIEW) -> str:
+    return _with_workflow(f"{subject_prefix(github)}:pull_request", github, workflow, PULL_REQUEST_REF)
+
+
+def environment_subject(
+    github: GitHubConfig, environment: str, workflow: str, ref: str = f"refs/heads/{RELEASE_BRANCH}"
+) -> str:
+    """A job of ``workflow`` at ``ref`` that names ``environment``."""
+    return _with_workflow(
+        f"{subject_prefix(github)}:environment:{_escape(environment)}", github, workflow, ref
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,6 +235,15 @@ def role_specs(config: StackConfig) -> tuple[RoleSpec, ...]:
             config.registry_role,
             "prod never builds images: expected replica, so that prod has no push role",
         )
+    if config.is_prod and gh.environment == gh.deploy_environment:
+        # The subjects differ by workflow, but one environment's reviewers would then approve
+        # both a `pulumi up` of prod and a deploy: two gates would become one.
+        raise ConfigError(
+            "platform:github.deployEnvironment",
+            gh.deploy_environment,
+            "must differ from github.environment: one approval would open both the up and the "
+            "deploy role; give each its own GitHub environment",
+        )
     specs: list[RoleSpec] = []
     if config.builds_images:
         specs.append(
@@ -197,15 +259,15 @@ def role_specs(config: StackConfig) -> tuple[RoleSpec, ...]:
             purpose=PREVIEW,
             role_name=naming.role_name(env, f"github-{PREVIEW}"),
             subjects=(pull_request_subject(gh),),
-            description=f"GitHub Actions on {gh.slug} pull requests: read-only pulumi preview",
-            managed_policy_arns=(READ_ONLY_ACCESS,),
+            description=f"GitHub Actions on {gh.slug} pull requests: view-only pulumi preview",
+            managed_policy_arns=(VIEW_ONLY_ACCESS,),
         )
     )
     specs.append(
         RoleSpec(
             purpose=UP,
             role_name=naming.role_name(env, f"github-{UP}"),
-            subjects=(environment_subject(gh, gh.environment),),
+            subjects=(environment_subject(gh, gh.environment, naming.WORKFLOW_UP),),
             description=f"GitHub Actions on {gh.slug}, environment {gh.environment}: pulumi up",
             managed_policy_arns=(ADMINISTRATOR_ACCESS,),
             has_inline_policy=False,
@@ -220,7 +282,7 @@ def role_specs(config: StackConfig) -> tuple[RoleSpec, ...]:
             RoleSpec(
                 purpose=DEPLOY,
                 role_name=naming.role_name(env, f"github-{DEPLOY}"),
-                subjects=(environment_subject(gh, gh.deploy_environment),),
+                subjects=(environment_subject(gh, gh.deploy_environment, naming.WORKFLOW_DEPLOY),),
                 description=f"GitHub Actions on {gh.slug}, environment {gh.deploy_environment}: "
                 "sync prod's Argo CD Applications",
                 hub_access=HubAccessSpec(rbac.DEPLOYER_GROUP, rbac.DEPLOYER_ROLE, rbac.DEPLOYER_VERBS),
@@ -233,7 +295,7 @@ def role_specs(config: StackConfig) -> tuple[RoleSpec, ...]:
             RoleSpec(
                 purpose=VERIFY,
                 role_name=naming.role_name(env, f"github-{VERIFY}"),
-                subjects=(environment_subject(gh, gh.deploy_environment),),
+                subjects=(environment_subject(gh, gh.deploy_environment, naming.WORKFLOW_DEPLOY),),
                 description=f"GitHub Actions on {gh.slug}, environment {gh.deploy_environment}: "
                 f"read {env}'s Argo CD Applications",
                 hub_access=HubAccessSpec(rbac.VERIFIER_GROUP, rbac.VERIFIER_ROLE, rbac.VERIFIER_VERBS),
@@ -283,26 +345,32 @@ def existing_provider_arn(config: StackConfig) -> str | None:
 
 
 def trust_policy(provider_arn: str, subjects: Sequence[str], sid: str = "GitHubActions") -> dict[str, Any]:
-    """Trust GitHub's tokens for exactly ``subjects`` (StringEquals: no wildcard can match)."""
+    """Trust GitHub's tokens for exactly ``subjects``.
+
+    Exact subjects are matched with StringEquals (no wildcard can match); a pull-request subject
+    (:func:`pull_request_subject`, whose only wildcard is the pull request's number) goes into a
+    statement of its own with StringLike, since IAM ANDs the operators of one statement.
+    """
     if not subjects:
         raise ValueError("a GitHub role needs at least one subject; an empty list would trust none")
-    doc = {
-        "Version": POLICY_VERSION,
-        "Statement": [
+    exact = sorted({s for s in subjects if "*" not in s})
+    patterns = sorted({s for s in subjects if "*" in s})
+    statements: list[dict[str, Any]] = []
+    for operator, values, suffix in (("StringEquals", exact, ""), ("StringLike", patterns, "PullRequests")):
+        if not values:
+            continue
+        condition: dict[str, Any] = {"StringEquals": {AUD_KEY: STS_AUDIENCE}}
+        condition.setdefault(operator, {})[SUB_KEY] = values
+        statements.append(
             {
-                "Sid": sid,
+                "Sid": sid + suffix if exact and patterns else sid,
                 "Effect": "Allow",
                 "Principal": {"Federated": provider_arn},
                 "Action": ASSUME_ACTION,
-                "Condition": {
-                    "StringEquals": {
-                        AUD_KEY: STS_AUDIENCE,
-                        SUB_KEY: sorted(set(subjects)),
-                    }
-                },
+                "Condition": condition,
             }
-        ],
-    }
+        )
+    doc = {"Version": POLICY_VERSION, "Statement": statements}
     assert_exact_subjects(doc)
     return doc
 
@@ -310,9 +378,16 @@ def trust_policy(provider_arn: str, subjects: Sequence[str], sid: str = "GitHubA
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _ID = r"[1-9][0-9]*"
 _VALUE = r"[^\s*?:$]+"
+_WORKFLOW_REF = rf"{_NAME}/{_NAME}/\.github/workflows/{_NAME}@"
 EXACT_SUBJECT_RE = re.compile(
     rf"^repo:{_NAME}(@{_ID})?/{_NAME}(@{_ID})?:"
-    rf"(ref:refs/(heads|tags)/{_VALUE}|pull_request|environment:{_VALUE})$"
+    rf"(ref:refs/(heads|tags)/{_VALUE}|environment:{_VALUE})"
+    rf":job_workflow_ref:{_WORKFLOW_REF}refs/(heads|tags)/{_VALUE}$"
+)
+# The one wildcard subject: a pull request's number (see PULL_REQUEST_REF).
+PULL_REQUEST_SUBJECT_RE = re.compile(
+    rf"^repo:{_NAME}(@{_ID})?/{_NAME}(@{_ID})?:pull_request"
+    rf":job_workflow_ref:{_WORKFLOW_REF}refs/pull/\*/merge$"
 )
 
 
@@ -339,11 +414,13 @@ def assert_exact_subjects(doc: Mapping[str, Any], expected_prefix: str | None = 
     """Refuse a trust policy that lets GitHub workflows other than exactly named ones in.
 
     For every statement trusting GitHub's provider: it allows only ``AssumeRoleWithWebIdentity``;
-    its GitHub conditions use ``StringEquals`` and nothing else (no ``StringLike``, no
-    ``ForAnyValue:``, no ``IgnoreCase``); it pins ``aud`` to ``sts.amazonaws.com``; and it pins
-    ``sub`` to a non-empty list of exact subjects (``repo:OWNER/REPO:...`` or
-    ``repo:OWNER@ID/REPO@ID:...``) with no wildcard or policy variable, each under
-    ``expected_prefix`` when given. Returns the subjects it checked.
+    it pins ``aud`` to ``sts.amazonaws.com`` with ``StringEquals``; and it pins ``sub`` to a
+    non-empty list of subjects that each name one repository, one context and one workflow file
+    (``repo:OWNER/REPO:<context>:job_workflow_ref:OWNER/REPO/.github/workflows/<file>@<ref>``, or
+    ``repo:OWNER@ID/REPO@ID:...``), each under ``expected_prefix`` when given. ``sub`` uses
+    ``StringEquals`` with no wildcard or policy variable, except a pull-request subject, which
+    uses ``StringLike`` with the pull request's number as its only wildcard. No other operator
+    (``ForAnyValue:``, ``IgnoreCase``, ...) touches a GitHub claim. Returns the subjects checked.
     """
     statements = _as_list(doc.get("Statement", []))
     subjects: list[str] = []
@@ -361,29 +438,47 @@ def assert_exact_subjects(doc: Mapping[str, Any], expected_prefix: str | None = 
         condition = statement.get("Condition")
         if not isinstance(condition, Mapping):
             raise UnsafeTrustPolicy(f"{where}: no Condition; every GitHub repository could assume it")
-        for operator, block in condition.items():
-            if _github_keys(block) and operator != "StringEquals":
-                raise UnsafeTrustPolicy(
-                    f"{where}: {operator} on {_github_keys(block)}; GitHub claims must use StringEquals"
-                )
-        block = condition.get("StringEquals")
-        if not isinstance(block, Mapping):
-            raise UnsafeTrustPolicy(f"{where}: expected StringEquals on {AUD_KEY} and {SUB_KEY}")
         # Condition keys are case-insensitive in IAM: compare them that way.
-        equals = {str(k).lower(): v for k, v in block.items()}
+        blocks = {
+            str(op): {str(k).lower(): v for k, v in block.items()}
+            for op, block in condition.items()
+            if isinstance(block, Mapping)
+        }
+        for operator, block in blocks.items():
+            keys = _github_keys(block)
+            if not keys or operator == "StringEquals":
+                continue
+            if operator != "StringLike" or keys != [SUB_KEY]:
+                raise UnsafeTrustPolicy(
+                    f"{where}: {operator} on {keys}; GitHub claims must use StringEquals "
+                    f"(StringLike only for a pull request's {SUB_KEY})"
+                )
+        equals = blocks.get("StringEquals")
+        if equals is None:
+            raise UnsafeTrustPolicy(f"{where}: expected StringEquals on {AUD_KEY} and {SUB_KEY}")
         if _as_list(equals.get(AUD_KEY)) != [STS_AUDIENCE]:
             raise UnsafeTrustPolicy(
                 f"{where}: expected {AUD_KEY} = {STS_AUDIENCE}, got {equals.get(AUD_KEY)}"
             )
-        subs = _as_list(equals[SUB_KEY]) if SUB_KEY in equals else []
-        if not subs:
+        exact = _as_list(equals[SUB_KEY]) if SUB_KEY in equals else []
+        like = _as_list(blocks["StringLike"][SUB_KEY]) if SUB_KEY in blocks.get("StringLike", {}) else []
+        if exact and like:
+            raise UnsafeTrustPolicy(f"{where}: StringEquals and StringLike on {SUB_KEY} in one statement")
+        if not exact and not like:
             raise UnsafeTrustPolicy(f"{where}: no {SUB_KEY}; every GitHub repository could assume it")
-        for sub in subs:
+        for sub in like:
+            if not isinstance(sub, str) or not PULL_REQUEST_SUBJECT_RE.match(sub):
+                raise UnsafeTrustPolicy(
+                    f"{where}: StringLike {sub!r}; the only wildcard a GitHub subject may hold is a "
+                    "pull request's number (...:pull_request:job_workflow_ref:.../<file>@refs/pull/*/merge)"
+                )
+        for sub in exact:
             if not isinstance(sub, str) or not EXACT_SUBJECT_RE.match(sub):
-                raise UnsafeTrustPolicy(f"{where}: {sub!r} is not one exact GitHub subject")
+                raise UnsafeTrustPolicy(f"{where}: {sub!r} is not one exact GitHub subject of one workflow")
+        for sub in exact + like:
             if expected_prefix is not None and not sub.startswith(expected_prefix + ":"):
                 raise UnsafeTrustPolicy(f"{where}: {sub!r} is not a subject of {expected_prefix}")
-        subjects.extend(subs)
+        subjects.extend(exact + like)
     return subjects
 
 
@@ -475,10 +570,16 @@ def describe_cluster_policy(account_id: str, region: str, cluster_name: str) -> 
 
 
 def preview_guard_policy(account_id: str) -> dict[str, Any]:
-    """Explicit denies on top of ReadOnlyAccess: the preview role never reads a secret."""
+    """Explicit denies on top of ViewOnlyAccess: the preview role never reads a secret or data."""
     return {
         "Version": POLICY_VERSION,
         "Statement": [
+            {
+                "Sid": "NoDataReads",
+                "Effect": "Deny",
+                "Action": list(DATA_READ_ACTIONS),
+                "Resource": "*",
+            },
             {
                 "Sid": "NoSecretReads",
                 "Effect": "Deny",

@@ -101,18 +101,25 @@ def prefix(form: str) -> str:
 
 
 def expected_subjects(p: Plan, form: str) -> dict[str, set[str]]:
-    """GitHub's documented subject formats, written out for each role the issue asks for."""
+    """GitHub's documented subject formats under the repository's template (repo, context,
+    job_workflow_ref), written out for each role the issue asks for."""
     gh = p.config.github
     pre = prefix(form)
+    wf = "acme/platform/.github/workflows"
+    main = "@refs/heads/main"
     expected = {
-        "preview": {f"{pre}:pull_request"},
-        "up": {f"{pre}:environment:{gh.environment}"},
+        "preview": {f"{pre}:pull_request:job_workflow_ref:{wf}/preview.yml@refs/pull/*/merge"},
+        "up": {f"{pre}:environment:{gh.environment}:job_workflow_ref:{wf}/up.yml{main}"},
     }
+    deploy = {f"{pre}:environment:production:job_workflow_ref:{wf}/deploy-prod.yml{main}"}
     if p.stack == "staging":
-        expected["push"] = {f"{pre}:ref:refs/heads/{b}" for b in ("deploy/staging", "deploy/debug")}
-        expected["verify"] = {f"{pre}:environment:production"}
+        expected["push"] = {
+            f"{pre}:ref:refs/heads/{b}:job_workflow_ref:{wf}/build-images.yml@refs/heads/{b}"
+            for b in ("deploy/staging", "deploy/debug")
+        }
+        expected["verify"] = deploy
     else:
-        expected["deploy"] = {f"{pre}:environment:production"}
+        expected["deploy"] = deploy
     return expected
 
 
@@ -166,7 +173,9 @@ def test_each_role_trusts_the_provider_for_exactly_its_subjects(stack: str, form
         [statement] = doc["Statement"]
         assert statement["Principal"] == {"Federated": provider.outputs["arn"]}
         assert statement["Condition"]["StringEquals"][iam.AUD_KEY] == "sts.amazonaws.com"
-        assert set(statement["Condition"]) == {"StringEquals"}
+        # StringLike only for the pull request's number (the preview role).
+        operators = {"StringEquals", "StringLike"} if purpose == "preview" else {"StringEquals"}
+        assert set(statement["Condition"]) == operators
         assert set(iam.assert_exact_subjects(doc, prefix(form))) == expected[purpose], purpose
     assert p.outputs[naming.OUTPUT_GITHUB_ROLES] == {k: r.outputs["arn"] for k, r in roles.items()}
 
@@ -286,11 +295,12 @@ def test_each_roles_permissions(stack: str) -> None:
     )
 
     preview = roles["preview"]
-    assert attachments(p, preview) == {"arn:aws:iam::aws:policy/ReadOnlyAccess"}
+    # View-only: ReadOnlyAccess would read S3 objects, DynamoDB items, log events, Lambda env.
+    assert attachments(p, preview) == {"arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"}
     guard = inline(p, preview)
     assert guard is not None and {s["Effect"] for s in guard["Statement"]} == {"Deny"}
     denied = {a for s in guard["Statement"] for a in s["Action"]}
-    assert {"secretsmanager:GetSecretValue", "kms:Decrypt"} <= denied
+    assert {"secretsmanager:GetSecretValue", "kms:Decrypt", "s3:GetObject", "logs:GetLogEvents"} <= denied
 
     up = roles["up"]
     assert attachments(p, up) == {"arn:aws:iam::aws:policy/AdministratorAccess"}

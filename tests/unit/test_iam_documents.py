@@ -53,7 +53,7 @@ def prefix(form: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # A small model of IAM policy evaluation: explicit Deny wins, then any Allow, else implicit deny.
-# Enough for Action/Resource with * and ? wildcards and StringEquals conditions.
+# Enough for Action/Resource with * and ? wildcards and StringEquals/StringLike conditions.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -66,10 +66,17 @@ def _matches(patterns: Any, value: str, case_insensitive: bool = False) -> bool:
 
 def _conditions_hold(statement: Mapping[str, Any], context: Mapping[str, str]) -> bool:
     for operator, block in statement.get("Condition", {}).items():
-        assert operator == "StringEquals", f"the model only knows StringEquals, got {operator}"
+        assert operator in ("StringEquals", "StringLike"), f"the model does not know {operator}"
         for key, wanted in block.items():
             values = wanted if isinstance(wanted, list) else [wanted]
-            if context.get(key) not in values:
+            got = context.get(key)
+            if got is None:
+                return False
+            # StringLike: * matches any run of characters (/ and : included), ? one character.
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_String
+            if operator == "StringEquals" and got not in values:
+                return False
+            if operator == "StringLike" and not any(fnmatch.fnmatchcase(got, str(v)) for v in values):
                 return False
     return True
 
@@ -101,29 +108,57 @@ def allowed(
 # ---------------------------------------------------------------------------------------------
 
 
+WF = "acme/platform/.github/workflows"
+
+
 def test_name_form_subjects_are_githubs_documented_strings() -> None:
+    # The repository's template repo, context, job_workflow_ref: the default subject, then the
+    # workflow file and ref (https://docs.github.com/en/actions/reference/security/oidc).
     gh = stack("staging").github
-    assert iam.branch_subject(gh, "deploy/staging") == "repo:acme/platform:ref:refs/heads/deploy/staging"
-    assert iam.pull_request_subject(gh) == "repo:acme/platform:pull_request"
-    assert iam.environment_subject(gh, "production") == "repo:acme/platform:environment:production"
+    assert iam.branch_subject(gh, "deploy/staging") == (
+        "repo:acme/platform:ref:refs/heads/deploy/staging"
+        f":job_workflow_ref:{WF}/build-images.yml@refs/heads/deploy/staging"
+    )
+    assert iam.pull_request_subject(gh) == (
+        f"repo:acme/platform:pull_request:job_workflow_ref:{WF}/preview.yml@refs/pull/*/merge"
+    )
+    assert iam.environment_subject(gh, "production", "deploy-prod.yml") == (
+        f"repo:acme/platform:environment:production:job_workflow_ref:{WF}/deploy-prod.yml@refs/heads/main"
+    )
 
 
 def test_id_form_subjects_append_immutable_ids_with_at() -> None:
+    # The ids change the repo claim only; job_workflow_ref names the workflow by path.
     gh = stack("staging", "id").github
-    assert (
-        iam.branch_subject(gh, "deploy/staging")
-        == f"repo:acme@{OWNER_ID}/platform@{REPO_ID}:ref:refs/heads/deploy/staging"
+    ids = f"repo:acme@{OWNER_ID}/platform@{REPO_ID}"
+    assert iam.branch_subject(gh, "deploy/staging") == (
+        f"{ids}:ref:refs/heads/deploy/staging:job_workflow_ref:{WF}/build-images.yml@refs/heads/deploy/staging"
     )
-    assert iam.pull_request_subject(gh) == f"repo:acme@{OWNER_ID}/platform@{REPO_ID}:pull_request"
-    assert (
-        iam.environment_subject(gh, "production")
-        == f"repo:acme@{OWNER_ID}/platform@{REPO_ID}:environment:production"
+    assert iam.pull_request_subject(gh).startswith(f"{ids}:pull_request:job_workflow_ref:")
+    assert iam.environment_subject(gh, "production", "up.yml") == (
+        f"{ids}:environment:production:job_workflow_ref:{WF}/up.yml@refs/heads/main"
     )
 
 
 def test_colons_in_metadata_are_escaped_as_github_does() -> None:
     gh = stack("prod").github
-    assert iam.environment_subject(gh, "Production:V1") == "repo:acme/platform:environment:Production%3AV1"
+    assert iam.environment_subject(gh, "Production:V1", "up.yml").startswith(
+        "repo:acme/platform:environment:Production%3AV1:job_workflow_ref:"
+    )
+
+
+def test_each_role_names_the_workflow_that_may_use_it() -> None:
+    for name in ("staging", "prod"):
+        for spec in iam.role_specs(stack(name)):
+            workflow = {
+                "push": "build-images.yml",
+                "preview": "preview.yml",
+                "up": "up.yml",
+                "deploy": "deploy-prod.yml",
+                "verify": "deploy-prod.yml",
+            }[spec.purpose]
+            for subject in spec.subjects:
+                assert f":job_workflow_ref:{WF}/{workflow}@" in subject, (spec.purpose, subject)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,13 +172,20 @@ def test_staging_roles_and_their_exact_subjects(form: str) -> None:
     p = prefix(form)
     assert set(specs) == {"push", "preview", "up", "verify"}
     assert set(specs["push"].subjects) == {
-        f"{p}:ref:refs/heads/deploy/staging",
-        f"{p}:ref:refs/heads/deploy/debug",
+        f"{p}:ref:refs/heads/{b}:job_workflow_ref:{WF}/build-images.yml@refs/heads/{b}"
+        for b in ("deploy/staging", "deploy/debug")
     }
-    assert specs["preview"].subjects == (f"{p}:pull_request",)
-    assert specs["up"].subjects == (f"{p}:environment:{cfg.github.environment}",)
+    assert specs["preview"].subjects == (
+        f"{p}:pull_request:job_workflow_ref:{WF}/preview.yml@refs/pull/*/merge",
+    )
+    main = "@refs/heads/main"
+    assert specs["up"].subjects == (
+        f"{p}:environment:{cfg.github.environment}:job_workflow_ref:{WF}/up.yml{main}",
+    )
     # The prod deploy job runs in the production environment and reads staging with this role.
-    assert specs["verify"].subjects == (f"{p}:environment:production",)
+    assert specs["verify"].subjects == (
+        f"{p}:environment:production:job_workflow_ref:{WF}/deploy-prod.yml{main}",
+    )
 
 
 def test_prod_roles_and_their_exact_subjects(form: str) -> None:
@@ -151,9 +193,16 @@ def test_prod_roles_and_their_exact_subjects(form: str) -> None:
     specs = {s.purpose: s for s in iam.role_specs(cfg)}
     p = prefix(form)
     assert set(specs) == {"preview", "up", "deploy"}
-    assert specs["preview"].subjects == (f"{p}:pull_request",)
-    assert specs["up"].subjects == (f"{p}:environment:{cfg.github.environment}",)
-    assert specs["deploy"].subjects == (f"{p}:environment:production",)
+    main = "@refs/heads/main"
+    assert specs["preview"].subjects == (
+        f"{p}:pull_request:job_workflow_ref:{WF}/preview.yml@refs/pull/*/merge",
+    )
+    assert specs["up"].subjects == (
+        f"{p}:environment:{cfg.github.environment}:job_workflow_ref:{WF}/up.yml{main}",
+    )
+    assert specs["deploy"].subjects == (
+        f"{p}:environment:production:job_workflow_ref:{WF}/deploy-prod.yml{main}",
+    )
 
 
 def test_up_and_deploy_never_share_an_environment() -> None:
@@ -225,21 +274,30 @@ def test_each_trust_policy_admits_exactly_its_subjects(name: str, form: str) -> 
         (statement,) = doc["Statement"]
         assert statement["Principal"] == {"Federated": PROVIDER}
         assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-        assert set(statement["Condition"]) == {"StringEquals"}
+        pull_request = spec.purpose == "preview"
+        assert set(statement["Condition"]) == (
+            {"StringEquals", "StringLike"} if pull_request else {"StringEquals"}
+        )
         assert iam.assert_exact_subjects(doc, prefix(form)) == sorted(spec.subjects)
         trust = {**statement, "Resource": "*"}
         one = {"Version": doc["Version"], "Statement": [trust]}
-        for sub in spec.subjects:
+        tokens = [s.replace("*", "42") for s in spec.subjects]  # a real pull request's number
+        for sub in tokens:
             assert allowed(one, "sts:AssumeRoleWithWebIdentity", "*", web_identity(sub))
             assert not allowed(one, "sts:AssumeRoleWithWebIdentity", "*", web_identity(sub, aud="other"))
+        up = f":job_workflow_ref:{WF}/up.yml@refs/heads/main"
         others = {
-            f"{prefix(form)}:ref:refs/heads/main",
-            f"{prefix(form)}:environment:other",
+            f"{prefix(form)}:ref:refs/heads/main{up}",
+            f"{prefix(form)}:environment:other{up}",
+            # The right environment from another workflow, or from the right one on a branch.
+            *(s.replace("/up.yml@", "/evil.yml@").replace("/deploy-prod.yml@", "/evil.yml@") for s in tokens),
+            *(s.replace("@refs/heads/main", "@refs/heads/feature") for s in tokens),
+            f"{prefix(form)}:pull_request:job_workflow_ref:{WF}/evil.yml@refs/pull/42/merge",
             "repo:acme/other:pull_request",
             "repo:evil/platform:pull_request",
-        } - set(spec.subjects)
+        } - set(tokens)
         for sub in others:
-            assert not allowed(one, "sts:AssumeRoleWithWebIdentity", "*", web_identity(sub))
+            assert not allowed(one, "sts:AssumeRoleWithWebIdentity", "*", web_identity(sub)), sub
 
 
 def test_trust_policy_refuses_an_empty_subject_list() -> None:
@@ -262,12 +320,40 @@ def _doc(condition: dict[str, Any], action: Any = "sts:AssumeRoleWithWebIdentity
 
 
 AUD = {iam.AUD_KEY: "sts.amazonaws.com"}
+ENV_SUB = f"repo:acme/platform:environment:prod:job_workflow_ref:{WF}/up.yml@refs/heads/main"
+PR_SUB = f"repo:acme/platform:pull_request:job_workflow_ref:{WF}/preview.yml@refs/pull/*/merge"
 
 
-def test_validator_accepts_githubs_own_aws_example() -> None:
-    # The single-string form GitHub's AWS guide shows.
-    doc = _doc({"StringEquals": {**AUD, iam.SUB_KEY: "repo:octo-org/octo-repo:ref:refs/heads/octo-branch"}})
-    assert iam.assert_exact_subjects(doc) == ["repo:octo-org/octo-repo:ref:refs/heads/octo-branch"]
+def test_validator_accepts_githubs_example_with_the_workflow() -> None:
+    # GitHub's example subject, under the repository template this program sets.
+    sub = (
+        "repo:octo-org/octo-repo:ref:refs/heads/octo-branch"
+        ":job_workflow_ref:octo-org/octo-repo/.github/workflows/oidc.yml@refs/heads/octo-branch"
+    )
+    assert iam.assert_exact_subjects(_doc({"StringEquals": {**AUD, iam.SUB_KEY: sub}})) == [sub]
+
+
+def test_validator_refuses_a_subject_that_names_no_workflow() -> None:
+    # The default template's subjects: any workflow naming the environment would match.
+    for sub in ("repo:acme/platform:environment:prod", "repo:acme/platform:ref:refs/heads/main"):
+        with pytest.raises(iam.UnsafeTrustPolicy, match="not one exact"):
+            iam.assert_exact_subjects(_doc({"StringEquals": {**AUD, iam.SUB_KEY: sub}}))
+
+
+def test_validator_admits_stringlike_only_for_a_pull_requests_number() -> None:
+    assert iam.assert_exact_subjects(_doc({"StringEquals": AUD, "StringLike": {iam.SUB_KEY: PR_SUB}})) == [
+        PR_SUB
+    ]
+    for wider in (
+        PR_SUB.replace("preview.yml", "*"),
+        PR_SUB.replace("refs/pull/*/merge", "*"),
+        ENV_SUB.replace("prod", "*"),
+        "repo:acme/platform:*",
+    ):
+        with pytest.raises(iam.UnsafeTrustPolicy, match="only wildcard"):
+            iam.assert_exact_subjects(_doc({"StringEquals": AUD, "StringLike": {iam.SUB_KEY: wider}}))
+    with pytest.raises(iam.UnsafeTrustPolicy, match="StringLike"):
+        iam.assert_exact_subjects(_doc({"StringEquals": {iam.SUB_KEY: ENV_SUB}, "StringLike": AUD}))
 
 
 @pytest.mark.parametrize(
@@ -279,7 +365,7 @@ def test_validator_accepts_githubs_own_aws_example() -> None:
             {"StringEquals": AUD, "ForAnyValue:StringLike": {iam.SUB_KEY: ["repo:*/platform:x"]}},
             "ForAnyValue",
         ),
-        ({"StringEqualsIgnoreCase": {**AUD, iam.SUB_KEY: "repo:acme/platform:pull_request"}}, "IgnoreCase"),
+        ({"StringEqualsIgnoreCase": {**AUD, iam.SUB_KEY: ENV_SUB}}, "IgnoreCase"),
         ({"StringEquals": {**AUD, iam.SUB_KEY: "repo:acme/*:pull_request"}}, "not one exact"),
         ({"StringEquals": {**AUD, iam.SUB_KEY: "repo:*/platform:pull_request"}}, "not one exact"),
         ({"StringEquals": {**AUD, iam.SUB_KEY: "repo:acme/platform:*"}}, "not one exact"),
@@ -289,7 +375,7 @@ def test_validator_accepts_githubs_own_aws_example() -> None:
         ({"StringEquals": {**AUD, iam.SUB_KEY: "repo:acme/platform"}}, "not one exact"),
         ({"StringEquals": {**AUD, iam.SUB_KEY: []}}, "no token"),
         ({"StringEquals": AUD}, "no token"),
-        ({"StringEquals": {iam.SUB_KEY: "repo:acme/platform:pull_request"}}, "aud"),
+        ({"StringEquals": {iam.SUB_KEY: ENV_SUB}}, "aud"),
         (
             {"StringEquals": {iam.AUD_KEY: "https://github.com/acme", iam.SUB_KEY: "repo:a/b:pull_request"}},
             "aud",
@@ -307,7 +393,7 @@ def test_validator_refuses_a_trust_without_condition_or_with_more_actions() -> N
     del no_condition["Statement"][0]["Condition"]
     with pytest.raises(iam.UnsafeTrustPolicy, match="no Condition"):
         iam.assert_exact_subjects(no_condition)
-    exact = {"StringEquals": {**AUD, iam.SUB_KEY: "repo:acme/platform:pull_request"}}
+    exact = {"StringEquals": {**AUD, iam.SUB_KEY: ENV_SUB}}
     with pytest.raises(iam.UnsafeTrustPolicy, match="Action"):
         iam.assert_exact_subjects(_doc(exact, ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]))
 
@@ -316,8 +402,8 @@ def test_validator_compares_condition_keys_case_insensitively_as_iam_does() -> N
     upper_sub = iam.SUB_KEY.replace("token.actions", "Token.Actions")
     with pytest.raises(iam.UnsafeTrustPolicy, match="StringLike"):
         iam.assert_exact_subjects(_doc({"StringEquals": AUD, "StringLike": {upper_sub: "repo:acme/*"}}))
-    ok = _doc({"StringEquals": {**AUD, upper_sub: "repo:acme/platform:pull_request"}})
-    assert iam.assert_exact_subjects(ok) == ["repo:acme/platform:pull_request"]
+    ok = _doc({"StringEquals": {**AUD, upper_sub: ENV_SUB}})
+    assert iam.assert_exact_subjects(ok) == [ENV_SUB]
 
 
 def test_validator_pins_the_repository_when_asked() -> None:
@@ -325,14 +411,15 @@ def test_validator_pins_the_repository_when_asked() -> None:
         {
             "StringEquals": {
                 **AUD,
-                iam.SUB_KEY: ["repo:acme/platform:pull_request", "repo:acme/x:pull_request"],
+                iam.SUB_KEY: [ENV_SUB, ENV_SUB.replace("acme/platform:", "acme/x:")],
             }
         }
     )
     with pytest.raises(iam.UnsafeTrustPolicy, match="not a subject of repo:acme/platform"):
         iam.assert_exact_subjects(doc, "repo:acme/platform")
     # A name-form prefix does not admit a look-alike repository whose name merely starts with it.
-    sneaky = _doc({"StringEquals": {**AUD, iam.SUB_KEY: "repo:acme/platform-fork:pull_request"}})
+    fork = ENV_SUB.replace("acme/platform:", "acme/platform-fork:")
+    sneaky = _doc({"StringEquals": {**AUD, iam.SUB_KEY: fork}})
     with pytest.raises(iam.UnsafeTrustPolicy, match="not a subject of"):
         iam.assert_exact_subjects(sneaky, "repo:acme/platform")
 
@@ -362,11 +449,12 @@ def test_built_subjects_pass_and_any_wildcard_fails(
     subjects = [
         iam.branch_subject(gh, branch),
         iam.pull_request_subject(gh),
-        iam.environment_subject(gh, "x"),
+        iam.environment_subject(gh, "x", "up.yml"),
     ]
     doc = iam.trust_policy(PROVIDER, subjects)
     assert sorted(iam.assert_exact_subjects(doc, iam.subject_prefix(gh))) == sorted(set(subjects))
-    target = subjects[cut % len(subjects)]
+    exact = [subjects[0], subjects[2]]
+    target = exact[cut % len(exact)]
     at = cut % (len(target) + 1)
     bad = _doc({"StringEquals": {**AUD, iam.SUB_KEY: target[:at] + "*" + target[at:]}})
     with pytest.raises(iam.UnsafeTrustPolicy):
@@ -424,13 +512,15 @@ def test_push_policy_uses_the_cmk_only_through_ecr_in_that_region() -> None:
     assert not allowed(doc, "kms:Encrypt", KEY, via_ecr)
 
 
-def test_preview_guard_denies_secret_reads_but_not_public_parameters() -> None:
+def test_preview_guard_denies_secret_and_data_reads_but_not_public_parameters() -> None:
     cfg = stack("staging")
     spec = next(s for s in iam.role_specs(cfg) if s.purpose == "preview")
-    assert spec.managed_policy_arns == ("arn:aws:iam::aws:policy/ReadOnlyAccess",)
+    # ViewOnlyAccess (resources and metadata), not ReadOnlyAccess (which reads data):
+    # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/ViewOnlyAccess.html
+    assert spec.managed_policy_arns == ("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess",)
     guard = iam.inline_policy(spec, iam.policy_context(cfg))
     assert guard is not None
-    # ReadOnlyAccess modelled as the broadest read grant it could ever become.
+    # The managed policy modelled as the broadest read grant it could ever become.
     read_only = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     both = {"Statement": read_only["Statement"] + guard["Statement"]}
     secret = f"arn:aws:secretsmanager:us-west-2:{STAGING}:secret:db-AbCdEf"
@@ -441,6 +531,17 @@ def test_preview_guard_denies_secret_reads_but_not_public_parameters() -> None:
         == "Deny"
     )
     assert decide(both, "ecr:GetDownloadUrlForLayer", repo_arn("us-west-2", "shop/web")) == "Deny"
+    # Data: S3 objects, DynamoDB items, log events, Lambda code and environment variables.
+    for action, resource in [
+        ("s3:GetObject", "arn:aws:s3:::any-bucket/any/key"),
+        ("dynamodb:GetItem", f"arn:aws:dynamodb:us-west-2:{STAGING}:table/t"),
+        ("dynamodb:Scan", f"arn:aws:dynamodb:us-west-2:{STAGING}:table/t"),
+        ("logs:GetLogEvents", f"arn:aws:logs:us-west-2:{STAGING}:log-group:g:log-stream:s"),
+        ("logs:FilterLogEvents", f"arn:aws:logs:us-west-2:{STAGING}:log-group:g"),
+        ("lambda:GetFunction", f"arn:aws:lambda:us-west-2:{STAGING}:function:f"),
+        ("lambda:GetFunctionConfiguration", f"arn:aws:lambda:us-west-2:{STAGING}:function:f"),
+    ]:
+        assert decide(both, action, resource) == "Deny", action
     # What preview needs stays open: describe/list/get of infrastructure, AWS's public parameters.
     assert allowed(both, "eks:DescribeCluster", f"arn:aws:eks:us-west-2:{STAGING}:cluster/x")
     assert allowed(both, "iam:GetRole", f"arn:aws:iam::{STAGING}:role/x")

@@ -388,21 +388,31 @@ def _role_spec(variable: str) -> tuple[StackConfig, iam.RoleSpec]:
     return cfg, specs[purpose]
 
 
-def _job_subjects(workflow: Mapping[str, Any], job: Mapping[str, Any], cfg: StackConfig) -> set[str]:
-    """Every `sub` the job's OIDC token can carry, in ``cfg``'s subject form."""
+def _job_subjects(
+    workflow: Mapping[str, Any], job: Mapping[str, Any], cfg: StackConfig, file: str
+) -> set[str]:
+    """Every `sub` the job's OIDC token can carry, in ``cfg``'s subject form, under the
+    repository's subject template (repo, context, job_workflow_ref: iam.SUBJECT_CLAIM_KEYS)."""
     gh = cfg.github
+    on = workflow["on"]
+    branches = list((on.get("push") or {}).get("branches") or []) if "push" in on else []
     environment = job.get("environment")
     if isinstance(environment, Mapping):
         environment = environment.get("name")
     if environment is not None:
-        # A job in an environment gets the environment subject, whatever its event or branch.
+        # A job in an environment gets the environment subject, whatever its event; the ref is
+        # the branch it runs on: a pushed branch, or for a dispatch whatever branch is chosen,
+        # which the environment's deployment branch policy holds to the release branch.
         assert "${{" not in str(environment), f"environment {environment!r}: the subject must be static"
-        return {iam.environment_subject(gh, str(environment))}
-    on = workflow["on"]
+        refs = branches if set(on) == {"push"} else [iam.RELEASE_BRANCH]
+        assert set(on) <= {"push", "workflow_dispatch"}, (
+            f"{file}: an environment job triggered by {sorted(on)}"
+        )
+        return {iam.environment_subject(gh, str(environment), file, f"refs/heads/{b}") for b in refs}
     if set(on) == {"pull_request"}:
-        return {iam.pull_request_subject(gh)}
+        return {iam.pull_request_subject(gh, file)}
     if set(on) == {"push"} and set(on["push"] or {}) == {"branches"}:
-        return {iam.branch_subject(gh, b) for b in on["push"]["branches"]}
+        return {iam.branch_subject(gh, b, file) for b in branches}
     raise AssertionError(f"cannot tell the subject of a job without environment triggered by {sorted(on)}")
 
 
@@ -424,7 +434,7 @@ def test_every_role_a_job_assumes_trusts_that_job() -> None:
     assert assumed
     for name, job_id, _step, variable in assumed:
         cfg, spec = _role_spec(variable)
-        subjects = _job_subjects(workflows[name], _jobs(workflows[name])[job_id], cfg)
+        subjects = _job_subjects(workflows[name], _jobs(workflows[name])[job_id], cfg, name)
         assert subjects <= set(spec.subjects), (
             f"{name}/{job_id} assumes {spec.role_name} with {sorted(subjects)}; it trusts {list(spec.subjects)}"
         )
@@ -458,9 +468,20 @@ def test_the_subject_check_would_catch_a_job_in_the_wrong_environment() -> None:
     wf = _workflow("up.yml")
     job = {**_jobs(wf)["prod"], "environment": "production"}
     cfg, spec = _role_spec("vars.PROD_UP_ROLE_ARN")
-    assert not _job_subjects(wf, job, cfg) <= set(spec.subjects)
+    assert not _job_subjects(wf, job, cfg, "up.yml") <= set(spec.subjects)
     cfg, spec = _role_spec("vars.STAGING_PREVIEW_ROLE_ARN")
-    assert not _job_subjects(_workflow("deploy-prod.yml"), _deploy_job(), cfg) <= set(spec.subjects)
+    assert not _job_subjects(_workflow("deploy-prod.yml"), _deploy_job(), cfg, "deploy-prod.yml") <= set(
+        spec.subjects
+    )
+    # Nor does a role trust its own environment named by another workflow (GitHub creates an
+    # environment, unprotected, the first time a workflow names it): the subject carries the file.
+    cfg, spec = _role_spec("vars.PROD_DEPLOY_ROLE_ARN")
+    assert _job_subjects(_workflow("deploy-prod.yml"), _deploy_job(), cfg, "deploy-prod.yml") <= set(
+        spec.subjects
+    )
+    assert not _job_subjects(_workflow("deploy-prod.yml"), _deploy_job(), cfg, "evil.yml") <= set(
+        spec.subjects
+    )
 
 
 # ----------------------------------------------------------------------------------------------
