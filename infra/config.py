@@ -646,6 +646,28 @@ class EcrConfig(_Object):
     )
 
 
+# GitHub accepts up to six teams and six users as required reviewers of an environment:
+# https://docs.github.com/en/rest/deployments/environments#create-or-update-an-environment
+MAX_REVIEWERS = 6
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class GitHubReviewersConfig(_Object):
+    teams: Annotated[
+        tuple[Annotated[int, _whole(1, 2**63 - 1)], ...], _list_of("numeric GitHub team IDs")
+    ] = Field((), description=f"Numeric IDs of the teams that approve (at most {MAX_REVIEWERS}).")
+    users: Annotated[
+        tuple[Annotated[int, _whole(1, 2**63 - 1)], ...], _list_of("numeric GitHub user IDs")
+    ] = Field((), description=f"Numeric IDs of the users who approve (at most {MAX_REVIEWERS}).")
+
+    @field_validator("teams", "users")
+    @classmethod
+    def _at_most_six(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(value) > MAX_REVIEWERS:
+            raise _fail(f"GitHub accepts at most {MAX_REVIEWERS} required reviewers of each kind", list(value))
+        return value
+
+
 @_pydantic_dataclass(frozen=True, config=_SECTION)
 class GitHubConfig(_Object):
     owner: Annotated[str, _text(_GH_NAME, "a GitHub owner name (no wildcards)")] = Field(
@@ -695,10 +717,37 @@ class GitHubConfig(_Object):
         alias="oidcProviderArn",
         description="Use this existing GitHub OIDC provider of the account instead of creating one.",
     )
+    # Who approves a job in prod's protected environments (github.environment and
+    # deployEnvironment), declared by prod's stack (infra/components/github_repository.py).
+    reviewers: GitHubReviewersConfig = Field(
+        GitHubReviewersConfig(),
+        validate_default=True,
+        description="Required reviewers of prod's environments: {teams: [id], users: [id]} (numeric "
+        "GitHub IDs). Required in prod.",
+    )
 
     @property
     def slug(self) -> str:
         return f"{self.owner}/{self.repository}"
+
+    @property
+    def reviewer_teams(self) -> tuple[int, ...]:
+        return self.reviewers.teams
+
+    @property
+    def reviewer_users(self) -> tuple[int, ...]:
+        return self.reviewers.users
+
+    @field_validator("reviewers")
+    @classmethod
+    def _prod_has_reviewers(cls, value: GitHubReviewersConfig, info: ValidationInfo) -> GitHubReviewersConfig:
+        if _context(info).get("environment") == "prod" and not (value.teams or value.users):
+            raise _fail(
+                "prod needs at least one reviewer (numeric team or user IDs, e.g. {teams: [1234567]}): "
+                "its environments gate every pulumi up and deploy of prod",
+                _MISSING,
+            )
+        return value
 
     @model_validator(mode="after")
     def _ids_for_the_id_form(self) -> GitHubConfig:
@@ -874,7 +923,7 @@ class StackConfig(_Object):
     )
     github: GitHubConfig = Field(
         description="GitHub settings: owner, repository, ownerId, repositoryId, subjectForm, deployBranches, "
-        "environment, deployEnvironment, oidcProviderArn."
+        "environment, deployEnvironment, oidcProviderArn, reviewers."
     )
     argocd: ArgoCdConfig = Field(
         json_schema_extra=_from("its keys' defaults"),

@@ -14,6 +14,11 @@ from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
 from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
 from infra.components.cluster import RegionalCluster, build_clusters, cluster_outputs
 from infra.components.github import GitHubOidc, GitHubOidcArgs
+from infra.components.github_repository import (
+    GitHubRepository,
+    GitHubRepositoryArgs,
+    owns_repository_settings,
+)
 from infra.components.image_updater import ImageUpdater, ImageUpdaterArgs
 from infra.components.registry import Registry, RegistryArgs
 from infra.config import StackConfig
@@ -31,12 +36,19 @@ def run(config: StackConfig) -> dict[str, Any]:
     # -- github oidc (issue 5) ----------------------------------------------------------------
     # Before the clusters: the up role's access entry on the hub (what up.yml's `pulumi up`
     # authenticates as) needs the role, and the hub's Kubernetes provider waits for that entry.
+    # The repository's subject template and protected environments exist before any role that
+    # trusts them (issue 15): GitHub would otherwise create an environment, unprotected, the
+    # first time a workflow names it.
+    protection: list[Any] = []
+    if owns_repository_settings(config):
+        protection = GitHubRepository("repository", GitHubRepositoryArgs(config=config)).protection
     github = GitHubOidc(
         "github",
         GitHubOidcArgs(
             config=config,
             iam_provider=aws[config.hub_region],
             ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
+            trust_prerequisites=tuple(protection),
         ),
     )
     outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns

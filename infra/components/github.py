@@ -133,6 +133,9 @@ class GitHubRoleArgs:
     hub: HubCluster | None = None
     argocd_namespace: pulumi.Resource | None = None
     ecr_kms_key_arn: pulumi.Input[str] | None = None
+    # What must exist before the role can be assumed: the repository's subject template and the
+    # protection of the environments its trust names (infra.components.github_repository).
+    trust_prerequisites: tuple[pulumi.Resource, ...] = ()
 
 
 class GitHubRole(pulumi.ComponentResource):
@@ -168,7 +171,9 @@ class GitHubRole(pulumi.ComponentResource):
             max_session_duration=spec.max_session_seconds,
             permissions_boundary=self.boundary.arn if self.boundary is not None else None,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=list(args.trust_prerequisites))
+            ),
         )
         self.attachments = [
             aws.iam.RolePolicyAttachment(
@@ -255,6 +260,8 @@ class GitHubOidcArgs:
     argocd_namespace: pulumi.Resource | None = None
     # The CMK of the repositories CI pushes to (primary region), when they use one.
     ecr_kms_key_arn: pulumi.Input[str] | None = None
+    # Created before every role: see GitHubRoleArgs.trust_prerequisites.
+    trust_prerequisites: tuple[pulumi.Resource, ...] = ()
 
 
 class GitHubOidc(pulumi.ComponentResource):
@@ -298,6 +305,7 @@ class GitHubOidc(pulumi.ComponentResource):
                     hub=args.hub,
                     argocd_namespace=args.argocd_namespace,
                     ecr_kms_key_arn=args.ecr_kms_key_arn,
+                    trust_prerequisites=args.trust_prerequisites,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

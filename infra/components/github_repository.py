@@ -1,0 +1,120 @@
+"""The GitHub repository's settings the roles' trust depends on, as code (issue 15).
+
+Prod's stack owns them, because prod's roles are what they protect:
+
+* the repository's OIDC subject template ``repo, context, job_workflow_ref``
+  (:data:`infra.documents.iam.SUBJECT_CLAIM_KEYS`), without which no subject any role trusts is
+  ever issued, and with which each role names the one workflow file that may use it;
+* prod's two environments, ``github.environment`` (approves ``up.yml``'s prod job) and
+  ``github.deployEnvironment`` (approves ``deploy-prod.yml``): required reviewers from
+  ``github.reviewers``, no self-review, no admin bypass, deployable from the release branch only.
+
+The program declares the roles after these (``depends_on``), so a role that trusts an
+environment is never created before the environment's protection: GitHub creates an unprotected
+environment the first time a workflow names one.
+https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments
+
+The provider is explicit (``owner`` from the stack config) and takes its token from the
+``GITHUB_TOKEN`` environment variable of the process that runs ``pulumi up``, never from the stack:
+a stack secret is readable by every holder of the stack's read credential (Pulumi Cloud's
+"Stack Read" includes ``stack:decrypt``), pull-request previews included.
+https://www.pulumi.com/registry/packages/github/installation-configuration/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_github as github
+
+from infra.config import StackConfig
+from infra.documents import iam
+
+TYPE = "platform:github:GitHubRepository"
+
+
+def protected_environments(config: StackConfig) -> tuple[str, ...]:
+    """The environments whose protection this stack declares (prod: up's and the deploy's)."""
+    gh = config.github
+    return (gh.environment, gh.deploy_environment) if config.is_prod else ()
+
+
+def owns_repository_settings(config: StackConfig) -> bool:
+    """Whether this stack declares the repository's settings (one stack must: prod)."""
+    return config.is_prod
+
+
+@dataclass(frozen=True)
+class GitHubRepositoryArgs:
+    config: StackConfig
+
+
+class GitHubRepository(pulumi.ComponentResource):
+    """The OIDC subject template and the protected environments of the platform's repository."""
+
+    provider: github.Provider
+    subject_template: github.ActionsRepositoryOidcSubjectClaimCustomizationTemplate
+    environments: dict[str, github.RepositoryEnvironment]
+    branch_policies: dict[str, github.RepositoryEnvironmentDeploymentPolicy]
+
+    def __init__(
+        self, name: str, args: GitHubRepositoryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        gh = args.config.github
+        # Token: GITHUB_TOKEN in the environment of `pulumi up` (see the module docstring).
+        self.provider = github.Provider(
+            f"{name}-github", owner=gh.owner, opts=pulumi.ResourceOptions(parent=self)
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        # PUT /repos/{owner}/{repo}/actions/oidc/customization/sub
+        # https://docs.github.com/en/rest/actions/oidc#set-the-customization-template-for-an-oidc-subject-claim-for-a-repository
+        self.subject_template = github.ActionsRepositoryOidcSubjectClaimCustomizationTemplate(
+            f"{name}-oidc-subject",
+            repository=gh.repository,
+            use_default=False,
+            include_claim_keys=list(iam.SUBJECT_CLAIM_KEYS),
+            opts=child,
+        )
+        self.environments = {}
+        self.branch_policies = {}
+        for environment in protected_environments(args.config):
+            # https://docs.github.com/en/rest/deployments/environments#create-or-update-an-environment
+            self.environments[environment] = github.RepositoryEnvironment(
+                f"{name}-{environment}",
+                repository=gh.repository,
+                environment=environment,
+                reviewers=[
+                    github.RepositoryEnvironmentReviewerArgs(
+                        teams=list(gh.reviewer_teams), users=list(gh.reviewer_users)
+                    )
+                ],
+                prevent_self_review=True,
+                can_admins_bypass=False,
+                deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
+                    protected_branches=False, custom_branch_policies=True
+                ),
+                opts=child,
+            )
+            # https://docs.github.com/en/rest/deployments/branch-policies#create-a-deployment-branch-policy
+            self.branch_policies[environment] = github.RepositoryEnvironmentDeploymentPolicy(
+                f"{name}-{environment}-{iam.RELEASE_BRANCH}",
+                repository=gh.repository,
+                environment=environment,
+                branch_pattern=iam.RELEASE_BRANCH,
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[self.environments[environment]])
+                ),
+            )
+        self.register_outputs(
+            {
+                "subjectClaimKeys": list(iam.SUBJECT_CLAIM_KEYS),
+                "environments": sorted(self.environments),
+            }
+        )
+
+    @property
+    def protection(self) -> list[pulumi.Resource]:
+        """What a role trusting this repository must be created after."""
+        return [self.subject_template, *self.environments.values(), *self.branch_policies.values()]

@@ -1,0 +1,124 @@
+"""The repository's settings as code (infra.components.github_repository), in the real program.
+
+Expectations come from the loaded stack config and from the roles' own trust policies: every
+environment a prod role's subject names is declared, protected, and created before the role.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+
+import pytest
+
+from infra import config, offline
+from infra.components import github_repository
+from infra.config import ConfigError
+from infra.documents import iam
+from infra.offline import Plan, Resource
+from tests.conftest import stack_config_map
+
+ROLE = "aws:iam/role:Role"
+TEMPLATE = "github:index/actionsRepositoryOidcSubjectClaimCustomizationTemplate:ActionsRepositoryOidcSubjectClaimCustomizationTemplate"
+ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
+BRANCH_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+GITHUB_PROVIDER = "pulumi:providers:github"
+
+
+@functools.cache
+def plan(stack: str) -> Plan:
+    return offline.run(stack)
+
+
+def github_roles(p: Plan) -> list[Resource]:
+    return [r for r in p.of_type(ROLE) if iam.GITHUB_OIDC_HOST in r.inputs["assumeRolePolicy"]]
+
+
+def trusted_environments(role: Resource) -> set[str]:
+    doc = json.loads(role.inputs["assumeRolePolicy"])
+    subjects = iam.assert_exact_subjects(doc)
+    return {m.group(1) for s in subjects if (m := re.search(r":environment:([^:]+):job_workflow_ref:", s))}
+
+
+def test_prod_sets_the_repository_subject_template_the_trusts_are_written_for() -> None:
+    p = plan("prod")
+    [template] = p.of_type(TEMPLATE)
+    gh = p.config.github
+    assert template.inputs["repository"] == gh.repository
+    assert template.inputs["useDefault"] is False
+    assert template.inputs["includeClaimKeys"] == ["repo", "context", "job_workflow_ref"]
+    # And every subject a role trusts has exactly that shape: the default subject, then the workflow.
+    for role in github_roles(p):
+        for subject in iam.assert_exact_subjects(json.loads(role.inputs["assumeRolePolicy"])):
+            assert ":job_workflow_ref:" in subject and subject.count(":job_workflow_ref:") == 1
+
+
+def test_the_github_provider_is_explicit_and_holds_no_token() -> None:
+    p = plan("prod")
+    [provider] = p.of_type(GITHUB_PROVIDER)
+    assert provider.inputs.get("owner") == p.config.github.owner
+    # The token comes from GITHUB_TOKEN of the `pulumi up` process: a stack secret would be
+    # readable by every holder of the stack's read credential, pull-request previews included.
+    assert "token" not in provider.inputs and "appAuth" not in provider.inputs
+    for r in p.resources:
+        if r.type.startswith("github:"):
+            assert r.provider == provider.urn, r.urn
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_environment_a_prod_role_trusts_is_protected_before_the_role_exists(stack: str) -> None:
+    p = plan(stack)
+    cfg = p.config
+    environments = {r.inputs["environment"]: r for r in p.of_type(ENVIRONMENT)}
+    policies = {r.inputs["environment"]: r for r in p.of_type(BRANCH_POLICY)}
+    if not github_repository.owns_repository_settings(cfg):
+        assert not environments and not p.of_type(TEMPLATE) and not p.of_type(GITHUB_PROVIDER)
+        return
+    trusted = set().union(*(trusted_environments(r) for r in github_roles(p)))
+    assert trusted == {cfg.github.environment, cfg.github.deploy_environment}
+    assert set(environments) == trusted == set(policies)
+    [template] = p.of_type(TEMPLATE)
+    for name, env in environments.items():
+        assert env.inputs["preventSelfReview"] is True
+        assert env.inputs["canAdminsBypass"] is False
+        [reviewers] = env.inputs["reviewers"]
+        assert reviewers.get("teams", []) == list(cfg.github.reviewer_teams)
+        assert reviewers.get("users", []) == list(cfg.github.reviewer_users)
+        assert reviewers.get("teams") or reviewers.get("users")
+        assert env.inputs["deploymentBranchPolicy"] == {
+            "protectedBranches": False,
+            "customBranchPolicies": True,
+        }
+        assert policies[name].inputs["branchPattern"] == iam.RELEASE_BRANCH
+    for role in github_roles(p):
+        for name in trusted_environments(role):
+            needed = {template.urn, environments[name].urn, policies[name].urn}
+            assert needed <= set(role.dependencies), (role.inputs["name"], needed - set(role.dependencies))
+
+
+def _prod_map() -> dict[str, object]:
+    return copy.deepcopy(stack_config_map("prod"))
+
+
+def test_prod_without_reviewers_is_refused_before_anything_is_declared() -> None:
+    flat = _prod_map()
+    del flat["platform:github"]["reviewers"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match=r"platform:github.reviewers: .*at least one reviewer"):
+        config.from_flat(config.as_pulumi_config(flat), "prod")
+
+
+@pytest.mark.parametrize(
+    ("reviewers", "message"),
+    [
+        ({"teams": ["platform"]}, r"github.reviewers.teams\[0\].*whole number"),
+        ({"teams": list(range(1, 8))}, "at most 6 teams"),
+        ({"groups": [1]}, "unknown key|groups"),
+    ],
+)
+def test_bad_reviewers_name_the_key(reviewers: dict[str, object], message: str) -> None:
+    flat = _prod_map()
+    flat["platform:github"]["reviewers"] = reviewers  # type: ignore[index]
+    with pytest.raises(ConfigError, match=message):
+        config.from_flat(config.as_pulumi_config(flat), "prod")
