@@ -2,7 +2,7 @@
 
 import pulumi
 
-from infra import config, program
+from infra import config, placeholders, program
 
 try:
     _config = config.load()
@@ -11,5 +11,11 @@ except config.ConfigError as _error:
     # RunError's message alone and fails the run; any other exception is shown with its traceback.
     raise pulumi.RunError(f"the stack's configuration is not valid:\n{_error}") from None
 
-for _key, _value in program.run(_config).items():
+try:
+    _outputs = program.run(_config)
+except placeholders.PlaceholderError as _error:
+    # The example's placeholders, refused before anything is declared (infra/placeholders.py).
+    raise pulumi.RunError(str(_error)) from None
+
+for _key, _value in _outputs.items():
     pulumi.export(_key, _value)

@@ -157,6 +157,32 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+def _resource_refs_to_urns(struct: Any) -> None:
+    """Replace resource references among a request's inputs by their URNs, in place.
+
+    A resource passed as an input (pulumi-eks's ``clusterSecurityGroup``) arrives as a reference;
+    deserializing it would re-hydrate the resource with a ``get`` on the monitor's thread and
+    event loop, which the run's loop cannot await. The recording keeps the URN, which is what
+    the engine would show.
+    """
+    for key in list(struct.fields):
+        _value_refs_to_urns(struct.fields[key])
+
+
+def _value_refs_to_urns(value: Any) -> None:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        fields = value.struct_value.fields
+        sig = fields.get(rpc._special_sig_key)
+        if sig is not None and sig.string_value == rpc._special_resource_sig:
+            value.string_value = fields["urn"].string_value
+            return
+        _resource_refs_to_urns(value.struct_value)
+    elif kind == "list_value":
+        for item in value.list_value.values:
+            _value_refs_to_urns(item)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that keeps each registration whole, in order."""
 
@@ -175,6 +201,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def _register(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
+        _resource_refs_to_urns(request.object)
         urn = self.make_urn(request.parent, request.type, request.name)
         raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         provider = _provider_urn(request.provider)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import config as cfg
-from infra import stackset
+from infra import placeholders, stackset
 from infra.offline import Plan, Resource, run
 
 FORMAT_VERSION = 1
@@ -247,6 +247,8 @@ def highlights(plan: Plan) -> list[str]:
             f"Helm release {r.inputs.get('name', r.name)} {r.inputs.get('chart')}@{r.inputs.get('version')}"
             f" on {plan.region_of(r)}"
         )
+    for found in placeholders.find(plan.config):
+        lines.append(f"placeholder, refused by a real pulumi preview/up: {found}")
     return lines
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra import naming, providers
+from infra import naming, placeholders, providers
 from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
 from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
 from infra.components.cluster import RegionalCluster, build_clusters, cluster_outputs
@@ -21,10 +21,14 @@ from infra.components.github_repository import (
 )
 from infra.components.image_updater import ImageUpdater, ImageUpdaterArgs
 from infra.components.registry import Registry, RegistryArgs
+from infra.components.runner import HubRunner, HubRunnerArgs
 from infra.config import StackConfig
 
 
 def run(config: StackConfig) -> dict[str, Any]:
+    # The example's placeholders never reach AWS or GitHub: refused here in a real run, before
+    # anything is declared; the offline plan lists them (infra.plan).
+    placeholders.check(config)
     aws = providers.aws_providers(config)
     outputs: dict[str, Any] = {
         naming.OUTPUT_ENVIRONMENT: config.environment,
@@ -55,6 +59,8 @@ def run(config: StackConfig) -> dict[str, Any]:
     # -- clusters (issue 3) -------------------------------------------------------------------
     clusters: dict[str, RegionalCluster] = build_clusters(config, aws, up_role_arn=github.up_role_arn)
     outputs.update(cluster_outputs(clusters))
+    # -- ci runners (issue 15): the jobs that talk to the hub's API run inside its VPC ----------
+    HubRunner("runner", HubRunnerArgs(config=config, hub=clusters[config.hub_region]))
     # -- argo cd (issue 6) --------------------------------------------------------------------
     argocd = ArgoCdHub("argocd", ArgoCdHubArgs(config=config, clusters=clusters))
     ImageUpdater(

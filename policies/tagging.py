@@ -22,6 +22,7 @@ UNTAGGABLE_TYPES: frozenset[str] = frozenset(
         "aws:ec2/route:Route",
         "aws:ec2/routeTableAssociation:RouteTableAssociation",
         "aws:ec2/securityGroupRule:SecurityGroupRule",
+        "aws:codebuild/webhook:Webhook",
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",
         "aws:ecr/registryPolicy:RegistryPolicy",
         "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration",

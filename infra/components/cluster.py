@@ -92,6 +92,7 @@ class RegionalCluster(pulumi.ComponentResource):
     region: str
     aws_provider: aws.Provider
     network: RegionalNetwork
+    control_plane_security_group: aws.ec2.SecurityGroup
     secrets_key: aws.kms.Key
     cluster: eks.Cluster
     cluster_name: pulumi.Output[str]
@@ -160,6 +161,22 @@ class RegionalCluster(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The control plane's additional security group (EKS vpcConfig.securityGroupIds, on the
+        # control plane's network interfaces only). It admits nothing by itself; the CI runners
+        # of the hub get one rule from their own group on 443 (infra.components.runner). The
+        # EKS-created cluster security group, shared with the nodes, admits only itself.
+        # https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html
+        # pulumi-eks passes clusterSecurityGroup as vpcConfig.securityGroupIds, also with
+        # skipDefaultSecurityGroups (nodejs/eks/cluster/cluster.ts, v4.3.0 and main 7bf0c1b1);
+        # the AWS provider updates that list in place (terraform-provider-aws 5.25.0 changelog).
+        self.control_plane_security_group = aws.ec2.SecurityGroup(
+            f"control-plane-{region}",
+            vpc_id=self.network.vpc_id,
+            description=f"EKS {cluster_name} control plane: HTTPS from the platform's CI runners only",
+            tags={**tags, "Name": f"{cluster_name}-control-plane"},
+            opts=child,
+        )
+
         # Argo CD on the hub reaches a spoke's API through the spoke's public endpoint, from the
         # hub's NAT addresses and nowhere else; the hub itself (and every cluster's nodes) use
         # the private endpoint. Endpoint access: https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
@@ -204,6 +221,7 @@ class RegionalCluster(pulumi.ComponentResource):
             # pulumi-eks's extra cluster/node groups would only matter for self-managed nodes.
             # https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html
             skip_default_security_groups=True,
+            cluster_security_group=self.control_plane_security_group,
             # EKS installs self-managed vpc-cni, kube-proxy and coredns at creation; our managed
             # add-ons below adopt them. pulumi-eks must not install its own copies.
             bootstrap_self_managed_addons=True,

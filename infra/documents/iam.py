@@ -43,7 +43,6 @@ PURPOSES: tuple[str, ...] = (PUSH, PREVIEW, UP, DEPLOY, VERIFY)
 # (what it had) reads S3 objects, DynamoDB items, log events and Lambda environment variables.
 # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/ViewOnlyAccess.html
 VIEW_ONLY_ACCESS = f"arn:{PARTITION}:iam::aws:policy/job-function/ViewOnlyAccess"
-READ_ONLY_ACCESS = f"arn:{PARTITION}:iam::aws:policy/ReadOnlyAccess"
 ADMINISTRATOR_ACCESS = f"arn:{PARTITION}:iam::aws:policy/AdministratorAccess"
 
 # What `docker push` calls, per https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html
@@ -59,7 +58,7 @@ ECR_PUSH_ACTIONS: tuple[str, ...] = (
 )
 ECR_KMS_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
 
-# Reads that return secret material. AWS's ReadOnlyAccess is broad ("Get*" on many services);
+# Reads that return secret material. AWS's managed read policies are broad and change over time;
 # the preview role denies these explicitly so that neither today's managed policy nor a future
 # version of it can hand a pull request's workflow a secret.
 SECRET_READ_ACTIONS: tuple[str, ...] = (

@@ -28,6 +28,7 @@ import yaml
 from infra import naming
 from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, StackConfig, load_stack_file
 from infra.documents import iam
+from infra.documents import runner as runner_docs
 
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 DOC = PROJECT_ROOT / "docs" / "github-actions.md"
@@ -485,8 +486,134 @@ def test_the_subject_check_would_catch_a_job_in_the_wrong_environment() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# The documented secrets and variables
+# Reachability: the jobs that talk to a hub's Kubernetes API run where they reach it (issue 15)
 # ----------------------------------------------------------------------------------------------
+
+
+def _scripts(job: Mapping[str, Any]) -> str:
+    return "\n".join(str(s.get("run", "")) for s in _steps(job))
+
+
+def _hub_stacks(job: Mapping[str, Any]) -> set[str]:
+    """The stacks whose hub API the job talks to: `pulumi up` of a stack declares Kubernetes
+    objects on its hub; the deploy reads and patches Applications on prod's hub."""
+    stacks = {
+        str(s["with"]["stack-name"])
+        for s in _steps_using(job, PULUMI_ACTION)
+        if s["with"].get("command") == "up"
+    }
+    if "infra.deploy" in _scripts(job):
+        stacks.add("prod")
+    return stacks
+
+
+def test_every_job_that_touches_a_hub_runs_on_that_hubs_runner() -> None:
+    touching = []
+    for name, job_id, job in _all_jobs():
+        stacks = _hub_stacks(job)
+        if not stacks:
+            continue
+        touching.append((name, job_id))
+        assert len(stacks) == 1, (
+            f"{name}/{job_id} touches the hubs of {sorted(stacks)}: one runner reaches one hub"
+        )
+        cfg = load_stack_file(stacks.pop())
+        # The label CodeBuild routes to the project in the hub's VPC (infra.components.runner).
+        assert job["runs-on"] == runner_docs.runs_on_label(cfg.environment), (name, job_id)
+        assert _workflow(name)["name"] in runner_docs.RUNNER_WORKFLOWS, name
+    assert {n for n, _ in touching} == {"up.yml", "deploy-prod.yml"}
+
+
+def test_the_hub_runner_webhook_takes_exactly_the_hub_workflows() -> None:
+    groups = runner_docs.webhook_filter_groups()
+    assert len(groups) == 1
+    (group,) = groups
+    assert {"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"} in group
+    [names] = [f["pattern"] for f in group if f["type"] == "WORKFLOW_NAME"]
+    hub_workflows = {_workflow(n)["name"] for n, _j, job in _all_jobs() if _hub_stacks(job)}
+    other = {_workflow(n)["name"] for n, _j, job in _all_jobs() if not _hub_stacks(job)} - hub_workflows
+    assert all(re.fullmatch(names, w) for w in hub_workflows)
+    assert not any(re.fullmatch(names, w) for w in other), other
+
+
+def test_no_job_on_a_github_hosted_runner_could_reach_a_hub() -> None:
+    # The converse: nothing else is routed to a runner in a hub's VPC.
+    for name, job_id, job in _all_jobs():
+        if not _hub_stacks(job):
+            assert not str(job["runs-on"]).startswith(runner_docs.LABEL_PREFIX), (name, job_id)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pull requests never reach prod (issue 15)
+# ----------------------------------------------------------------------------------------------
+
+
+def _pull_request_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(n, j, job) for n, j, job in _all_jobs() if "pull_request" in _workflow(n)["on"]]
+
+
+def _secrets_of(job: Mapping[str, Any]) -> set[str]:
+    return {ref for kind, ref in _REFERENCE.findall(yaml.safe_dump(dict(job))) if kind == "secrets"}
+
+
+def test_no_pull_request_job_holds_an_up_credential_or_an_environment() -> None:
+    environment_secrets = set().union(
+        *(_secrets_of(job) for _n, _j, job in _all_jobs() if job.get("environment") is not None)
+    )
+    assert "PULUMI_ACCESS_TOKEN" in environment_secrets
+    pr_jobs = _pull_request_jobs()
+    assert pr_jobs
+    for name, job_id, job in pr_jobs:
+        assert job.get("environment") is None, f"{name}/{job_id} runs in an environment meant for a deploy"
+        shared = _secrets_of(job) & environment_secrets
+        assert not shared, f"{name}/{job_id} reads {sorted(shared)}, which the environment jobs hold"
+
+
+def test_the_pull_request_state_token_is_documented_as_read_only() -> None:
+    rows = {r["name"]: r for r in _doc_table()}
+    for _name, _job, job in _pull_request_jobs():
+        for secret in _secrets_of(job):
+            assert "Stack Read" in rows[secret]["value"], secret
+    assert "never the repository" in rows["PULUMI_ACCESS_TOKEN"]["value"]
+    assert "secret of the `prod` environment" in rows["REPOSITORY_ADMIN_TOKEN"]["value"]
+
+
+def test_no_pull_request_job_assumes_a_role_that_reads_data() -> None:
+    for name, job_id, _step, variable in _assumed_roles():
+        if "pull_request" not in _workflow(name)["on"]:
+            continue
+        cfg, spec = _role_spec(variable)
+        assert spec.purpose == iam.PREVIEW, (name, job_id, variable)
+        assert spec.managed_policy_arns == (iam.VIEW_ONLY_ACCESS,), (name, variable)
+        guard = iam.inline_policy(spec, iam.policy_context(cfg))
+        assert guard is not None
+        denied = {a for st in guard["Statement"] if st["Effect"] == "Deny" for a in st["Action"]}
+        assert set(iam.DATA_READ_ACTIONS) <= denied
+
+
+def _by_hand_table() -> list[dict[str, str]]:
+    text = DOC.read_text()
+    begin, end = "<!-- by-hand:begin -->", "<!-- by-hand:end -->"
+    assert begin in text and end in text, f"{DOC.name}: the by-hand markers are missing"
+    lines = [ln.strip() for ln in text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()]
+    header = [c.strip().lower() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")), strict=True)) for ln in lines[2:]]
+
+
+def test_the_doc_lists_every_setting_still_set_by_hand_and_nothing_the_program_declares() -> None:
+    rows = _by_hand_table()
+    named = {n.strip() for r in rows for n in r["setting"].split(",")}
+    # Every secret and variable the workflows read is set by a person...
+    used = {ref for path in _workflow_files() for _kind, ref in _REFERENCE.findall(path.read_text())}
+    assert used <= named, used - named
+    # ...plus the one handshake the runners need, and nothing else.
+    extra = named - used
+    assert extra == {"CodeConnections connection `platform-<environment>-runner`"}, extra
+    # What the program declares is not in the list: the subject template, the environments'
+    # reviewers and branch rules (infra.components.github_repository).
+    text = " ".join(r["setting"].lower() for r in rows)
+    for managed in ("subject", "reviewer", "deployment branch", "environment protection"):
+        assert managed not in text, managed
 
 
 def _doc_table() -> list[dict[str, str]]:
@@ -773,7 +900,8 @@ def test_preview_previews_each_stack_with_the_policy_pack_and_its_own_comment() 
     assert inputs["policyPacks"] == "policies"
     assert inputs["comment-on-pr"] is True
     assert _expression(inputs["stack-name"]) == "matrix.stack"
-    assert _expression(step["env"]["PULUMI_ACCESS_TOKEN"]) == "secrets.PULUMI_ACCESS_TOKEN"
+    # The read-only team token: a pull request never holds up.yml's write token (issue 15).
+    assert _expression(step["env"]["PULUMI_ACCESS_TOKEN"]) == "secrets.PULUMI_PREVIEW_TOKEN"
     # The action edits the comment whose body starts with "`preview` on <project>/<stack>": no
     # stack's heading may be a prefix of another's, or one stack would overwrite the other.
     if inputs.get("edit-pr-comment", True) is not False:

@@ -1,0 +1,166 @@
+"""Contracts of issue 15: the CodeBuild-hosted runners, the EKS control plane's additional
+security group, GitHub's OIDC subject template and environment protection, and the Pulumi runtime
+facts the program's guards rely on.
+
+Each test pins one behaviour of an external system; its docstring names the source read. What
+can be read here is the installed SDKs (pulumi-aws 7.51.1, pulumi-eks 4.4.0, pulumi-github
+6.15.0, pulumi 3.272.0) and the fetched pulumi-eks source; AWS's and GitHub's documents are cited.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pulumi
+import pulumi_aws
+import pulumi_eks
+import pulumi_github
+from pulumi.runtime import mocks as pulumi_mocks
+
+from infra import naming
+from infra.components import github_repository
+from infra.config import GitHubConfig
+from infra.documents import iam
+from infra.documents import runner as runner_docs
+
+
+def _param_doc(cls: type, name: str) -> str:
+    doc = inspect.getdoc(vars(cls)["__init__"]) or ""
+    match = re.search(rf":param [^\n]*\b{name}:(.*?)(?=\n\s*:param|\Z)", doc, re.S)
+    assert match, f"{cls.__name__} documents no {name}"
+    return " ".join(match.group(1).split())
+
+
+# --- CodeBuild-hosted GitHub Actions runners ---------------------------------------------------
+
+
+def test_codebuild_routes_a_job_by_its_codebuild_project_run_id_attempt_label() -> None:
+    """AWS CodeBuild User Guide, "Tutorial: Configure a CodeBuild-hosted GitHub Actions runner"
+    (https://docs.aws.amazon.com/codebuild/latest/userguide/action-runner.html) and
+    "Troubleshoot the webhook" (action-runner-troubleshoot-webhook.html): a job whose ``runs-on``
+    is ``codebuild-<project-name>-${{ github.run_id }}-${{ github.run_attempt }}`` runs on a
+    runner of that project; every job carries the same number of labels."""
+    label = runner_docs.runs_on_label("prod")
+    assert label == "codebuild-platform-prod-runner-${{ github.run_id }}-${{ github.run_attempt }}"
+    assert (
+        label
+        == f"codebuild-{naming.runner_project_name('prod')}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
+    )
+
+
+def test_codebuild_webhooks_filter_workflow_jobs_by_event_and_workflow_name() -> None:
+    """AWS CodeBuild User Guide, "GitHub webhook events"
+    (https://docs.aws.amazon.com/codebuild/latest/userguide/github-webhook.html): the event
+    ``WORKFLOW_JOB_QUEUED`` (X-GitHub-Event ``workflow_job``, action ``queued``) and the
+    ``WORKFLOW_NAME`` filter; the installed pulumi-aws Webhook documents both values."""
+    doc = _param_doc(pulumi_aws.codebuild.WebhookFilterGroupFilterArgs, "pattern")
+    assert "WORKFLOW_JOB_QUEUED" in doc
+    assert "WORKFLOW_NAME" in _param_doc(pulumi_aws.codebuild.WebhookFilterGroupFilterArgs, "type")
+    assert runner_docs.webhook_filter_groups()[0][0] == {"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}
+
+
+def test_codebuild_projects_authenticate_to_github_with_a_codeconnections_connection() -> None:
+    """pulumi-aws 7.51.1 ``codebuild.ProjectSourceAuthArgs``: ``type`` CODECONNECTIONS with the
+    connection's ARN as ``resource`` (AWS: https://docs.aws.amazon.com/codebuild/latest/userguide/connections-github-app.html)."""
+    assert "CODECONNECTIONS" in _param_doc(pulumi_aws.codebuild.ProjectSourceAuthArgs, "type")
+
+
+# --- EKS: the control plane's additional security group ----------------------------------------
+
+
+def test_pulumi_eks_puts_cluster_security_group_on_the_control_plane() -> None:
+    """pulumi/pulumi-eks nodejs/eks/cluster/cluster.ts at v4.3.0 (unchanged at main 7bf0c1b1;
+    the installed 4.4.0 is not tagged in the fetched mirror): ``args.clusterSecurityGroup`` is
+    used as ``eksClusterSecurityGroup`` even with ``skipDefaultSecurityGroups``, and becomes
+    ``vpcConfig.securityGroupIds: [eksClusterSecurityGroup.id]`` of the aws.eks.Cluster. EKS
+    attaches those groups to the control plane's network interfaces only, beside the cluster
+    security group it creates (https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html)."""
+    assert "cluster_security_group" in inspect.signature(pulumi_eks.ClusterArgs.__init__).parameters
+    doc = _param_doc(pulumi_eks.ClusterArgs, "cluster_security_group")
+    assert "security group to use for the cluster API endpoint" in doc
+
+
+def test_eks_security_group_ids_update_in_place() -> None:
+    """AWS EKS UpdateClusterConfig accepts ``resourcesVpcConfig.securityGroupIds`` since
+    2023-10-24 (https://aws.amazon.com/about-aws/whats-new/2023/10/amazon-eks-modification-cluster-subnets-security/),
+    and terraform-provider-aws 5.25.0 (CHANGELOG: "resource/aws_eks_cluster: Allow
+    vpc_config.security_group_ids and vpc_config.subnet_ids to be updated in-place") stopped
+    replacing the cluster; pulumi-aws 7.x bridges provider 6.x. So adding the group to existing
+    clusters is an update. The installed SDK still takes the list."""
+    doc = _param_doc(pulumi_aws.eks.ClusterVpcConfigArgs, "security_group_ids")
+    assert "security group" in doc.lower()
+
+
+# --- GitHub: OIDC subject template and environment protection ----------------------------------
+
+
+def test_github_subject_template_appends_claims_in_order() -> None:
+    """GitHub Docs, "OpenID Connect reference", "Customizing the subject claims for an
+    organization or repository" (https://docs.github.com/en/actions/reference/security/oidc):
+    with ``include_claim_keys`` ``["repo", "context", "job_workflow_ref"]`` the subject is
+    ``repo:ORG/REPO:<context>:job_workflow_ref:ORG/REPO/.github/workflows/FILE@REF``, ``context``
+    being the default subject's (``environment:NAME``, ``ref:REF``, ``pull_request``); a
+    pull request's job runs its workflow at ``refs/pull/<number>/merge``. REST:
+    ``PUT /repos/{owner}/{repo}/actions/oidc/customization/sub`` with ``use_default: false``."""
+    gh = _github()
+    assert iam.SUBJECT_CLAIM_KEYS == ("repo", "context", "job_workflow_ref")
+    assert iam.environment_subject(gh, "prod", "up.yml") == (
+        "repo:octo-org/octo-repo:environment:prod"
+        ":job_workflow_ref:octo-org/octo-repo/.github/workflows/up.yml@refs/heads/main"
+    )
+    assert iam.pull_request_subject(gh, "preview.yml").endswith("/preview.yml@refs/pull/*/merge")
+
+
+def test_pulumi_github_declares_the_repository_subject_template() -> None:
+    """pulumi-github 6.15.0 ``ActionsRepositoryOidcSubjectClaimCustomizationTemplate``
+    (terraform-provider-github ``github_actions_repository_oidc_subject_claim_customization_template``):
+    ``repository``, ``use_default`` and ``include_claim_keys``."""
+    args = pulumi_github.ActionsRepositoryOidcSubjectClaimCustomizationTemplateArgs
+    assert "OpenID Connect claims" in _param_doc(args, "include_claim_keys")
+    assert "default template" in _param_doc(args, "use_default")
+    assert "name of the repository" in _param_doc(args, "repository")
+
+
+def test_github_environment_protection_defaults_must_be_overridden() -> None:
+    """pulumi-github 6.15.0 ``RepositoryEnvironment``: ``can_admins_bypass`` defaults to true and
+    ``prevent_self_review`` to false, so both are set explicitly; reviewers take up to 6 team
+    and 6 user IDs (GitHub REST "Create or update an environment",
+    https://docs.github.com/en/rest/deployments/environments). GitHub creates an environment
+    without protection rules when a workflow first references one
+    (https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments)."""
+    assert "Defaults to `true`" in _param_doc(pulumi_github.RepositoryEnvironmentArgs, "can_admins_bypass")
+    assert "Defaults to `false`" in _param_doc(pulumi_github.RepositoryEnvironmentArgs, "prevent_self_review")
+    assert "Up to 6 IDs" in _param_doc(pulumi_github.RepositoryEnvironmentReviewerArgs, "teams")
+    assert "Up to 6 IDs" in _param_doc(pulumi_github.RepositoryEnvironmentReviewerArgs, "users")
+
+
+def test_pulumi_github_reads_its_token_from_the_environment() -> None:
+    """pulumi-github 6.15.0 Provider: ``token`` is optional; the provider reads ``GITHUB_TOKEN``
+    when it is unset (https://www.pulumi.com/registry/packages/github/installation-configuration/),
+    which is how ``up.yml`` hands it over without putting it in the stack."""
+    assert "`GITHUB_TOKEN` environment variable" in _param_doc(pulumi_github.ProviderArgs, "token")
+    assert "GITHUB_TOKEN" in (inspect.getdoc(github_repository) or "")
+
+
+# --- Pulumi runtime: one place that tells a real run from the offline one ----------------------
+
+
+def test_set_mocks_installs_a_mock_monitor() -> None:
+    """pulumi 3.272.0 sdk/python/lib/pulumi/runtime/mocks.py ``set_mocks``: ``monitor =
+    MockMonitor(mocks) if monitor is None else monitor`` and the settings carry it;
+    ``settings.get_monitor()`` returns it (infra.placeholders.is_offline_run)."""
+    source = inspect.getsource(pulumi_mocks.set_mocks)
+    assert "MockMonitor(mocks) if monitor is None else monitor" in source
+    assert "monitor=monitor" in source
+
+
+def test_run_error_ends_a_program_without_a_traceback() -> None:
+    """pulumi 3.272.0 sdk/python/lib/pulumi/errors.py ``RunError``: "terminating a program
+    abruptly, but resulting in a clean exit rather than the usual verbose unhandled error logic
+    which emits the source program text and complete stack trace" (infra/__main__.py)."""
+    assert "clean exit" in (pulumi.RunError.__doc__ or "")
+
+
+def _github() -> GitHubConfig:
+    return GitHubConfig("octo-org", "octo-repo", None, None, "name", (), "prod", "production", None)
