@@ -296,6 +296,38 @@ def _no_push_role(stack: StackView) -> list[Finding]:
     return findings
 
 
+# --- iam-github-trust-names-workflow -----------------------------------------------------------
+
+# GitHub creates an environment, unprotected, the first time any workflow names it; a subject
+# that carries the workflow (repository subject template repo, context, job_workflow_ref) is what
+# ties a role to the workflow meant to use it.
+# https://docs.github.com/en/actions/reference/security/oidc#customizing-the-subject-claims-for-an-organization-or-repository
+_WORKFLOW_SUBJECT_RE = re.compile(r":job_workflow_ref:[^:]+/\.github/workflows/[A-Za-z0-9._-]+@refs/[^:]+$")
+
+
+def _github_trust_names_workflow(view: ResourceView) -> list[str]:
+    if view.type != ROLE:
+        return []
+    document = parse_json(view.get("assumeRolePolicy"))
+    if is_unknown(document):
+        return []
+    unbound: list[str] = []
+    for statement in statements(document):
+        if statement.get("Effect") != "Allow" or not _is_github(statement):
+            continue
+        for _operator, values in _condition_values(statement, SUB_KEY):
+            unbound.extend(str(v) for v in values if not _WORKFLOW_SUBJECT_RE.search(str(v)))
+    if not unbound:
+        return []
+    name = view.get("name")
+    return [
+        f"IAM role {name if isinstance(name, str) else view.name} trusts GitHub subjects that name no "
+        f"workflow ({', '.join(sorted(unbound))}); any workflow naming the same environment or branch "
+        "would get it. Set the repository's OIDC subject template to repo, context, job_workflow_ref "
+        "and trust ...:job_workflow_ref:OWNER/REPO/.github/workflows/<file>@<ref>."
+    ]
+
+
 _DOC_GITHUB = (
     "https://docs.github.com/en/actions/how-tos/secure-your-work/security-harden-deployments/oidc-in-aws"
 )
@@ -309,6 +341,15 @@ RULES: tuple[Rule, ...] = (
         _github_trust,
         resource_types=(ROLE,),
         url=_DOC_GITHUB,
+    ),
+    resource_rule(
+        "iam-github-trust-names-workflow",
+        "iam",
+        "Every GitHub OIDC trust names the workflow file (job_workflow_ref) that may use the role.",
+        "mandatory",
+        _github_trust_names_workflow,
+        resource_types=(ROLE,),
+        url="https://docs.github.com/en/actions/reference/security/oidc#customizing-the-subject-claims-for-an-organization-or-repository",
     ),
     stack_rule(
         "iam-no-star-on-star",

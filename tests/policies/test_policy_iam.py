@@ -304,3 +304,35 @@ def test_push_actions_expand_wildcards() -> None:
     assert iam.push_actions({"Statement": [{"Effect": "Allow", "Action": "*"}]}) == list(iam.ECR_PUSH_ACTIONS)
     assert iam.push_actions({"Statement": [{"Effect": "Deny", "Action": "*"}]}) == []
     assert iam.push_actions(json.loads(doc(PULL))) == []
+
+
+# --- GitHub trust names the workflow (issue 15) --------------------------------------------------
+
+WORKFLOW = ":job_workflow_ref:acme/platform/.github/workflows/up.yml@refs/heads/main"
+
+
+def workflow_messages(*statements: dict[str, Any]) -> list[str]:
+    return check("iam-github-trust-names-workflow", role(doc(*statements)))
+
+
+def test_a_subject_with_the_workflow_passes() -> None:
+    assert workflow_messages(github_statement([f"repo:acme/platform:environment:prod{WORKFLOW}"])) == []
+    pull_request = "repo:acme/platform:pull_request:job_workflow_ref:acme/platform/.github/workflows/preview.yml@refs/pull/*/merge"
+    assert workflow_messages(github_statement([pull_request], operator="StringLike")) == []
+
+
+def test_a_subject_without_the_workflow_is_refused() -> None:
+    # Any workflow that names the environment would get the role (GitHub creates the
+    # environment, unprotected, the first time a workflow names it).
+    [message] = workflow_messages(github_statement(["repo:acme/platform:environment:prod"]))
+    assert "platform-prod-github-up" in message and "repo:acme/platform:environment:prod" in message
+    assert "job_workflow_ref" in message
+
+
+def test_every_role_the_program_builds_names_its_workflow() -> None:
+    from infra.config import load_stack_file
+
+    for name in ("staging", "prod"):
+        for spec in iam_documents.role_specs(load_stack_file(name)):
+            document = iam_documents.trust_policy(PROVIDER, spec.subjects)
+            assert workflow_messages(*document["Statement"]) == [], spec.purpose
