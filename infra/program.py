@@ -43,18 +43,22 @@ def run(config: StackConfig) -> dict[str, Any]:
     # The repository's subject template and protected environments exist before any role that
     # trusts them (issue 15): GitHub would otherwise create an environment, unprotected, the
     # first time a workflow names it.
-    protection: list[Any] = []
-    if owns_repository_settings(config):
-        protection = GitHubRepository("repository", GitHubRepositoryArgs(config=config)).protection
+    repository = (
+        GitHubRepository("repository", GitHubRepositoryArgs(config=config))
+        if owns_repository_settings(config)
+        else None
+    )
     github = GitHubOidc(
         "github",
         GitHubOidcArgs(
             config=config,
             iam_provider=aws[config.hub_region],
             ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
-            trust_prerequisites=tuple(protection),
+            trust_prerequisites=tuple(repository.protection) if repository is not None else (),
         ),
     )
+    if repository is not None:
+        repository.publish_role_arns(config, {p: r.arn for p, r in github.roles.items()})
     outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
     # -- clusters (issue 3) -------------------------------------------------------------------
     clusters: dict[str, RegionalCluster] = build_clusters(config, aws, up_role_arn=github.up_role_arn)

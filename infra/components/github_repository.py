@@ -23,6 +23,7 @@ https://www.pulumi.com/registry/packages/github/installation-configuration/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -38,6 +39,17 @@ def protected_environments(config: StackConfig) -> tuple[str, ...]:
     """The environments whose protection this stack declares (prod: up's and the deploy's)."""
     gh = config.github
     return (gh.environment, gh.deploy_environment) if config.is_prod else ()
+
+
+def role_variable(config: StackConfig, purpose: str) -> str:
+    """The Actions variable a workflow reads a role's ARN from: ``<STACK>_<PURPOSE>_ROLE_ARN``."""
+    return f"{config.stack.upper()}_{purpose.upper()}_ROLE_ARN"
+
+
+def role_variable_scope(config: StackConfig, purpose: str) -> str | None:
+    """Where the variable lives: the environment whose jobs assume the role, else the repository."""
+    gh = config.github
+    return {iam.UP: gh.environment, iam.DEPLOY: gh.deploy_environment}.get(purpose)
 
 
 def owns_repository_settings(config: StackConfig) -> bool:
@@ -62,6 +74,7 @@ class GitHubRepository(pulumi.ComponentResource):
         self, name: str, args: GitHubRepositoryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
+        self._name = name
         gh = args.config.github
         # Token: GITHUB_TOKEN in the environment of `pulumi up` (see the module docstring).
         self.provider = github.Provider(
@@ -113,6 +126,35 @@ class GitHubRepository(pulumi.ComponentResource):
                 "environments": sorted(self.environments),
             }
         )
+
+    def publish_role_arns(self, config: StackConfig, role_arns: Mapping[str, pulumi.Input[str]]) -> None:
+        """This stack's role ARNs as the Actions variables the workflows read (one fewer thing
+        set by hand each): the up and deploy roles' in their environment, so only jobs in it see
+        them; the preview role's in the repository."""
+        gh = config.github
+        child = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        for purpose, arn in sorted(role_arns.items()):
+            name = role_variable(config, purpose)
+            scope = role_variable_scope(config, purpose)
+            if scope is not None:
+                github.ActionsEnvironmentVariable(
+                    f"{self._name}-{name.lower()}",
+                    repository=gh.repository,
+                    environment=scope,
+                    variable_name=name,
+                    value=arn,
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions(depends_on=[self.environments[scope]])
+                    ),
+                )
+            else:
+                github.ActionsVariable(
+                    f"{self._name}-{name.lower()}",
+                    repository=gh.repository,
+                    variable_name=name,
+                    value=arn,
+                    opts=child,
+                )
 
     @property
     def protection(self) -> list[pulumi.Resource]:

@@ -122,3 +122,30 @@ def test_bad_reviewers_name_the_key(reviewers: dict[str, object], message: str) 
     flat["platform:github"]["reviewers"] = reviewers  # type: ignore[index]
     with pytest.raises(ConfigError, match=message):
         config.from_flat(config.as_pulumi_config(flat), "prod")
+
+
+ENV_VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
+REPO_VARIABLE = "github:index/actionsVariable:ActionsVariable"
+
+
+def test_prod_publishes_its_role_arns_where_the_workflows_read_them() -> None:
+    p = plan("prod")
+    cfg = p.config
+    roles = {r.inputs["name"]: r for r in github_roles(p)}
+    variables = {r.inputs["variableName"]: r for r in p.of_type(ENV_VARIABLE) + p.of_type(REPO_VARIABLE)}
+    specs = iam.role_specs(cfg)
+    assert set(variables) == {github_repository.role_variable(cfg, s.purpose) for s in specs}
+    workflows = "\n".join(
+        path.read_text() for path in (config.PROJECT_ROOT / ".github" / "workflows").glob("*.yml")
+    )
+    for spec in specs:
+        variable = variables[github_repository.role_variable(cfg, spec.purpose)]
+        assert f"vars.{variable.inputs['variableName']}" in workflows
+        assert variable.inputs["value"] == roles[spec.role_name].outputs["arn"]
+        scope = github_repository.role_variable_scope(cfg, spec.purpose)
+        if scope is None:
+            assert variable.type == REPO_VARIABLE
+        else:
+            # Only jobs in the environment that may assume the role see its ARN.
+            assert variable.type == ENV_VARIABLE and variable.inputs["environment"] == scope
+            assert variable.inputs["environment"] in trusted_environments(roles[spec.role_name])
