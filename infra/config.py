@@ -664,7 +664,9 @@ class GitHubReviewersConfig(_Object):
     @classmethod
     def _at_most_six(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if len(value) > MAX_REVIEWERS:
-            raise _fail(f"GitHub accepts at most {MAX_REVIEWERS} required reviewers of each kind", list(value))
+            raise _fail(
+                f"GitHub accepts at most {MAX_REVIEWERS} required reviewers of each kind", list(value)
+            )
         return value
 
 

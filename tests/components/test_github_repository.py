@@ -113,7 +113,7 @@ def test_prod_without_reviewers_is_refused_before_anything_is_declared() -> None
     ("reviewers", "message"),
     [
         ({"teams": ["platform"]}, r"github.reviewers.teams\[0\].*whole number"),
-        ({"teams": list(range(1, 8))}, "at most 6 teams"),
+        ({"teams": list(range(1, 8))}, "at most 6 required reviewers"),
         ({"groups": [1]}, "unknown key|groups"),
     ],
 )
