@@ -721,9 +721,8 @@ class GitHubConfig(_Object):
     )
     # Who approves a job in prod's protected environments (github.environment and
     # deployEnvironment), declared by prod's stack (infra/components/github_repository.py).
-    reviewers: GitHubReviewersConfig = Field(
-        GitHubReviewersConfig(),
-        validate_default=True,
+    reviewers: GitHubReviewersConfig | None = Field(
+        None,
         description="Required reviewers of prod's environments: {teams: [id], users: [id]} (numeric "
         "GitHub IDs). Required in prod.",
     )
@@ -734,22 +733,11 @@ class GitHubConfig(_Object):
 
     @property
     def reviewer_teams(self) -> tuple[int, ...]:
-        return self.reviewers.teams
+        return self.reviewers.teams if self.reviewers is not None else ()
 
     @property
     def reviewer_users(self) -> tuple[int, ...]:
-        return self.reviewers.users
-
-    @field_validator("reviewers")
-    @classmethod
-    def _prod_has_reviewers(cls, value: GitHubReviewersConfig, info: ValidationInfo) -> GitHubReviewersConfig:
-        if _context(info).get("environment") == "prod" and not (value.teams or value.users):
-            raise _fail(
-                "prod needs at least one reviewer (numeric team or user IDs, e.g. {teams: [1234567]}): "
-                "its environments gate every pulumi up and deploy of prod",
-                _MISSING,
-            )
-        return value
+        return self.reviewers.users if self.reviewers is not None else ()
 
     @model_validator(mode="after")
     def _ids_for_the_id_form(self) -> GitHubConfig:
@@ -1041,6 +1029,15 @@ class StackConfig(_Object):
                 "a source registry needs at least one deploy branch for CI to push images from",
                 [],
                 "deployBranches",
+            )
+        if info.data.get("environment") == "prod" and not (value.reviewer_teams or value.reviewer_users):
+            # Prod's environments gate every pulumi up and deploy of prod
+            # (infra/components/github_repository.py): a gate nobody can open is refused here.
+            raise _fail(
+                "prod needs at least one reviewer (numeric team or user IDs, e.g. {teams: [1234567]}): "
+                "its environments gate every pulumi up and deploy of prod",
+                _MISSING,
+                "reviewers",
             )
         if role == "replica" and value.deploy_branches:
             raise _fail(
