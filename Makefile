@@ -24,7 +24,7 @@ UV_RUN := env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_
 # written: some machines (CI here) set PYTHONDONTWRITEBYTECODE, which would recompile every run.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: plan test lint typecheck unit preview up deploy-prod bench dr lock clean
+.PHONY: install plan test lint typecheck unit preview up deploy-prod bench dr lock clean
 
 $(UV): requirements-uv.txt
 	$(PYTHON) -m venv $(UV_DIR)
@@ -37,6 +37,10 @@ $(UV): requirements-uv.txt
 $(STAMP): pyproject.toml uv.lock $(UV)
 	$(UV_RUN) sync --locked --inexact --extra dev --group pulumi-runtime --python $(PYTHON)
 	touch $(STAMP)
+
+## install: the program's locked runtime only (the GitHub workflows); plan and test add the dev tools
+install: $(UV)
+	$(UV_RUN) sync --locked --inexact --group pulumi-runtime --python $(PYTHON)
 
 # helm renders and lints charts/shop in ~70 tests; installed the way CI does, never skipped silently.
 $(HELM):
