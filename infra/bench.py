@@ -9,6 +9,8 @@
    creation times below: a full stack, one spoke region and the hub, each against its floor
    (control plane + node group, plus the Argo CD release for the hub). Target: at most 1.1
    times the floor, and regions build in parallel.
+4. A fresh clone's set-up time and 5. ``make test``'s peak memory, each against the figure before
+   uv.lock: ``infra/setup_bench.py`` (slow; ``--no-setup`` leaves them out).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import config as cfg
-from infra import dr, graph, offline
+from infra import dr, graph, offline, setup_bench
 from infra.offline import Plan, Resource
 
 # Typical creation times on AWS, in seconds: what a rebuild waits for. Sources: EKS control
@@ -266,6 +268,11 @@ def _verdict(ok: bool) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per timing; the median counts")
+    parser.add_argument(
+        "--no-setup",
+        action="store_true",
+        help="leave out figures 4 and 5 (fresh clone: set-up time, make test memory)",
+    )
     parser.add_argument("--child", choices=["modules", "floor", "scale"], help=argparse.SUPPRESS)
     parser.add_argument("--size", choices=["small", "big"], help=argparse.SUPPRESS)
     parser.add_argument("--modules", help=argparse.SUPPRESS)
@@ -326,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"   {stack}: regions one after another would take {serial / 60:.1f} min; the full stack takes "
             f"{full / 60:.1f} min (regions build in parallel: {'yes' if parallel else 'NO'})"
         )
+    if not args.no_setup:
+        ok &= setup_bench.report()
     return 0 if ok else 1
 
 
