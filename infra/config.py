@@ -6,7 +6,9 @@ program reads Pulumi config.
 
 The model is declarative: each key is one field of a frozen pydantic dataclass, with its type,
 default and description (``Field(description=...)``); pydantic validates all of it in one pass and
-reports every error. The ``config:`` block of ``Pulumi.yaml`` and the editors' JSON Schema
+reports every error. The sections are pydantic *dataclasses* (not BaseModels) so the public API
+stays what it was: assigning to a field raises AttributeError (FrozenInstanceError) and a
+section can still be built positionally (``GitHubConfig(owner, repo, ...)``). The ``config:`` block of ``Pulumi.yaml`` and the editors' JSON Schema
 (``schema/stack-config.schema.json``) are generated from these classes by
 :mod:`infra.config_schema`. Adding a key is one field and its description here, then
 ``python -m infra.config_schema``.
