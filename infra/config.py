@@ -355,9 +355,10 @@ def _kubernetes_version(value: Any) -> str:
 
 # Semantic Versioning 2.0.0, the regular expression the specification itself gives
 # (https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string).
-# Helm requires a chart's version to be SemVer 2 (helm/helm pkg/chart/v2/metadata.go, Validate:
-# "chart.metadata.version ... is invalid"), and an exact version pins one chart, where a range
-# ("10.x", "~10.1") would let a new chart in unreviewed.
+# Helm requires a chart's version to be SemVer 2 ("version: A SemVer 2 version (required)",
+# https://helm.sh/docs/topics/charts/#the-chartyaml-file; Helm's maintainers in helm/helm#9728:
+# "version strings must comply with the Semantic version 2.0 specification"), and an exact
+# version pins one chart, where a range ("10.x", "~10.1") would let a new chart in unreviewed.
 SEMVER_PATTERN = (
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
@@ -464,9 +465,10 @@ _BRANCH = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}"
 _GH_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 # GitHub's numeric IDs (the owner_id/repository_id claims of its OIDC tokens).
 _GH_ID = r"[1-9][0-9]{0,19}"
-# IAM role ARN: role path and name characters of the IAM API (CreateRole: RoleName [\w+=,.@-]{1,64},
-# Path of printable ASCII between slashes; https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
-ROLE_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):role/(?:[!-~]*/)?[\w+=,.@-]{1,64}$")
+# IAM role ARN: role path and name characters of the IAM API (CreateRole: RoleName of ASCII letters,
+# digits and _+=,.@- with 1-64 characters, Path of printable ASCII between slashes;
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+ROLE_ARN_RE = re.compile(r"^arn:aws:iam::([0-9]{12}):role/(?:[!-~]*/)?[A-Za-z0-9_+=,.@-]{1,64}$")
 _OIDC_ARN = r"arn:aws:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
 
 

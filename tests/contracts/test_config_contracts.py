@@ -65,8 +65,8 @@ def test_regions_are_botocores_aws_partition_regions_with_eks_and_ecr() -> None:
 
 @pytest.mark.parametrize("version", ["10.1.1", "1.2.4-rc.1", "0.1.0+build.5", "1.0.0-alpha.beta.1"])
 def test_chart_versions_are_exact_semver_2_as_helm_requires(version: str) -> None:
-    """Helm: "Every chart must have a version number. A version must follow the SemVer 2 standard"
-    (https://helm.sh/docs/topics/charts/#charts-and-versioning); the grammar is semver.org's
+    """Helm: Chart.yaml's "version: A SemVer 2 version (required)"
+    (https://helm.sh/docs/topics/charts/#the-chartyaml-file; helm/helm#9728); the grammar is semver.org's
     (https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string)."""
     raw = stack_config_map("staging")
     raw["platform:argocd"] = {**raw["platform:argocd"], "chartVersion": version}
@@ -185,6 +185,7 @@ def test_availability_zones_are_the_regions_code_and_a_letter(zones: list[str], 
         ("arn:aws:iam::111122223333:role/PlatformAdmin", True),
         ("arn:aws:iam::111122223333:role/teams/platform/Admin+ops@x", True),
         ("arn:aws:iam::111122223333:role/" + "a" * 65, False),
+        ("arn:aws:iam::111122223333:role/Plätform", False),  # \w would take it; IAM's class is ASCII
         ("arn:aws:iam::111122223333:user/PlatformAdmin", False),
         ("arn:aws:iam::11112222333:role/PlatformAdmin", False),
     ],
