@@ -195,3 +195,27 @@ def test_a_third_stack_that_clashes_is_refused_by_the_plan(checkout: w.Checkout)
     lines = [line.strip() for line in plan.stderr.splitlines() if line.strip().startswith("error: ")]
     assert lines and all(f"Pulumi.{stack}.yaml and Pulumi.staging.yaml" in line for line in lines)
     assert any("platform:github.oidcProviderArn" in line and "allowed:" in line for line in lines)
+
+
+def test_a_region_added_to_staging_alone_is_a_warning_in_the_plan(checkout: w.Checkout) -> None:
+    """Staging would replicate into prod's account in a region prod does not run: the plan says so."""
+    stacks = [checkout.config(s) for s in checkout.stack_names()]
+    region = changes.fresh_region(*stacks)
+    raw = checkout.config("staging")
+    changes.add_region(raw, region)
+    checkout.write_config("staging", raw)
+    plan = run_in(checkout, "-m", "infra.plan", "--stack", "staging")
+    assert plan.returncode == 0, plan.stdout[-4000:] + plan.stderr[-4000:]
+    (warning,) = [line for line in plan.stderr.splitlines() if line.startswith("warning: ")]
+    assert warning.startswith(
+        f"warning: Pulumi.staging.yaml and Pulumi.prod.yaml: platform:regions: {region} is a region of "
+        "Pulumi.staging.yaml but not of Pulumi.prod.yaml: "
+    )
+    # Adding it to prod alone instead is refused.
+    checkout.write_config("staging", stacks[checkout.stack_names().index("staging")])
+    raw = checkout.config("prod")
+    changes.add_region(raw, region)
+    checkout.write_config("prod", raw)
+    plan = run_in(checkout, "-m", "infra.plan", "--stack", "prod")
+    assert plan.returncode == 2 and "Traceback" not in plan.stderr, plan.stderr
+    assert f"{region} is a region of Pulumi.prod.yaml but not of Pulumi.staging.yaml" in plan.stderr
