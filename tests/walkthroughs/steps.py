@@ -53,7 +53,11 @@ class Checkout:
         return dict(doc.get("config") or {})
 
     def write_config(self, stack: str, raw: Mapping[str, Any]) -> None:
-        self.stack_path(stack).write_text(yaml.safe_dump({"config": dict(raw)}, sort_keys=False))
+        """Write the ``config:`` map, keeping the file's leading comment lines (the schema line)."""
+        path = self.stack_path(stack)
+        source = path.read_text() if path.exists() else self.stack_path("staging").read_text()
+        header = "".join(re.match(r"(?:#[^\n]*\n)*", source).group(0))  # type: ignore[union-attr]
+        path.write_text(header + yaml.safe_dump({"config": dict(raw)}, sort_keys=False))
 
     def edit_stacks(self, edit: Callable[[str, dict[str, Any]], None]) -> None:
         for stack in self.stack_names():
