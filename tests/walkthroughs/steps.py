@@ -318,6 +318,11 @@ MOVE_HUB = Walkthrough(
             "cluster Secret are declared on `<hub>`'s cluster."
         ),
         Step(
+            "Before merging, create the CodeConnections connection `platform-<env>-runner` in "
+            "`<hub>` for each stack (AWS console: the hub jobs' runners run in the hub's VPC; "
+            "[github-actions.md](github-actions.md#settings-a-person-still-sets-by-hand))."
+        ),
+        Step(
             "Merge: `up.yml` creates them on the new hub and deletes them from the old one. The "
             "deploy command's default contexts follow the hub: run `aws eks update-kubeconfig` "
             "for `platform-<env>-<hub>` (README, Deploying to prod)."
@@ -424,8 +429,11 @@ ADD_STACK = Walkthrough(
             "shows the third stack with the policy pack's results."
         ),
         Step(
-            "GitHub: create the environment `<stack>` in the repository's settings; its `up` and "
-            "`preview` roles trust that environment only ([github-actions.md](github-actions.md))."
+            "GitHub and AWS by hand ([github-actions.md](github-actions.md#settings-a-person-still-sets-by-hand)): "
+            "its `up` role trusts the environment `<stack>` only (protect it in the repository's "
+            "settings if it needs reviewers: only prod's environments are declared as code), "
+            "`PULUMI_ACCESS_TOKEN` as a secret of that environment, and the CodeConnections "
+            "connection `platform-<stack>-runner` in its hub region."
         ),
         Step(
             "CI does not run it: `up.yml` and `preview.yml` apply and preview staging and prod "
