@@ -347,6 +347,11 @@ def _kubernetes_version(value: Any) -> str:
     # EKS takes the minor version as a string ("1.35"); the ones it still supports at standard
     # price, and the add-on versions pinned for each, are the tables in infra/versions.py. A
     # version without pinned add-on versions is refused here, not by CreateAddon mid-update.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # YAML reads an unquoted 1.35 as a number (and 1.30 as 1.3), which EKS would not take.
+        raise _fail(
+            'expected a quoted string such as "1.35": YAML reads an unquoted version as a number', value
+        )
     problem = versions.kubernetes_version_problem(value)
     if problem is not None:
         raise _fail(problem, value)

@@ -170,7 +170,9 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
                 f"pulumi stack select {stack}",
                 f"aws sts get-caller-identity   # must print account {config.account_id}",
             ),
-            ("Run with the stack's `up` role or an administrator of that account.",),
+            (
+                "Run as the stack's `clusterAdminRoleArn` role (docs/iam.md): it has an EKS access entry on every cluster, and the `up` role trusts only up.yml on main.",
+            ),
         )
     ]
     hub_move_info: dict[str, Any] | None = None

@@ -35,12 +35,12 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
         f"expected a Kubernetes version in EKS standard support: {SUPPORTED}",
     ),
     (
-        # Unquoted in YAML, 1.35 is a number; the message shows it without quotes, which is the hint.
+        # Unquoted in YAML, 1.35 is a number (and 1.30 would be 1.3): say to quote it.
         "kubernetes version as a YAML number",
         "prod",
         lambda r: r["eu-west-1"].update(kubernetesVersion=1.35),
         "platform:regions.eu-west-1.kubernetesVersion: 1.35 is not allowed; "
-        f"expected a Kubernetes version in EKS standard support: {SUPPORTED}",
+        'expected a quoted string such as "1.35": YAML reads an unquoted version as a number',
     ),
     (
         "minSize above desiredSize",
