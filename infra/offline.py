@@ -60,6 +60,7 @@ class Resource:
     # How many `transforms` callbacks the resource registered with (the mock engine never runs
     # them: children of a packaged component such as pulumi-eks's are not simulated).
     transforms: int = 0
+    replace_on_changes: list[str] = field(default_factory=list)
 
     @property
     def is_provider(self) -> bool:
@@ -224,6 +225,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             remote=bool(request.remote),
             inputs=_redact(raw_inputs),
             transforms=len(request.transforms),
+            replace_on_changes=sorted(request.replaceOnChanges),
         )
         self.recorded.append(resource)
         self.platform_mocks.context = resource

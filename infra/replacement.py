@@ -1,0 +1,174 @@
+"""Which input changes make Pulumi replace a resource instead of updating it, in one table.
+
+The offline diff (:mod:`infra.plan_diff`) marks a changed resource ``+-`` (replace) when one of
+these inputs changed, ``~`` (update) otherwise, as ``pulumi preview`` would. Where the answer
+comes from:
+
+* **The engine** (pulumi/pulumi ``pkg/resource/deploy/step_generator.go``, ``providerChanged``
+  and ``diff``): a custom resource whose *explicit* provider reference changes is replaced
+  ("If one or both of these providers are not default providers, we will need to accept the
+  diff and replace everything"; ``ReplaceKeys: ["provider"]``). Every provider of this program is
+  explicit (``infra/providers.py``), so moving a resource to another region's provider, or to
+  another cluster's Kubernetes provider, replaces it. The same file's ``applyReplaceOnChanges``
+  adds the paths of the ``replaceOnChanges`` resource option. A component resource has no
+  provider: the engine only reports that its inputs changed; its children decide.
+* **pulumi-aws** is bridged from terraform-provider-aws. The bridge writes
+  ``willReplaceOnChanges`` into the schema for every ForceNew property
+  (pulumi/pulumi-terraform-bridge ``pkg/tfgen/generate_schema.go``, ``genProperty``:
+  ``WillReplaceOnChanges: prop.forceNew()``), and at run time replaces on the same ForceNew
+  attributes. The schema is not shipped with the Python SDK (``pulumi_aws`` holds only
+  ``pulumi-plugin.json``) and ``provider/cmd/pulumi-resource-aws/schema.json`` could not be
+  fetched here (the repository exceeds the fetch limit), so the ForceNew markers were read in
+  terraform-provider-aws itself; the file of each type is named in :data:`AWS_SOURCES`.
+* **pulumi-kubernetes** (``provider/pkg/provider/diff.go``, ``forceNewProperties``): every kind
+  is replaced when ``metadata.name`` or ``metadata.namespace`` changes; some kinds have more
+  (a Secret's ``type``, ``data`` and ``stringData``; a RoleBinding's ``roleRef``; a ConfigMap's
+  ``data`` and ``binaryData``). Custom resources (AppProject, ApplicationSet, ImageUpdater)
+  have only the metadata rule.
+
+A type in none of the tables (listed by :func:`unknown_types`) is shown as an update marked
+"replacement not known"; add its ForceNew inputs here, with the source, when the program
+starts declaring it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+#: Paths are Pulumi input names (camelCase, as the plan records them), dot-separated; a path
+#: matches a change at that property or anywhere below it.
+AWS_FORCE_NEW: Mapping[str, tuple[str, ...]] = {
+    "aws:ecr/repository:Repository": ("name", "encryptionConfigurations"),
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration": (),
+    "aws:eks/nodeGroup:NodeGroup": (
+        "amiType",
+        "capacityType",
+        "clusterName",
+        "diskSize",
+        "instanceTypes",
+        "launchTemplate.id",
+        "launchTemplate.name",
+        "nodeGroupName",
+        "nodeGroupNamePrefix",
+        "nodeRoleArn",
+        "remoteAccess",
+        "subnetIds",
+    ),
+    "aws:eks/accessEntry:AccessEntry": ("clusterName", "principalArn", "type"),
+    "aws:eks/addon:Addon": ("addonName", "clusterName"),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": ("clusterName", "namespace", "serviceAccount"),
+    "aws:iam/role:Role": ("name", "namePrefix", "path"),
+    "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("url",),
+    "aws:kms/key:Key": ("customKeyStoreId", "customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"),
+    "aws:ec2/subnet:Subnet": (
+        "availabilityZone",
+        "availabilityZoneId",
+        "cidrBlock",
+        "ipv6Native",
+        "outpostArn",
+        "vpcId",
+    ),
+}
+
+_TF = "hashicorp/terraform-provider-aws "
+#: Where each row of :data:`AWS_FORCE_NEW` was read (the ``ForceNew: true`` / ``RequiresReplace``
+#: markers of the resource's schema).
+AWS_SOURCES: Mapping[str, str] = {
+    "aws:ecr/repository:Repository": _TF + "internal/service/ecr/repository.go",
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration": _TF
+    + "internal/service/ecr/replication_configuration.go (no ForceNew: create and update are one Put)",
+    "aws:eks/nodeGroup:NodeGroup": _TF + "internal/service/eks/node_group.go",
+    "aws:eks/accessEntry:AccessEntry": _TF + "internal/service/eks/access_entry.go",
+    "aws:eks/addon:Addon": _TF + "internal/service/eks/addon.go",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": _TF
+    + "internal/service/eks/pod_identity_association.go (plugin framework: RequiresReplace)",
+    "aws:iam/role:Role": _TF + "internal/service/iam/role.go",
+    "aws:iam/rolePolicy:RolePolicy": _TF + "internal/service/iam/role_policy.go",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _TF
+    + "internal/service/iam/openid_connect_provider.go",
+    "aws:kms/key:Key": _TF + "internal/service/kms/key.go",
+    "aws:ec2/subnet:Subnet": _TF + "internal/service/ec2/vpc_subnet.go",
+}
+
+#: Types the program declares whose ForceNew markers have not been read yet: the diff shows
+#: their changes as updates marked "replacement not known". Reading one moves it to
+#: :data:`AWS_FORCE_NEW` with its source.
+NOT_READ: tuple[str, ...] = (
+    "aws:ec2/eip:Eip",
+    "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/route:Route",
+    "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation",
+    "aws:ec2/vpc:Vpc",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    "aws:ecr/registryPolicy:RegistryPolicy",
+    "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration",
+    "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:kms/alias:Alias",
+    "kubernetes:helm.sh/v3:Release",
+)
+
+KUBERNETES_METADATA_FORCE_NEW: tuple[str, ...] = ("metadata.name", "metadata.namespace")
+KUBERNETES_KIND_FORCE_NEW: Mapping[str, tuple[str, ...]] = {
+    "kubernetes:core/v1:Secret": ("type", "stringData", "data"),
+    "kubernetes:core/v1:ConfigMap": ("data", "binaryData"),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ("roleRef",),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": ("roleRef",),
+}
+#: Kubernetes types that are not plain objects: the metadata rule does not apply to them, and
+#: their own replacement rules were not read.
+KUBERNETES_NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
+
+PROVIDER_KEY = "provider"
+
+
+def force_new_paths(type_: str) -> tuple[str, ...] | None:
+    """The input paths whose change replaces a ``type_`` resource; None when not known."""
+    if type_ in AWS_FORCE_NEW:
+        return AWS_FORCE_NEW[type_]
+    if type_.startswith("kubernetes:") and not type_.startswith(KUBERNETES_NOT_OBJECTS):
+        return KUBERNETES_METADATA_FORCE_NEW + KUBERNETES_KIND_FORCE_NEW.get(type_, ())
+    return None
+
+
+def _covers(rule: str, path: Sequence[str | int]) -> bool:
+    names = [p for p in path if isinstance(p, str)]
+    parts = rule.split(".")
+    return names[: len(parts)] == parts
+
+
+def replace_keys(
+    type_: str,
+    changed: Iterable[Sequence[str | int]],
+    replace_on_changes: Iterable[str] = (),
+) -> list[str]:
+    """The changed input paths (sequences of keys and list indices) that force replacement.
+
+    ``replace_on_changes`` is the resource's own option (dotted paths, ``*`` for everything);
+    list indices in a change's path are skipped when matching, as the engine's property paths
+    match any element.
+    """
+    rules = list(force_new_paths(type_) or ())
+    own = list(replace_on_changes)
+    out = []
+    for path in changed:
+        if "*" in own or any(_covers(rule, path) for rule in [*rules, *own]):
+            out.append(".".join(str(p) for p in path if isinstance(p, str)))
+    return sorted(set(out))
+
+
+def unknown_types(types: Iterable[str]) -> list[str]:
+    """The custom resource types among ``types`` in neither the tables nor :data:`NOT_READ`."""
+    return sorted(
+        {
+            t
+            for t in types
+            if not t.startswith("pulumi:providers:") and force_new_paths(t) is None and t not in NOT_READ
+        }
+    )

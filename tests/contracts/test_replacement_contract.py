@@ -1,0 +1,174 @@
+"""When Pulumi replaces a resource instead of updating it: the rules the offline diff relies on.
+
+Each test pins one behaviour read upstream (the source is in its docstring and in
+infra/replacement.py, where the table lives). The diff must mark ``+-`` exactly where
+``pulumi preview`` would.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import offline, plan_diff, replacement
+from infra import plan as plan_module
+
+STACK = "urn:pulumi:s::platform::pulumi:pulumi:Stack"
+AWS_A = f"{STACK}$pulumi:providers:aws::aws-a"
+AWS_B = f"{STACK}$pulumi:providers:aws::aws-b"
+
+
+def _resource(type_: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "urn": f"{STACK}${type_}::r",
+        "type": type_,
+        "name": "r",
+        "custom": True,
+        "provider": AWS_A,
+        "protect": False,
+        "retainOnDelete": False,
+        "inputs": inputs,
+        **extra,
+    }
+
+
+def _change(base: dict[str, Any], head: dict[str, Any]) -> plan_diff.ResourceChange:
+    change = plan_diff.diff_resource(base, head)
+    assert change is not None
+    return change
+
+
+def _set(inputs: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for p in parents:
+        inputs = inputs.setdefault(p, {})
+    inputs[last] = value
+
+
+def test_an_explicit_provider_change_replaces_a_custom_resource() -> None:
+    """pulumi/pulumi pkg/resource/deploy/step_generator.go, providerChanged: "If one or both of
+    these providers are not default providers, we will need to accept the diff and replace
+    everything"; diff() then returns ReplaceKeys ["provider"]."""
+    base = _resource("aws:iam/role:Role", {"name": "x"})
+    head = {**base, "provider": AWS_B}
+    change = _change(base, head)
+    assert change.op == "replace" and change.replace_keys == ("provider",)
+
+
+def test_a_component_has_no_provider_diff_of_its_own() -> None:
+    """pulumi/pulumi pkg/resource/deploy/step_generator.go, diff(): "If there is no provider for
+    this resource (which should only happen for component resources), simply return a 'diffs
+    exist' result" - an update; the resources inside it are diffed on their own."""
+    base = _resource("eks:index:Cluster", {"version": "1.34"}, custom=False, provider={"aws": AWS_A})
+    head = copy.deepcopy(base)
+    head["provider"] = {"aws": AWS_B}
+    head["inputs"]["version"] = "1.35"
+    assert _change(base, head).op == "update"
+
+
+def test_ignore_changes_takes_the_old_value() -> None:
+    """pulumi/pulumi pkg/resource/deploy/step_generator.go, processIgnoreChanges: "sets the value
+    for each ignoreChanges property in inputs to the value from oldInputs"."""
+    base = _resource("aws:eks/nodeGroup:NodeGroup", {"scalingConfig": {"desiredSize": 2, "maxSize": 4}})
+    head = copy.deepcopy(base)
+    head["inputs"]["scalingConfig"]["desiredSize"] = 3
+    head["ignoreChanges"] = ["scalingConfig.desiredSize"]
+    assert plan_diff.diff_resource(base, head) is None
+
+
+def test_replace_on_changes_turns_an_update_into_a_replacement() -> None:
+    """pulumi/pulumi pkg/resource/deploy/step_generator.go, applyReplaceOnChanges: a changed key
+    contained in a replaceOnChanges path becomes a replace key."""
+    base = _resource("aws:iam/role:Role", {"description": "a"})
+    head = copy.deepcopy(base)
+    head["inputs"]["description"] = "b"
+    assert _change(base, head).op == "update"
+    head["replaceOnChanges"] = ["description"]
+    assert _change(base, head).replace_keys == ("description",)
+
+
+@pytest.mark.parametrize("field", ["name", "namespace"])
+@pytest.mark.parametrize(
+    "type_",
+    [
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:Secret",
+        "kubernetes:argoproj.io/v1alpha1:ApplicationSet",
+        "kubernetes:argoproj.io/v1alpha1:AppProject",
+    ],
+)
+def test_kubernetes_replaces_any_kind_whose_name_or_namespace_changes(type_: str, field: str) -> None:
+    """pulumi/pulumi-kubernetes provider/pkg/provider/diff.go: forceNewProperties starts with
+    metadataForceNewProperties(".metadata") (".name", ".namespace") for every kind."""
+    base = _resource(type_, {"metadata": {"name": "a", "namespace": "argocd", "labels": {"x": "1"}}})
+    head = copy.deepcopy(base)
+    head["inputs"]["metadata"][field] = "b"
+    assert _change(base, head).replace_keys == (f"metadata.{field}",)
+    head = copy.deepcopy(base)
+    head["inputs"]["metadata"]["labels"]["x"] = "2"
+    assert _change(base, head).op == "update"
+
+
+def test_kubernetes_replaces_a_secret_whose_data_changes() -> None:
+    """pulumi/pulumi-kubernetes provider/pkg/provider/diff.go: core v1 "Secret": properties{".type",
+    ".stringData", ".data"} - an Argo CD cluster Secret with a new endpoint or CA is replaced."""
+    base = _resource("kubernetes:core/v1:Secret", {"metadata": {"name": "c"}, "stringData": {"server": "a"}})
+    head = copy.deepcopy(base)
+    head["inputs"]["stringData"]["server"] = "b"
+    assert _change(base, head).replace_keys == ("stringData.server",)
+
+
+def test_an_ecr_replication_destination_is_added_in_place() -> None:
+    """hashicorp/terraform-provider-aws internal/service/ecr/replication_configuration.go: no
+    ForceNew attribute; Create and Update are the same PutReplicationConfiguration."""
+    dest = {"registryId": "1", "region": "us-east-1"}
+    base = _resource(
+        "aws:ecr/replicationConfiguration:ReplicationConfiguration",
+        {"replicationConfiguration": {"rules": [{"destinations": [dest]}]}},
+    )
+    head = copy.deepcopy(base)
+    head["inputs"]["replicationConfiguration"]["rules"][0]["destinations"].insert(
+        0, {"registryId": "1", "region": "eu-west-1"}
+    )
+    change = _change(base, head)
+    assert change.op == "update" and [c.kind for c in change.changes] == ["add"]
+
+
+@pytest.mark.parametrize(
+    ("type_", "path"),
+    [(t, p) for t, paths in replacement.AWS_FORCE_NEW.items() for p in paths],
+    ids=lambda v: str(v),
+)
+def test_every_force_new_input_of_the_table_replaces(type_: str, path: str) -> None:
+    """terraform-provider-aws, the file named for the type in infra/replacement.AWS_SOURCES: the
+    attribute is ForceNew (SDKv2) or has a RequiresReplace plan modifier (plugin framework), and
+    the bridge replaces on it (pulumi/pulumi-terraform-bridge pkg/tfgen/generate_schema.go,
+    genProperty: WillReplaceOnChanges: prop.forceNew())."""
+    assert type_ in replacement.AWS_SOURCES
+    base = _resource(type_, {})
+    _set(base["inputs"], path, "old")
+    head = copy.deepcopy(base)
+    _set(head["inputs"], path, "new")
+    assert _change(base, head).replace_keys == (path,)
+
+
+def test_the_aws_sdk_ships_no_schema_so_the_table_is_kept_here() -> None:
+    """pulumi-aws's Python SDK holds only pulumi-plugin.json, not the provider schema with its
+    willReplaceOnChanges markers; if a future SDK ships it, read the markers from there."""
+    spec = importlib.util.find_spec("pulumi_aws")
+    assert spec is not None and spec.origin is not None
+    package = Path(spec.origin).parent
+    assert (package / "pulumi-plugin.json").is_file()
+    assert not list(package.glob("schema*.json"))
+
+
+@pytest.mark.parametrize("stack", plan_module.available_stacks())
+def test_every_type_the_program_declares_is_in_the_table_or_listed_as_not_read(stack: str) -> None:
+    """infra/replacement.py: a new resource type must be classified (its ForceNew inputs read and
+    cited, or listed in NOT_READ) before the diff can say whether it is replaced."""
+    types = {r.type for r in offline.run(stack).resources if r.custom}
+    assert replacement.unknown_types(types) == []
