@@ -19,6 +19,9 @@ HELM   := .ci/bin/helm
 UV_RUN := env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_URL -u UV_FIND_LINKS \
           UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never $(UV)
 
+# plan and dr use STACK only when it is given (make plan: every stack; make plan STACK=prod: prod).
+GIVEN_STACK := $(if $(filter command line environment environment override,$(origin STACK)),$(STACK))
+
 # Bytecode is compiled as modules are first imported (the plan needs ~850 of the SDKs' ~9,000;
 # compiling all of them at install, as pip does, costs more than the download), so it must be
 # written: some machines (CI here) set PYTHONDONTWRITEBYTECODE, which would recompile every run.
@@ -46,9 +49,10 @@ install: $(UV)
 $(HELM):
 	./.ci/install-helm
 
-## plan: the offline plan of both stacks (desired state under Pulumi's mock runtime; no cloud account)
+# The operator targets are thin aliases of the `platform` CLI (infra/cli.py; `platform --help`).
+## plan: the offline plan of every stack, or of STACK (desired state under Pulumi's mock runtime; no cloud account)
 plan: $(STAMP)
-	$(BIN)/python -m infra.plan --stack all
+	$(BIN)/platform plan --stack $(or $(GIVEN_STACK),all)
 
 ## test: lint, type check and every test (with helm from .ci/bin)
 test: lint typecheck $(HELM)
@@ -74,16 +78,16 @@ up: $(STAMP)
 
 ## deploy-prod: sync the prod Applications one region at a time (see README, "Deploying to prod")
 deploy-prod: $(STAMP)
-	$(BIN)/python -m infra.deploy prod $(ARGS)
+	$(BIN)/platform deploy prod $(ARGS)
 
 ## bench: the program's speed, the rebuild critical path, a fresh clone's set-up time and make test's peak
 ## memory, measured on this machine (several minutes; ARGS=--no-setup leaves the last two out)
 bench: $(STAMP)
-	$(BIN)/python -m infra.bench $(ARGS)
+	$(BIN)/platform bench $(ARGS)
 
 ## dr: the disaster-recovery runbook of one region, e.g. make dr STACK=prod REGION=eu-west-1
 dr: $(STAMP)
-	$(BIN)/python -m infra.dr plan --stack $(STACK) --region $(REGION)
+	$(BIN)/platform dr --stack $(STACK) $(if $(REGION),--region $(REGION))
 
 clean:
 	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,10 @@
 """The offline plan: what the program declares for a stack, without a cloud account.
 
-    python -m infra.plan --stack all                 # tree of both stacks, with policy results
-    python -m infra.plan --stack prod --json a.json  # deterministic JSON plan
-    python -m infra.plan --stack prod --diff a.json  # what changed against a saved plan
+    platform plan                                # tree of both stacks, with policy results
+    platform plan --stack prod --json a.json     # deterministic JSON plan
+    platform diff a.json --stack prod            # what changed against a saved plan
+
+(``python -m infra.plan`` takes the same options as ``platform plan``.)
 
 It runs the real program under Pulumi's mock runtime (see :mod:`infra.offline`), so it shows
 the program's *desired state* from the stack files in this checkout. It is not a diff against
@@ -11,17 +13,16 @@ the live cloud: that is ``pulumi preview`` (``make preview STACK=...``).
 
 from __future__ import annotations
 
-import argparse
-import gc
 import json
+import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from infra import config as cfg
-from infra import placeholders, stackset
+from infra import placeholders
 from infra.offline import Plan, Resource, run
 
 FORMAT_VERSION = 1
@@ -52,6 +53,9 @@ def resource_json(r: Resource) -> dict[str, Any]:
         "dependencies": r.dependencies,
         "protect": r.protect,
         "retainOnDelete": r.retain_on_delete,
+        "deleteBeforeReplace": r.delete_before_replace,
+        "ignoreChanges": r.ignore_changes,
+        "replaceOnChanges": r.replace_on_changes,
         "inputs": r.inputs,
     }
 
@@ -76,101 +80,17 @@ def dumps(doc: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Diff
+# Diff (by identity, replace vs update: infra/plan_diff.py)
 # ---------------------------------------------------------------------------------------------
-
-
-def _flatten(value: Any, path: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k in sorted(value):
-            out.update(_flatten(value[k], f"{path}.{k}" if path else str(k)))
-        return out or {path: {}}
-    if isinstance(value, list):
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flatten(v, f"{path}[{i}]"))
-        return out or {path: []}
-    return {path: value}
-
-
-def _decode_json_strings(value: Any) -> Any:
-    """IAM and lifecycle documents travel as JSON strings; diff them as structures."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return _decode_json_strings(json.loads(value))
-        except json.JSONDecodeError:
-            return value
-    if isinstance(value, Mapping):
-        return {k: _decode_json_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode_json_strings(v) for v in value]
-    return value
-
-
-def diff_resources(
-    base: Mapping[str, Any], head: Mapping[str, Any]
-) -> tuple[
-    list[dict[str, Any]], list[dict[str, Any]], list[tuple[dict[str, Any], list[tuple[str, Any, Any]]]]
-]:
-    """Added, removed and changed resources of one stack; changes are (path, old, new)."""
-    old = {r["urn"]: r for r in base.get("resources", [])}
-    new = {r["urn"]: r for r in head.get("resources", [])}
-    added = [new[u] for u in sorted(new.keys() - old.keys())]
-    removed = [old[u] for u in sorted(old.keys() - new.keys())]
-    changed = []
-    for urn in sorted(old.keys() & new.keys()):
-        a = _flatten(_decode_json_strings({k: v for k, v in old[urn].items() if k != "urn"}))
-        b = _flatten(_decode_json_strings({k: v for k, v in new[urn].items() if k != "urn"}))
-        props = [
-            (p, a.get(p, "(absent)"), b.get(p, "(absent)"))
-            for p in sorted(a.keys() | b.keys())
-            if a.get(p, "(absent)") != b.get(p, "(absent)")
-        ]
-        if props:
-            changed.append((new[urn], props))
-    return added, removed, changed
 
 
 def render_diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> tuple[str, int]:
     """Text of the diff of every stack in ``head`` against ``base``, and the number of changes."""
-    lines = [f"Offline plan diff. {DESIRED_STATE_NOTE}", ""]
-    total = 0
-    for stack in sorted(head.get("stacks", {})):
-        before = base.get("stacks", {}).get(stack)
-        after = head["stacks"][stack]
-        if before is None:
-            lines.append(f"Stack {stack}: not in the base plan ({len(after['resources'])} resources)")
-            total += len(after["resources"])
-            continue
-        added, removed, changed = diff_resources(before, after)
-        out_a = _flatten(before.get("outputs", {}))
-        out_b = _flatten(after.get("outputs", {}))
-        out_changes = [
-            (p, out_a.get(p, "(absent)"), out_b.get(p, "(absent)"))
-            for p in sorted(out_a.keys() | out_b.keys())
-            if out_a.get(p, "(absent)") != out_b.get(p, "(absent)")
-        ]
-        count = len(added) + len(removed) + len(changed) + len(out_changes)
-        total += count
-        lines.append(
-            f"Stack {stack}: {len(added)} to add, {len(removed)} to remove, {len(changed)} to change"
-            + (f", {len(out_changes)} output value(s) changed" if out_changes else "")
-        )
-        for r in added:
-            lines.append(f"  + {r['type']}  {r['name']}")
-        for r in removed:
-            lines.append(f"  - {r['type']}  {r['name']}")
-        for r, props in changed:
-            lines.append(f"  ~ {r['type']}  {r['name']}")
-            for path, a, b in props:
-                lines.append(f"      {path}: {json.dumps(a, default=str)} => {json.dumps(b, default=str)}")
-        for path, a, b in out_changes:
-            lines.append(f"  ~ output {path}: {json.dumps(a, default=str)} => {json.dumps(b, default=str)}")
-        lines.append("")
-    if total == 0:
-        lines.append("No changes.")
-    return "\n".join(lines).rstrip() + "\n", total
+    # Imported here: deepdiff is needed only when a diff is asked for, and the plan's own start-up
+    # time is measured against its floor (make bench).
+    from infra import plan_diff
+
+    return plan_diff.render(plan_diff.diff_documents(base, head), DESIRED_STATE_NOTE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,33 +182,38 @@ def policy_rows(plan: Plan) -> list[tuple[str, str, str, str]] | None:
     return [tuple(str(c) for c in row) for row in policy_offline.format_results(results)]  # type: ignore[misc]
 
 
-def render(plans: Sequence[Plan], console: Any) -> int:
-    """Print each stack's tree, highlights and policy results; the number of mandatory violations."""
+def render(plans: Sequence[Plan], console: Any, tree: bool = True) -> int:
+    """Print each stack's tree and highlights (unless ``tree`` is false) and its policy results.
+
+    Returns the number of mandatory violations: the policy check runs whatever is printed.
+    """
     from rich.panel import Panel
     from rich.table import Table
     from rich.tree import Tree
 
-    console.print(Panel(DESIRED_STATE_NOTE, title="offline plan", expand=False))
+    if tree:
+        console.print(Panel(DESIRED_STATE_NOTE, title="offline plan", expand=False))
     mandatory = 0
     for plan in plans:
-        groups = group(plan)
-        total = sum(sum(c.values()) for comps in groups.values() for c in comps.values())
-        tree = Tree(
-            f"[bold]{plan.stack}[/bold] (environment {plan.config.environment}, account "
-            f"{plan.config.account_id}, hub {plan.config.hub_region}): {total} resources"
-        )
-        for region in sorted(groups, key=lambda g: (g == "global", g)):
-            comps = groups[region]
-            region_total = sum(sum(c.values()) for c in comps.values())
-            branch = tree.add(f"[cyan]{region}[/cyan] ({region_total})")
-            for comp in sorted(comps):
-                counts = comps[comp]
-                node = branch.add(f"{comp} ({sum(counts.values())})")
-                for type_, n in sorted(counts.items()):
-                    node.add(f"{n} x {type_}")
-        console.print(tree)
-        for line in highlights(plan):
-            console.print(f"  • {line}")
+        if tree:
+            groups = group(plan)
+            total = sum(sum(c.values()) for comps in groups.values() for c in comps.values())
+            view = Tree(
+                f"[bold]{plan.stack}[/bold] (environment {plan.config.environment}, account "
+                f"{plan.config.account_id}, hub {plan.config.hub_region}): {total} resources"
+            )
+            for region in sorted(groups, key=lambda g: (g == "global", g)):
+                comps = groups[region]
+                region_total = sum(sum(c.values()) for c in comps.values())
+                branch = view.add(f"[cyan]{region}[/cyan] ({region_total})")
+                for comp in sorted(comps):
+                    counts = comps[comp]
+                    node = branch.add(f"{comp} ({sum(counts.values())})")
+                    for type_, n in sorted(counts.items()):
+                        node.add(f"{n} x {type_}")
+            console.print(view)
+            for line in highlights(plan):
+                console.print(f"  • {line}", overflow="fold")
         rows = policy_rows(plan)
         if rows is None:
             console.print("  policy pack: not available in this checkout")
@@ -297,20 +222,39 @@ def render(plans: Sequence[Plan], console: Any) -> int:
         else:
             table = Table(title=f"policy results for {plan.stack}")
             for col in ("policy", "level", "resource", "message"):
-                table.add_column(col)
+                # Folded, never cut: a name or message with an ellipsis cannot be acted on.
+                table.add_column(col, overflow="fold")
             for row in rows:
                 table.add_row(*row)
                 mandatory += row[1] == "mandatory"
             console.print(table)
-        if plan.outputs:
+        if tree and plan.outputs:
             console.print("  outputs: " + ", ".join(sorted(plan.outputs)))
-        console.print()
+        if tree:
+            console.print()
     return mandatory
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Command line (the `platform plan` command lives in infra/cli.py)
 # ---------------------------------------------------------------------------------------------
+
+#: Width of the output when it is not a terminal (CI logs, files): wide enough that no resource
+#: name or policy message is cut. $COLUMNS, when set, wins.
+NOT_A_TERMINAL_WIDTH = 240
+
+
+def make_console(file: IO[str] | None = None) -> Any:
+    """A rich console as wide as the terminal, or :data:`NOT_A_TERMINAL_WIDTH` when not a terminal."""
+    from rich.console import Console
+
+    stream = file or sys.stdout
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return Console(file=stream, width=int(columns))
+    if stream.isatty():
+        return Console(file=stream)
+    return Console(file=stream, width=NOT_A_TERMINAL_WIDTH)
 
 
 def build_plans(stacks: Iterable[str]) -> list[Plan]:
@@ -318,52 +262,11 @@ def build_plans(stacks: Iterable[str]) -> list[Plan]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A short-lived command: the collector's passes over the SDKs' many objects cost more than
-    # the memory they would return before the process exits (see `make bench`).
-    gc.disable()
-    stacks = available_stacks()
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.plan",
-        description="Offline plan of the platform: runs the program under Pulumi's mock runtime. "
-        + DESIRED_STATE_NOTE,
-    )
-    parser.add_argument(
-        "--stack", default="all", choices=[*stacks, "all"], help="stack to plan (default: all)"
-    )
-    parser.add_argument("--json", metavar="FILE", type=Path, help="write the deterministic JSON plan to FILE")
-    parser.add_argument(
-        "--diff", metavar="BASE", type=Path, help="show what changed against a saved JSON plan"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no tree (useful with --json or --diff)")
-    args = parser.parse_args(argv)
+    """``python -m infra.plan ...``: the same as ``platform plan ...`` (kept for the CI base run,
+    which must run the base branch's own code)."""
+    from infra import cli
 
-    selected = stacks if args.stack == "all" else [args.stack]
-    try:
-        stackset.check()  # across every stack file: clashes in one account, region mismatches
-        plans = build_plans(selected)
-    except (cfg.ConfigError, stackset.StackSetError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-
-    from rich.console import Console
-
-    console = Console()
-    violations = 0
-    if not args.quiet:
-        violations = render(plans, console)
-    doc = document(plans)
-    if args.json:
-        args.json.write_text(dumps(doc))
-        print(f"wrote {args.json}", file=sys.stderr)
-    if args.diff:
-        try:
-            base = json.loads(args.diff.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            print(f"cannot read base plan {args.diff}: {exc}", file=sys.stderr)
-            return 2
-        text, _ = render_diff(base, doc)
-        print(text)
-    return 1 if violations else 0
+    return cli.main(["plan", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

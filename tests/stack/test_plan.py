@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from infra import config, offline
+from infra import config, offline, plan_diff
 from infra import plan as plan_cli
 from tests import changes
 from tests.conftest import ROOT, stack_config_map
+
+REPLICATION = "aws:ecr/replicationConfiguration:ReplicationConfiguration"
 
 
 def test_same_config_gives_byte_identical_json(tmp_path: Path) -> None:
@@ -46,16 +50,17 @@ def test_json_redacts_secrets_and_names_providers_and_dependencies() -> None:
 def test_diff_of_one_config_value_shows_exactly_that_change() -> None:
     base = plan_cli.document([offline.run("prod")])
     raw = stack_config_map("prod")
-    region = list(raw["platform:regions"])[-1]
+    region = next(iter(raw["platform:regions"]))
     node_group = raw["platform:regions"][region]["nodeGroup"]
-    node_group["maxSize"], old = node_group["maxSize"] + 3, node_group["maxSize"]
+    old_max = node_group["maxSize"]
+    node_group["maxSize"] = old_max + 3
     head = plan_cli.document([offline.run("prod", flat_config=raw)])
     text, count = plan_cli.render_diff(base, head)
     assert count == 1, text
-    assert "0 to add, 0 to remove, 1 to change" in text
-    changed = [line for line in text.splitlines() if line.startswith("  ~ ")]
+    assert "0 to create, 1 to update, 0 to replace, 0 to delete" in text
+    changed = [line for line in text.splitlines() if line.startswith("~ ")]
     assert len(changed) == 1 and "aws:eks/nodeGroup:NodeGroup" in changed[0], text
-    assert f".maxSize: {old} => {old + 3}" in text
+    assert f"    ~ scalingConfig.maxSize: {old_max} => {old_max + 3}" in text.splitlines()
 
 
 def test_diff_shows_added_resources_and_no_change_as_none() -> None:
@@ -66,9 +71,85 @@ def test_diff_shows_added_resources_and_no_change_as_none() -> None:
     new = changes.fresh_service(raw)
     changes.add_service(raw, new)
     text, count = plan_cli.render_diff(base, plan_cli.document([offline.run("staging", flat_config=raw)]))
-    added = [line for line in text.splitlines() if line.startswith("  + ")]
+    added = [line for line in text.splitlines() if line.startswith("+ ")]
     assert added and all(new in line for line in added), text
+    assert not [line for line in text.splitlines() if line.startswith(("~ ", "+- ", "- "))], text
     assert count == len(added), text
+
+
+def _diff(base: dict[str, Any], head: dict[str, Any], stack: str) -> plan_diff.StackDiff:
+    [d] = plan_diff.diff_documents(base, head)
+    assert d.stack == stack
+    return d
+
+
+def test_a_region_inserted_first_adds_replication_destinations_and_changes_none() -> None:
+    """The issue's case: one inserted destination showed every later one as changed."""
+    stack = "staging"
+    raw = stack_config_map(stack)
+    base = plan_cli.document([offline.run(stack, flat_config=raw)])
+    regions = raw["platform:regions"]
+    first = next(iter(regions))
+    used = {r["vpcCidr"] for r in regions.values()}
+    cidr = next(c for c in (f"10.{n}.0.0/16" for n in range(200, 250)) if c not in used)
+    new_region = "us-east-2" if "us-east-2" not in regions else "ca-central-1"
+    zones = {"us-east-2": ["us-east-2a", "us-east-2b"], "ca-central-1": ["ca-central-1a", "ca-central-1b"]}
+    settings = copy.deepcopy(regions[first])
+    settings.update(vpcCidr=cidr, availabilityZones=zones[new_region])
+    # Right after the first region (the primary, whose own destination list skips it): the new
+    # destinations land in the middle of the list, before every existing later one.
+    raw["platform:regions"] = {first: regions[first], new_region: settings} | {
+        k: v for k, v in regions.items() if k != first
+    }
+    head = plan_cli.document([offline.run(stack, flat_config=raw)])
+    d = _diff(base, head, stack)
+    [replication] = [r for r in d.resources if r.type == REPLICATION]
+    assert replication.op == "update"
+    assert {c.kind for c in replication.changes} == {"add"}, [c.render() for c in replication.changes]
+    assert {c.new["region"] for c in replication.changes} == {new_region}
+    accounts = {c.new["registryId"] for c in replication.changes}
+    assert accounts == {raw["platform:accountId"], raw["platform:peerAccountId"]}
+    assert not [r for r in d.resources if r.op in ("delete", "replace")], plan_diff.render_stack(d)
+
+
+def test_a_hub_move_is_a_short_diff_with_every_provider_move_marked_replace() -> None:
+    stack = "prod"
+    base_plan = offline.run(stack)
+    raw = stack_config_map(stack)
+    new_hub = next(r for r in raw["platform:regions"] if r != base_plan.config.hub_region)
+    raw["platform:hubRegion"] = new_hub
+    head_plan = offline.run(stack, flat_config=raw)
+    base, head = plan_cli.document([base_plan]), plan_cli.document([head_plan])
+    d = _diff(base, head, stack)
+    text, _ = plan_cli.render_diff(base, head)
+    lines = text.splitlines()
+
+    old = {r.urn: r for r in base_plan.resources}
+    moved = {
+        r.urn
+        for r in head_plan.resources
+        if r.custom and r.urn in old and (r.provider or None) != (old[r.urn].provider or None)
+    }
+    assert moved, "a hub move moves the hub's resources to the new hub's providers"
+    replaced = {r.urn for r in d.resources if r.op == "replace"}
+    assert moved <= replaced
+    assert all("provider" in r.replace_keys for r in d.resources if r.urn in moved)
+    # Readable and minimal: each changed resource named once, no dependency churn, the
+    # provider move said once per group rather than once per resource.
+    for r in d.resources:
+        assert (
+            sum(
+                line.endswith(f"  {r.name}") or f"  {r.name} (" in line
+                for line in lines
+                if line.startswith(f"{plan_diff.OP_SYMBOL[r.op]} {r.type} ")
+            )
+            == 1
+        ), r.name
+    assert not [line for line in lines if "dependencies" in line]
+    provider_lines = [line for line in lines if line.strip().startswith("~ provider:")]
+    assert len(provider_lines) < len(moved) / 2, text
+    assert len(lines) < 3 * len(d.resources), text
+    assert f'~ output hubRegion: "{base_plan.config.hub_region}" => "{new_hub}"' in lines
 
 
 def test_plan_command_prints_both_stacks_and_says_it_is_not_a_live_diff() -> None:

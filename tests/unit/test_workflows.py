@@ -836,36 +836,44 @@ def _plan_step() -> dict[str, Any]:
     return step
 
 
+# A stand-in for the program: records its arguments and working directory, writes the file
+# named after --json, prints what it was asked.
+_PROGRAM = """echo "cwd=$(basename "$PWD")" >> "{log}"
+{fail}
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "--json" ]; then echo '{{}}' > "$a"; fi
+  prev="$a"
+done
+echo "+ $(basename "$0") $*"
+"""
+
+
 @pytest.mark.parametrize("base_has_plan", [True, False])
 def test_the_plan_diff_step_plans_both_sides_of_each_stack(tmp_path: Path, base_has_plan: bool) -> None:
     work, plans = tmp_path / "work", tmp_path / "plans"
     (work / ".base").mkdir(parents=True)
     log = tmp_path / "python.log"
-    # The program, replaced: records its arguments and its working directory, prints a diff.
-    fail_in_base = 'if [ "$(basename "$PWD")" = .base ]; then exit 1; fi\n' if not base_has_plan else ""
-    _recorder(
-        work / ".venv" / "bin",
-        "python",
-        log,
-        f'echo "cwd=$(basename "$PWD")" >> "{log}"\n{fail_in_base}echo "+ plan $*"\n',
-    )
+    fail_in_base = 'if [ "$(basename "$PWD")" = .base ]; then exit 1; fi' if not base_has_plan else ""
+    for name in ("python", "platform"):
+        _recorder(work / ".venv" / "bin", name, log, _PROGRAM.format(log=log, fail=fail_in_base))
     run = _run_step(_plan_step(), tmp_path, {"PLANS": str(plans)}, cwd=work)
     assert run.returncode == 0, run.stderr
     calls = [line for line in log.read_text().splitlines() if not line.startswith("cwd=")]
     for stack in STACKS:
-        base_call = f"-m infra.plan --stack {stack} --json {plans}/base-{stack}.json"
-        assert base_call in calls
-        if base_has_plan:
-            assert (
-                f"-m infra.plan --stack {stack} --json {plans}/head-{stack}.json --diff {plans}/base-{stack}.json"
-                in calls
-            )
-        else:
-            assert f"-m infra.plan --stack {stack} --json {plans}/head-{stack}.json" in calls
+        # The base with its own program (python -m from .base), the PR with the installed CLI.
+        assert f"-m infra.plan --stack {stack} --quiet --json {plans}/base-{stack}.json" in calls
+        diff_call = f"diff {plans}/base-{stack}.json --stack {stack} --json {plans}/head-{stack}.json"
+        assert (diff_call in calls) is base_has_plan
+        assert f"plan --stack {stack}" in calls
     body = (plans / "comment.md").read_text()
     assert body.startswith("<!-- platform:plan-diff -->\n")
     for stack in STACKS:
-        assert f"<code>{stack}</code>" in body
+        # The diff first, the full tree folded under it.
+        diff_at = body.index(f"#### `{stack}`")
+        fold_at = body.index(f"<details><summary>Full plan of <code>{stack}</code></summary>")
+        assert diff_at < body.index("```diff", diff_at) < fold_at
+        assert "+ platform plan --stack " + stack in body[fold_at:]
     assert ("The base has no offline plan" in body) is not base_has_plan
 
 
