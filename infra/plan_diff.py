@@ -282,13 +282,17 @@ def diff_resource(old: Mapping[str, Any], new: Mapping[str, Any]) -> ResourceCha
         notes.append("replacement not known for this type (infra/replacement.py)")
     op = "replace" if keys else "update"
     if op == "replace":
-        notes.extend(_replace_warnings(old))
+        notes.extend(_replace_warnings(old, new))
     return ResourceChange(op, new["urn"], new["type"], new["name"], tuple(changes), tuple(keys), tuple(notes))
 
 
-def _replace_warnings(old: Mapping[str, Any]) -> list[str]:
+def _replace_warnings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """A replacement deletes the old resource: refused while it stays protected ("any deployment
+    that would delete it (including a replacement) fails with an error",
+    https://www.pulumi.com/docs/iac/operations/stack-management/protecting-against-undesired-changes/;
+    the engine allows it when the old or the new state is unprotected, pulumi/pulumi#8873)."""
     out = []
-    if old.get("protect"):
+    if old.get("protect") and new.get("protect"):
         out.append("PROTECTED: pulumi up refuses to delete it; unprotect it first or keep it where it is")
     if old.get("retainOnDelete"):
         out.append("retained on delete: the old one is left in the cloud")

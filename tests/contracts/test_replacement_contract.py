@@ -172,3 +172,15 @@ def test_every_type_the_program_declares_is_in_the_table_or_listed_as_not_read(s
     cited, or listed in NOT_READ) before the diff can say whether it is replaced."""
     types = {r.type for r in offline.run(stack).resources if r.custom}
     assert replacement.unknown_types(types) == []
+
+
+def test_a_replacement_of_a_resource_that_stays_protected_is_flagged() -> None:
+    """https://www.pulumi.com/docs/iac/operations/stack-management/protecting-against-undesired-changes/:
+    a protected resource - "any deployment that would delete it (including a replacement) fails
+    with an error"; pulumi/pulumi#8873 ("Allow replace if either old or new protect is false")."""
+    base = _resource("aws:iam/openIdConnectProvider:OpenIdConnectProvider", {"url": "a"}, protect=True)
+    head = {**copy.deepcopy(base), "provider": AWS_B}
+    assert any("PROTECTED" in note for note in _change(base, head).notes)
+    head["protect"] = False
+    change = _change(base, head)
+    assert change.op == "replace" and not any("PROTECTED" in note for note in change.notes)
