@@ -112,6 +112,18 @@ NOT_READ: tuple[str, ...] = (
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:kms/alias:Alias",
     "kubernetes:helm.sh/v3:Release",
+    # Declared since the table was written (CI runners, security group rules, GitHub set-up).
+    "aws:codebuild/project:Project",
+    "aws:codebuild/webhook:Webhook",
+    "aws:codeconnections/connection:Connection",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
+    "github:index/actionsRepositoryOidcSubjectClaimCustomizationTemplate:ActionsRepositoryOidcSubjectClaimCustomizationTemplate",
+    "github:index/actionsVariable:ActionsVariable",
+    "github:index/repositoryEnvironment:RepositoryEnvironment",
+    "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
 )
 
 KUBERNETES_METADATA_FORCE_NEW: tuple[str, ...] = ("metadata.name", "metadata.namespace")
