@@ -268,7 +268,8 @@ ADD_REGION = Walkthrough(
             "in both accounts."
         ),
         Step(
-            "Merge: `up.yml` builds the region in staging, then in prod. Images pushed before "
+            "Merge: `up.yml` builds the region in prod, then in staging (the receiving registry "
+            "first: docs/registry.md). Images pushed before "
             "replication reached it are not there: run the backfill script that "
             "`make dr STACK=<stack> REGION=<region>` prints (step 4 of the runbook)."
         ),
