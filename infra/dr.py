@@ -206,8 +206,8 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
                         if config.builds_images
                         else "Set platform:ecr.primaryRegion to the source stack's primary region "
                         f"({config.ecr.primary_region} unless it moved too) in the same commit: it "
-                        "otherwise follows the hub, and the backfill script would re-push where "
-                        "nothing replicates (the offline plan refuses a pair that disagree)."
+                        "otherwise follows the hub, and the backfill script would start where no replication "
+                        "configuration is (the offline plan refuses a pair that disagree)."
                     ),
                     f"The new hub's cluster is {naming.cluster_name(config.environment, new_hub)}; the deploy "
                     "workflow and command read the hub from the stack file.",
@@ -245,13 +245,8 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
         ),
         Step(
             f"Restore the images in {region}'s registry (replication copies only new pushes)",
-            (
-                f"bash backfill-{region}.sh   # the script below, saved",
-                f"bash backfill-{region}.sh cleanup   # once replication shows COMPLETE",
-            ),
-            ("Needs SOURCE_PROFILE (staging) and, for cleanup, REPLICA_PROFILE (prod) AWS CLI profiles.",)
-            if not config.builds_images
-            else (),
+            (f"bash backfill-{region}.sh   # the script below, saved",),
+            ("Needs the SOURCE_PROFILE AWS CLI profile (the source account, staging).",),
             script="\n".join(_backfill(config, region)),
         ),
         Step(

@@ -370,6 +370,8 @@ def template_role_policy(account_id: str, prefix: str, key_arns: Sequence[str]) 
 # Backfill: replication copies only what is pushed after it is configured
 # --------------------------------------------------------------------------------------------
 
+# Tags an earlier version of the backfill script left behind (it re-pushed under this prefix);
+# the crane copy skips them.
 BACKFILL_TAG_PREFIX = "backfill-"
 
 
@@ -381,12 +383,6 @@ def _source_of(config: StackConfig) -> tuple[str, str]:
     """
     account = config.account_id if config.builds_images else config.peer_account_id
     return account, config.ecr.primary_region
-
-
-def _ecr(operation: str, account: str, region: str, profile: str | None = None) -> str:
-    """``aws ecr <operation>`` against one registry (operation options follow the operation)."""
-    prof = f'--profile "{profile}" ' if profile else ""
-    return f"aws {prof}ecr {operation} --registry-id {account} --region {region}"
 
 
 def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: str) -> list[str]:
@@ -414,33 +410,28 @@ def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: st
 
 def backfill_commands(config: StackConfig, region: str) -> tuple[str, ...]:
     """A bash script, one line per item, that gives ``region`` of this stack's registry the images
-    it is missing: those pushed before replication existed, or all of them after a rebuild.
+    it is missing: those pushed before replication reached it, or all of them after a rebuild.
 
-    There is no "start replication backfill" API or CLI command: ECR replicates only images
-    pushed after the replication configuration exists
-    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/replication.html). So:
+    ECR replicates only images pushed after the replication configuration exists, once per push
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/replication.html), and a replication
+    backfill replicates the source registry's existing images that match the replication
+    configuration to one configured destination (ECR API StartReplicationBackfill, in botocore's
+    ecr 2015-09-21 model; https://docs.aws.amazon.com/AmazonECR/latest/userguide/replication-backfill.html;
+    one backfill per destination region at a time). So:
 
-    * a region of the **source** (staging) account is filled with ``crane copy`` from another
-      region of the same account (the primary region, or for the primary itself another region):
-      staging's operators may push there, and a copy into a non-primary region replicates nowhere;
-    * a region of the **replica** (prod) account can only receive images by replication, so the
-      script makes each image be *pushed again* in the source's primary region. Tags are
-      immutable, so it re-puts the image's own manifest (``batch-get-image`` + ``put-image``, no
-      layer upload): first under a temporary ``backfill-<tag>`` tag, which keeps the image
-      referenced, then removes and re-puts the real tag (same digest, a new push event that
-      replication copies to every destination; those that have it are unchanged), then drops the
-      temporary tag in the source. The temporary tags were replicated too: ``<script> cleanup``,
-      run once ``describe-image-replication-status`` shows COMPLETE, removes them from the
-      replicas.
+    * every destination of the source registry's replication (prod's regions, staging's other
+      regions) is filled by ``aws ecr start-replication-backfill`` run in the source's primary
+      region with the source account's credentials: nothing is pushed or re-tagged anywhere;
+    * the source's primary region itself (rebuilt) is no destination: its images are copied back
+      with ``crane copy`` from another region of the same account, and each copy is a push that
+      replication sends on to every destination (those that have it are unchanged).
 
-    The script needs the AWS CLI profiles SOURCE_PROFILE (staging) and, for a replica,
-    REPLICA_PROFILE (prod).
+    The script needs the AWS CLI profile SOURCE_PROFILE (the source account, staging).
     """
     if region not in config.region_names:
         raise ValueError(f"{region} is not one of the stack's regions: {', '.join(config.region_names)}")
     source_account, source_region = _source_of(config)
     repos = repository_names(config)
-    q = shlex.quote
     lines = [
         "#!/usr/bin/env bash",
         f"# Backfill the {config.environment} registry {config.account_id} in {region} ({', '.join(repos)}).",
@@ -449,84 +440,27 @@ def backfill_commands(config: StackConfig, region: str) -> tuple[str, ...]:
         f'{source_account}}}"',
         'export AWS_PROFILE="$SOURCE_PROFILE"',
     ]
-    if config.builds_images:
-        if region == source_region:
-            others = [r for r in config.region_names if r != source_region]
-            if not others:
-                raise ValueError(
-                    f"{region} is the only region of {config.stack}: there is no replica to restore "
-                    "the images from; rebuild them with CI"
-                )
-            why = (
-                f"{region} is the source region itself: restore its images from the replica in "
-                f"{others[0]}; each copy is a push that replication sends on to every destination."
+    if config.builds_images and region == source_region:
+        others = [r for r in config.region_names if r != source_region]
+        if not others:
+            raise ValueError(
+                f"{region} is the only region of {config.stack}: there is no replica to restore "
+                "the images from; rebuild them with CI"
             )
-            return tuple(lines + _crane_copy_script(config, region, others[0], why))
-        why = f"{region} is a replica region of the source account: copy from the primary {source_region}."
-        return tuple(lines + _crane_copy_script(config, region, source_region, why))
-
-    def src(op: str) -> str:
-        return _ecr(op, source_account, source_region)
-
-    # The temporary tags reach every destination: prod's regions and staging's other regions
-    # (assumed to be this stack's regions, like the replication rules assume).
-    sweeps = [
-        ("$REPLICA_PROFILE", config.account_id, config.region_names),
-        ("$SOURCE_PROFILE", source_account, tuple(r for r in config.region_names if r != source_region)),
-    ]
+        why = (
+            f"{region} is the source region itself: restore its images from the replica in "
+            f"{others[0]}; each copy is a push that replication sends on to every destination."
+        )
+        return tuple(lines + _crane_copy_script(config, region, others[0], why))
+    destination = f"region={region},registryId={config.account_id}"
     lines += [
-        "cleanup() {",
-        '  : "${REPLICA_PROFILE:?set REPLICA_PROFILE to an AWS CLI profile of the replica account '
-        f'{config.account_id}}}"',
-        "  local region repo tag",
+        f"# {region} of {config.account_id} is a destination of the replication configuration in "
+        f"{source_account} {source_region}:",
+        "# replicate the images it already holds there (ECR replication backfill).",
+        f"id=$(aws ecr start-replication-backfill --registry-id {source_account} --region {source_region} "
+        f"--destination {destination} --query replicationBackfillId --output text)",
+        f'echo "Replication backfill $id started to {config.account_id} {region}. Follow it until its status is COMPLETE:"',
+        f'echo "  aws ecr describe-replication-backfill-results --registry-id {source_account} '
+        f"--region {source_region} --replication-backfill-id $id --query '[status,progress]'\"",
     ]
-    for profile, account, regions in sweeps:
-        if not regions:
-            continue
-
-        def ecr_cmd(op: str, account: str = account, profile: str = profile) -> str:
-            return _ecr(op, account, '"$region"', profile)
-
-        lines += [
-            f"  for region in {' '.join(regions)}; do",
-            f"    for repo in {' '.join(q(r) for r in repos)}; do",
-            f'      for tag in $({ecr_cmd("list-images")} --repository-name "$repo" --filter tagStatus=TAGGED '
-            f"--query \"imageIds[?starts_with(imageTag, '{BACKFILL_TAG_PREFIX}')].imageTag\" --output text); do",
-            f'        {ecr_cmd("batch-delete-image")} --repository-name "$repo" --image-ids imageTag="$tag"',
-            "      done",
-            "    done",
-            "  done",
-        ]
-    lines += [
-        "}",
-        'if [ "${1:-}" = cleanup ]; then cleanup; exit 0; fi',
-        "repush() {",
-        '  local repo="$1" tag="$2" manifest media digest',
-        f'  manifest=$({src("batch-get-image")} --repository-name "$repo" --image-ids imageTag="$tag" '
-        "--query 'images[0].imageManifest' --output text)",
-        f'  media=$({src("batch-get-image")} --repository-name "$repo" --image-ids imageTag="$tag" '
-        "--query 'images[0].imageManifestMediaType' --output text)",
-        f'  digest=$({src("batch-get-image")} --repository-name "$repo" --image-ids imageTag="$tag" '
-        "--query 'images[0].imageId.imageDigest' --output text)",
-        f'  {src("put-image")} --repository-name "$repo" --image-tag "{BACKFILL_TAG_PREFIX}$tag" '
-        '--image-manifest "$manifest" --image-manifest-media-type "$media" --image-digest "$digest"',
-        f'  {src("batch-delete-image")} --repository-name "$repo" --image-ids imageTag="$tag"',
-        f'  {src("put-image")} --repository-name "$repo" --image-tag "$tag" '
-        '--image-manifest "$manifest" --image-manifest-media-type "$media" --image-digest "$digest"',
-        f'  {src("batch-delete-image")} --repository-name "$repo" '
-        f'--image-ids imageTag="{BACKFILL_TAG_PREFIX}$tag"',
-        "}",
-    ]
-    for repo in repos:
-        lines += [
-            f"for tag in $({src('list-images')} --repository-name {q(repo)} --filter tagStatus=TAGGED "
-            f"--query 'imageIds[].imageTag' --output text); do",
-            f'  case "$tag" in {BACKFILL_TAG_PREFIX}*) continue ;; esac',
-            f'  repush {q(repo)} "$tag"',
-            "done",
-        ]
-    lines.append(
-        f"echo 'Re-pushed. When replication to {config.account_id} {region} is COMPLETE "
-        "(aws ecr describe-image-replication-status), run this script again with: cleanup'"
-    )
     return tuple(lines)

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 import yaml
 
@@ -123,3 +124,22 @@ def test_up_yml_applies_every_receiving_stack_before_the_sending_one() -> None:
                 continue
             assert receiver in _needs(jobs[sender]), (sender, receiver)
             assert sender not in _needs(jobs[receiver])
+
+
+def test_ecr_has_a_replication_backfill_the_backfill_script_calls() -> None:
+    """ECR API StartReplicationBackfill (botocore data ecr/2015-09-21/service-2.json, as installed;
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_StartReplicationBackfill.html):
+    input ``destination`` {region, registryId} (required) and optional ``registryId``, output
+    ``replicationBackfillId``; DescribeReplicationBackfillResults takes that id. The DR backfill
+    script (infra.documents.ecr.backfill_commands) calls exactly these."""
+    model = botocore.session.get_session().get_service_model("ecr")
+    start = model.operation_model("StartReplicationBackfill")
+    assert start.input_shape is not None and start.output_shape is not None
+    assert set(start.input_shape.required_members) == {"destination"}
+    assert "registryId" in start.input_shape.members
+    destination = start.input_shape.members["destination"]
+    assert set(destination.required_members) == {"region", "registryId"}  # type: ignore[attr-defined]
+    assert "replicationBackfillId" in start.output_shape.members
+    describe = model.operation_model("DescribeReplicationBackfillResults")
+    assert describe.input_shape is not None
+    assert "replicationBackfillId" in describe.input_shape.required_members

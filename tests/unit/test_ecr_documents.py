@@ -331,34 +331,34 @@ def script(c: config.StackConfig, region: str) -> str:
     return "\n".join(ecr.backfill_commands(c, region))
 
 
-def test_backfill_of_a_prod_region_re_pushes_in_the_staging_primary(prod: config.StackConfig) -> None:
-    text = script(prod, prod.spoke_regions[-1])
-    assert "start-replication-backfill" not in text
-    # Every write goes to the source registry in its primary region, never to prod.
-    writes = [line for line in text.splitlines() if "put-image" in line and "#" not in line.split("aws")[0]]
-    source = f"--registry-id {prod.peer_account_id} --region {prod.ecr.primary_region}"
-    assert writes and all(source in w for w in writes)
-    # The real tag is put back with the same manifest and digest it had.
-    assert any('--image-tag "$tag"' in w and '--image-digest "$digest"' in w for w in writes)
-    for name in ecr.repository_names(prod):
-        assert f"--repository-name {name} " in text
-    assert "crane" not in text
+def test_backfill_of_a_destination_starts_an_ecr_replication_backfill(
+    prod: config.StackConfig, staging: config.StackConfig
+) -> None:
+    # Every destination of the source's replication (a prod region, a staging secondary) is filled
+    # by ECR's own replication backfill, started in the source's primary region: nothing is
+    # pushed, deleted or re-tagged anywhere.
+    for c, region in ((prod, prod.spoke_regions[-1]), (staging, staging.spoke_regions[-1])):
+        assert region != c.ecr.primary_region
+        text = script(c, region)
+        source_account = c.peer_account_id if not c.builds_images else c.account_id
+        (start,) = [line for line in text.splitlines() if "start-replication-backfill" in line]
+        assert f"--registry-id {source_account} --region {c.ecr.primary_region}" in start
+        assert f"--destination region={region},registryId={c.account_id}" in start
+        for forbidden in ("put-image", "batch-delete-image", "crane copy"):
+            assert forbidden not in text
 
 
-def test_backfill_of_a_staging_region_copies_within_the_account(staging: config.StackConfig) -> None:
+def test_backfill_of_the_source_primary_copies_from_another_region(staging: config.StackConfig) -> None:
+    # The primary region is no replication destination: it is restored by crane copies from the
+    # first other region of the same account, pushes that replication then sends on.
     primary, prefix = staging.ecr.primary_region, staging.ecr.prefix
-    replica = next(r for r in reversed(staging.region_names) if r != primary)
-    text = script(staging, replica)
-    assert "put-image" not in text and staging.peer_account_id not in text
-    for name in ecr.repository_names(staging):
-        src = naming.image_repository(staging.account_id, primary, prefix, name.split("/")[1])
-        dst = naming.image_repository(staging.account_id, replica, prefix, name.split("/")[1])
-        assert f'crane copy {src}:"$tag" {dst}:"$tag"' in text
-    # The primary itself is restored from the first other region.
     first = next(r for r in staging.region_names if r != primary)
     restored = script(staging, primary)
-    sentinel = naming.image_repository(staging.account_id, first, prefix, staging.sentinel_service)
-    assert f'crane copy {sentinel}:"$tag" ' in restored
+    assert "start-replication-backfill" not in restored and staging.peer_account_id not in restored
+    for name in ecr.repository_names(staging):
+        src = naming.image_repository(staging.account_id, first, prefix, name.split("/")[1])
+        dst = naming.image_repository(staging.account_id, primary, prefix, name.split("/")[1])
+        assert f'crane copy {src}:"$tag" {dst}:"$tag"' in restored
 
 
 def test_backfill_refuses_what_it_cannot_do(staging: config.StackConfig) -> None:
