@@ -13,6 +13,9 @@ UV_DIR := .uv
 UV     := $(UV_DIR)/bin/uv
 STAMP  := $(VENV)/.uv-synced
 HELM   := .ci/bin/helm
+# checkov's pins (packaging<24, botocore's python-dateutil<3) conflict with pulumi's and
+# kubernetes': it gets its own environment, installed from its own hash-locked requirements.
+CHECKOV := $(VENV)/checkov/bin/checkov
 
 # uv reads no uv.toml and no index or Python-download settings of the machine it runs on (this
 # one's pip is configured with local indexes; uv never reads pip's configuration).
@@ -27,7 +30,7 @@ GIVEN_STACK := $(if $(filter command line environment environment override,$(ori
 # written: some machines (CI here) set PYTHONDONTWRITEBYTECODE, which would recompile every run.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install plan test lint typecheck unit preview up deploy-prod bench dr lock clean
+.PHONY: install plan scan test lint typecheck unit preview up deploy-prod bench dr lock clean
 
 $(UV): requirements-uv.txt
 	$(PYTHON) -m venv $(UV_DIR)
@@ -49,13 +52,24 @@ install: $(UV)
 $(HELM):
 	./.ci/install-helm
 
-# The operator targets are thin aliases of the `platform` CLI (infra/cli.py; `platform --help`).
-## plan: the offline plan of every stack, or of STACK (desired state under Pulumi's mock runtime; no cloud account)
-plan: $(STAMP)
-	$(BIN)/platform plan --stack $(or $(GIVEN_STACK),all)
+$(CHECKOV): requirements-checkov.txt $(UV) | $(STAMP)
+	$(UV_RUN) venv --quiet --clear --python $(PYTHON) $(VENV)/checkov
+	$(UV_RUN) pip install --quiet --python $(VENV)/checkov/bin/python --require-hashes -r requirements-checkov.txt
+	touch $(CHECKOV)
 
-## test: lint, type check and every test (with helm from .ci/bin)
-test: lint typecheck $(HELM)
+# The operator targets are thin aliases of the `platform` CLI (infra/cli.py; `platform --help`).
+## plan: the offline plan of every stack, or of STACK (desired state under Pulumi's mock runtime; no
+## cloud account), then the standard scanners over every stack (checkov, zizmor; scan-skips.yaml)
+plan: $(STAMP) $(CHECKOV) $(HELM)
+	$(BIN)/platform plan --stack $(or $(GIVEN_STACK),all)
+	PATH="$(CURDIR)/.ci/bin:$$PATH" $(BIN)/python -m infra.scan
+
+## scan: only the scanners, over both stacks, the chart and the workflows
+scan: $(STAMP) $(CHECKOV) $(HELM)
+	PATH="$(CURDIR)/.ci/bin:$$PATH" $(BIN)/python -m infra.scan
+
+## test: lint, type check and every test (with helm from .ci/bin; the scanners' run included)
+test: lint typecheck $(HELM) $(CHECKOV)
 	PATH="$(CURDIR)/.ci/bin:$$PATH" $(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -68,6 +82,8 @@ typecheck: $(STAMP)
 ## lock: re-resolve uv.lock from PyPI after changing dependencies in pyproject.toml
 lock: $(UV)
 	$(UV_RUN) lock
+	$(UV_RUN) pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	  --no-header -o requirements-checkov.txt requirements-checkov.in
 
 ## preview / up: the real Pulumi commands, for a user with the CLI and AWS credentials
 preview: $(STAMP)

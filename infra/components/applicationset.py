@@ -47,6 +47,15 @@ class ApplicationSet(pulumi.ComponentResource):
             spec=project.apply(lambda m: m["spec"]),
             opts=on_hub,
         )
+        default = manifests.default_app_project()
+        self.default_project = k8s.apiextensions.CustomResource(
+            "default-app-project",
+            api_version=default["apiVersion"],
+            kind=default["kind"],
+            metadata=default["metadata"],
+            spec=default["spec"],
+            opts=on_hub,
+        )
         manifest = manifests.application_set(config)
         self.application_set_name: str = manifest["metadata"]["name"]
         self.application_set = k8s.apiextensions.CustomResource(

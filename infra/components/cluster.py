@@ -23,6 +23,7 @@ from infra.components.network import RegionalNetwork, RegionalNetworkArgs
 from infra.config import NatMode, NodeGroupConfig, StackConfig
 from infra.documents import access
 from infra.documents import eks as eks_docs
+from infra.documents import kms as kms_docs
 from infra.manifests import kubeconfig as kubeconfig_doc
 
 TYPE = "platform:eks:RegionalCluster"
@@ -131,6 +132,8 @@ class RegionalCluster(pulumi.ComponentResource):
             f"network-{region}",
             RegionalNetworkArgs(
                 region=region,
+                account_id=args.account_id,
+                environment=args.environment,
                 cluster_name=cluster_name,
                 vpc_cidr=args.vpc_cidr,
                 availability_zones=args.availability_zones,
@@ -149,6 +152,10 @@ class RegionalCluster(pulumi.ComponentResource):
             description=f"Envelope encryption of Kubernetes Secrets in EKS cluster {cluster_name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
+            # Only the break-glass admin (clusterAdminRoleArn, the human who runs day 0) may
+            # disable it, schedule its deletion or change this policy; CI's up role may not.
+            policy=json.dumps(kms_docs.protected_key_policy(args.account_id, args.admin_role_arn)),
+            bypass_policy_lockout_safety_check=True,
             tags={**tags, "Name": f"{cluster_name}-secrets"},
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)

@@ -9,13 +9,16 @@ https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
+from infra import naming
 from infra.config import NatMode
+from infra.documents import kms as kms_docs
 
 TYPE = "platform:network:RegionalNetwork"
 
@@ -29,6 +32,20 @@ MAX_ZONES = 6
 # Subnet tags the AWS Load Balancer Controller and the in-tree service controller use to pick
 # subnets. https://docs.aws.amazon.com/eks/latest/userguide/network-load-balancing.html
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
+
+# VPC flow logs (every accepted and rejected flow) go to a CloudWatch Logs group encrypted with a
+# key of its own and kept a year: the span an incident review reaches back over, and the
+# minimum checkov's CKV_AWS_338 accepts. https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs.html
+FLOW_LOG_RETENTION_DAYS = 365
+FLOW_LOG_TRAFFIC = "ALL"
+# Records aggregate over at most one minute instead of the default ten.
+FLOW_LOG_AGGREGATION_SECONDS = 60
+
+
+def flow_log_group_name(cluster_name: str) -> str:
+    return f"/platform/vpc-flow-logs/{cluster_name}"
+
+
 INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 
 
@@ -71,6 +88,8 @@ def nat_zones(availability_zones: Sequence[str], mode: NatMode) -> tuple[str, ..
 @dataclass(frozen=True)
 class RegionalNetworkArgs:
     region: str
+    account_id: str
+    environment: str
     cluster_name: str
     vpc_cidr: str
     availability_zones: tuple[str, ...]
@@ -88,6 +107,9 @@ class RegionalNetwork(pulumi.ComponentResource):
     # The resources nodes need before they can reach the internet: the private default routes and
     # the route table associations that put them in force. The node group depends on these.
     egress: list[pulumi.Resource]
+
+    default_security_group: aws.ec2.DefaultSecurityGroup
+    flow_log: aws.ec2.FlowLog
 
     def __init__(
         self,
@@ -114,6 +136,17 @@ class RegionalNetwork(pulumi.ComponentResource):
             tags=tags(args.cluster_name),
             opts=child,
         )
+        # AWS creates every VPC with a default security group that admits all traffic between its
+        # members and all egress. Nothing here uses it (EKS makes its own cluster security group);
+        # adopting it with no rules removes them, so nothing attached to it by mistake talks.
+        # https://docs.aws.amazon.com/vpc/latest/userguide/default-security-group.html
+        self.default_security_group = aws.ec2.DefaultSecurityGroup(
+            f"default-sg-{region}",
+            vpc_id=self.vpc.id,
+            tags=tags(f"{args.cluster_name}-default-deny"),
+            opts=child,
+        )
+        self.flow_log = self._flow_logs(args, child, tags)
         igw = aws.ec2.InternetGateway(
             f"igw-{region}", vpc_id=self.vpc.id, tags=tags(args.cluster_name), opts=child
         )
@@ -234,4 +267,58 @@ class RegionalNetwork(pulumi.ComponentResource):
                 "natGatewayIds": pulumi.Output.all(*[n.id for n in self.nat_gateways]),
                 "egressCidrs": self.egress_cidrs,
             }
+        )
+
+    def _flow_logs(
+        self,
+        args: RegionalNetworkArgs,
+        child: pulumi.ResourceOptions,
+        tags: Callable[[str], dict[str, str]],
+    ) -> aws.ec2.FlowLog:
+        """The VPC's flow log: a KMS-encrypted log group kept FLOW_LOG_RETENTION_DAYS, the role
+        VPC Flow Logs delivers with, and the flow log itself (sources in infra/documents/kms.py)."""
+        region, account = args.region, args.account_id
+        group_name = flow_log_group_name(args.cluster_name)
+        key = aws.kms.Key(
+            f"flow-logs-{region}",
+            description=f"Encryption of the VPC flow logs of {args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(kms_docs.log_key_policy(account, region, group_name)),
+            tags=tags(f"{args.cluster_name}-flow-logs"),
+            opts=child,
+        )
+        group = aws.cloudwatch.LogGroup(
+            f"flow-logs-{region}",
+            name=group_name,
+            retention_in_days=FLOW_LOG_RETENTION_DAYS,
+            kms_key_id=key.arn,
+            tags=tags(f"{args.cluster_name}-flow-logs"),
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"flow-logs-{region}",
+            name=naming.role_name(args.environment, f"flow-logs-{region}"),
+            description=f"VPC Flow Logs delivery into {group_name}",
+            assume_role_policy=json.dumps(kms_docs.flow_logs_assume_role_policy(account, region)),
+            tags=tags(f"{args.cluster_name}-flow-logs"),
+            opts=child,
+        )
+        delivery = aws.iam.RolePolicy(
+            f"flow-logs-{region}",
+            name="deliver-flow-logs",
+            role=role.id,
+            policy=json.dumps(kms_docs.flow_logs_delivery_policy(account, region, group_name)),
+            opts=child,
+        )
+        return aws.ec2.FlowLog(
+            f"flow-logs-{region}",
+            vpc_id=self.vpc.id,
+            traffic_type=FLOW_LOG_TRAFFIC,
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=FLOW_LOG_AGGREGATION_SECONDS,
+            tags=tags(f"{args.cluster_name}-flow-logs"),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[delivery])),
         )

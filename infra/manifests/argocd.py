@@ -83,6 +83,12 @@ def port_forward_command(namespace: str = naming.ARGOCD_NAMESPACE) -> str:
     return f"kubectl -n {namespace} port-forward svc/{SERVER_SERVICE} {LOCAL_PORT}:443"
 
 
+# argocd-cm keys Argo CD documents (v3.4.4 docs/operator-manual/argocd-cm.yaml) that the chart's
+# values.yaml does not list among configs.cm's defaults; the chart writes configs.cm into argocd-cm
+# as given (argo-cd 10.1.1 templates/argocd-configs/argocd-cm.yaml).
+ARGOCD_CM_KEYS_BEYOND_CHART_DEFAULTS: tuple[str, ...] = ("cluster.inClusterEnabled",)
+
+
 def argocd_values(config: StackConfig) -> dict[str, Any]:
     """Values for the argo-cd chart (``versions.ARGO_CD_CHART``).
 
@@ -97,6 +103,11 @@ def argocd_values(config: StackConfig) -> dict[str, Any]:
     # redis-ha puts each Redis pod on its own node, so HA needs at least three hub nodes
     # (tests/unit/test_argocd_values.py holds the stack files to that).
     stateless_replicas = 2 if ha else 1
+    # With HA, a drain keeps one replica of each stateless component serving. The chart renders
+    # `minAvailable: {{ .minAvailable | default 0 }}` when no maxUnavailable is set (argo-cd
+    # 10.1.1 templates/argocd-server/pdb.yaml and its siblings), so an enabled budget without a
+    # value protects nothing. Without HA (one replica) there is no budget.
+    pdb: dict[str, Any] = {"enabled": True, "minAvailable": 1} if ha else {"enabled": False}
     values: dict[str, Any] = {
         "global": {
             "domain": argocd_domain(config),
@@ -112,6 +123,13 @@ def argocd_values(config: StackConfig) -> dict[str, Any]:
                 # Kubernetes API (EKS access entries), e.g. `argocd admin dashboard --core`, or SSO
                 # once configured. https://argo-cd.readthedocs.io/en/stable/faq/#how-to-disable-admin-user
                 "admin.enabled": False,
+                # The in-cluster destination (https://kubernetes.default.svc, Argo CD's own service
+                # account, cluster-admin on the hub) is off: the hub is registered like every other
+                # cluster, by its cluster Secret and the Pod Identity role, so an Application can
+                # reach only what the AppProject lists. Argo CD v3.4.4
+                # docs/operator-manual/argocd-cm.yaml ("cluster.inClusterEnabled") and
+                # docs/operator-manual/cluster-management.md.
+                "cluster.inClusterEnabled": "false",
                 "exec.enabled": False,
                 "statusbadge.enabled": False,
             },
@@ -126,23 +144,25 @@ def argocd_values(config: StackConfig) -> dict[str, Any]:
         "controller": {
             "replicas": 1,
             "serviceAccount": {"create": True, "name": naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS[0]},
-            "pdb": {"enabled": ha},
+            # One replica: a budget would either block every node drain (minAvailable 1) or
+            # protect nothing (the chart's default minAvailable 0). None.
+            "pdb": {"enabled": False},
         },
         "server": {
             "replicas": stateless_replicas,
             "service": {"type": "ClusterIP"},
             "ingress": {"enabled": False},
             "serviceAccount": {"create": True, "name": naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS[2]},
-            "pdb": {"enabled": ha},
+            "pdb": pdb,
         },
         "repoServer": {
             "replicas": stateless_replicas,
-            "pdb": {"enabled": ha},
+            "pdb": pdb,
         },
         "applicationSet": {
             "replicas": stateless_replicas,
             "serviceAccount": {"create": True, "name": naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS[1]},
-            "pdb": {"enabled": ha},
+            "pdb": pdb,
         },
     }
     return values
@@ -303,6 +323,35 @@ def app_project(config: StackConfig, servers: Sequence[str]) -> dict[str, Any]:
                 {"server": server, "namespace": config.application.namespace} for server in servers
             ],
             "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+        },
+    }
+
+
+# Argo CD creates the `default` project at start-up, open to every repository, cluster and kind.
+DEFAULT_PROJECT = "default"
+# pulumi-kubernetes: server-side apply takes over fields another manager (argocd-server, which
+# created the object) owns only with this annotation.
+# https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/
+PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
+
+
+def default_app_project() -> dict[str, Any]:
+    """The ``default`` AppProject with every permission removed, so an Application that names no
+    project (or ``default``) is refused instead of deploying anything anywhere. The manifest is
+    the one Argo CD v3.4.4 docs/user-guide/projects.md ("The Default Project") gives."""
+    return {
+        "apiVersion": ARGOPROJ_API,
+        "kind": "AppProject",
+        "metadata": {
+            "name": DEFAULT_PROJECT,
+            "namespace": naming.ARGOCD_NAMESPACE,
+            "annotations": {PATCH_FORCE_ANNOTATION: "true"},
+        },
+        "spec": {
+            "sourceRepos": [],
+            "sourceNamespaces": [],
+            "destinations": [],
+            "namespaceResourceBlacklist": [{"group": "*", "kind": "*"}],
         },
     }
 

@@ -273,7 +273,7 @@ def as_manifest(r: offline.Resource) -> dict[str, Any]:
 def test_recorded_custom_resources_validate_against_their_crds(stack: str) -> None:
     p = plan(stack)
     kinds = sorted(r.inputs["kind"] for r in custom_resources(p))
-    assert kinds == ["AppProject", "ApplicationSet", "ImageUpdater"]
+    assert kinds == ["AppProject", "AppProject", "ApplicationSet", "ImageUpdater"]
     for r in custom_resources(p):
         assert crd_errors(as_manifest(r)) == [], r.type
 

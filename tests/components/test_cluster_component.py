@@ -81,8 +81,8 @@ def regional(stack: str, region: str, type_: str | None = None) -> list[offline.
     return [r for r in found if type_ is None or r.type == type_]
 
 
-def one(stack: str, region: str, type_: str) -> offline.Resource:
-    (found,) = regional(stack, region, type_)
+def one(stack: str, region: str, type_: str, prefix: str = "") -> offline.Resource:
+    (found,) = [r for r in regional(stack, region, type_) if r.name.startswith(prefix)]
     return found
 
 
@@ -269,7 +269,7 @@ def test_environment_differences(stack: str, region: str) -> None:
     prod = stack == "prod"
     rc = plan(stack).config.region(region)
     eks = one(stack, region, EKS)
-    key = one(stack, region, KMS)
+    key = one(stack, region, KMS, "eks-secrets-")
     assert eks.inputs["deletionProtection"] is prod
     assert eks.protect is prod
     assert key.protect is prod and key.retain_on_delete is prod
@@ -293,7 +293,7 @@ def test_environment_differences(stack: str, region: str) -> None:
 
 @pytest.mark.parametrize(("stack", "region"), cases())
 def test_secrets_are_encrypted_with_a_rotating_key_of_the_region(stack: str, region: str) -> None:
-    key = one(stack, region, KMS)
+    key = one(stack, region, KMS, "eks-secrets-")
     eks = one(stack, region, EKS)
     assert key.inputs["enableKeyRotation"] is True
     assert eks.inputs["encryptionConfigKeyArn"] == key.outputs["arn"]
@@ -372,7 +372,9 @@ def test_node_role_permissions(stack: str, region: str) -> None:
         "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
         "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
     }
-    (inline,) = regional(stack, region, "aws:iam/rolePolicy:RolePolicy")
+    (inline,) = [
+        r for r in regional(stack, region, "aws:iam/rolePolicy:RolePolicy") if r.name.startswith("nodes-")
+    ]
     doc = json.loads(inline.inputs["policy"])
     own = f"arn:aws:ecr:{region}:{p.config.account_id}:repository/{p.config.ecr.prefix}/*"
     assert [s["Resource"] for s in doc["Statement"] if s["Sid"] == "PullPlatformImages"] == [[own]]

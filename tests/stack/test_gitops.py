@@ -136,7 +136,11 @@ def test_generated_applications_one_per_region_into_the_project(stack: str) -> N
     p = plan(stack)
     apps = generated_applications(p)
     assert set(apps) == set(p.config.region_names)
-    (project,) = p.of_type("kubernetes:argoproj.io/v1alpha1:AppProject")
+    (project,) = [
+        r
+        for r in p.of_type("kubernetes:argoproj.io/v1alpha1:AppProject")
+        if r.inputs["metadata"]["name"] == naming.APP_PROJECT
+    ]
     allowed = {(d["server"], d["namespace"]) for d in project.inputs["spec"]["destinations"]}
     for region, app in apps.items():
         assert app["metadata"]["name"] == naming.application_name(
@@ -201,7 +205,12 @@ def test_ignore_rule_covers_exactly_what_image_updater_writes(stack: str) -> Non
 def test_every_custom_resource_validates_against_its_crd(stack: str) -> None:
     p = plan(stack)
     found = [r for r in p.resources if "argoproj.io/" in r.type]
-    assert sorted(r.inputs["kind"] for r in found) == ["AppProject", "ApplicationSet", "ImageUpdater"]
+    assert sorted(r.inputs["kind"] for r in found) == [
+        "AppProject",
+        "AppProject",
+        "ApplicationSet",
+        "ImageUpdater",
+    ]
     for r in found:
         manifest = {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
         assert crd_errors(manifest) == [], r.type

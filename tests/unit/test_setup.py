@@ -101,7 +101,7 @@ def test_the_installer_is_pinned_with_hashes_to_the_version_pyproject_requires()
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_test_installs_the_locked_environment_and_helm_before_testing(tmp_path) -> None:
     """A dry run in a fresh copy (no .venv, no .uv, no .ci/bin) shows what `make test` does."""
-    for name in ("Makefile", "pyproject.toml", "uv.lock", "requirements-uv.txt"):
+    for name in ("Makefile", "pyproject.toml", "uv.lock", "requirements-uv.txt", "requirements-checkov.txt"):
         shutil.copy(ROOT / name, tmp_path / name)
     out = subprocess.run(
         ["make", "-n", "test"], cwd=tmp_path, capture_output=True, text=True, check=True
@@ -116,8 +116,11 @@ def test_make_test_installs_the_locked_environment_and_helm_before_testing(tmp_p
     install_uv = first(r"pip install .*--require-hashes .*-r requirements-uv\.txt")
     sync = first(r"uv sync --locked ")
     helm = first(r"\.ci/install-helm")
+    checkov = first(r"uv pip install .*--require-hashes -r requirements-checkov\.txt")
     pytest_run = first(r"-m pytest")
     assert install_uv < sync < pytest_run and helm < pytest_run
+    # The scanners' test (tests/stack/test_scan.py) runs checkov from its own locked environment.
+    assert install_uv < checkov < pytest_run and ".venv/checkov" in lines[checkov]
     assert "PIP_CONFIG_FILE=/dev/null" in lines[install_uv] and "--isolated" in lines[install_uv]
     assert "UV_NO_CONFIG=1" in lines[sync]
     assert ".ci/bin" in lines[pytest_run]
