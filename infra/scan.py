@@ -63,6 +63,9 @@ PLAN_FORMAT_VERSION = "1.2"
 # the table is explicit, and a type missing from it stops the conversion.
 TERRAFORM_TYPES: dict[str, str] = {
     "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
+    "aws:codebuild/project:Project": "aws_codebuild_project",
+    "aws:codebuild/webhook:Webhook": "aws_codebuild_webhook",
+    "aws:codeconnections/connection:Connection": "aws_codeconnections_connection",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "aws_default_security_group",
     "aws:ec2/eip:Eip": "aws_eip",
     "aws:ec2/flowLog:FlowLog": "aws_flow_log",
@@ -256,6 +259,10 @@ def terraform_plan(plan: Plan) -> dict[str, Any]:
             for key, urns in sorted(r.property_dependencies.items())
             if any(u in addresses for u in urns)
         }
+        # A resource passed as a resource (pulumi-eks's clusterSecurityGroup) travels as its URN.
+        for key, value in sorted(r.inputs.items()):
+            if isinstance(value, str) and value in addresses and _tf_key(key) not in expressions:
+                expressions[_tf_key(key)] = {"references": [f"{addresses[value]}.id", addresses[value]]}
         configured.append({**common, "provider_config_key": "aws", "expressions": expressions})
     return {
         "format_version": PLAN_FORMAT_VERSION,
