@@ -115,6 +115,10 @@ NOT_READ: tuple[str, ...] = (
     # Declared since the table was written (CI runners, security group rules, GitHub set-up).
     "aws:codebuild/project:Project",
     "aws:codebuild/webhook:Webhook",
+    # Issue 15 (scanners' findings): VPC flow logs and the adopted default security group.
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+    "aws:ec2/flowLog:FlowLog",
     "aws:codeconnections/connection:Connection",
     "aws:ec2/securityGroup:SecurityGroup",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
