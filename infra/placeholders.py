@@ -68,7 +68,9 @@ def find(config: StackConfig) -> list[Placeholder]:
     for region in config.regions:
         for cidr in region.public_access_cidrs:
             net = ipaddress.ip_network(cidr, strict=False)
-            if any(net.version == d.version and net.overlaps(d) for d in DOCUMENTATION_NETWORKS):  # type: ignore[arg-type]
+            # Inside a documentation block, not merely overlapping one: a real supernet such as
+            # staging's 0.0.0.0/0 (allowed outside prod) contains 203.0.113.0/24 but is no placeholder.
+            if any(net.version == d.version and net.subnet_of(d) for d in DOCUMENTATION_NETWORKS):  # type: ignore[arg-type]
                 found.append(
                     Placeholder(
                         f"platform:regions.{region.name}.publicAccessCidrs",

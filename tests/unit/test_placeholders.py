@@ -52,7 +52,10 @@ def test_the_example_stacks_are_all_placeholders_and_each_is_named(stack: str) -
         documentation = [
             c
             for c in region.public_access_cidrs
-            if any(ipaddress.ip_network(c).overlaps(d) for d in placeholders.DOCUMENTATION_NETWORKS)  # type: ignore[arg-type]
+            if any(
+                ipaddress.ip_network(c).version == d.version and ipaddress.ip_network(c).subnet_of(d)  # type: ignore[arg-type]
+                for d in placeholders.DOCUMENTATION_NETWORKS
+            )
         ]
         assert bool(documentation) == (f"platform:regions.{region.name}.publicAccessCidrs" in found)
 
@@ -60,6 +63,24 @@ def test_the_example_stacks_are_all_placeholders_and_each_is_named(stack: str) -
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_real_values_pass(stack: str) -> None:
     assert placeholders.find(load(real_values(stack), stack)) == []
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "203.0.0.0/16", "192.0.0.0/8"])
+def test_a_real_supernet_of_a_documentation_range_is_no_placeholder(cidr: str) -> None:
+    """Staging may open its public endpoint to 0.0.0.0/0 (config refuses that in prod only): it
+    contains 203.0.113.0/24 (RFC 5737) but is a real range, not the example's placeholder."""
+    flat = real_values("staging")
+    region = next(iter(flat["platform:regions"].values()))
+    region["publicAccessCidrs"] = [cidr]
+    assert placeholders.find(load(flat, "staging")) == []
+
+
+def test_a_range_inside_a_documentation_block_is_a_placeholder() -> None:
+    flat = real_values("staging")
+    name, region = next(iter(flat["platform:regions"].items()))
+    region["publicAccessCidrs"] = ["198.51.100.128/25"]
+    found = placeholders.find(load(flat, "staging"))
+    assert [p.key for p in found] == [f"platform:regions.{name}.publicAccessCidrs"]
 
 
 @pytest.fixture
