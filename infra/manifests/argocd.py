@@ -10,9 +10,9 @@ How a tag reaches a cluster (write-back ``argocd``, the default):
 1. CI pushes the sentinel image last; ECR replication copies it to each region's registry.
 2. Image Updater sees the new tag in *that region's* registry (one ``applicationRef`` per region)
    and writes it into that region's Application as the Helm parameters below.
-3. The ApplicationSet ignores exactly those parameters, so it does not revert them, and its
-   template sets no Helm parameter, so its merge patch never replaces the list
-   (:func:`check_application_template`).
+3. The ApplicationSet ignores the whole Helm parameter list, and its template sets no Helm
+   parameter, so its merge patch never touches the list (:func:`ignore_application_differences`,
+   :func:`check_application_template`).
 4. Staging syncs automatically; prod waits for the deploy command (``python -m infra.deploy``),
    which reads ``spec.source.helm.parameters`` (:data:`IMAGE_TAG_PARAMETER`).
 
@@ -368,18 +368,24 @@ def _annotation(key: str) -> str:
 
 
 def ignore_application_differences(config: StackConfig) -> list[dict[str, Any]]:
-    """What the ApplicationSet must not revert: exactly the parameters Image Updater writes.
+    """What the ApplicationSet must not touch: the whole Helm ``parameters`` list.
 
-    A jq expression (not a JSON pointer on the whole ``parameters`` list) so a parameter set by
-    hand is still reconciled back to the template. The template itself sets no parameters, so
-    the MergePatch-replaces-lists limitation cannot reset the ignored ones.
-    https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/#ignore-certain-changes-to-applications
+    The template sets no parameters (:func:`check_application_template`), so every parameter of
+    a generated Application was written by Image Updater or by hand. Ignoring only Image
+    Updater's two (a jq ``select``) is not enough: a parameter set by hand survives the ignore
+    rule, the normalised live list then differs from the template's (none), and the
+    controller's merge patch sets the whole list, deleting ``image.tag`` and ``image.name`` with
+    it (argoproj/argo-cd v3.4.4 applicationset/utils/createOrUpdate.go; "Limitations of
+    ignoreApplicationDifferences":
+    https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/#limitations-of-ignoreapplicationdifferences).
+    With the whole list ignored it never appears in a patch. The price: the ApplicationSet does
+    not remove a parameter set by hand (remove it by hand; the policy pack keeps the template
+    itself free of parameters). Pinned by tests/contracts/test_applicationset_merge_patch.py.
     With ``git`` write-back the tag lives in Git and there is nothing to ignore.
     """
     if config.image_updater.write_back_method != "argocd":
         return []
-    names = " or ".join(f".name == {json.dumps(p)}" for p in IMAGE_UPDATER_PARAMETERS)
-    return [{"jqPathExpressions": [f".spec.source.helm.parameters[]? | select({names})"]}]
+    return [{"jqPathExpressions": [".spec.source.helm.parameters"]}]
 
 
 # Sync options that would let a sync go past the chart's tag guard (IMAGE_TAG_GUARD_KIND): with
@@ -395,9 +401,11 @@ def check_application_template(template: Mapping[str, Any]) -> None:
       updates an Application with a JSON merge patch computed from the normalised live object
       to the template (argoproj/argo-cd v3.4.4, applicationset/utils/createOrUpdate.go,
       ``client.MergeFrom``), and a merge patch replaces a list whole. Any template parameter
-      that changes would replace the whole ``parameters`` list and delete ``image.tag`` with it;
-      ``ignoreApplicationDifferences`` cannot help ("Controlling Resource Modification",
-      Limitations). With no template parameter the list never appears in a patch.
+      that changes would replace the whole ``parameters`` list and delete ``image.tag`` with it
+      unless the whole list is ignored ("Controlling Resource Modification", Limitations), and
+      with the whole list ignored (:func:`ignore_application_differences`) a template parameter
+      would never reach an existing Application. With no template parameter the list never
+      appears in a patch.
     * No ``automated.allowEmpty: true``: auto-sync with prune must keep refusing to wipe out
       every resource (controller/appcontroller.go ``autoSync``).
     * None of :data:`GUARD_BYPASSING_SYNC_OPTIONS`.

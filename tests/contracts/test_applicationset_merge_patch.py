@@ -76,18 +76,33 @@ def test_a_merge_patch_replaces_a_list_whole() -> None:
     assert upstream.apply_merge_patch(live, patch) == desired  # image.tag is gone
 
 
+# A rule that ignores only the parameters Image Updater writes, the shape the upstream doc's
+# Limitations example uses for one element of a list.
+SELECT_ONLY = [
+    {
+        "jqPathExpressions": [
+            '.spec.source.helm.parameters[]? | select(.name == "image.name" or .name == "image.tag")'
+        ]
+    }
+]
+
+
 @needs_jq
 def test_a_template_parameter_would_wipe_image_updaters_parameters() -> None:
-    """createOrUpdate.go v3.4.4 with a template that carries a Helm parameter: when it changes,
-    the patch replaces the list and Image Updater's tag is deleted, ignore rule or not."""
+    """createOrUpdate.go v3.4.4 with a template that carries a Helm parameter and a rule that
+    ignores only Image Updater's parameters: when the template's parameter changes, the patch
+    replaces the list and Image Updater's tag is deleted. With the program's rule (the whole
+    list) the template's parameter would instead never reach an existing Application; either way
+    a template parameter is refused (check_application_template)."""
     config = load_stack_file("staging")
-    rules = m.ignore_application_differences(config)
     for region, generated in generated_applications(config).items():
         before = with_parameters(generated, [{"name": "replicaHint", "value": "1"}])
         live = with_parameters(before, image_updater_parameters(config, region, TAG))
         changed = with_parameters(generated, [{"name": "replicaHint", "value": "2"}])
-        after = controller_update(live, changed, rules)
+        after = controller_update(live, changed, SELECT_ONLY)
         assert m.IMAGE_TAG_PARAMETER not in parameters(after), region
+        kept = controller_update(live, changed, m.ignore_application_differences(config))
+        assert parameters(kept) == parameters(live), region
 
 
 @needs_jq
@@ -111,6 +126,31 @@ def test_the_programs_template_changes_never_touch_image_updaters_parameters(sta
             after = controller_update(live, template, rules)
             assert parameters(after) == {p["name"]: p["value"] for p in written}, region
             assert after["spec"]["source"]["targetRevision"] == template["spec"]["source"]["targetRevision"]
+
+
+@needs_jq
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_parameter_set_by_hand_never_takes_image_updaters_parameters_with_it(stack: str) -> None:
+    """createOrUpdate.go v3.4.4 and the doc's Limitations: if any element of the live
+    ``parameters`` list survives the ignore rules (a parameter set by hand, ``argocd app set -p``
+    or the UI), the normalised live object and the template differ in that list, and the merge
+    patch sets the whole list (here to null), deleting Image Updater's ``image.tag`` and
+    ``image.name`` with it, as a rule ignoring only those two shows. The program's rule hides
+    the whole list."""
+    config = load_stack_file(stack)
+    rules = m.ignore_application_differences(config)
+    for region, generated in generated_applications(config).items():
+        written = image_updater_parameters(config, region, TAG)
+        live = with_parameters(generated, [*written, {"name": "services.web.replicas", "value": "3"}])
+        assert m.IMAGE_TAG_PARAMETER not in parameters(controller_update(live, generated, SELECT_ONLY))
+        moved = copy.deepcopy(generated)
+        moved["spec"]["source"]["targetRevision"] = "release-2"
+        for template in (generated, moved):
+            after = controller_update(live, template, rules)
+            kept = parameters(after)
+            assert {p["name"]: kept.get(p["name"]) for p in written} == {
+                p["name"]: p["value"] for p in written
+            }, region
 
 
 @pytest.mark.parametrize(

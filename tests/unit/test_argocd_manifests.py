@@ -285,7 +285,7 @@ def ignored(app: dict[str, Any], rules: list[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.mark.skipif(not jq_available(), reason="needs the jq binary to evaluate the jq expressions")
 @pytest.mark.parametrize("stack", STACKS)
-def test_ignore_rule_hides_exactly_the_image_updater_write(stack: str) -> None:
+def test_ignore_rule_hides_the_parameter_list_and_nothing_else(stack: str) -> None:
     config = load(stack)
     rules = m.application_set(config)["spec"]["ignoreApplicationDifferences"]
     assert all("name" not in r for r in rules)  # applies to every generated Application
@@ -294,34 +294,40 @@ def test_ignore_rule_hides_exactly_the_image_updater_write(stack: str) -> None:
         image_cfg = refs[desired["metadata"]["name"]]["images"][0]
         live = image_updater_write(desired, image_cfg, "20261122.063000-0123abc")
         assert live != desired
-        # What Image Updater wrote is invisible to the controller's comparison...
+        # What Image Updater wrote is invisible to the controller's comparison, and so is a
+        # parameter set by hand next to it: any visible element of the list would make the
+        # merge patch replace the whole list, Image Updater's tag included
+        # (tests/contracts/test_applicationset_merge_patch.py).
         assert ignored(live, rules) == ignored(desired, rules) == normalise_application(desired)
-        # ...but nothing else is: a hand-set parameter or another field still differs.
         by_hand = copy.deepcopy(live)
         by_hand["spec"]["source"]["helm"]["parameters"].append({"name": "replicaCount", "value": "9"})
-        assert ignored(by_hand, rules) != ignored(desired, rules)
+        assert ignored(by_hand, rules) == ignored(desired, rules)
+        # Everything else is still reconciled.
         moved = copy.deepcopy(live)
         moved["spec"]["source"]["targetRevision"] = "some-branch"
         assert ignored(moved, rules) != ignored(desired, rules)
+        files = copy.deepcopy(live)
+        files["spec"]["source"]["helm"]["valueFiles"] = ["values.yaml"]
+        assert ignored(files, rules) != ignored(desired, rules)
 
 
 @pytest.mark.skipif(not jq_available(), reason="needs the jq binary to evaluate the jq expressions")
-def test_ignore_rule_selects_the_written_parameter_names_and_no_other() -> None:
+def test_ignore_rule_removes_every_parameter_and_tolerates_none() -> None:
     config = load("staging")
     (rule,) = m.application_set(config)["spec"]["ignoreApplicationDifferences"]
     (expression,) = rule["jqPathExpressions"]
-    candidates = ["image.name", "image.tag", "image.prefix", "image.tagx", "replicaCount", "image"]
-    app = {"spec": {"source": {"helm": {"parameters": [{"name": n, "value": "v"} for n in candidates]}}}}
-    left = {p["name"] for p in jq_delete(app, expression)["spec"]["source"]["helm"]["parameters"]}
-    removed = set(candidates) - left
     written = {
         t
         for ref in m.image_updater(config)["spec"]["applicationRefs"]
         for image in ref["images"]
         for t in image["manifestTargets"]["helm"].values()
     }
-    assert removed == written == set(m.IMAGE_UPDATER_PARAMETERS)
-    assert m.IMAGE_TAG_PARAMETER == "image.tag"
+    assert written == set(m.IMAGE_UPDATER_PARAMETERS)
+    candidates = [*sorted(written), "image.prefix", "replicaCount"]
+    helm = {"valueFiles": ["values.yaml"], "parameters": [{"name": n, "value": "v"} for n in candidates]}
+    assert jq_delete({"spec": {"source": {"helm": helm}}}, expression) == {
+        "spec": {"source": {"helm": {"valueFiles": ["values.yaml"]}}}
+    }
     # An Application without parameters (before the first update) is left alone, no error.
     assert jq_delete({"spec": {"source": {"helm": {}}}}, expression) == {"spec": {"source": {"helm": {}}}}
 
