@@ -897,6 +897,23 @@ class StackConfig(_Object):
         alias="hubRegion",
         description="The region whose cluster runs Argo CD and Image Updater. Default us-west-2.",
     )
+    account_region: Annotated[str, _Rule(_region_rule)] = Field(
+        json_schema_extra=_from("hubRegion"),
+        alias="accountRegion",
+        description="The region of the AWS provider that declares the account-wide objects (IAM: the GitHub "
+        "OIDC provider, the roles and policies with fixed names). IAM is global; this provider never follows "
+        "the hub, so moving the hub changes nothing account-wide. Set it once and never change it "
+        "(pulumi-aws replaces every resource of a provider whose region changes). Default: hubRegion.",
+    )
+    unreachable_regions: Annotated[tuple[Annotated[str, _Rule(_region_rule)], ...], _list_of("regions")] = (
+        Field(
+            (),
+            alias="unreachableRegions",
+            description="Disaster recovery only (docs/dr.md): regions whose AWS and Kubernetes endpoints do not answer. "
+            "Their Kubernetes providers drop unreachable objects from the state (deleteUnreachable) and their AWS "
+            "providers authenticate through a reachable region's STS. Empty outside an incident.",
+        )
+    )
     cluster_admin_role_arn: Annotated[
         str,
         _text(
@@ -957,6 +974,12 @@ class StackConfig(_Object):
         return tuple(r.name for r in self.regions if r.name != self.hub_region)
 
     @property
+    def reachable_regions(self) -> tuple[str, ...]:
+        """The regions whose endpoints answer (all of them outside a DR incident), hub first."""
+        first = [self.hub_region] if self.hub_region not in self.unreachable_regions else []
+        return (*first, *(r for r in self.spoke_regions if r not in self.unreachable_regions))
+
+    @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
 
@@ -1005,6 +1028,18 @@ class StackConfig(_Object):
     @classmethod
     def _hub_is_a_region(cls, value: str, info: ValidationInfo) -> str:
         return _one_of_the_stacks_regions(value, info)
+
+    @field_validator("unreachable_regions")
+    @classmethod
+    def _unreachable_are_regions(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for i, region in enumerate(value):
+            _one_of_the_stacks_regions(region, info, i)
+        regions = info.data.get("regions")
+        if regions is not None and len(value) >= len(regions):
+            raise _fail(
+                "at least one of the stack's regions must answer: the runbook runs through it", list(value)
+            )
+        return value
 
     @field_validator("cluster_admin_role_arn")
     @classmethod
@@ -1122,6 +1157,9 @@ def _with_derived_defaults(raw: dict[str, Any], context: dict[str, Any]) -> dict
     app_name = app.get("name") if isinstance(app, Mapping) else None
     if isinstance(app, Mapping) and app_name is not None:
         section("application", {"chart": (app_name, "application"), "namespace": (app_name, "application")})
+    if "accountRegion" not in raw:
+        derived[("accountRegion",)] = "hubRegion"
+        raw["accountRegion"] = hub
     section("ecr", {"prefix": (app_name if app_name is not None else _MISSING, "application"),
                     "primaryRegion": (hub, "hubRegion")})  # fmt: skip
     if "github" in raw:

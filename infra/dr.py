@@ -123,6 +123,9 @@ def _backfill(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
 def _moved_config(plan: Plan, new_hub: str) -> dict[str, Any]:
     raw = copy.deepcopy(cfg.read_stack_file(cfg.stack_file(plan.stack)))
     raw["platform:hubRegion"] = new_hub
+    # accountRegion defaults to the hub: pinned to the old hub, the account-wide objects keep
+    # their provider (infra/providers.py); the runbook's move step writes the same line.
+    raw.setdefault("platform:accountRegion", plan.config.account_region)
     return raw
 
 

@@ -30,12 +30,14 @@ def run(config: StackConfig) -> dict[str, Any]:
     # anything is declared; the offline plan lists them (infra.plan).
     placeholders.check(config)
     aws = providers.aws_providers(config)
+    # IAM's objects with fixed names, through a provider that never follows the hub (providers.py).
+    account = providers.account_provider(config)
     outputs: dict[str, Any] = {
         naming.OUTPUT_ENVIRONMENT: config.environment,
         naming.OUTPUT_HUB_REGION: config.hub_region,
     }
     # -- registry (issue 4) -------------------------------------------------------------------
-    registries = Registry("registry", RegistryArgs(config=config, providers=aws))
+    registries = Registry("registry", RegistryArgs(config=config, providers=aws, iam_provider=account))
     outputs[naming.OUTPUT_REGISTRIES] = registries.registries
     # -- github oidc (issue 5) ----------------------------------------------------------------
     # Before the clusters: the up role's access entry on the hub (what up.yml's `pulumi up`
@@ -52,7 +54,7 @@ def run(config: StackConfig) -> dict[str, Any]:
         "github",
         GitHubOidcArgs(
             config=config,
-            iam_provider=aws[config.hub_region],
+            iam_provider=account,
             ecr_kms_key_arn=registries.regions[config.ecr.primary_region].key.arn,
             trust_prerequisites=tuple(repository.protection) if repository is not None else (),
         ),
@@ -64,12 +66,12 @@ def run(config: StackConfig) -> dict[str, Any]:
     clusters: dict[str, RegionalCluster] = build_clusters(config, aws, up_role_arn=github.up_role_arn)
     outputs.update(cluster_outputs(clusters))
     # -- ci runners (issue 15): the jobs that talk to the hub's API run inside its VPC ----------
-    HubRunner("runner", HubRunnerArgs(config=config, hub=clusters[config.hub_region]))
+    HubRunner("runner", HubRunnerArgs(config=config, hub=clusters[config.hub_region], iam_provider=account))
     # -- argo cd (issue 6) --------------------------------------------------------------------
-    argocd = ArgoCdHub("argocd", ArgoCdHubArgs(config=config, clusters=clusters))
+    argocd = ArgoCdHub("argocd", ArgoCdHubArgs(config=config, clusters=clusters, iam_provider=account))
     ImageUpdater(
         "image-updater",
-        ImageUpdaterArgs(config=config, hub=clusters[config.hub_region], argocd=argocd),
+        ImageUpdaterArgs(config=config, hub=clusters[config.hub_region], argocd=argocd, iam_provider=account),
     )
     applications = ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}

@@ -139,6 +139,9 @@ class ClusterRegistration(pulumi.ComponentResource):
 class ArgoCdHubArgs:
     config: StackConfig
     clusters: Mapping[str, Cluster]
+    # The account's provider (infra.providers.account_provider) for the IAM objects with fixed
+    # names: it never follows the hub, so a hub move updates them in place. None: the hub's.
+    iam_provider: aws.Provider | None = None
 
 
 class ArgoCdHub(pulumi.ComponentResource):
@@ -154,8 +157,9 @@ class ArgoCdHub(pulumi.ComponentResource):
         self.hub_region = config.hub_region
         on_hub_aws = pulumi.ResourceOptions(parent=self, provider=hub.aws_provider)
 
-        # IAM is global: one role per account and environment, declared once (with the hub's
-        # provider, as the hub is where it is used).
+        # IAM is global: one role per account and environment, declared once, through the
+        # account's provider (a hub move must not re-create it: infra/providers.py).
+        on_account = pulumi.ResourceOptions(parent=self, provider=args.iam_provider or hub.aws_provider)
         role_name = naming.role_name(config.environment, argocd_iam.ARGOCD_ROLE_PURPOSE)
         self.role = aws.iam.Role(
             "argocd",
@@ -166,7 +170,7 @@ class ArgoCdHub(pulumi.ComponentResource):
                 argocd_iam.argocd_trust_policy(config.account_id, config.environment, config.hub_region)
             ),
             tags=tags(config),
-            opts=on_hub_aws,
+            opts=on_account,
         )
         # No permission policy: the role needs no AWS API. argocd-k8s-auth presigns
         # sts:GetCallerIdentity, which needs no permission

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from infra import naming, versions
+from infra import naming, providers, versions
 from infra.components.network import RegionalNetwork, RegionalNetworkArgs
 from infra.config import NatMode, NodeGroupConfig, StackConfig
 from infra.documents import access
@@ -62,6 +62,9 @@ class RegionalClusterArgs:
     # Prod: KMS key and cluster protected, EKS deletion protection on.
     protect: bool
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Extra inputs of the region's Kubernetes provider (infra.providers.kubernetes_options):
+    # deleteUnreachable while the region is lost (platform:unreachableRegions), else nothing.
+    kubernetes_provider_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def cluster_name(self) -> str:
@@ -84,6 +87,7 @@ class RegionalClusterArgs:
             ecr_prefix=config.ecr.prefix,
             protect=config.is_prod,
             tags=naming.base_tags(config.environment, config.tags),
+            kubernetes_provider_options=providers.kubernetes_options(config, region),
         )
 
 
@@ -293,6 +297,7 @@ class RegionalCluster(pulumi.ComponentResource):
             f"k8s-{region}",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
+            **args.kubernetes_provider_options,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.operator_access),
         )
 

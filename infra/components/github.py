@@ -250,7 +250,8 @@ def _sid(purpose: str) -> str:
 @dataclass(frozen=True)
 class GitHubOidcArgs:
     config: StackConfig
-    # IAM is global: the hub region's provider declares the account's IAM objects, once.
+    # IAM is global: the account's provider (infra.providers.account_provider, which never follows
+    # the hub) declares the account's IAM objects, once.
     iam_provider: aws.Provider
     # The hub cluster; without it the deploy/verify roles get their IAM part only until
     # GitHubOidc.grant_hub_access (the program declares the roles before the clusters, since

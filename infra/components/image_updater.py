@@ -28,6 +28,9 @@ class ImageUpdaterArgs:
     config: StackConfig
     hub: Cluster
     argocd: ArgoCdHub
+    # The account's provider (infra.providers.account_provider) for the IAM objects with fixed
+    # names: it never follows the hub, so a hub move updates them in place. None: the hub's.
+    iam_provider: aws.Provider | None = None
 
 
 class ImageUpdater(pulumi.ComponentResource):
@@ -37,6 +40,7 @@ class ImageUpdater(pulumi.ComponentResource):
         super().__init__("platform:image_updater:ImageUpdater", name, None, opts)
         config, hub = args.config, args.hub
         on_hub_aws = pulumi.ResourceOptions(parent=self, provider=hub.aws_provider)
+        on_account = pulumi.ResourceOptions(parent=self, provider=args.iam_provider or hub.aws_provider)
 
         self.role = aws.iam.Role(
             "image-updater",
@@ -48,7 +52,7 @@ class ImageUpdater(pulumi.ComponentResource):
                 )
             ),
             tags=tags(config),
-            opts=on_hub_aws,
+            opts=on_account,
         )
         self.role_policy = aws.iam.RolePolicy(
             "image-updater-ecr-read",
@@ -56,7 +60,7 @@ class ImageUpdater(pulumi.ComponentResource):
             policy=json.dumps(
                 argocd_iam.image_updater_ecr_policy(config.account_id, config.region_names, config.ecr.prefix)
             ),
-            opts=on_hub_aws,
+            opts=on_account,
         )
         self.pod_identity = aws.eks.PodIdentityAssociation(
             "image-updater",

@@ -213,6 +213,9 @@ class RegionalRegistry(pulumi.ComponentResource):
 class RegistryArgs:
     config: StackConfig
     providers: Mapping[str, aws.Provider] = field(default_factory=dict)
+    # The account's provider (infra.providers.account_provider) for the IAM objects with fixed
+    # names: it never follows the hub, so a hub move updates them in place. None: the primary region's.
+    iam_provider: aws.Provider | None = None
 
 
 class Registry(pulumi.ComponentResource):
@@ -230,6 +233,7 @@ class Registry(pulumi.ComponentResource):
         if missing:
             raise ValueError(f"no AWS provider for region(s) {', '.join(missing)}")
         primary = args.providers[config.ecr.primary_region]
+        account = args.iam_provider or primary
         tags = naming.base_tags(config.environment, config.tags)
 
         # Validated before anything is declared: a rule set ECR would refuse stops here.
@@ -246,7 +250,7 @@ class Registry(pulumi.ComponentResource):
                 description="Assumed by ECR to create replicated repositories from the creation template",
                 assume_role_policy=json.dumps(docs.template_role_trust_policy()),
                 tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, provider=primary),
+                opts=pulumi.ResourceOptions(parent=self, provider=account),
             )
             template_role_arn = self.template_role.arn
 
@@ -288,7 +292,7 @@ class Registry(pulumi.ComponentResource):
                         docs.template_role_policy(config.account_id, config.ecr.prefix, arns), sort_keys=True
                     )
                 ),
-                opts=pulumi.ResourceOptions(parent=self, provider=primary),
+                opts=pulumi.ResourceOptions(parent=self, provider=account),
             )
 
         # Account-and-region singleton: the source registry's one replication configuration.

@@ -40,6 +40,9 @@ TYPE = "platform:ci:HubRunner"
 class HubRunnerArgs:
     config: StackConfig
     hub: RegionalCluster
+    # The account's provider (infra.providers.account_provider) for the IAM objects with fixed
+    # names: it never follows the hub, so a hub move updates them in place. None: the hub's.
+    iam_provider: aws.Provider | None = None
 
 
 class HubRunner(pulumi.ComponentResource):
@@ -59,6 +62,7 @@ class HubRunner(pulumi.ComponentResource):
         project_name = naming.runner_project_name(config.environment)
         tags = naming.base_tags(config.environment, config.tags)
         child = pulumi.ResourceOptions(parent=self, provider=hub.aws_provider)
+        on_account = pulumi.ResourceOptions(parent=self, provider=args.iam_provider or hub.aws_provider)
 
         self.connection = aws.codeconnections.Connection(
             f"{name}-github",
@@ -104,7 +108,7 @@ class HubRunner(pulumi.ComponentResource):
             description=f"Service role of the CodeBuild project {project_name} (logs, VPC, GitHub connection)",
             assume_role_policy=json.dumps(docs.service_role_trust(config.account_id, region, project_name)),
             tags=tags,
-            opts=child,
+            opts=on_account,
         )
         policy = pulumi.Output.all(hub.network.private_subnet_ids, self.connection.arn).apply(
             lambda v: json.dumps(
@@ -122,7 +126,7 @@ class HubRunner(pulumi.ComponentResource):
             name=f"{project_name}-service",
             role=self.service_role.id,
             policy=policy,
-            opts=child,
+            opts=on_account,
         )
 
         gh = config.github

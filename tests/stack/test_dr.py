@@ -135,3 +135,48 @@ def test_the_command_prints_the_runbook(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert out.startswith(f"Disaster recovery runbook: rebuild {spoke} (a spoke) of stack staging")
     assert dr.main(["plan", "--stack", "staging", "--region", "mars-1"]) == 2
+
+
+def _account_wide(p: Plan) -> list[offline.Resource]:
+    """IAM (a global service) plus the account's provider: nothing of it lives in one region."""
+    return [
+        r
+        for r in p.resources
+        if r.type.startswith("aws:iam/") and p.by_urn()[r.provider or ""].name == "aws-account"
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_fixed_name_iam_object_is_declared_through_the_account_provider(stack: str) -> None:
+    p = plan(stack)
+    index = p.by_urn()
+    for r in p.resources:
+        if not r.type.startswith("aws:iam/"):
+            continue
+        name = str(r.inputs.get("name") or r.inputs.get("role") or "")
+        # Per-region IAM (node roles, the clusters' own) carries its region in its name and goes
+        # with the region; every other IAM object is the account's.
+        if any(region in name or r.name.endswith(region) for region in p.config.region_names):
+            continue
+        provider = index[r.provider or ""]
+        assert provider.name == "aws-account", (r.type, r.name, provider.name)
+        assert provider.inputs["region"] == p.config.account_region
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_hub_move_replaces_or_deletes_nothing_account_wide(stack: str) -> None:
+    """pulumi/pulumi step_generator.go ``providerChanged`` (v3.259.0): a resource whose provider
+    reference changes is replaced when the new provider's DiffConfig says so, and pulumi-aws says
+    so when the region differs (pulumi/pulumi-aws#4000). The offline diff marks a provider change
+    as a replacement (infra/plan_diff.py): both must find none for the account-wide objects."""
+    p = plan(stack)
+    account = _account_wide(p)
+    assert account, "the stack declares IAM objects through the account provider"
+    for new_hub in p.config.spoke_regions:
+        moved, created, deleted = dr.hub_move(p, new_hub)
+        touched = {r.urn for r in created} | {r.urn for r in deleted}
+        after = moved.by_urn()
+        for r in account:
+            assert r.urn not in touched, (new_hub, r.urn)
+            assert r.urn in after and after[r.urn].provider == r.provider, (new_hub, r.urn)
+        assert not [r for r in created + deleted if r.type.startswith("aws:iam/")], new_hub
