@@ -1,4 +1,5 @@
-"""Shared fixtures: the example stack files as editable config maps, and ../shared."""
+"""Shared fixtures: the stack files as editable config maps (the project's own and the synthetic
+ones the validator's tests break), and ../shared."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from infra import config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+# Synthetic stack files (a frozen copy of the example's): the config validator's tests break them
+# and assert exact messages, which must not change when a user edits the project's stack files.
+FIXTURE_STACKS = ROOT / "tests" / "fixtures" / "stacks"
 
 
 def stack_names(root: Path = ROOT) -> tuple[str, ...]:
@@ -19,9 +23,14 @@ def stack_names(root: Path = ROOT) -> tuple[str, ...]:
     return tuple(sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml")))
 
 
-def stack_config_map(stack: str) -> dict[str, Any]:
+def stack_config_map(stack: str, root: Path = ROOT) -> dict[str, Any]:
     """A deep copy of a stack file's ``config:`` map, safe to modify in a test."""
-    return copy.deepcopy(config.read_stack_file(config.stack_file(stack)))
+    return copy.deepcopy(config.read_stack_file(config.stack_file(stack, root)))
+
+
+def fixture_config_map(stack: str) -> dict[str, Any]:
+    """A deep copy of a synthetic stack file's ``config:`` map (``tests/fixtures/stacks``)."""
+    return stack_config_map(stack, FIXTURE_STACKS)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Stack files as a person edits them: every error names the file, the line, the key, the value
 and what is allowed; all errors of a file come at once; nothing ends in a traceback.
 
-Each case writes a copy of a real example stack file with one or more breakages, then checks the
-whole message, with the line numbers read from the broken text itself (never hard-coded).
+Each case writes a copy of a synthetic stack file (``tests/fixtures/stacks``: the edits replace
+its exact lines, which a user's own stack files need not have) with one or more breakages, then
+checks the whole message, with the line numbers read from the broken text itself (never hard-coded).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import pulumi
 import pytest
 
 from infra import config
-from tests.conftest import ROOT
+from tests.conftest import FIXTURE_STACKS
 
 
 def stack_text(stack: str = "staging") -> str:
-    return (ROOT / f"Pulumi.{stack}.yaml").read_text()
+    return (FIXTURE_STACKS / f"Pulumi.{stack}.yaml").read_text()
 
 
 def line_of(text: str, needle: str, after: str | None = None) -> int:
@@ -144,7 +145,7 @@ def test_a_missing_nested_key_points_at_its_section(tmp_path: Path) -> None:
 
 
 def test_a_wrong_hub_is_reported_once_not_again_where_its_default_is_copied() -> None:
-    raw = config.read_stack_file(config.stack_file("staging"))
+    raw = config.read_stack_file(config.stack_file("staging", FIXTURE_STACKS))
     raw = {**raw, "platform:hubRegion": "eu-central-1"}
     raw["platform:ecr"] = {k: v for k, v in raw["platform:ecr"].items() if k != "primaryRegion"}
     del raw["platform:deploy"]
@@ -154,7 +155,7 @@ def test_a_wrong_hub_is_reported_once_not_again_where_its_default_is_copied() ->
 
 
 def test_a_region_of_another_partition_is_named_as_such() -> None:
-    raw = config.read_stack_file(config.stack_file("staging"))
+    raw = config.read_stack_file(config.stack_file("staging", FIXTURE_STACKS))
     regions = dict(raw["platform:regions"])
     body = dict(
         next(iter(regions.values())), vpcCidr="10.99.0.0/16", availabilityZones=["cn-north-1a", "cn-north-1b"]
@@ -236,7 +237,10 @@ def test_a_yaml_merge_key_overridden_in_place_is_not_a_duplicate(tmp_path: Path)
     (tmp_path / "Pulumi.staging.yaml").write_text(text)
     east_region = config.load_stack_file("staging", root=tmp_path).region("us-east-1")
     assert east_region.vpc_cidr == "10.11.0.0/16"
-    assert east_region.node_group == config.load_stack_file("staging").region("us-west-2").node_group
+    assert (
+        east_region.node_group
+        == config.load_stack_file("staging", root=FIXTURE_STACKS).region("us-west-2").node_group
+    )
 
 
 def test_the_plan_reports_every_problem_of_the_stack_file_at_once(

@@ -1,6 +1,6 @@
 """The region rules of the stack config, each with its exact message.
 
-Every case starts from a real stack file, breaks one region setting, and asserts the whole
+Every case starts from a synthetic stack file (``tests/fixtures/stacks``), breaks one region setting, and asserts the whole
 message: the key, the bad value as written, and what is allowed.
 """
 
@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from infra import config, versions
-from tests.conftest import stack_config_map
+from tests.conftest import fixture_config_map
 
 R = "platform:regions"
 SUPPORTED = ", ".join(versions.EKS_STANDARD_SUPPORT)
 
 
 def message(stack: str, breakage: Callable[[dict[str, Any]], None]) -> str:
-    raw = stack_config_map(stack)
+    raw = fixture_config_map(stack)
     breakage(raw[R])
     with pytest.raises(config.ConfigError) as info:
         config.from_flat(config.as_pulumi_config(raw), stack)
@@ -131,7 +131,7 @@ def test_the_rules_hold_for_every_region_not_just_the_first(region: str) -> None
 
 
 def test_staging_may_open_its_public_endpoint_and_use_spot() -> None:
-    raw = stack_config_map("staging")
+    raw = fixture_config_map("staging")
     raw[R]["us-west-2"].update(publicAccessCidrs=["0.0.0.0/0"])
     c = config.from_flat(config.as_pulumi_config(raw), "staging")
     assert c.region("us-west-2").public_access_cidrs == ("0.0.0.0/0",)
@@ -140,7 +140,7 @@ def test_staging_may_open_its_public_endpoint_and_use_spot() -> None:
 
 def test_nat_mode_defaults_per_environment() -> None:
     for stack, expected in (("staging", "single"), ("prod", "perAz")):
-        raw = stack_config_map(stack)
+        raw = fixture_config_map(stack)
         for region in raw[R].values():
             region.pop("natGateways")
         c = config.from_flat(config.as_pulumi_config(raw), stack)
