@@ -127,9 +127,10 @@ def default_user() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "platform deploy") -> argparse.ArgumentParser:
+    """The deploy command's options; ``prog`` is the command its usage and errors name."""
     parser = argparse.ArgumentParser(
-        prog="python -m infra.deploy",
+        prog=prog,
         description=(
             "Sync the stack's Argo CD Applications one region at a time (platform:deploy.regionOrder),\n"
             "refusing any image that staging's Application of the same region does not run Synced\n"
@@ -697,9 +698,10 @@ def main(
     input_fn: InputFn = input,
     connect_fn: Connect = connect,
     deploy_id: str | None = None,
+    prog: str = "platform deploy",
 ) -> int:
     console = console or Console()
-    parser = build_parser()
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) and argparse's own usage errors (2)
@@ -745,4 +747,4 @@ def main(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m infra.deploy"))

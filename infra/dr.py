@@ -1,7 +1,8 @@
 """Disaster recovery: the exact, ordered runbook for rebuilding one region of a stack.
 
-    python -m infra.dr plan --stack prod --region eu-west-1
-    python -m infra.dr plan --stack prod --region us-west-2 --new-hub us-east-1
+    platform dr --stack prod --region eu-west-1
+    platform dr --stack prod --region us-west-2 --new-hub us-east-1
+    (the same as ``python -m infra.dr plan --stack ... --region ...``)
 
 The URNs in the commands are computed by running the program offline with the stack's config
 (the same URNs ``pulumi up`` gives the resources), never typed by hand. A region's rebuild
@@ -284,7 +285,7 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
         steps.append(
             Step(
                 "Deploy the Applications (prod never syncs by itself)",
-                ("python -m infra.deploy prod --dry-run", "python -m infra.deploy prod"),
+                ("platform deploy prod --dry-run", "platform deploy prod"),
                 (
                     "The deploy command syncs each Application in the configured order, verifying every image "
                     "against what staging runs; regions already in sync finish at once.",
@@ -321,10 +322,16 @@ def render(book: Runbook) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.dr", description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
+    """``prog`` is the command usage and errors name: ``platform dr`` (which passes ``plan``
+    first), or ``python -m infra.dr`` with its ``plan`` subcommand."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("plan", help="print the ordered runbook for rebuilding one region")
+    p = sub.add_parser(
+        "plan",
+        prog=prog if prog.startswith("platform") else f"{prog} plan",
+        help="print the ordered runbook for rebuilding one region",
+    )
     p.add_argument("--stack", required=True, help="stack name (a Pulumi.<stack>.yaml must exist)")
     p.add_argument("--region", required=True, help="the region to rebuild")
     p.add_argument("--new-hub", help="when the hub is lost: the surviving region to move Argo CD to")
@@ -355,4 +362,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m infra.dr"))

@@ -116,7 +116,7 @@ def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
     for where in ("Pulumi state backend", "Git", "ECR"):
         assert where in text
     if p.config.argocd.sync == "manual":
-        assert "python -m infra.deploy prod" in text
+        assert "platform deploy prod" in text
     else:
         assert "automated sync" in text
 
