@@ -66,12 +66,24 @@ def _writable(path: Path | None, option: str) -> None:
 
 
 def _read_plan(path: Path) -> Any:
+    """The saved plan at ``path``, refused (exit 2, the path and every problem named) when it is
+    missing, not JSON, or not the shape ``platform plan --json`` writes."""
+    from infra import plan_diff
+
     try:
-        return json.loads(path.read_text())
+        doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise click.BadParameter(f"{path} does not exist", param_hint="BASE") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise click.BadParameter(f"cannot read the plan {path}: {exc}", param_hint="BASE") from None
+    try:
+        plan_diff.check_document(doc)
+    except plan_diff.PlanFormatError as exc:
+        problems = "".join(f"\n  {line}" for line in str(exc).splitlines())
+        raise click.BadParameter(
+            f"{path} is not a plan written by `platform plan --json`:{problems}", param_hint="BASE"
+        ) from None
+    return doc
 
 
 def _build(stacks: Sequence[str]) -> list[Any]:

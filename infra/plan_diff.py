@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
 from deepdiff import DeepDiff  # type: ignore[attr-defined,unused-ignore]
 from deepdiff.helper import CannotCompare
 
@@ -330,6 +331,69 @@ def diff_documents(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[Sta
         diff_stack(stack, base.get("stacks", {}).get(stack), head["stacks"][stack])
         for stack in sorted(head.get("stacks", {}))
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# A saved plan as the diff reads it
+# ---------------------------------------------------------------------------------------------
+
+
+class PlanFormatError(ValueError):
+    """A saved plan the diff cannot read: every problem, one per line, ``<path>: <what>``."""
+
+
+_Strict = pydantic.ConfigDict(extra="allow", strict=True)
+
+
+class _SavedResource(pydantic.BaseModel):
+    model_config = _Strict
+    urn: str
+    type: str
+    name: str
+    custom: bool = False
+    provider: str | dict[str, str] | None = None
+    protect: bool = False
+    retainOnDelete: bool = False
+    ignoreChanges: list[str] = []
+    replaceOnChanges: list[str] = []
+    inputs: dict[str, Any] = {}
+
+
+class _SavedStack(pydantic.BaseModel):
+    model_config = _Strict
+    resources: list[_SavedResource]
+    outputs: dict[str, Any] = {}
+
+
+class _SavedPlan(pydantic.BaseModel):
+    model_config = _Strict
+    format: int
+    stacks: dict[str, _SavedStack]
+
+
+def check_document(doc: Any) -> None:
+    """Refuse a saved plan (``platform plan --json``) whose shape the diff cannot read.
+
+    Checks exactly what :func:`diff_documents` reads: ``{format, stacks: {<stack>: {resources:
+    [{urn, type, name, ...}], outputs}}}`` (infra/plan.py ``document``), with pydantic. Raises
+    :class:`PlanFormatError` naming each bad path, e.g. ``stacks.prod.resources[3].urn: Field
+    required``, or a format other than this checkout's.
+    """
+    from infra.plan import FORMAT_VERSION
+
+    try:
+        saved = _SavedPlan.model_validate(doc)
+    except pydantic.ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+            lines.append(f"{path or '(the document)'}: {error['msg']}")
+        raise PlanFormatError("\n".join(lines)) from None
+    if saved.format != FORMAT_VERSION:
+        raise PlanFormatError(
+            f"format: {saved.format} is not this checkout's plan format {FORMAT_VERSION}; "
+            "write the base plan with the same version of platform plan --json"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

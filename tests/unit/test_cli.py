@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import json
 import re
 import subprocess
 import sys
@@ -54,6 +56,20 @@ def test_help_lists_exactly_the_operator_commands() -> None:
         assert re.search(rf"^\s+{name}\s", result.stdout, re.M), result.stdout
         sub = _run(name, *(("prod",) if name == "deploy" else ()), "--help")
         assert sub.returncode == 0 and "usage" in sub.stdout.lower(), sub.stderr
+
+
+def test_each_commands_help_and_usage_errors_name_the_platform_command() -> None:
+    """`platform deploy --help` once said `usage: python -m infra.deploy`: every subcommand's usage
+    line, and a usage error of the wrapped commands, names `platform <command>`."""
+    for name in cli.app.commands:
+        sub = _run(name, *(("prod",) if name == "deploy" else ()), "--help")
+        usage = next(line for line in sub.stdout.splitlines() if line.lower().startswith("usage:"))
+        assert usage.lower().startswith(f"usage: platform {name} "), usage
+        assert "python -m" not in usage, usage
+    wrong = _run("deploy", "prod", "--no-such-option")
+    assert wrong.returncode == 2 and "platform deploy: error:" in wrong.stderr, wrong.stderr
+    for module, prog in ((deploy, "platform deploy"), (dr, "platform dr"), (bench, "platform bench")):
+        assert inspect.signature(module.main).parameters["prog"].default == prog, module.__name__
 
 
 def _readme_commands() -> dict[str, tuple[str, str]]:
@@ -186,6 +202,38 @@ def test_diff_of_a_missing_or_broken_base_is_a_clear_error(tmp_path: Path) -> No
     broken.write_text("{not json")
     result = _run("diff", str(broken), "--stack", "prod")
     assert result.returncode == 2 and "cannot read the plan" in result.stderr
+    _no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("doc", "named"),
+    [
+        ([], "(the document): Input should be a valid dictionary"),
+        (
+            {"format": 1, "stacks": {"prod": {"resources": "all"}}},
+            "stacks.prod.resources: Input should be a valid list",
+        ),
+        (
+            {"format": 1, "stacks": {"prod": {"resources": [{"type": "aws:x", "name": "x"}]}}},
+            "stacks.prod.resources[0].urn: Field required",
+        ),
+        ({"format": 99, "stacks": {}}, "format: 99 is not this checkout's plan format 1"),
+    ],
+    ids=["a list", "resources not a list", "a resource without urn", "another format"],
+)
+def test_diff_of_a_base_that_is_json_but_not_a_plan_is_a_clear_error(
+    tmp_path: Path, doc: Any, named: str
+) -> None:
+    """Valid JSON of the wrong shape once ended in a KeyError/TypeError traceback in the diff."""
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(doc))
+    result = _run("diff", str(base), "--stack", "prod")
+    assert result.returncode == 2, result.stdout + result.stderr
+    _no_traceback(result)
+    assert f"{base} is not a plan written by `platform plan --json`:" in result.stderr, result.stderr
+    assert named in result.stderr, result.stderr
+    result = _run("plan", "--stack", "prod", "--quiet", "--diff", str(base))
+    assert result.returncode == 2 and named in result.stderr, result.stderr
     _no_traceback(result)
 
 
