@@ -381,6 +381,30 @@ DEFAULT_ALLOW_TAGS = r"regexp:^[0-9]{8}\.[0-9]{6}-[0-9a-f]{7,40}$"
 _CI_TAG_EXAMPLE = "20261122.063000-0123abc"
 
 
+def go_regexp_difference(expr: str) -> str | None:
+    """What in ``expr`` RE2 compiles but Go's regexp refuses, or None.
+
+    Go's regexp/syntax is RE2's syntax minus what its documentation leaves out
+    (https://pkg.go.dev/regexp/syntax, generated from RE2's syntax list): ``\\C`` (any byte)
+    is the one such construct; Go's parser returns ErrInvalidEscape for it (golang/go
+    src/regexp/syntax/parse.go, ``case 'C': // any byte; not supported``), while RE2 (and
+    google-re2, which :func:`image_updater_tag_matches` compiles with) accepts it. ``\\Q...\\E``
+    text is literal in both, so a ``\\C`` there is no escape.
+    """
+    i = 0
+    while i < len(expr):
+        if expr.startswith("\\Q", i):
+            end = expr.find("\\E", i + 2)
+            i = len(expr) if end < 0 else end + 2
+        elif expr[i] == "\\":
+            if expr[i + 1 : i + 2] == "C":
+                return "\\C (any byte), which Go's regexp refuses (invalid escape)"
+            i += 2
+        else:
+            i += 1
+    return None
+
+
 def image_updater_tag_matches(allow_tags: str, tag: str) -> bool | None:
     """Whether Image Updater v1.2.2 lets ``tag`` through ``allow_tags``; None if it cannot compile it.
 
@@ -389,14 +413,15 @@ def image_updater_tag_matches(allow_tags: str, tag: str) -> bool | None:
     exists besides ``any``); the rest is compiled with Go's ``regexp.Compile`` (RE2 syntax) and,
     if that fails, only logged: no tag ever matches. matchfunc.go (MatchFuncRegexp) then uses
     ``Regexp.Match``, which is a search, not a whole-string match. google-re2 is the RE2 that
-    Go's syntax follows.
+    Go's syntax follows; what RE2 accepts and Go does not (:func:`go_regexp_difference`) is
+    refused too.
     """
     import re2
 
     kind, sep, expr = allow_tags.partition(":")
     if allow_tags.lower() == "any":
         return True
-    if not sep or kind.lower() != "regexp":
+    if not sep or kind.lower() != "regexp" or go_regexp_difference(expr) is not None:
         return None
     options = re2.Options()
     options.log_errors = False
@@ -410,6 +435,13 @@ def image_updater_tag_matches(allow_tags: str, tag: str) -> bool | None:
 def _allow_tags(value: Any) -> str:
     if not isinstance(value, str) or not value.lower().startswith("regexp:"):
         raise _fail("expected 'regexp:<pattern>' matching the CI tag scheme", value)
+    difference = go_regexp_difference(value.partition(":")[2])
+    if difference is not None:
+        raise _fail(
+            f"expected a regular expression Image Updater can compile (Go RE2 syntax); it has "
+            f"{difference}, so it would silently match no tag",
+            value,
+        )
     matches = image_updater_tag_matches(value, _CI_TAG_EXAMPLE)
     if matches is None:
         raise _fail(

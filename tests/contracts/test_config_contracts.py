@@ -48,6 +48,27 @@ def test_a_pattern_go_cannot_compile_is_refused_although_python_can() -> None:
     )
 
 
+def test_backslash_c_compiles_in_re2_but_not_in_gos_regexp() -> None:
+    """Go's regexp (what Image Updater v1.2.2 compiles allowTags with) refuses ``\\C``: golang/go
+    src/regexp/syntax/parse.go, ``case 'C': // any byte; not supported`` returns
+    ErrInvalidEscape; https://pkg.go.dev/regexp/syntax lists RE2's syntax without it, while RE2's
+    own list (google/re2 doc/syntax.txt) has ``\\C  match a single byte even in UTF-8 mode``.
+    google-re2 compiles it, so the config checks it on its own; inside ``\\Q...\\E`` it is text."""
+    import re2
+
+    pattern = r"^[0-9]{8}\.[0-9]{6}-\C"
+    assert re2.compile(pattern)  # RE2 accepts what Go refuses
+    assert config.go_regexp_difference(pattern) is not None
+    assert config.image_updater_tag_matches(f"regexp:{pattern}", "20261122.063000-0123abc") is None
+    assert config.go_regexp_difference(r"\\C") is None  # an escaped backslash, then C
+    assert config.go_regexp_difference(r"\Q\C\E") is None  # literal text
+    assert _message("imageUpdater", "allowTags", f"regexp:{pattern}") == (
+        f"platform:imageUpdater.allowTags: {json.dumps('regexp:' + pattern)} is not allowed; expected a regular "
+        "expression Image Updater can compile (Go RE2 syntax); it has \\C (any byte), which Go's regexp "
+        "refuses (invalid escape), so it would silently match no tag"
+    )
+
+
 def test_regions_are_botocores_aws_partition_regions_with_eks_and_ecr() -> None:
     """botocore/data/endpoints.json (installed botocore): partitions, their regions, and the
     services (eks, api.ecr) with an endpoint in each."""
