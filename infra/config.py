@@ -1137,7 +1137,35 @@ class StackConfig(_Object):
         hub = info.data.get("hub_region", names[0])
         default = [r for r in names if r != hub] + [hub]
         order = (*value.region_order, *(r for r in default if r not in value.region_order))
+        argocd = info.data.get("argocd")
+        if argocd is not None and argocd.sync == "manual":
+            _deploy_fits_in_its_session(len(names), value.timeout_seconds)
         return DeployConfig(order, value.timeout_seconds)
+
+
+# The deploy command's AWS sessions: deploy-prod.yml assumes the verify and deploy roles with
+# role-duration-seconds 3600 (tests/unit/test_workflows.py holds the workflow to these numbers),
+# and every token it fetches is signed with them, so the whole run must end within one session:
+# each region's wait (platform:deploy.timeoutSeconds) plus the set-up and reading both hubs.
+DEPLOY_SESSION_SECONDS = 3600
+DEPLOY_SETUP_SECONDS = 600
+
+
+def _deploy_fits_in_its_session(regions: int, timeout_seconds: int) -> None:
+    """Refuse a manual-sync stack (the deploy command's) whose deploy cannot end within one
+    session: ``regions * timeoutSeconds + DEPLOY_SETUP_SECONDS <= DEPLOY_SESSION_SECONDS``."""
+    budget = regions * timeout_seconds + DEPLOY_SETUP_SECONDS
+    if budget > DEPLOY_SESSION_SECONDS:
+        most = (DEPLOY_SESSION_SECONDS - DEPLOY_SETUP_SECONDS) // regions
+        raise _fail(
+            f"the deploy command waits up to timeoutSeconds in each of the {regions} regions "
+            f"(platform:regions) plus {DEPLOY_SETUP_SECONDS} s of set-up, and must end within one "
+            f"{DEPLOY_SESSION_SECONDS} s AWS session (role-duration-seconds in deploy-prod.yml): "
+            f"{regions} x {timeout_seconds} + {DEPLOY_SETUP_SECONDS} = {budget} s > {DEPLOY_SESSION_SECONDS} s; "
+            f"expected at most {most} with {regions} regions",
+            timeout_seconds,
+            "timeoutSeconds",
+        )
 
 
 def _one_of_the_stacks_regions(value: str, info: ValidationInfo, *at: str | int) -> str:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from infra import config, config_schema
+from tests import changes
 from tests.conftest import ROOT, fixture_config_map, stack_config_map
 
 
@@ -409,6 +410,30 @@ def test_each_rule_has_an_exact_message(stack: str, case: Case) -> None:
     raw = fixture_config_map(stack)
     mutate(raw)
     assert error(raw, stack) == expected
+
+
+def test_a_manual_sync_deploy_that_outlasts_its_session_is_refused_up_front() -> None:
+    """Four regions x 900 s + 600 s of set-up no longer fit deploy-prod.yml's 3600 s sessions: the
+    config says so (keys and arithmetic), instead of the deploy failing when its tokens expire."""
+    raw = fixture_config_map("prod")
+    changes.add_region(raw, changes.fresh_region(raw))
+    regions = len(raw["platform:regions"])
+    timeout = raw["platform:deploy"]["timeoutSeconds"]
+    most = (config.DEPLOY_SESSION_SECONDS - config.DEPLOY_SETUP_SECONDS) // regions
+    assert regions * timeout + config.DEPLOY_SETUP_SECONDS > config.DEPLOY_SESSION_SECONDS
+    assert error(raw, "prod") == (
+        f"platform:deploy.timeoutSeconds: {timeout} is not allowed; the deploy command waits up to "
+        f"timeoutSeconds in each of the {regions} regions (platform:regions) plus 600 s of set-up, and "
+        "must end within one 3600 s AWS session (role-duration-seconds in deploy-prod.yml): "
+        f"{regions} x {timeout} + 600 = {regions * timeout + 600} s > 3600 s; expected at most {most} "
+        f"with {regions} regions"
+    )
+    raw["platform:deploy"]["timeoutSeconds"] = most
+    assert load(raw, "prod").deploy.timeout_seconds == most
+    # Staging syncs by itself (automated): the deploy command never runs its regions.
+    staging = fixture_config_map("staging")
+    changes.add_region(staging, changes.fresh_region(staging))
+    assert load(staging).argocd.sync == "automated"
 
 
 def test_regions_missing_from_the_deploy_order_follow_the_listed_ones() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import naming
+from infra import config, naming
 from infra.components import github_repository
 from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, StackConfig, load_stack_file
 from infra.documents import iam
@@ -1178,11 +1178,14 @@ def test_the_profile_check_runs_before_the_deploy_and_the_sessions_are_removed_a
 def test_the_deploy_fits_in_its_sessions() -> None:
     # Every token the deploy fetches is signed with the verify or deploy session: the whole run
     # (each region's sync, plus set-up and reading both hubs) must end before they expire.
+    # The config refuses a manual-sync stack whose deploy outlasts DEPLOY_SESSION_SECONDS
+    # (infra/config.py): the workflow's sessions must be exactly that long.
     prod = load_stack_file("prod")
-    budget = len(prod.regions) * prod.deploy.timeout_seconds + 600
+    budget = len(prod.regions) * prod.deploy.timeout_seconds + config.DEPLOY_SETUP_SECONDS
     for step in _steps_using(_deploy_job(), CONFIGURE_AWS):
         _cfg, spec = _role_spec(_expression(step["with"]["role-to-assume"]))
         seconds = int(step["with"].get("role-duration-seconds", OIDC_DEFAULT_SESSION_SECONDS))
+        assert seconds == config.DEPLOY_SESSION_SECONDS, (spec.role_name, seconds)
         assert budget <= seconds <= spec.max_session_seconds, (spec.role_name, budget, seconds)
 
 

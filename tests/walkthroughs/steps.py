@@ -23,16 +23,17 @@ from typing import Any
 
 import yaml
 
+from infra import config as cfg
 from infra import naming
 from tests import changes
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "walkthroughs.md"
 CHART = Path("charts") / "shop"
-# deploy-prod.yml's role-duration-seconds, and the set-up the deploy needs besides the syncs
-# (tests/unit/test_workflows.py::test_the_deploy_fits_in_its_sessions holds the workflow to it).
-DEPLOY_SESSION_SECONDS = 3600
-DEPLOY_SETUP_SECONDS = 600
+# deploy-prod.yml's role-duration-seconds, and the set-up the deploy needs besides the syncs:
+# the config refuses a manual-sync stack whose deploy does not fit (infra/config.py).
+DEPLOY_SESSION_SECONDS = cfg.DEPLOY_SESSION_SECONDS
+DEPLOY_SETUP_SECONDS = cfg.DEPLOY_SETUP_SECONDS
 
 
 @dataclass
@@ -253,7 +254,8 @@ ADD_REGION = Walkthrough(
         Step(
             "Keep the prod deploy within its one-hour sessions: the number of regions times "
             "`platform:deploy.timeoutSeconds` in `Pulumi.prod.yaml`, plus 600, must not exceed "
-            "3600 (`role-duration-seconds` in `deploy-prod.yml`); with four regions, at most 750.",
+            "3600 (`role-duration-seconds` in `deploy-prod.yml`); with four regions, at most 750. "
+            "The config refuses a manual-sync stack that does not fit, with the arithmetic.",
             _deploy_within_session,
         ),
         Step(
