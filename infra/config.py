@@ -45,7 +45,7 @@ from pydantic import TypeAdapter as _TypeAdapter
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 from pydantic_core import ArgsKwargs, PydanticCustomError, core_schema
 
-from infra import versions
+from infra import stack_yaml, versions
 from infra.documents import eks as _eks
 
 NAMESPACE = "platform"
@@ -1487,14 +1487,17 @@ def _read(path: Path) -> _Read:
     """The stack file's ``config:`` map with the line of every key, and every structural problem.
 
     PyYAML composes the document into nodes that carry their position (``start_mark``); values
-    are built from those nodes by PyYAML's own constructor, so YAML types are exactly PyYAML's.
+    are built from those nodes with the plain scalars typed as the Pulumi CLI's yaml.v3 types them
+    (:mod:`infra.stack_yaml`), so the program sees what ``pulumi up`` would give it.
     """
     name = path.name
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError("stack file", str(path), "expected an existing Pulumi.<stack>.yaml") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    # Scalars typed as the Pulumi CLI types them (yaml.v3: `yes` stays a string), not as PyYAML's
+    # YAML 1.1 would (infra/stack_yaml.py).
+    loader = stack_yaml.Loader(text)
     try:
         try:
             node = loader.get_single_node()
@@ -1655,6 +1658,8 @@ def as_pulumi_config(config: Mapping[str, Any]) -> dict[str, str]:
             out[key] = json.dumps(value)
         elif isinstance(value, bool):
             out[key] = "true" if value else "false"
+        elif isinstance(value, float):
+            out[key] = stack_yaml.go_json_float(value)
         else:
             out[key] = str(value)
     return out

@@ -11,8 +11,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
-from infra import config, config_schema
+from infra import config, config_schema, stack_yaml
 from tests.conftest import stack_config_map
 
 
@@ -237,3 +238,53 @@ def test_instance_types_are_the_ec2_apis_instance_type_list() -> None:
         'platform:regions.us-east-1.nodeGroup.instanceTypes[0]: "m6i.lage" is not allowed; did you mean '
         "'m6i.large'? expected an EC2 instance type such as m6i.large (botocore's EC2 InstanceType list)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("yes", "yes"),
+        ("no", "no"),
+        ("on", "on"),
+        ("off", "off"),
+        ("y", "y"),
+        ("n", "n"),
+        ("True", True),
+        ("FALSE", False),
+        ("~", None),
+        ("010", 8),  # ParseInt base 0: a leading 0 is octal
+        ("0o10", 8),
+        ("0x1F", 31),
+        ("1_000", 1000),  # every _ removed first
+        ("1:30", "1:30"),  # no base 60 (YAML 1.1's 90)
+        ("1e3", 1000),  # a float, printed as 1000 and read back an int
+        ("09", 9),  # not octal, but a float of YAML's float form
+        (".5", 0.5),
+        ("1.30", 1.3),
+        ("2024-01-02", "2024-01-02 00:00:00 +0000 UTC"),  # time.Time.String()
+        ("us-west-2", "us-west-2"),
+    ],
+)
+def test_stack_file_scalars_are_typed_as_the_pulumi_clis_yaml_v3_types_them(text: str, value: Any) -> None:
+    """The Pulumi CLI reads stack files with gopkg.in/yaml.v3 (pulumi/pulumi v3.259.0,
+    sdk/go/common/encoding/marshal.go; sdk/go.mod yaml.v3 v3.0.1) into ``any``
+    (sdk/go/common/resource/config/object.go, object.UnmarshalYAML) and re-reads the stack it
+    wrote back (workspace/loaders.go, LoadProjectStackBytes); yaml.v3 resolves plain scalars in
+    go-yaml/yaml v3 resolve.go: booleans only true/True/TRUE/false/False/FALSE, integers by
+    strconv.ParseInt(s, 0, 64) without underscores, YAML-style floats, timestamps as time.Time.
+    PyYAML (YAML 1.1) differs on yes/no/on/off, 0o10, 1e3, 09, 1:30 and dates."""
+    loaded = yaml.load(f"v: {text}\n", Loader=stack_yaml.Loader)["v"]
+    assert loaded == value and type(loaded) is type(value)
+    assert yaml.load(f"v: '{text}'\n", Loader=stack_yaml.Loader)["v"] == text
+
+
+def test_a_float_reaches_the_program_as_gos_json_writes_it() -> None:
+    """object.MarshalString (pulumi/pulumi v3.259.0, sdk/go/common/resource/config/object.go)
+    gives a float64 config value to the program as encoding/json writes it: shortest digits,
+    fixed notation in [1e-6, 1e21), else an exponent without leading zeros."""
+    assert config.as_pulumi_config({"a": 1.35, "b": 1e21, "c": 1e-7, "d": 1.5e-5}) == {
+        "a": "1.35",
+        "b": "1e+21",
+        "c": "1e-7",
+        "d": "0.000015",
+    }

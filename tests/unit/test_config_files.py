@@ -279,3 +279,24 @@ def test_under_pulumi_a_misspelt_config_key_is_named_before_the_missing_keys(
         f"Pulumi.staging.yaml:{line_of(text, 'confg:')}: unknown top-level key 'confg'; "
     )
     assert "platform:environment: (missing) is not allowed; this key is required" in lines[2]
+
+
+@pytest.mark.parametrize("word", ["yes", "on", "Yes", "ON", "y"])
+def test_yaml_1_1_booleans_stay_strings_as_pulumi_reads_them(tmp_path: Path, word: str) -> None:
+    """PyYAML's YAML 1.1 made `ha: yes` a boolean true; the Pulumi CLI's yaml.v3 keeps `yes` a
+    string (infra/stack_yaml.py), so the program would get "yes": the loader reads it as Pulumi
+    does and the flag's rule refuses it, naming the line."""
+    text = stack_text().replace("    ha: false\n", f"    ha: {word}\n")
+    assert str(errors_of(tmp_path, text)) == (
+        f'Pulumi.staging.yaml:{line_of(text, f"ha: {word}")}: platform:argocd.ha: "{word}" is not allowed; '
+        "expected true or false"
+    )
+
+
+def test_a_string_key_written_no_is_the_string_no(tmp_path: Path) -> None:
+    """`no` where a string is expected: PyYAML read False (refused as not a string, or turned into
+    "False"); Pulumi passes the text "no", and so does the loader."""
+    text = stack_text().replace("  platform:environment: staging\n", "  platform:environment: no\n")
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    assert config.read_stack_file(tmp_path / "Pulumi.staging.yaml")["platform:environment"] == "no"
+    assert config.load_stack_file("staging", root=tmp_path).environment == "no"
