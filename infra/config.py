@@ -515,6 +515,12 @@ def _instance_type(value: Any) -> str:
         raise _fail(
             f"{hint}expected an EC2 instance type such as m6i.large (botocore's EC2 InstanceType list)", value
         )
+    if not _eks.can_be_a_node(value):
+        raise _fail(
+            "EC2 Mac instances run only on Dedicated Hosts and cannot be EKS managed nodes; "
+            "expected a Linux instance type such as m6i.large or m7g.large",
+            value,
+        )
     return value
 
 
@@ -576,6 +582,22 @@ class NodeGroupConfig(_Object):
     disk_size_gib: Annotated[int, _whole(20, 1000)] = Field(
         50, alias="diskSizeGiB", description="Root volume of each node, in GiB."
     )
+
+    @field_validator("instance_types")
+    @classmethod
+    def _one_architecture(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # One managed node group runs one AMI type (AL2023_x86_64_STANDARD or
+        # AL2023_ARM_64_STANDARD: infra/documents/eks.py ami_type), so one CPU architecture.
+        by_arch: dict[str, list[str]] = {}
+        for instance_type in value:
+            by_arch.setdefault(_eks.instance_architecture(instance_type), []).append(instance_type)
+        if len(by_arch) > 1:
+            mix = "; ".join(f"{arch}: {', '.join(types)}" for arch, types in sorted(by_arch.items()))
+            raise _fail(
+                f"expected instance types of one CPU architecture (a node group runs one AMI type), got {mix}",
+                list(value),
+            )
+        return value
 
     @field_validator("capacity_type")
     @classmethod

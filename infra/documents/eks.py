@@ -71,8 +71,21 @@ EKS_ADDON_REGISTRY_ACCOUNTS: dict[str, str] = {
 
 AMI_X86_64 = "AL2023_x86_64_STANDARD"
 AMI_ARM_64 = "AL2023_ARM_64_STANDARD"
-# Graviton families carry a "g" after the generation digit: m7g, c7gn, r8g, t4g, x2gd, g5g.
+AMI_BY_ARCHITECTURE = {"x86_64": AMI_X86_64, "arm64": AMI_ARM_64}
+# Which CPU an instance type has. botocore ships the shape of EC2 DescribeInstanceTypes
+# (ProcessorInfo.SupportedArchitectures) but no per-type data, so the rule is the naming
+# convention (https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html: the
+# "g" attribute after the generation digit means AWS Graviton: m7g, c7gn, r8g, t4g, x2gd, g5g,
+# im4gn, is4gen, i8ge), plus the families named before it or without it: a1 (the first
+# Graviton) and p6e-gb200 (NVIDIA GB200: Grace, Arm CPUs). Checked against eksctl v0.230.0
+# pkg/utils/instance/instance_types.go (generated from DescribeInstanceTypes by ec2geninfo): its
+# arm64 families are exactly these (tests/contracts/test_config_contracts.py).
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+[0-9]+[a-z]*g[a-z]*$")
+_ARM64_OTHER_FAMILIES = frozenset({"a1", "p6e-gb200"})
+# EC2 Mac instances run only on Dedicated Hosts as macOS bare metal
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-mac-instances.html); an EKS managed
+# node group launches EKS-optimized Linux AMIs on shared tenancy, so they cannot be its nodes.
+_NOT_NODE_FAMILY = re.compile(r"^mac")
 
 
 def node_assume_role_policy() -> dict[str, Any]:
@@ -139,24 +152,41 @@ def ecr_pull_policy(account_id: str, region: str, prefix: str) -> dict[str, Any]
     }
 
 
+def family(instance_type: str) -> str:
+    return instance_type.split(".", 1)[0]
+
+
+def can_be_a_node(instance_type: str) -> bool:
+    """Whether an EKS managed node group can launch ``instance_type`` (not an EC2 Mac type)."""
+    return not _NOT_NODE_FAMILY.match(family(instance_type))
+
+
+def instance_architecture(instance_type: str) -> str:
+    """``arm64`` (AWS Graviton, NVIDIA Grace) or ``x86_64``: see ``_GRAVITON_FAMILY``."""
+    name = family(instance_type)
+    return "arm64" if name in _ARM64_OTHER_FAMILIES or _GRAVITON_FAMILY.match(name) else "x86_64"
+
+
 def is_graviton(instance_type: str) -> bool:
-    return bool(_GRAVITON_FAMILY.match(instance_type.split(".", 1)[0]))
+    return instance_architecture(instance_type) == "arm64"
 
 
 def ami_type(instance_types: Sequence[str]) -> str:
     """The EKS-optimized Amazon Linux 2023 AMI type for a node group's instance types.
 
-    One managed node group runs one AMI, so x86_64 and Graviton types cannot be mixed.
+    One managed node group runs one AMI, so x86_64 and arm64 types cannot be mixed: the config
+    refuses that (infra/config.py, NodeGroupConfig) before anything is declared; this raises
+    ValueError only for a caller that skipped it.
     """
     if not instance_types:
         raise ValueError("a node group needs at least one instance type")
-    arm = {t for t in instance_types if is_graviton(t)}
-    if arm and len(arm) != len(instance_types):
+    architectures = {instance_architecture(t) for t in instance_types}
+    if len(architectures) != 1:
         raise ValueError(
             f"instance types {', '.join(instance_types)} mix Graviton (arm64) and x86_64; "
             "one node group runs one architecture"
         )
-    return AMI_ARM_64 if arm else AMI_X86_64
+    return AMI_BY_ARCHITECTURE[architectures.pop()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -103,6 +103,9 @@ def test_all_five_control_plane_log_types() -> None:
             ["m7g.large", "c7gn.large", "r8g.xlarge", "t4g.medium", "x2gd.large", "g5g.xlarge"],
             "AL2023_ARM_64_STANDARD",
         ),
+        # a1: the first Graviton, named before the "g" attribute existed.
+        (["a1.large", "a1.xlarge"], "AL2023_ARM_64_STANDARD"),
+        (["im4gn.large", "is4gen.large", "i8ge.large"], "AL2023_ARM_64_STANDARD"),
     ],
 )
 def test_ami_type_follows_the_architecture(types: list[str], expected: str) -> None:

@@ -276,6 +276,20 @@ STAGING_CASES: list[Case] = [
         'platform:regions.us-west-2.natGateways: "per-az" is not allowed; expected one of: single, perAz',
     ),
     (
+        "x86 and Graviton types in one node group",
+        _nodes("us-east-1", instanceTypes=["m6i.large", "a1.large", "m7g.large"]),
+        'platform:regions.us-east-1.nodeGroup.instanceTypes: ["m6i.large", "a1.large", "m7g.large"] is not '
+        "allowed; expected instance types of one CPU architecture (a node group runs one AMI type), got "
+        "arm64: a1.large, m7g.large; x86_64: m6i.large",
+    ),
+    (
+        "an EC2 Mac type as a node",
+        _nodes("us-east-1", instanceTypes=["mac2.metal"]),
+        'platform:regions.us-east-1.nodeGroup.instanceTypes[0]: "mac2.metal" is not allowed; EC2 Mac instances '
+        "run only on Dedicated Hosts and cannot be EKS managed nodes; expected a Linux instance type such as "
+        "m6i.large or m7g.large",
+    ),
+    (
         "empty service list",
         _set("platform:services", []),
         "platform:services: [] is not allowed; expected at least 1 service names",
