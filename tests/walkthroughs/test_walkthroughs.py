@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -23,11 +24,15 @@ from typing import Any
 
 import pytest
 
+from infra import config
 from tests import changes
 from tests.conftest import ROOT, SHARED
+from tests.unit import test_workflows
 from tests.walkthroughs import steps as w
 
 # Checked on the changed copy: what derives expectations from the stack files and holds invariants.
+# The config tests are here because they read the project's own stack files too (the checks of
+# the validator itself use tests/fixtures/stacks, which no walk-through changes).
 CHECKS = (
     "tests/stack/test_clusters.py",
     "tests/stack/test_gitops.py",
@@ -35,7 +40,12 @@ CHECKS = (
     "tests/unit/test_chart_values.py",
     "tests/unit/test_chart_render.py",
     "tests/unit/test_stackset.py",
+    "tests/unit/test_config.py",
+    "tests/unit/test_config_ecr.py",
+    "tests/unit/test_config_files.py",
+    "tests/unit/test_config_regions.py",
     "tests/unit/test_config_schema.py",
+    "tests/contracts/test_config_contracts.py",
     "tests/unit/test_workflows.py::test_the_deploy_fits_in_its_sessions",
 )
 # Left out on the copy: the tests that apply a change of their own on top (the walk-throughs do),
@@ -135,6 +145,21 @@ def test_add_a_service(checkout: w.Checkout) -> None:
         new = [r for r in resources(stack, REPOSITORY) if r["inputs"]["name"] == f"{prefix}/{service}"]
         assert len(new) == len(raw["platform:regions"]), name
         assert raw["platform:services"][-1] == raw["platform:sentinelService"]
+    # Step 1: build-images.yml's own check finds the service's Dockerfile on the copy (it lists
+    # every service without one; the example's other services have no build context here).
+    stack_step = test_workflows._step(test_workflows._build_job(), "stack")
+    env = {
+        "PYTHONPATH": str(checkout.root),
+        "GITHUB_REF_NAME": "deploy/staging",
+        "TAG": "20261122.063000-0123abc",
+    }
+    run = test_workflows._run_step(stack_step, checkout.root.parent, env, cwd=checkout.root)
+    missing = re.search(r"no services/<service>/Dockerfile for: (.*)", run.stdout + run.stderr)
+    assert missing is None or service not in missing.group(1).split(", "), run.stdout + run.stderr
+    (checkout.root / "services" / service / "Dockerfile").unlink()
+    run = test_workflows._run_step(stack_step, checkout.root.parent, env, cwd=checkout.root)
+    missing = re.search(r"no services/<service>/Dockerfile for: (.*)", run.stdout + run.stderr)
+    assert missing is not None and service in missing.group(1).split(", "), run.stdout + run.stderr
 
 
 def test_add_a_region(checkout: w.Checkout) -> None:
@@ -168,6 +193,8 @@ def test_move_the_hub(checkout: w.Checkout) -> None:
     for name, stack in plans.items():
         assert stack["outputs"]["argocd"]["region"] == hub, name
         assert stack["outputs"]["hubRegion"] == hub, name
+        # Step 2: the hub deploys last.
+        assert config.load_stack_file(name, root=checkout.root).deploy.region_order[-1] == hub, name
 
 
 def test_add_a_third_stack_in_stagings_account(checkout: w.Checkout) -> None:
