@@ -20,9 +20,10 @@ together:
   *its own* regions (``infra.documents.ecr.replication_destinations``): a region only staging
   runs is replicated into although prod runs nothing there and has no registry policy admitting
   it (a warning: trying a region in staging first is legitimate); a region only prod runs never
-  receives an image (an error: its pods could not pull). The replica's backfill script re-pushes
-  in *its own* ``ecr.primaryRegion`` of the source account
-  (``infra.documents.ecr.backfill_commands``), so the two primary regions must agree (an error);
+  receives an image (an error: its pods could not pull). The replica's backfill script
+  (``infra.documents.ecr.backfill_commands``) works from *its own* ``ecr.primaryRegion`` in the
+  source account, where the source's replication configuration must be, so the two primary
+  regions must agree (an error);
   and the replica admits only its own ``peerAccountId`` (its registry policy), so a source that
   replicates into the account of a stack that is not its replica is refused.
 
@@ -160,8 +161,8 @@ def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.St
                 files,
                 "platform:ecr.primaryRegion",
                 f"{s} pushes and replicates from {source.ecr.primary_region} but {r}'s is "
-                f"{replica.ecr.primary_region}, where its backfill script would re-push (a push "
-                f"there replicates nowhere); allowed: the same primary region in both (set "
+                f"{replica.ecr.primary_region}, where its backfill script would work (the source "
+                f"has no replication configuration there); allowed: the same primary region in both (set "
                 f"platform:ecr.primaryRegion: {source.ecr.primary_region} in {r})",
             )
         )
