@@ -255,7 +255,13 @@ def diff_resource(old: Mapping[str, Any], new: Mapping[str, Any]) -> ResourceCha
     old_inputs = decode_json_strings(old.get("inputs") or {})
     new_inputs = decode_json_strings(new.get("inputs") or {})
     new_inputs = _apply_ignore_changes(old_inputs, new_inputs, new.get("ignoreChanges") or ())
-    raw = compare(old_inputs, new_inputs)
+    # A reordered set-typed input is no change (infra/replacement.py SET_INPUTS): the provider
+    # compares it as a set, so neither an update nor a replacement follows.
+    raw = [
+        (path, change)
+        for path, change in compare(old_inputs, new_inputs)
+        if not (change.kind == "reorder" and replacement.is_set_input(new["type"], path))
+    ]
     changes = [c for _, c in raw]
     custom = bool(new.get("custom"))
     keys = replacement.replace_keys(new["type"], [p for p, _ in raw], new.get("replaceOnChanges") or ())

@@ -130,6 +130,22 @@ NOT_READ: tuple[str, ...] = (
     "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
 )
 
+#: Inputs that are sets, not lists: Terraform ``TypeSet`` attributes of the bridged provider
+#: (the bridge types them as arrays in the Pulumi schema, but the provider compares them as sets:
+#: hashicorp/terraform-plugin-sdk helper/schema, "TypeSet ... the order of the elements is not
+#: significant"), so reordering their items changes nothing and is no replacement. Only sets
+#: whose schema was read are listed, with the file; others still show a reorder.
+SET_INPUTS: Mapping[str, tuple[str, ...]] = {
+    # internal/service/eks/node_group.go: subnet_ids, taint, remote_access.source_security_group_ids.
+    "aws:eks/nodeGroup:NodeGroup": ("subnetIds", "taints", "remoteAccess.sourceSecurityGroupIds"),
+    # internal/service/eks/access_entry.go: kubernetes_groups.
+    "aws:eks/accessEntry:AccessEntry": ("kubernetesGroups",),
+    # internal/service/iam/openid_connect_provider.go: client_id_list.
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("clientIdLists",),
+    # internal/provider/provider.go: allowed_account_ids (the provider's own configuration).
+    "pulumi:providers:aws": ("allowedAccountIds",),
+}
+
 KUBERNETES_METADATA_FORCE_NEW: tuple[str, ...] = ("metadata.name", "metadata.namespace")
 KUBERNETES_KIND_FORCE_NEW: Mapping[str, tuple[str, ...]] = {
     "kubernetes:core/v1:Secret": ("type", "stringData", "data"),
@@ -157,6 +173,11 @@ def _covers(rule: str, path: Sequence[str | int]) -> bool:
     names = [p for p in path if isinstance(p, str)]
     parts = rule.split(".")
     return names[: len(parts)] == parts
+
+
+def is_set_input(type_: str, path: Sequence[str | int]) -> bool:
+    """Whether ``path`` (keys and list indices) is a set-typed input of ``type_`` (or inside one)."""
+    return any(_covers(rule, path) for rule in SET_INPUTS.get(type_, ()))
 
 
 def replace_keys(

@@ -103,6 +103,38 @@ def test_a_reordered_list_is_reported_once_and_a_shift_is_not() -> None:
     assert r.op == "replace" and r.replace_keys == ("instanceTypes",)
 
 
+def test_a_reordered_set_typed_input_is_no_change_but_a_changed_member_still_replaces() -> None:
+    """NodeGroup subnetIds is a Terraform TypeSet (terraform-provider-aws
+    internal/service/eks/node_group.go; infra/replacement.py SET_INPUTS): the provider compares it
+    as a set, so a new order is no diff at all, while instanceTypes (a TypeList) reordered is a
+    replacement. A member added to the set is still a ForceNew change."""
+    base = _resource(
+        "aws:eks/nodeGroup:NodeGroup",
+        "nodes",
+        {"subnetIds": ["subnet-a", "subnet-b", "subnet-c"], "instanceTypes": ["m6i.large"]},
+    )
+    head = copy.deepcopy(base)
+    head["inputs"]["subnetIds"] = ["subnet-c", "subnet-a", "subnet-b"]
+    assert plan_diff.diff_resource(base, head) is None
+    head["inputs"]["subnetIds"] = ["subnet-c", "subnet-a", "subnet-b", "subnet-d"]
+    r = _one(_doc(base), _doc(head))
+    assert [c.render() for c in r.changes] == ['+ subnetIds[3]: "subnet-d"']
+    assert r.op == "replace" and r.replace_keys == ("subnetIds",)
+
+
+def test_a_reordered_set_of_an_update_only_resource_and_of_a_provider_is_no_change() -> None:
+    """EKS access entry kubernetesGroups (access_entry.go TypeSet) and the AWS provider's
+    allowedAccountIds (provider TypeSet): reordering them changes nothing."""
+    base = _resource("aws:eks/accessEntry:AccessEntry", "e", {"kubernetesGroups": ["a", "b"]})
+    head = copy.deepcopy(base)
+    head["inputs"]["kubernetesGroups"] = ["b", "a"]
+    assert plan_diff.diff_resource(base, head) is None
+    base = _resource("pulumi:providers:aws", "aws-us-west-2", {"allowedAccountIds": '["1", "2"]'})
+    head = copy.deepcopy(base)
+    head["inputs"]["allowedAccountIds"] = '["2", "1"]'
+    assert plan_diff.diff_resource(base, head) is None
+
+
 def test_a_force_new_input_marks_a_replacement_and_says_which() -> None:
     base = _resource(
         "aws:ecr/repository:Repository", "shop-web", {"name": "shop/web", "imageTagMutability": "IMMUTABLE"}
