@@ -37,10 +37,17 @@ ECR_TOKEN_ACTION = "ecr:GetAuthorizationToken"
 # The AWS account whose regional registry serves the images of the EKS add-ons (vpc-cni,
 # kube-proxy, coredns, eks-pod-identity-agent). Nodes pull them with the node role, so a node
 # role scoped to our own repositories must also be allowed to pull from this one, or the add-ons
-# never start. Source: https://docs.aws.amazon.com/eks/latest/userguide/add-ons-images.html
+# never start. Source: the EKS user guide, "View Amazon container image registries for Amazon
+# EKS add-ons" (https://docs.aws.amazon.com/eks/latest/userguide/add-ons-images.html; its source
+# awsdocs/amazon-eks-user-guide latest/ug/workloads/add-ons-images.adoc), checked against eksctl
+# v0.230.0 pkg/apis/eksctl.io/v1alpha5/types.go (EKSResourceAccountID, the same accounts).
+# mx-central-1 is from eksctl only (the guide's table read here does not list it yet). A region
+# of botocore's aws partition with EKS and ECR but no entry here is refused by the config,
+# naming the file, key and region (infra/config.py _region_rule), never given a wrong account.
 EKS_ADDON_REGISTRY_ACCOUNTS: dict[str, str] = {
     "af-south-1": "877085696533",
     "ap-east-1": "800184023465",
+    "ap-east-2": "533267051163",
     "ap-northeast-1": "602401143452",
     "ap-northeast-2": "602401143452",
     "ap-northeast-3": "602401143452",
@@ -50,7 +57,11 @@ EKS_ADDON_REGISTRY_ACCOUNTS: dict[str, str] = {
     "ap-southeast-2": "602401143452",
     "ap-southeast-3": "296578399912",
     "ap-southeast-4": "491585149902",
+    "ap-southeast-5": "151610086707",
+    "ap-southeast-6": "333609536671",
+    "ap-southeast-7": "121268973566",
     "ca-central-1": "602401143452",
+    "ca-west-1": "761377655185",
     "eu-central-1": "602401143452",
     "eu-central-2": "900612956339",
     "eu-north-1": "602401143452",
@@ -62,6 +73,7 @@ EKS_ADDON_REGISTRY_ACCOUNTS: dict[str, str] = {
     "il-central-1": "066635153087",
     "me-central-1": "759879836304",
     "me-south-1": "558608220178",
+    "mx-central-1": "730335286997",
     "sa-east-1": "602401143452",
     "us-east-1": "602401143452",
     "us-east-2": "602401143452",

@@ -493,3 +493,16 @@ def test_instance_architectures_follow_describe_instance_types() -> None:
     assert {f for f in families if not eks.can_be_a_node(f"{f}.metal")} == {
         f for f in families if f.startswith("mac")
     }
+
+
+def test_every_region_botocore_offers_eks_and_ecr_in_has_an_addon_registry_account() -> None:
+    """EKS user guide, "View Amazon container image registries for Amazon EKS add-ons"
+    (https://docs.aws.amazon.com/eks/latest/userguide/add-ons-images.html; awsdocs/amazon-eks-user-guide
+    latest/ug/workloads/add-ons-images.adoc) and eksctl v0.230.0 EKSResourceAccountID: every
+    region of botocore's aws partition with EKS and ECR endpoints has its add-on registry account,
+    so the config accepts each of them (ca-west-1 and the 2025 regions were refused before)."""
+    aws = next(p for p in config._endpoints()["partitions"] if p["partition"] == config.PARTITION)
+    offered = config._service_regions(aws, "eks") & config._service_regions(aws, "api.ecr")
+    assert set(config.KNOWN_REGIONS) == offered
+    assert eks.EKS_ADDON_REGISTRY_ACCOUNTS["ca-west-1"] == "761377655185"
+    assert eks.EKS_ADDON_REGISTRY_ACCOUNTS["ap-southeast-7"] == "121268973566"

@@ -300,3 +300,28 @@ def test_a_string_key_written_no_is_the_string_no(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.staging.yaml").write_text(text)
     assert config.read_stack_file(tmp_path / "Pulumi.staging.yaml")["platform:environment"] == "no"
     assert config.load_stack_file("staging", root=tmp_path).environment == "no"
+
+
+def test_a_region_without_a_known_addon_registry_names_file_key_and_region(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A region botocore offers EKS and ECR in, but whose EKS add-on registry account
+    infra/documents/eks.py does not know, is refused with the file, line, key and region, never
+    given another region's account (the nodes could not pull their add-ons)."""
+    from infra.documents import eks
+
+    region = "ca-west-1"
+    accounts = {r: a for r, a in eks.EKS_ADDON_REGISTRY_ACCOUNTS.items() if r != region}
+    monkeypatch.setattr(eks, "EKS_ADDON_REGISTRY_ACCOUNTS", accounts)
+    monkeypatch.setattr(config, "KNOWN_REGIONS", config._known_regions())
+    text = stack_text().replace(
+        "  platform:regions:\n",
+        f"  platform:regions:\n    {region}:\n      vpcCidr: 10.99.0.0/16\n"
+        f"      availabilityZones: [{region}a, {region}b]\n      kubernetesVersion: '1.35'\n"
+        "      nodeGroup: {instanceTypes: [m6i.large], minSize: 1, desiredSize: 1, maxSize: 2}\n",
+    )
+    message = str(errors_of(tmp_path, text)).splitlines()[0]
+    assert message.startswith(
+        f'Pulumi.staging.yaml:{line_of(text, f"    {region}:")}: platform:regions.{region}: "{region}" is not '
+        f"allowed; {region} has no EKS add-on image registry account in infra/documents/eks.py"
+    ), message
