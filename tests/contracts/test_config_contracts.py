@@ -15,7 +15,7 @@ import yaml
 
 from infra import config, config_schema, stack_yaml
 from infra.documents import eks
-from tests.conftest import stack_config_map
+from tests.conftest import ROOT, stack_config_map
 
 
 def _message(section: str, key: str, value: Any) -> str:
@@ -506,3 +506,22 @@ def test_every_region_botocore_offers_eks_and_ecr_in_has_an_addon_registry_accou
     assert set(config.KNOWN_REGIONS) == offered
     assert eks.EKS_ADDON_REGISTRY_ACCOUNTS["ca-west-1"] == "761377655185"
     assert eks.EKS_ADDON_REGISTRY_ACCOUNTS["ap-southeast-7"] == "121268973566"
+
+
+def test_pulumi_install_uses_the_lock_through_the_uv_toolchain() -> None:
+    """Pulumi's Python language host, pulumi/pulumi v3.259.0 sdk/python/toolchain/uv.go: with
+    runtime option ``toolchain: uv``, InstallDependencies (``pulumi install``) runs ``uv sync`` in
+    the project directory with ``UV_PROJECT_ENVIRONMENT`` set to the ``virtualenv`` option, and
+    ListPackages reads the packages from the nearest uv.lock (Pulumi docs, "Python": "Either pip,
+    poetry or uv is required to install dependencies"; https://www.pulumi.com/docs/iac/languages-sdks/python/).
+    ``uv sync`` installs exactly uv.lock when it matches pyproject.toml, so the same commit installs
+    the same versions whichever way the venv is made."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "uv", "virtualenv": ".venv"}}
+    assert (ROOT / "uv.lock").is_file() and (ROOT / "pyproject.toml").is_file()
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    # The lock is of this project (uv sync would otherwise re-resolve into a different set).
+    assert any(p["name"] == pyproject["project"]["name"] for p in lock["package"])
