@@ -226,8 +226,8 @@ def diff(base: Path, stack: str, json_file: Path | None) -> None:
 def dr(stack: str, region: str | None, new_hub: str | None, as_json: bool) -> None:
     """Disaster recovery: the ordered runbook to rebuild one region of a stack.
 
-    The URNs come from running the program offline with the stack's config. Runs
-    `python -m infra.dr plan`.
+    The URNs come from running the program offline with the stack's config (infra/dr.py; also
+    `python -m infra.dr plan`).
     """
     from infra import dr as dr_module
 
@@ -257,7 +257,7 @@ def dr(stack: str, region: str | None, new_hub: str | None, as_json: bool) -> No
 def deploy(args: tuple[str, ...]) -> None:
     """Prod deploy: sync the Applications region by region, verified by staging.
 
-    Every argument goes to `python -m infra.deploy`: `platform deploy prod --help` lists them.
+    Every argument goes to the deploy command (infra/deploy.py): `platform deploy prod --help` lists them.
     """
     from infra import deploy as deploy_module
 
@@ -278,7 +278,7 @@ def deploy(args: tuple[str, ...]) -> None:
 def bench(repeats: int, no_setup: bool) -> None:
     """Benchmark: the plan against its floor, scaling, rebuild critical paths, set-up.
 
-    Measured on this machine (several minutes). Runs `python -m infra.bench`.
+    Measured on this machine (several minutes; infra/bench.py, also `python -m infra.bench`).
     """
     from infra import bench as bench_module
 
