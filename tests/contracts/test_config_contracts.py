@@ -1,7 +1,8 @@
 """External rules the config validation relies on, one test per rule, each naming its source.
 
 The config accepts exactly what the system that consumes a value accepts; these tests pin how
-that system reads the value, so a change of the rule (or of our reading of it) fails here.
+that system reads the value, so a change of the rule (or of our reading of it) fails here. They
+break the synthetic stack files of tests/fixtures/stacks, not the project's own (users change those).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import yaml
 
 from infra import config, config_schema, stack_yaml
 from infra.documents import eks
-from tests.conftest import ROOT, stack_config_map
+from tests.conftest import ROOT, fixture_config_map
 
 
 def _message(section: str, key: str, value: Any) -> str:
-    raw = stack_config_map("staging")
+    raw = fixture_config_map("staging")
     raw[f"platform:{section}"] = {**raw[f"platform:{section}"], key: value}
     with pytest.raises(config.ConfigError) as info:
         config.from_flat(config.as_pulumi_config(raw), "staging")
@@ -91,7 +92,7 @@ def test_chart_versions_are_exact_semver_2_as_helm_requires(version: str) -> Non
     """Helm: Chart.yaml's "version: A SemVer 2 version (required)"
     (https://helm.sh/docs/topics/charts/#the-chartyaml-file; helm/helm#9728); the grammar is semver.org's
     (https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string)."""
-    raw = stack_config_map("staging")
+    raw = fixture_config_map("staging")
     raw["platform:argocd"] = {**raw["platform:argocd"], "chartVersion": version}
     assert config.from_flat(config.as_pulumi_config(raw), "staging").argocd.chart_version == version
 
@@ -191,7 +192,7 @@ def test_availability_zones_are_the_regions_code_and_a_letter(zones: list[str], 
     """AWS: an Availability Zone's name is its Region code followed by a letter identifier, e.g.
     us-east-1a (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html);
     Local Zones (us-east-1-bos-1a) and zone IDs (use1-az1) are not names EKS cluster subnets take."""
-    raw = stack_config_map("staging")
+    raw = fixture_config_map("staging")
     raw["platform:regions"]["us-east-1"]["availabilityZones"] = zones
     if ok:
         assert config.from_flat(config.as_pulumi_config(raw), "staging").region(
@@ -217,7 +218,7 @@ def test_cluster_admin_is_an_iam_role_arn_as_iam_names_roles(arn: str, ok: bool)
     """IAM CreateRole (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html):
     RoleName matches [\\w+=,.@-]+ with 1-64 characters; Path is / or /printable ASCII/; the ARN is
     arn:aws:iam::ACCOUNT:role/PATH+NAME (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html)."""
-    raw = stack_config_map("staging")
+    raw = fixture_config_map("staging")
     raw["platform:clusterAdminRoleArn"] = arn
     if ok:
         assert config.from_flat(config.as_pulumi_config(raw), "staging").cluster_admin_role_arn == arn
@@ -231,7 +232,7 @@ def test_instance_types_are_the_ec2_apis_instance_type_list() -> None:
     EC2 API accepts (what an EKS managed node group launches); a typo is refused, not launched."""
     types = config.ec2_instance_types()
     assert {"m6i.large", "m6a.large", "m6i.xlarge", "t3.medium"} <= types
-    raw = stack_config_map("staging")
+    raw = fixture_config_map("staging")
     raw["platform:regions"]["us-east-1"]["nodeGroup"]["instanceTypes"] = ["m6i.lage"]
     with pytest.raises(config.ConfigError) as info:
         config.from_flat(config.as_pulumi_config(raw), "staging")
