@@ -1159,8 +1159,7 @@ class StackConfig(_Object):
         hub = info.data.get("hub_region", names[0])
         default = [r for r in names if r != hub] + [hub]
         order = (*value.region_order, *(r for r in default if r not in value.region_order))
-        argocd = info.data.get("argocd")
-        if argocd is not None and argocd.sync == "manual":
+        if info.data.get("environment") == "prod":  # the stack deploy-prod.yml deploys
             _deploy_fits_in_its_session(len(names), value.timeout_seconds)
         return DeployConfig(order, value.timeout_seconds)
 
@@ -1174,8 +1173,9 @@ DEPLOY_SETUP_SECONDS = 600
 
 
 def _deploy_fits_in_its_session(regions: int, timeout_seconds: int) -> None:
-    """Refuse a manual-sync stack (the deploy command's) whose deploy cannot end within one
-    session: ``regions * timeoutSeconds + DEPLOY_SETUP_SECONDS <= DEPLOY_SESSION_SECONDS``."""
+    """Refuse a prod stack (deploy-prod.yml runs ``platform deploy prod``) whose deploy cannot end
+    within one session: ``regions * timeoutSeconds + DEPLOY_SETUP_SECONDS <= DEPLOY_SESSION_SECONDS``.
+    Another stack's deploy runs by hand, with sessions of its operator's choosing."""
     budget = regions * timeout_seconds + DEPLOY_SETUP_SECONDS
     if budget > DEPLOY_SESSION_SECONDS:
         most = (DEPLOY_SESSION_SECONDS - DEPLOY_SETUP_SECONDS) // regions

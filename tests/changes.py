@@ -80,6 +80,17 @@ def add_region(raw: dict[str, Any], region: str, cidr: str | None = None) -> Non
         "vpcCidr": cidr or fresh_cidr(raw),
         "availabilityZones": [f"{region}{z}" for z in "abc"[:zones]],
     }
+    keep_the_prod_deploy_within_its_session(raw)
+
+
+def keep_the_prod_deploy_within_its_session(raw: dict[str, Any]) -> None:
+    """Lower prod's ``deploy.timeoutSeconds`` so every region's wait fits one deploy-prod.yml
+    session, as the add-a-region walk-through says (the config refuses a prod deploy that does not)."""
+    if raw.get("platform:environment") != "prod":
+        return
+    deploy = raw.setdefault("platform:deploy", {})
+    fits = (cfg.DEPLOY_SESSION_SECONDS - cfg.DEPLOY_SETUP_SECONDS) // len(raw[REGIONS])
+    deploy["timeoutSeconds"] = min(int(deploy.get("timeoutSeconds", 900)), fits)
 
 
 def other_region(raw: Mapping[str, Any], *not_: str | None) -> str:

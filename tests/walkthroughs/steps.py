@@ -211,10 +211,7 @@ def _region_in_deploy_order(c: Checkout) -> None:
 
 def _deploy_within_session(c: Checkout) -> None:
     raw = c.config("prod")
-    regions = len(raw["platform:regions"])
-    deploy = raw.setdefault("platform:deploy", {})
-    fits = (DEPLOY_SESSION_SECONDS - DEPLOY_SETUP_SECONDS) // regions
-    deploy["timeoutSeconds"] = min(int(deploy.get("timeoutSeconds", 900)), fits)
+    changes.keep_the_prod_deploy_within_its_session(raw)
     c.write_config("prod", raw)
 
 
@@ -255,7 +252,7 @@ ADD_REGION = Walkthrough(
             "Keep the prod deploy within its one-hour sessions: the number of regions times "
             "`platform:deploy.timeoutSeconds` in `Pulumi.prod.yaml`, plus 600, must not exceed "
             "3600 (`role-duration-seconds` in `deploy-prod.yml`); with four regions, at most 750. "
-            "The config refuses a manual-sync stack that does not fit, with the arithmetic.",
+            "The config refuses a prod stack that does not fit, with the arithmetic.",
             _deploy_within_session,
         ),
         Step(
