@@ -298,11 +298,20 @@ class Registry(pulumi.ComponentResource):
         # Account-and-region singleton: the source registry's one replication configuration.
         self.replication = None
         if rules:
-            # No depends_on the repositories: replication acts only on a push, and CI can push a
-            # service only once its primary-region repository exists, which this stack creates
-            # after the service's other regions (above). Replication to the peer account relies
-            # on the bootstrap order (the receiving stack first: docs/registry.md); ECR replicates
-            # each push once and does not retry a failed replication.
+            # Waits for every repository of the stack's other regions: CI pushes to the primary
+            # region as soon as its repository exists, so when a region is added to a running
+            # stack, a replication rule that reached the new region before its repositories would
+            # make ECR create one with its own defaults and this `up` would fail with
+            # RepositoryAlreadyExistsException (a service added later is covered by the
+            # primary-last order above). Replication to the peer account relies on the bootstrap
+            # order (the receiving stack first: docs/registry.md); ECR replicates each push once
+            # and does not retry a failed replication.
+            same_account_destinations = [
+                repository
+                for region, registry in self.regions.items()
+                if region != config.ecr.primary_region
+                for repository in registry.repositories.values()
+            ]
             self.replication = aws.ecr.ReplicationConfiguration(
                 f"replication-{config.ecr.primary_region}",
                 replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(
@@ -324,7 +333,9 @@ class Registry(pulumi.ComponentResource):
                         for rule in rules
                     ]
                 ),
-                opts=pulumi.ResourceOptions(parent=self, provider=primary),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=primary, depends_on=same_account_destinations
+                ),
             )
 
         self.registries = docs.registries(config)

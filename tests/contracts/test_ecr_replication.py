@@ -98,6 +98,24 @@ def test_the_source_pushes_only_where_every_same_account_destination_exists(stac
     assert p.config.peer_account_id in destinations
 
 
+@pytest.mark.parametrize("stack", _sources())
+def test_replication_reaches_a_same_account_region_only_once_its_repositories_exist(stack: str) -> None:
+    """replication.html: within the account ECR replicates to a region whose repository is
+    missing by creating it with its own defaults. When a region is added to the source stack,
+    its primary-region repositories already exist and CI keeps pushing, so the replication
+    configuration that adds the region must wait for that region's repositories, or a push
+    during the `up` makes ECR create one and the stack's create fails with
+    RepositoryAlreadyExistsException."""
+    p = plan(stack)
+    primary = p.config.ecr.primary_region
+    (replication,) = p.of_type(REPLICATION)
+    for region, repos in _regional(p, REPOSITORY).items():
+        if region == primary:
+            continue
+        for repo in repos:
+            assert repo.urn in replication.dependencies, (region, repo.inputs["name"])
+
+
 def _up_jobs() -> dict[str, Any]:
     wf = yaml.safe_load((ROOT / ".github" / "workflows" / "up.yml").read_text())
     return dict(wf["jobs"])
