@@ -4,7 +4,6 @@ Helm charts and an HA Argo CD in prod.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -181,31 +180,39 @@ def written_parameters(image_updater: ResourceView) -> set[str]:
     return written
 
 
-def ignored(entries: Any, parameter: str) -> bool:
-    """Whether ``ignoreApplicationDifferences`` keeps the ApplicationSet from reverting ``parameter``.
+def _is_parent_path(path: str, target: str, separator: str) -> bool:
+    """``path`` names ``target`` itself or one of its parents (plain field segments only)."""
+    path = path.rstrip(separator) if separator == "/" else path
+    return bool(path) and target.startswith(path) and target[len(path) :][:1] in ("", separator)
 
-    A JSON pointer on the parameters list (or a parent) ignores them all; a jq expression over
-    ``.spec.source.helm.parameters`` ignores all of them without a ``select``, else those it names.
-    https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/#ignore-certain-changes-to-applications
+
+def ignores_parameter_list(entries: Any) -> bool:
+    """Whether ``ignoreApplicationDifferences`` keeps the ApplicationSet off the *whole* Helm
+    ``parameters`` list.
+
+    Only the whole list (a JSON pointer or a plain jq path on it or on a parent) is enough. A jq
+    ``select`` of Image Updater's parameters is not: a parameter set by hand survives it, the
+    normalised live list then differs from the template's, and the controller's merge patch
+    replaces the whole list, deleting ``image.tag`` too (argoproj/argo-cd v3.4.4
+    applicationset/utils/createOrUpdate.go; "Limitations of ignoreApplicationDifferences",
+    https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/#limitations-of-ignoreapplicationdifferences;
+    infra/manifests/argocd.py ``ignore_application_differences``, since c01e96f).
     """
     for entry in as_list(entries):
         if not isinstance(entry, Mapping):
             continue
         for pointer in as_list(entry.get("jsonPointers")):
-            p = str(pointer).rstrip("/")
-            if (
-                p
-                and HELM_PARAMETERS_POINTER.startswith(p)
-                and HELM_PARAMETERS_POINTER[len(p) :][:1] in ("", "/")
-            ):
+            if _is_parent_path(str(pointer), HELM_PARAMETERS_POINTER, "/"):
                 return True
         for expression in as_list(entry.get("jqPathExpressions")):
-            text = str(expression)
-            if not text.startswith(HELM_PARAMETERS_JQ):
-                continue
-            if "select(" not in text or json.dumps(parameter) in text:
+            text = str(expression).strip()
+            if _JQ_PLAIN_PATH.fullmatch(text) and _is_parent_path(text, HELM_PARAMETERS_JQ, "."):
                 return True
     return False
+
+
+# A jq path of plain field accesses (".spec.source.helm"): no iteration, no select, no pipe.
+_JQ_PLAIN_PATH = re.compile(r"(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def _ignores_written(stack: StackView) -> list[Finding]:
@@ -219,13 +226,13 @@ def _ignores_written(stack: StackView) -> list[Finding]:
         entries = app_set.get("spec.ignoreApplicationDifferences")
         if is_unknown(entries):
             continue
-        missing = sorted(p for p in written if not ignored(entries, p))
-        if missing:
+        if not ignores_parameter_list(entries):
             findings.append(
                 Finding(
                     f"ApplicationSet {_set_name(app_set)} would revert the Helm parameters Image Updater "
-                    f"writes ({', '.join(missing)}); add spec.ignoreApplicationDifferences with a jq "
-                    f"expression over {HELM_PARAMETERS_JQ} selecting them.",
+                    f"writes ({', '.join(sorted(written))}): spec.ignoreApplicationDifferences must ignore "
+                    f"the whole list, jqPathExpressions {HELM_PARAMETERS_JQ} (a select of some parameters "
+                    "lets a hand-set parameter make the merge patch replace the list).",
                     app_set.urn,
                 )
             )
@@ -340,7 +347,7 @@ RULES: tuple[Rule, ...] = (
     stack_rule(
         "gitops-ignore-image-updater-parameters",
         "gitops",
-        "With argocd write-back, the ApplicationSet ignores the Helm parameters Image Updater writes.",
+        "With argocd write-back, the ApplicationSet ignores the whole Helm parameter list Image Updater writes into.",
         "mandatory",
         _ignores_written,
         resource_types=(APPLICATION_SET, IMAGE_UPDATER),

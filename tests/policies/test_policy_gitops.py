@@ -147,24 +147,37 @@ def test_written_parameters_follow_image_updater_defaults_and_overrides() -> Non
 @pytest.mark.parametrize(
     "entry",
     [
-        JQ_BOTH,
         {"jqPathExpressions": [".spec.source.helm.parameters"]},
+        {"jqPathExpressions": [".spec.source.helm"]},
         {"jsonPointers": ["/spec/source/helm/parameters"]},
         {"jsonPointers": ["/spec/source"]},
     ],
 )
-def test_ignore_rules_that_cover_the_written_parameters_pass(entry: dict[str, Any]) -> None:
+def test_ignore_rules_on_the_whole_parameter_list_pass(entry: dict[str, Any]) -> None:
     assert check_stack("gitops-ignore-image-updater-parameters", stack(updater(), ignoring(entry))) == []
 
 
-def test_ignore_rule_missing_a_parameter_is_refused() -> None:
-    only_tag = {"jqPathExpressions": ['.spec.source.helm.parameters[]? | select(.name == "image.tag")']}
-    subject = ignoring(only_tag)
+@pytest.mark.parametrize(
+    "entry",
+    [
+        JQ_BOTH,
+        {"jqPathExpressions": ['.spec.source.helm.parameters[]? | select(.name == "image.tag")']},
+        {"jqPathExpressions": [".spec.source.helm.parameters[]"]},
+        {"jqPathExpressions": [".spec.source.helm.parametersX"]},
+        {"jsonPointers": ["/spec/source/helm/parameters/0"]},
+    ],
+)
+def test_ignore_rules_narrower_than_the_whole_list_are_refused(entry: dict[str, Any]) -> None:
+    """Since c01e96f the ignore rule must be the whole list: a select of Image Updater's
+    parameters lets a hand-set parameter make the ApplicationSet's merge patch replace the list
+    (tests/contracts/test_applicationset_merge_patch.py shows the wipe)."""
+    subject = ignoring(entry)
     assert check_stack("gitops-ignore-image-updater-parameters", stack(updater(), subject)) == [
         Finding(
-            "ApplicationSet shop-prod would revert the Helm parameters Image Updater writes (image.name); add "
-            "spec.ignoreApplicationDifferences with a jq expression over .spec.source.helm.parameters selecting "
-            "them.",
+            "ApplicationSet shop-prod would revert the Helm parameters Image Updater writes (image.name, "
+            "image.tag): spec.ignoreApplicationDifferences must ignore the whole list, jqPathExpressions "
+            ".spec.source.helm.parameters (a select of some parameters lets a hand-set parameter make the "
+            "merge patch replace the list).",
             subject.urn,
         )
     ]
@@ -173,7 +186,7 @@ def test_ignore_rule_missing_a_parameter_is_refused() -> None:
 def test_missing_ignore_rule_is_refused_and_unrelated_pointers_do_not_count() -> None:
     for subject in (app_set(template_spec(MANUAL)), ignoring({"jsonPointers": ["/spec/source/helmfoo"]})):
         found = check_stack("gitops-ignore-image-updater-parameters", stack(updater(), subject))
-        assert [f.message.split(";")[0] for f in found] == [
+        assert [f.message.split(":")[0] for f in found] == [
             "ApplicationSet shop-prod would revert the Helm parameters Image Updater writes (image.name, image.tag)"
         ]
 
