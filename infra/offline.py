@@ -61,6 +61,8 @@ class Resource:
     # them: children of a packaged component such as pulumi-eks's are not simulated).
     transforms: int = 0
     replace_on_changes: list[str] = field(default_factory=list)
+    # The ``replaceWith`` option: URNs whose replacement replaces this resource too.
+    replace_with: list[str] = field(default_factory=list)
 
     @property
     def is_provider(self) -> bool:
@@ -226,6 +228,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=_redact(raw_inputs),
             transforms=len(request.transforms),
             replace_on_changes=sorted(request.replaceOnChanges),
+            replace_with=sorted(request.replace_with),
         )
         self.recorded.append(resource)
         self.platform_mocks.context = resource

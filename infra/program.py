@@ -63,7 +63,7 @@ def run(config: StackConfig) -> dict[str, Any]:
         repository.publish_role_arns(config, {p: r.arn for p, r in github.roles.items()})
     outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
     # -- clusters (issue 3) -------------------------------------------------------------------
-    clusters: dict[str, RegionalCluster] = build_clusters(config, aws, up_role_arn=github.up_role_arn)
+    clusters: dict[str, RegionalCluster] = build_clusters(config, aws, up_role=github.up_role)
     outputs.update(cluster_outputs(clusters))
     # -- ci runners (issue 15): the jobs that talk to the hub's API run inside its VPC ----------
     HubRunner("runner", HubRunnerArgs(config=config, hub=clusters[config.hub_region], iam_provider=account))

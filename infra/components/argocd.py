@@ -23,6 +23,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra import naming, versions
+from infra.components.cluster import bound_to_entry, bound_to_principal
 from infra.config import StackConfig
 from infra.documents import argocd_iam
 from infra.manifests import argocd as manifests
@@ -52,6 +53,9 @@ class Cluster(Protocol):
     @property
     def node_group(self) -> pulumi.Resource: ...
 
+    @property
+    def pod_identity_agent(self) -> pulumi.Resource: ...
+
 
 def tags(config: StackConfig) -> dict[str, str]:
     return naming.base_tags(config.environment, config.tags)
@@ -67,6 +71,7 @@ class ClusterRegistrationArgs:
     config: StackConfig
     cluster: Cluster
     hub_role_arn: pulumi.Output[str]
+    hub_role: pulumi.Resource
     hub_k8s_provider: k8s.Provider
     namespace: k8s.core.v1.Namespace
 
@@ -89,7 +94,8 @@ class ClusterRegistration(pulumi.ComponentResource):
             principal_arn=args.hub_role_arn,
             type="STANDARD",
             tags=tags(config),
-            opts=on_cluster,
+            # Replaced with the hub role: EKS binds the entry to the role's unique ID.
+            opts=pulumi.ResourceOptions.merge(on_cluster, bound_to_principal(args.hub_role)),
         )
         self.access_policy = aws.eks.AccessPolicyAssociation(
             f"argocd-{region}",
@@ -98,7 +104,10 @@ class ClusterRegistration(pulumi.ComponentResource):
             policy_arn=manifests.EKS_CLUSTER_ADMIN_POLICY,
             access_scope={"type": "cluster"},
             opts=pulumi.ResourceOptions.merge(
-                on_cluster, pulumi.ResourceOptions(depends_on=[self.access_entry])
+                on_cluster,
+                pulumi.ResourceOptions.merge(
+                    bound_to_entry(self.access_entry), pulumi.ResourceOptions(depends_on=[self.access_entry])
+                ),
             ),
         )
 
@@ -217,8 +226,14 @@ class ArgoCdHub(pulumi.ComponentResource):
                 pulumi.ResourceOptions(
                     # Pods need nodes; and the Pod Identity associations must exist before the
                     # controllers' pods start, or those pods get no AWS credentials until they
-                    # are restarted. Nothing else: this release is on the hub's rebuild path.
-                    depends_on=[hub.node_group, *self.pod_identities],
+                    # are restarted. So must the agent that serves those credentials: "EKS Pod
+                    # Identity provides credentials to your workloads with an additional EKS Auth
+                    # API and an agent pod that runs on each node"
+                    # (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html);
+                    # the add-on is ACTIVE once its DaemonSet runs, which needs the nodes too, so
+                    # the wait costs the rebuild little. Nothing else: this release is on the
+                    # hub's rebuild path.
+                    depends_on=[hub.node_group, hub.pod_identity_agent, *self.pod_identities],
                 ),
             ),
         )
@@ -230,6 +245,7 @@ class ArgoCdHub(pulumi.ComponentResource):
                     config=config,
                     cluster=args.clusters[region],
                     hub_role_arn=self.role.arn,
+                    hub_role=self.role,
                     hub_k8s_provider=hub.k8s_provider,
                     namespace=self.namespace,
                 ),

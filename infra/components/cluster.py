@@ -31,7 +31,8 @@ TYPE = "platform:eks:RegionalCluster"
 # Add-ons that adopt what EKS bootstraps on a new cluster (bootstrapSelfManagedAddons) and so can
 # be created in parallel with the node group; coredns is the exception, see below.
 # https://docs.aws.amazon.com/eks/latest/userguide/eks-add-ons.html
-ADDONS_BESIDE_NODES: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+POD_IDENTITY_AGENT = "eks-pod-identity-agent"
+ADDONS_BESIDE_NODES: tuple[str, ...] = ("vpc-cni", "kube-proxy", POD_IDENTITY_AGENT)
 # coredns is a Deployment: its managed add-on only turns ACTIVE once pods are scheduled, so it
 # waits for nodes. https://docs.aws.amazon.com/eks/latest/userguide/coredns-add-on-create.html
 ADDONS_AFTER_NODES: tuple[str, ...] = ("coredns",)
@@ -110,6 +111,7 @@ class RegionalCluster(pulumi.ComponentResource):
     launch_template: aws.ec2.LaunchTemplate
     node_group: aws.eks.NodeGroup
     addons: dict[str, aws.eks.Addon]
+    pod_identity_agent: aws.eks.Addon
 
     def __init__(
         self,
@@ -118,10 +120,11 @@ class RegionalCluster(pulumi.ComponentResource):
         provider: aws.Provider,
         opts: pulumi.ResourceOptions | None = None,
         hub_egress_cidrs: pulumi.Input[list[str]] | None = None,
-        operators: Mapping[str, pulumi.Input[str]] | None = None,
+        operators: Mapping[str, tuple[pulumi.Input[str], pulumi.Resource | None]] | None = None,
     ) -> None:
-        """``operators``: access-entry name stem -> IAM principal ARN of each principal that runs
-        ``pulumi up`` and needs this cluster's Kubernetes API (access.cluster_operators)."""
+        """``operators``: access-entry name stem -> (IAM principal ARN, the role resource when
+        this program manages it, else None) of each principal that runs ``pulumi up`` and needs
+        this cluster's Kubernetes API (access.cluster_operators)."""
         if name != args.region:
             raise ValueError(f"a RegionalCluster is named after its region: {name!r} != {args.region!r}")
         super().__init__(TYPE, name, None, opts)
@@ -261,14 +264,14 @@ class RegionalCluster(pulumi.ComponentResource):
         # (access.cluster_operators): cluster-admin, cluster scope, through access entries
         # (authentication mode API, no aws-auth). https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
         self.operator_access: list[pulumi.Resource] = []
-        for operator, principal_arn in (operators or {}).items():
+        for operator, (principal_arn, principal) in (operators or {}).items():
             entry = aws.eks.AccessEntry(
                 f"{operator}-{region}",
                 cluster_name=self.cluster_name,
                 principal_arn=principal_arn,
                 type="STANDARD",
                 tags=tags,
-                opts=child,
+                opts=pulumi.ResourceOptions.merge(child, bound_to_principal(principal)),
             )
             association = aws.eks.AccessPolicyAssociation(
                 f"{operator}-{region}",
@@ -276,7 +279,12 @@ class RegionalCluster(pulumi.ComponentResource):
                 principal_arn=principal_arn,
                 policy_arn=eks_docs.CLUSTER_ADMIN_ACCESS_POLICY_ARN,
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[entry])),
+                opts=pulumi.ResourceOptions.merge(
+                    child,
+                    pulumi.ResourceOptions.merge(
+                        bound_to_entry(entry), pulumi.ResourceOptions(depends_on=[entry])
+                    ),
+                ),
             )
             self.operator_access += [entry, association]
 
@@ -415,6 +423,10 @@ class RegionalCluster(pulumi.ComponentResource):
                 ),
             )
 
+        # The agent that serves EKS Pod Identity credentials on every node: whatever runs a pod
+        # with a Pod Identity association waits for it (infra.components.argocd).
+        self.pod_identity_agent = self.addons[POD_IDENTITY_AGENT]
+
         self.register_outputs(
             {
                 "clusterName": self.cluster_name,
@@ -430,6 +442,38 @@ class RegionalCluster(pulumi.ComponentResource):
         return {"name": self.cluster_name, "endpoint": self.endpoint, "oidcIssuer": self.oidc_issuer}
 
 
+def bound_to_principal(principal: pulumi.Resource | None) -> pulumi.ResourceOptions:
+    """Options of an EKS access entry for an IAM principal: replaced whenever the principal is.
+
+    EKS binds an access entry to the principal's unique ID, not its ARN: "If you don't delete
+    the access entry and ever recreate the IAM principal, even if it has the same ARN, the access
+    entry won't work ... the roleID or userID ... is different for the recreated IAM principal"
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_AccessEntry.html, principalArn).
+    So an entry for a role this program manages is replaced with that role (``replaceWith``:
+    https://www.pulumi.com/docs/iac/concepts/resources/options/replacewith/), and deleted
+    before its replacement is created: a cluster holds one entry per principal ARN, so creating
+    the new one first fails with ResourceInUseException
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessEntry.html).
+    ``principal`` None: a role the program does not manage (``clusterAdminRoleArn``); recreating
+    that one needs the recovery step of docs/iam.md.
+    """
+    return pulumi.ResourceOptions(
+        delete_before_replace=True, replace_with=[principal] if principal is not None else None
+    )
+
+
+def bound_to_entry(entry: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Options of an access policy association: replaced (delete first) with its access entry.
+
+    An association is a sub-resource of its entry (its API path is
+    ``/clusters/{name}/access-entries/{principalArn}/access-policies/{policyArn}``:
+    https://docs.aws.amazon.com/eks/latest/APIReference/API_DisassociateAccessPolicy.html), so it
+    does not outlive a deleted entry; replaced with it, it is associated again with the new one
+    and Pulumi's state stays true.
+    """
+    return pulumi.ResourceOptions(delete_before_replace=True, replace_with=[entry])
+
+
 def _no_creator_admin(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
     props = eks_docs.without_creator_admin(args.type_, args.props)
     return None if props is None else pulumi.ResourceTransformResult(props=props, opts=args.opts)
@@ -438,7 +482,7 @@ def _no_creator_admin(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTran
 def build_clusters(
     config: StackConfig,
     providers: Mapping[str, aws.Provider],
-    up_role_arn: pulumi.Input[str] | None = None,
+    up_role: aws.iam.Role | None = None,
 ) -> dict[str, RegionalCluster]:
     """One RegionalCluster per configured region, each on that region's provider.
 
@@ -447,17 +491,21 @@ def build_clusters(
     any control plane, so this adds nothing to a spoke's build time.
 
     Each cluster gets the access entries of the principals that run ``pulumi up`` there
-    (access.cluster_operators); ``up_role_arn`` is the GitHub up role's ARN as the role
-    resource gives it (the entry must wait for the role: EKS accepts only an existing principal),
-    or None to use the role's known ARN (tests that build clusters alone).
+    (access.cluster_operators); ``up_role`` is the GitHub up role resource, whose ARN
+    the entry takes (the entry must wait for the role: EKS accepts only an existing principal),
+    or None to use the role's known ARN (tests that build clusters alone). The entries follow
+    the role: a replaced role replaces them (:func:`bound_to_principal`).
     """
-    by_region: dict[str, dict[str, pulumi.Input[str]]] = {r: {} for r in config.region_names}
+    by_region: dict[str, dict[str, tuple[pulumi.Input[str], pulumi.Resource | None]]] = {
+        r: {} for r in config.region_names
+    }
     for operator in access.cluster_operators(config):
         arn: pulumi.Input[str] = operator.principal_arn
-        if operator.name == access.UP_OPERATOR and up_role_arn is not None:
-            arn = up_role_arn
+        principal: pulumi.Resource | None = None
+        if operator.name == access.UP_OPERATOR and up_role is not None:
+            arn, principal = up_role.arn, up_role
         for region in operator.regions:
-            by_region[region][operator.name] = arn
+            by_region[region][operator.name] = (arn, principal)
     hub = RegionalCluster(
         config.hub_region,
         RegionalClusterArgs.from_config(config, config.hub_region),

@@ -22,6 +22,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra import naming
+from infra.components.cluster import bound_to_principal
 from infra.config import StackConfig
 from infra.documents import iam
 from infra.manifests import rbac
@@ -48,6 +49,8 @@ class HubCluster(Protocol):
 @dataclass(frozen=True)
 class HubApplicationAccessArgs:
     principal_arn: pulumi.Input[str]
+    # The role resource behind principal_arn: its replacement replaces the access entry.
+    principal: pulumi.Resource | None
     spec: iam.HubAccessSpec
     hub: HubCluster
     tags: dict[str, str]
@@ -73,7 +76,10 @@ class HubApplicationAccess(pulumi.ComponentResource):
             type="STANDARD",
             kubernetes_groups=[spec.kubernetes_group],
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.hub.aws_provider),
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=self, provider=args.hub.aws_provider),
+                bound_to_principal(args.principal),
+            ),
         )
         role_doc = rbac.role(spec.kubernetes_role, spec.verbs, args.namespace)
         binding_doc = rbac.role_binding(spec.kubernetes_role, spec.kubernetes_group, args.namespace)
@@ -229,6 +235,7 @@ class GitHubRole(pulumi.ComponentResource):
             self._name,
             HubApplicationAccessArgs(
                 principal_arn=self.role.arn,
+                principal=self.role,
                 spec=self.spec.hub_access,
                 hub=hub,
                 tags=self._tags,
@@ -313,6 +320,7 @@ class GitHubOidc(pulumi.ComponentResource):
             for spec in specs
         }
         self.up_role_arn: pulumi.Output[str] = self.roles[iam.UP].arn
+        self.up_role: aws.iam.Role = self.roles[iam.UP].role
         self.role_arns: pulumi.Output[dict[str, str]] = pulumi.Output.all(
             **{purpose: role.arn for purpose, role in self.roles.items()}
         )

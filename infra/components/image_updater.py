@@ -89,8 +89,9 @@ class ImageUpdater(pulumi.ComponentResource):
                     # release: its Application CRD is the first thing that install applies, and
                     # an updater started a moment earlier restarts until the CRD is there. So
                     # the two installs run side by side and the hub's rebuild waits for one
-                    # Helm release, not two in a row (python -m infra.bench).
-                    depends_on=[hub.node_group, self.pod_identity],
+                    # Helm release, not two in a row (python -m infra.bench). The Pod Identity
+                    # agent serves the credentials (see ArgoCdHub's release).
+                    depends_on=[hub.node_group, hub.pod_identity_agent, self.pod_identity],
                 ),
             ),
         )

@@ -41,6 +41,12 @@ class StubCluster(pulumi.ComponentResource):
             scaling_config={"desired_size": 1, "max_size": 1, "min_size": 1},
             opts=pulumi.ResourceOptions(parent=self, provider=aws_provider),
         )
+        self.pod_identity_agent = aws.eks.Addon(
+            f"eks-pod-identity-agent-{region}",
+            cluster_name=name,
+            addon_name="eks-pod-identity-agent",
+            opts=pulumi.ResourceOptions(parent=self, provider=aws_provider),
+        )
         # Carry a dependency on the "cluster", as the real attributes do.
         self.cluster_name = self.node_group.cluster_name
         self.endpoint = self.node_group.cluster_name.apply(lambda _: fake_endpoint(region))

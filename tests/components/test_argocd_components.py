@@ -113,6 +113,7 @@ def test_argocd_release_waits_for_hub_nodes_and_pod_identity_and_nothing_else(st
     deps = {(index[u].type, index[u].name) for u in release.dependencies}
     expected = {
         ("aws:eks/nodeGroup:NodeGroup", f"nodes-{p.config.hub_region}"),
+        ("aws:eks/addon:Addon", f"eks-pod-identity-agent-{p.config.hub_region}"),
         (NAMESPACE, "argocd"),
         *((POD_IDENTITY, f"argocd-{sa}") for sa in naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS),
     }
@@ -130,6 +131,7 @@ def test_image_updater_release(stack: str) -> None:
     deps = {(index[u].type, index[u].name) for u in release.dependencies}
     assert (POD_IDENTITY, "image-updater") in deps
     assert ("aws:eks/nodeGroup:NodeGroup", f"nodes-{p.config.hub_region}") in deps
+    assert ("aws:eks/addon:Addon", f"eks-pod-identity-agent-{p.config.hub_region}") in deps
     # Installed beside Argo CD, not after it: the hub's rebuild waits for one release, not two.
     assert (RELEASE, "argocd") not in deps
 

@@ -33,15 +33,13 @@ from infra.documents import eks as eks_docs
 from infra.documents import iam
 from infra.manifests import argocd as argocd_manifests
 from infra.manifests import rbac
+from tests.access_walk import ACCESS_ENTRY, ACCESS_POLICY, cluster_admin_regions, kubernetes_driven_regions
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("staging", "prod")
 HELM = shutil.which("helm")
 TAG = "20261201.000000-0123abc"  # the first tag CI pushes (build-images.yml's form)
 CLUSTER_ADMIN = eks_docs.CLUSTER_ADMIN_ACCESS_POLICY_ARN
-ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
-ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
-K8S_PROVIDER = "pulumi:providers:kubernetes"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
@@ -65,42 +63,6 @@ def bootstrap_order() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # What the program declares for an identity
 # ---------------------------------------------------------------------------------------------
-
-
-def kubernetes_driven_regions(p: offline.Plan) -> set[str]:
-    """Regions whose Kubernetes provider some declared resource uses."""
-    index = p.by_urn()
-    used = {r.provider for r in p.resources if r.provider in index}
-    return {str(p.region_of(index[u])) for u in used if u and index[u].type == K8S_PROVIDER}
-
-
-def cluster_admin_regions(p: offline.Plan, principal: str) -> set[str]:
-    """Clusters where ``principal`` has an access entry and AmazonEKSClusterAdminPolicy (cluster
-    scope), and where the cluster's Kubernetes provider waits for both."""
-    index = p.by_urn()
-    out = set()
-    for entry in p.of_type(ACCESS_ENTRY):
-        if entry.inputs["principalArn"] != principal:
-            continue
-        region = str(p.region_of(entry))
-        admin = [
-            a
-            for a in p.of_type(ACCESS_POLICY)
-            if a.inputs["principalArn"] == principal
-            and a.inputs["clusterName"] == entry.inputs["clusterName"]
-            and a.inputs["policyArn"] == CLUSTER_ADMIN
-            and a.inputs["accessScope"] == {"type": "cluster"}
-        ]
-        providers = [r for r in p.of_type(K8S_PROVIDER) if p.region_of(r) == region and r.parent is not None]
-        waits = all(
-            entry.urn in prov.dependencies and all(a.urn in prov.dependencies for a in admin)
-            for prov in providers
-            if index.get(str(prov.parent)) is not None
-            and index[str(prov.parent)].type == "platform:eks:RegionalCluster"
-        )
-        if admin and waits:
-            out.add(region)
-    return out
 
 
 def role_by_name(p: offline.Plan, name: str) -> offline.Resource:

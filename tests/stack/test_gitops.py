@@ -100,12 +100,38 @@ def test_argocd_release_waits_only_for_hub_nodes_namespace_and_pod_identity(stac
     deps = [index[u] for u in release.dependencies]
     kinds = sorted(d.type for d in deps)
     assert kinds == sorted(
-        ["aws:eks/nodeGroup:NodeGroup", "kubernetes:core/v1:Namespace"]
+        ["aws:eks/nodeGroup:NodeGroup", "kubernetes:core/v1:Namespace", "aws:eks/addon:Addon"]
         + ["aws:eks/podIdentityAssociation:PodIdentityAssociation"]
         * len(naming.ARGOCD_CONTROLLER_SERVICE_ACCOUNTS)
     )
     (nodes,) = [d for d in deps if d.type == "aws:eks/nodeGroup:NodeGroup"]
     assert p.region_of(nodes) == p.config.hub_region
+    # The agent that serves Pod Identity credentials, on the hub.
+    (agent,) = [d for d in deps if d.type == "aws:eks/addon:Addon"]
+    assert agent.inputs["addonName"] == "eks-pod-identity-agent"
+    assert p.region_of(agent) == p.config.hub_region
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_release_with_a_pod_identity_waits_for_the_agent(stack: str) -> None:
+    """EKS Pod Identity credentials come from an agent pod on each node
+    (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html): every Helm
+    release on a cluster where a Pod Identity association names its namespace waits for that
+    cluster's eks-pod-identity-agent add-on."""
+    p = plan(stack)
+    index = p.by_urn()
+    associations = p.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    namespaces = {a.inputs["namespace"] for a in associations}
+    releases = [r for r in p.of_type(RELEASE) if r.inputs.get("namespace") in namespaces]
+    assert releases
+    for release in releases:
+        agents = [
+            index[u]
+            for u in release.dependencies
+            if index[u].type == "aws:eks/addon:Addon"
+            and index[u].inputs["addonName"] == "eks-pod-identity-agent"
+        ]
+        assert [p.region_of(a) for a in agents] == [p.config.hub_region], release.name
 
 
 @pytest.mark.parametrize("stack", STACKS)
