@@ -30,27 +30,51 @@ IMAGE_UPDATER_CHART_VERSION = "1.2.4"
 ARGO_HELM_REPOSITORY = "https://argoproj.github.io/argo-helm"
 
 # EKS managed add-on versions per Kubernetes minor version. CreateAddon refuses a version EKS
-# does not list for the cluster's Kubernetes version, so a row is added only with a source:
-# `aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name>` (the
-# authoritative list, https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeAddonVersions.html)
-# or the add-on's version table in the EKS user guide (e.g. "kube-proxy versions",
-# https://docs.aws.amazon.com/eks/latest/userguide/managing-kube-proxy.html). A Kubernetes
-# version in EKS_STANDARD_SUPPORT without a row here is refused by config (no cited versions,
-# no cluster); 1.36 has none yet.
-EKS_ADDONS: dict[str, dict[str, str]] = {
+# does not list for the cluster's Kubernetes version (addonVersion "must match one of the versions
+# returned by DescribeAddonVersions": https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html),
+# so a version is pinned only with a source that lists it for that Kubernetes version
+# (EKS_ADDON_SOURCES, one per pinned row; tests/unit/test_cluster_addon_versions.py holds the two
+# tables together). ``None``: no source found that lists a version of this add-on for this
+# Kubernetes version, so none is pinned and CreateAddon is called without ``addonVersion``
+# (optional: "Required: No", same page), and EKS installs a version it lists itself; such an
+# add-on does not move when the cluster's Kubernetes version does (docs/clusters.md). The user
+# guide's tables list only the *latest* version per Kubernetes version, at the time of reading:
+# a row cites the snapshot it was read from. A Kubernetes version in EKS_STANDARD_SUPPORT without
+# a row here is refused by config; 1.36 has none yet.
+EKS_ADDONS: dict[str, dict[str, str | None]] = {
     "1.34": {
-        "vpc-cni": "v1.20.4-eksbuild.1",
-        # The kube-proxy table of managing-kube-proxy.html lists v1.34.1-eksbuild.2 for 1.34.
+        "vpc-cni": None,
         "kube-proxy": "v1.34.1-eksbuild.2",
         "coredns": "v1.12.4-eksbuild.1",
-        "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
+        "eks-pod-identity-agent": None,
     },
     "1.35": {
-        "vpc-cni": "v1.21.1-eksbuild.1",
-        "kube-proxy": "v1.35.0-eksbuild.2",
-        "coredns": "v1.13.1-eksbuild.1",
-        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
+        "vpc-cni": None,
+        "kube-proxy": "v1.35.3-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.4",
+        "eks-pod-identity-agent": None,
     },
+}
+
+# (Kubernetes version, add-on) -> where the pinned version is listed for that Kubernetes version.
+EKS_ADDON_SOURCES: dict[tuple[str, str], str] = {
+    ("1.34", "kube-proxy"): (
+        "https://docs.aws.amazon.com/eks/latest/userguide/managing-kube-proxy.html, 'kube-proxy "
+        "versions' table: '1.34 | v1.34.1-eksbuild.2'"
+    ),
+    ("1.34", "coredns"): (
+        "https://docs.aws.amazon.com/eks/latest/userguide/managing-coredns.html, 'CoreDNS versions' "
+        "table: '1.34 | v1.12.4-eksbuild.1'"
+    ),
+    ("1.35", "kube-proxy"): (
+        "https://docs.amazonaws.cn/zh_cn/eks/latest/userguide/managing-kube-proxy.md, 'kube-proxy "
+        "versions' table: '1.35 | v1.35.3-eksbuild.2' (the same user guide, China site; no "
+        "docs.aws.amazon.com snapshot with a 1.35 row was found)"
+    ),
+    ("1.35", "coredns"): (
+        "https://docs.amazonaws.cn/zh_cn/eks/latest/userguide/managing-coredns.md, 'CoreDNS "
+        "versions' table: '1.35 | v1.13.2-eksbuild.4' (China site, as above)"
+    ),
 }
 
 # The cluster upgrade policy (why EXTENDED: infra/components/cluster.py, docs/clusters.md).
@@ -80,8 +104,9 @@ def kubernetes_version_problem(version: object) -> str | None:
     return None
 
 
-def eks_addon_versions(version: str) -> dict[str, str]:
-    """The pinned add-on versions of Kubernetes ``version``; ValueError naming the fix if none."""
+def eks_addon_versions(version: str) -> dict[str, str | None]:
+    """The pinned add-on versions of Kubernetes ``version`` (None: EKS picks, see EKS_ADDONS);
+    ValueError naming the fix if the version has no row."""
     problem = kubernetes_version_problem(version)
     if problem is not None:
         raise ValueError(problem)
