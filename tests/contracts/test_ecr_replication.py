@@ -24,6 +24,7 @@ import yaml
 
 from infra import offline
 from infra.config import StackConfig, load_stack_file
+from tests.contracts import aws_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "aws:ecr/repository:Repository"
@@ -53,67 +54,73 @@ def _receivers() -> list[str]:
 def test_a_replica_region_admits_replication_only_once_its_repositories_exist(stack: str) -> None:
     """registry-permissions-create-replication.html: nothing replicates into an account before
     its registry policy allows it, and with ecr:CreateRepository ECR creates a missing
-    repository (from the creation template). So the policy is the last thing of a region: a
-    push while this stack's `up` runs can neither be refused after the policy exists nor make
-    ECR create a repository this `up` then fails to create (RepositoryAlreadyExistsException)."""
+    repository; CreateRepository on an existing name fails (RepositoryAlreadyExistsException).
+    Applied to this stack's plan (aws_rules.push_race): no push during its `up` can make ECR
+    create a repository the `up` then fails to create; with the policy not waiting, one could."""
     p = plan(stack)
     repos = _regional(p, REPOSITORY)
-    templates = _regional(p, TEMPLATE)
     policies = _regional(p, REGISTRY_POLICY)
     assert set(policies) == set(p.config.region_names)
+    cross_account = aws_rules.ReplicaDestination(
+        same_account=False, repository_exists=False, allows_replicate=True, allows_create_repository=True
+    )
+    templates = _regional(p, TEMPLATE)
     for region, (policy,) in policies.items():
-        assert {r.urn for r in repos[region]} <= set(policy.dependencies), region
-        assert len(repos[region]) == len(p.config.services)
-        assert {t.urn for t in templates[region]} <= set(policy.dependencies)
+        for repo in repos[region]:
+            assert aws_rules.push_race(p, policy.urn, repo.urn, cross_account) is None, (region, repo.name)
+        # A repository the stack does not declare is created from the template only if the
+        # template exists by then (repository-creation-templates.html), else with ECR's defaults.
+        for template in templates[region]:
+            assert not aws_rules.may_complete_before(p, policy.urn, template.urn), region
+    some_policy = next(iter(policies.values()))[0]
+    hasty = aws_rules.without_option(p, [some_policy.urn], dependencies=[])
+    region = str(p.region_of(some_policy))
+    assert {aws_rules.push_race(hasty, some_policy.urn, r.urn, cross_account) for r in repos[region]} == {
+        aws_rules.ALREADY_EXISTS
+    }
 
 
 def _sources() -> list[str]:
     return [s for s in STACKS if load_stack_file(s).builds_images]
 
 
-@pytest.mark.parametrize("stack", _sources())
-def test_the_source_pushes_only_where_every_same_account_destination_exists(stack: str) -> None:
-    """replication.html: within the account ECR replicates to a region whose repository is
-    missing by creating it (service-linked role, ECR defaults). CI can push a service only to its
-    primary-region repository, which the stack creates after that service's repositories in
-    every other region: no push can create one of them first."""
-    p = plan(stack)
+def _same_account_races(p: offline.Plan) -> list[str]:
+    """Every (enabler, repository) pair of the source stack where a push during its `up` makes ECR
+    create a same-account repository first: the enablers of a service's replication to another
+    region are the primary-region repository CI pushes to (a new service) and the replication
+    configuration (a new region: its update adds the destination while CI keeps pushing)."""
     primary = p.config.ecr.primary_region
+    (replication,) = p.of_type(REPLICATION)
     repos = _regional(p, REPOSITORY)
-    by_name = {(region, r.inputs["name"]): r for region, rs in repos.items() for r in rs}
-    others = [r for r in p.config.region_names if r != primary]
-    for (region, name), repo in by_name.items():
-        if region != primary:
-            continue
-        for other in others:
-            assert by_name[(other, name)].urn in repo.dependencies, (name, other)
-    # The replication configuration lives in the primary region and sends to the peer account.
-    (replication,) = p.of_type(REPLICATION)
-    assert p.region_of(replication) == primary
-    destinations = {
-        d["registryId"]
-        for rule in replication.inputs["replicationConfiguration"]["rules"]
-        for d in rule["destinations"]
-    }
-    assert p.config.peer_account_id in destinations
-
-
-@pytest.mark.parametrize("stack", _sources())
-def test_replication_reaches_a_same_account_region_only_once_its_repositories_exist(stack: str) -> None:
-    """replication.html: within the account ECR replicates to a region whose repository is
-    missing by creating it with its own defaults. When a region is added to the source stack,
-    its primary-region repositories already exist and CI keeps pushing, so the replication
-    configuration that adds the region must wait for that region's repositories, or a push
-    during the `up` makes ECR create one and the stack's create fails with
-    RepositoryAlreadyExistsException."""
-    p = plan(stack)
-    primary = p.config.ecr.primary_region
-    (replication,) = p.of_type(REPLICATION)
-    for region, repos in _regional(p, REPOSITORY).items():
+    by_name = {r.inputs["name"]: r for r in repos[primary]}
+    same_account = aws_rules.ReplicaDestination(same_account=True, repository_exists=False)
+    races = []
+    for region, rs in repos.items():
         if region == primary:
             continue
-        for repo in repos:
-            assert repo.urn in replication.dependencies, (region, repo.inputs["name"])
+        for repo in rs:
+            for enabler in (by_name[repo.inputs["name"]], replication):
+                outcome = aws_rules.push_race(p, enabler.urn, repo.urn, same_account)
+                if outcome is not None:
+                    races.append(f"{enabler.name} before {repo.name}: {outcome}")
+    return races
+
+
+@pytest.mark.parametrize("stack", _sources())
+def test_no_push_can_create_a_same_account_repository_first(stack: str) -> None:
+    """replication.html: within the account ECR replicates to a region whose repository is
+    missing by creating it (a replication action occurs once per push); CreateRepository on an
+    existing name then fails (API_CreateRepository.html, RepositoryAlreadyExistsException).
+    Applied to the source stack's plan (aws_rules.push_race), neither a new service (its
+    primary-region repository, where CI pushes) nor a region added to a running stack (the
+    replication configuration's update) can reach another region before its repositories exist.
+    Without the replication configuration's wait (the add-a-region race), a push could."""
+    p = plan(stack)
+    assert _same_account_races(p) == []
+    (replication,) = p.of_type(REPLICATION)
+    hasty = aws_rules.without_option(p, [replication.urn], dependencies=[])
+    races = _same_account_races(hasty)
+    assert races and all(r.startswith(f"{replication.name} before") for r in races)
 
 
 def _up_jobs() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pytest
 
 from infra import config as cfg
-from infra import naming, offline
+from infra import naming, offline, versions
 from tests import changes
 from tests.conftest import stack_config_map
 
@@ -169,3 +169,26 @@ def test_a_new_region_is_one_more_cluster_with_its_own_network(stack: str) -> No
 def test_a_region_missing_from_the_deploy_order_deploys_after_the_listed_ones() -> None:
     order = new_region_plan("prod").config.deploy.region_order
     assert order[-1] == NEW_REGION and order[:-1] == plan("prod").config.deploy.region_order
+
+
+def test_config_refuses_a_kubernetes_version_without_addon_versions() -> None:
+    """A Kubernetes version without a row in infra/versions.py EKS_ADDONS (CreateAddon refuses
+    an add-on version EKS does not list: tests/contracts/test_eks_lifecycle.py and
+    infra/versions.py) is refused before anything is declared, naming the file's key, the value
+    and the versions that work."""
+    without = [v for v in versions.EKS_STANDARD_SUPPORT if v not in versions.EKS_ADDONS]
+    usable = [v for v in versions.EKS_STANDARD_SUPPORT if v in versions.EKS_ADDONS]
+    assert usable
+    raw = cfg.read_stack_file(cfg.stack_file("staging"))
+    region = next(iter(raw["platform:regions"]))
+    for version in without or ["9.99"]:
+        bad = {**raw, "platform:regions": {**raw["platform:regions"]}}
+        bad["platform:regions"][region] = {**bad["platform:regions"][region], "kubernetesVersion": version}
+        with pytest.raises(cfg.ConfigError) as err:
+            offline.run("staging", bad)
+        message = str(err.value)
+        assert f"platform:regions.{region}.kubernetesVersion" in message
+        assert version in message
+        if version in versions.EKS_STANDARD_SUPPORT:
+            assert "no pinned EKS add-on versions" in message
+            assert ", ".join(usable) in message
