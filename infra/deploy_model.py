@@ -16,7 +16,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 # The Helm parameters Argo CD Image Updater writes into each Application (issue 6 owns the names).
-from infra.manifests.argocd import IMAGE_NAME_PARAMETER, IMAGE_TAG_PARAMETER
+from infra.manifests.argocd import IMAGE_NAME_PARAMETER, IMAGE_TAG_PARAMETER, PRUNE_NEEDS_CONFIRMATION
 
 # The chart's optional per-service digest pin, `image.digest.<service>`.
 IMAGE_DIGEST_PARAMETER_PREFIX = "image.digest."
@@ -333,7 +333,8 @@ PRUNE_LAST = "PruneLast=true"
 
 def sync_options(app: Mapping[str, Any]) -> list[str]:
     """The sync options for an ``operation`` the deploy writes: the Application's own
-    ``spec.syncPolicy.syncOptions`` (CreateNamespace, ServerSideApply), then PruneLast.
+    ``spec.syncPolicy.syncOptions`` (CreateNamespace, ServerSideApply) but ``Prune=confirm``,
+    then PruneLast.
 
     The controller reads only the operation's options (argo-cd v3.4.4 controller/sync.go,
     ``syncOp.SyncOptions``); the API server and auto-sync copy the Application's options into the
@@ -341,6 +342,11 @@ def sync_options(app: Mapping[str, Any]) -> list[str]:
     Pinned by tests/contracts/test_sync_options.py.
     """
     options = [str(o) for o in (_get(app, "spec", "syncPolicy", "syncOptions") or ())]
+    # Not the Application's ``Prune=confirm`` (infra.manifests.argocd.PRUNE_NEEDS_CONFIRMATION,
+    # which makes every other sync's prunes wait for an approval): the deploy syncs the whole
+    # Application, only one with image.tag (refused earlier otherwise), so a release that removes
+    # a resource prunes it without a person approving the deletion.
+    options = [o for o in options if o != PRUNE_NEEDS_CONFIRMATION]
     return list(dict.fromkeys([*options, PRUNE_LAST]))
 
 

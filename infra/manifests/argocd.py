@@ -441,6 +441,34 @@ def check_application_template(template: Mapping[str, Any]) -> None:
         )
 
 
+# The Prune option of a manually synced (prod) Application: every sync the API server starts
+# (the UI, also per resource; `argocd app sync`, also `--resource` and `--core`) copies the
+# Application's syncOptions into its operation (argo-cd v3.4.4 server/application/application.go
+# ``Sync``), and gitops-engine then prunes nothing until the Application carries
+# ``argocd.argoproj.io/deletion-approved`` (sync_context.go ``objRequiresPruneConfirmation``,
+# ``WithDefaultPruneOption``). That closes what the chart's ImageTagMissing guard cannot: a sync of
+# *selected* resources never looks the guard up (``getSyncTasks`` skips unselected resources), so
+# a selected Deployment of a tag-less render would be pruned. The prod deploy writes its own
+# operation without it (infra.deploy_model.sync_options): it syncs the whole Application, only one
+# that has image.tag, so its prunes (a release that removes a resource) need no approval.
+PRUNE_NEEDS_CONFIRMATION = "Prune=confirm"
+
+
+def application_sync_options(config: StackConfig) -> list[str]:
+    """``spec.syncPolicy.syncOptions`` of every generated Application.
+
+    Server-side apply and the namespace for all; and for a manually synced environment (prod)
+    :data:`PRUNE_NEEDS_CONFIRMATION`, so no sync but the prod deploy's prunes without an explicit
+    approval (docs/argocd.md, "What the guard does not cover"). Not for automated sync: auto-sync
+    copies the options too (controller/appcontroller.go ``autoSync``) and staging's prunes would
+    all wait for a person.
+    """
+    options = ["CreateNamespace=true", "ServerSideApply=true"]
+    if config.argocd.sync == "manual":
+        options.append(PRUNE_NEEDS_CONFIRMATION)
+    return options
+
+
 def application_set(config: StackConfig) -> dict[str, Any]:
     """One Application per registered cluster of this environment, named
     ``naming.application_name(app, env, region)`` from the cluster Secret's labels."""
@@ -451,7 +479,7 @@ def application_set(config: StackConfig) -> dict[str, Any]:
     base_files = naming.value_files(env, "REGION")
     # The last file is regional; build it from the same naming function, region templated.
     value_files = [*base_files[:-1], base_files[-1].replace("REGION", region)]
-    app_sync: dict[str, Any] = {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}
+    app_sync: dict[str, Any] = {"syncOptions": application_sync_options(config)}
     if config.argocd.sync == "automated":
         app_sync["automated"] = {"prune": True, "selfHeal": True}
         app_sync["retry"] = {

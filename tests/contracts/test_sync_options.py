@@ -49,6 +49,21 @@ def deploy_operation(app: dict[str, Any]) -> dict[str, Any]:
     return upstream.apply_merge_patch(app, patch)
 
 
+def tagged_and_tagless(
+    config: Any,
+) -> list[tuple[str, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Per region: the generated Application, what runs once Image Updater wrote the first tag
+    (the live objects), and the tag-less render (the guard alone), each as Argo CD renders it."""
+    out = []
+    for region, app in generated_applications(config).items():
+        version = config.region(region).kubernetes_version
+        running = with_parameters(app, image_updater_parameters(config, region, TAG))
+        live = rendered_objects(helm_template_application(running, PROJECT_ROOT, version))
+        guard_only = rendered_objects(helm_template_application(app, PROJECT_ROOT, version))
+        out.append((region, app, live, guard_only))
+    return out
+
+
 def served_by(objects: list[dict[str, Any]]) -> upstream.Served:
     return frozenset((str(o["apiVersion"]), str(o["kind"])) for o in objects)
 
@@ -61,8 +76,9 @@ def test_the_controller_uses_only_the_operations_options() -> None:
     Application's options (CreateNamespace, ServerSideApply), PruneLast and prune."""
     for app in generated_applications(load_stack_file("prod")).values():
         own = list(app["spec"]["syncPolicy"]["syncOptions"])
+        assert m.PRUNE_NEEDS_CONFIRMATION in own
         options, prune = upstream.operation_sync_options(deploy_operation(app))
-        assert options == [*own, PRUNE_LAST]
+        assert options == [*(o for o in own if o != m.PRUNE_NEEDS_CONFIRMATION), PRUNE_LAST]
         assert prune is True
 
 
@@ -85,10 +101,14 @@ def test_a_release_that_removes_a_resource_is_synced_only_with_prune() -> None:
 
     kept = upstream.sync(targets, live, prune=False, served=served)
     assert (kept.phase, kept.sync_status, kept.pruned) == ("Succeeded", "OutOfSync", ())
-    _, prune = upstream.operation_sync_options(deploy_operation(app))
-    done = upstream.sync(targets, live, prune=prune, served=served)
+    options, prune = upstream.operation_sync_options(deploy_operation(app))
+    done = upstream.sync(targets, live, prune=prune, served=served, sync_options=options)
     assert (done.phase, done.sync_status) == ("Succeeded", "Synced")
     assert done.pruned and all(name.endswith(f"-{dropped}") for name in done.pruned)
+    # With the Application's own options (Prune=confirm) the same prune would wait for an approval.
+    own = app["spec"]["syncPolicy"]["syncOptions"]
+    waiting = upstream.sync(targets, live, prune=True, served=served, sync_options=own)
+    assert (waiting.phase, waiting.pruned) == ("Running", ())
 
 
 def test_no_cluster_serves_the_guard_kind() -> None:
@@ -115,15 +135,49 @@ def test_a_sync_without_a_tag_fails_before_it_prunes(stack: str) -> None:
     tag-less render is the guard alone, so syncing it (the deploy's operation, or any manual
     sync with prune) deletes nothing that runs; an *empty* render would have been pruned."""
     config = load_stack_file(stack)
-    for region, app in generated_applications(config).items():
-        version = config.region(region).kubernetes_version
-        running = with_parameters(app, image_updater_parameters(config, region, TAG))
-        live = rendered_objects(helm_template_application(running, PROJECT_ROOT, version))
-        guard_only = rendered_objects(helm_template_application(app, PROJECT_ROOT, version))
+    for region, app, live, guard_only in tagged_and_tagless(config):
         _, prune = upstream.operation_sync_options(deploy_operation(app))
         result = upstream.sync(guard_only, live, prune=prune, served=served_by(live))
         assert (result.phase, result.pruned) == ("Failed", ()), region
         assert upstream.sync([], live, prune=True, served=served_by(live)).pruned  # what it prevents
+
+
+@needs_helm
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_sync_of_selected_resources_skips_the_guard_and_prods_prune_waits(stack: str) -> None:
+    """argo-cd v3.4.4 controller/sync.go ``WithResourcesFilter`` and gitops-engine sync_context.go
+    ``getSyncTasks``: a sync of selected resources (UI per-resource sync, ``argocd app sync
+    --resource``) makes tasks of those only, so the unselected guard is never looked up, and a
+    selected workload of a tag-less render is pruned. The API server copies the Application's
+    syncOptions into the operation unless the request carries its own
+    (server/application/application.go ``Sync``); prod's carry ``Prune=confirm``
+    (``objRequiresPruneConfirmation``): the prune waits for ``deletion-approved``. Staging
+    (automated, no confirm) and a CLI ``--sync-option`` list without it stay unguarded, as
+    docs/argocd.md says."""
+    config = load_stack_file(stack)
+    for region, app, live, guard_only in tagged_and_tagless(config):
+        served = served_by(live)
+        deployment = next(f"Deployment/{o['metadata']['name']}" for o in live if o["kind"] == "Deployment")
+        # The rule bites: a selected Deployment is pruned past the guard.
+        bare = upstream.sync(guard_only, live, prune=True, served=served, resources=[deployment])
+        assert bare.pruned == (deployment,), region
+        # What the UI or `argocd app sync --resource` asks for, with the Application's options.
+        ui = upstream.api_server_sync_operation(app, prune=True, resources=[deployment], sync_options=None)
+        options, prune = upstream.operation_sync_options(ui)
+        result = upstream.sync(
+            guard_only, live, prune=prune, served=served, resources=[deployment], sync_options=options
+        )
+        if config.argocd.sync == "manual":
+            assert (result.phase, result.pruned) == ("Running", ()), region
+        else:
+            assert result.pruned == (deployment,), region  # staging: documented as not guarded
+        # `--sync-option` replaces the Application's list: not guarded (docs/argocd.md).
+        cli = upstream.api_server_sync_operation(app, prune=True, resources=[deployment], sync_options=[])
+        options, prune = upstream.operation_sync_options(cli)
+        overridden = upstream.sync(
+            guard_only, live, prune=prune, served=served, resources=[deployment], sync_options=options
+        )
+        assert overridden.pruned == (deployment,)
 
 
 def test_staging_auto_sync_never_wipes_out_a_release() -> None:

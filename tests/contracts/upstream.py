@@ -157,7 +157,7 @@ def sync_tasks_valid(targets: Iterable[Mapping[str, Any]], served: Served) -> bo
 
 @dataclass(frozen=True)
 class SyncResult:
-    phase: str  # Succeeded | Failed
+    phase: str  # Succeeded | Failed | Running (waiting for pruning confirmation)
     pruned: tuple[str, ...]
     sync_status: str  # Synced | OutOfSync, right after the operation
 
@@ -166,28 +166,85 @@ def _key(obj: Mapping[str, Any]) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
+SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
+
+
+def _prune_option(obj: Mapping[str, Any], default: str | None) -> str | None:
+    """gitops-engine sync_context.go ``objRequiresPruneConfirmation``/``isPruningDisabled``: the
+    object's ``Prune=`` sync-options annotation, else the operation's (``WithDefaultPruneOption``,
+    controller/sync.go: ``syncOp.SyncOptions.GetOptionValue("Prune")``)."""
+    annotation = str((obj.get("metadata", {}).get("annotations") or {}).get(SYNC_OPTIONS_ANNOTATION, ""))
+    for option in annotation.split(","):
+        if option.strip().startswith("Prune="):
+            return option.strip().split("=", 1)[1]
+    return default
+
+
 def sync(
     targets: Sequence[Mapping[str, Any]],
     live: Sequence[Mapping[str, Any]],
     *,
     prune: bool,
     served: Served,
+    resources: Iterable[str] | None = None,
+    sync_options: Sequence[str] = (),
+    prune_confirmed: bool = False,
 ) -> SyncResult:
     """One sync operation of an Application, as far as pruning goes.
 
-    gitops-engine (argo-cd v3.4.4) sync_context.go: invalid tasks fail the operation first (see
-    :func:`sync_tasks_valid`); live resources of the Application absent from the targets become
-    prune tasks, which ``pruneObject`` deletes only when the operation's ``prune`` is true
-    (otherwise "ignored (requires pruning)"). docs/user-guide/sync-options.md: "The app will be
-    out of sync if Argo CD expects a resource to be pruned."
+    argo-cd v3.4.4 controller/sync.go passes ``WithResourcesFilter``: with ``operation.sync.resources``
+    set (a sync of *selected* resources: the UI's per-resource sync, ``argocd app sync
+    --resource``) only those become tasks. gitops-engine sync_context.go ``getSyncTasks`` skips
+    every other resource *before* the API lookup, so an unselected guard fails nothing; then
+    invalid tasks fail the operation (see :func:`sync_tasks_valid`); live resources absent from
+    the targets become prune tasks, which wait for ``argocd.argoproj.io/deletion-approved`` when
+    their Prune option is ``confirm`` (``objRequiresPruneConfirmation``, ``pruneConfirmed``),
+    are kept when it is ``false`` (``isPruningDisabled``), and are otherwise deleted by
+    ``pruneObject`` only when the operation's ``prune`` is true ("ignored (requires pruning)").
+    docs/user-guide/sync-options.md: "The app will be out of sync if Argo CD expects a resource
+    to be pruned." ``resources``: the selected ``Kind/name`` keys, None for the whole app.
     """
-    if not sync_tasks_valid(targets, served):
+    selected = None if resources is None else set(resources)
+
+    def chosen(obj: Mapping[str, Any]) -> bool:
+        return selected is None or _key(obj) in selected
+
+    chosen_targets = [t for t in targets if chosen(t)]
+    if not sync_tasks_valid(chosen_targets, served):
         return SyncResult("Failed", (), "OutOfSync")
+    default = next((o.split("=", 1)[1] for o in sync_options if o.startswith("Prune=")), None)
     wanted = {_key(t) for t in targets}
-    extra = tuple(sorted(_key(obj) for obj in live if _key(obj) not in wanted))
-    if prune:
-        return SyncResult("Succeeded", extra, "Synced")
-    return SyncResult("Succeeded", (), "OutOfSync" if extra else "Synced")
+    extra = [obj for obj in live if _key(obj) not in wanted and chosen(obj)]
+    if not prune_confirmed and any(_prune_option(obj, default) == "confirm" for obj in extra):
+        return SyncResult("Running", (), "OutOfSync")
+    pruned = tuple(sorted(_key(o) for o in extra if prune and _prune_option(o, default) != "false"))
+    left = {_key(o) for o in live if _key(o) not in wanted} - set(pruned)
+    return SyncResult("Succeeded", pruned, "OutOfSync" if left else "Synced")
+
+
+def api_server_sync_operation(
+    application: Mapping[str, Any],
+    *,
+    prune: bool,
+    resources: Iterable[str] | None,
+    sync_options: Sequence[str] | None,
+) -> dict[str, Any]:
+    """The operation the API server writes for a sync request (UI, ``argocd app sync``, also in
+    ``--core`` mode, where the CLI runs the same server code with the caller's kubeconfig).
+
+    argo-cd v3.4.4 server/application/application.go ``Sync``: ``syncOptions`` are the
+    Application's ``spec.syncPolicy.syncOptions`` unless the request carries its own
+    (``if syncReq.SyncOptions != nil { syncOptions = syncReq.SyncOptions.Items }``, the CLI's
+    ``--sync-option``), and ``resources`` are the request's selection.
+    """
+    own = list((application.get("spec", {}).get("syncPolicy") or {}).get("syncOptions") or [])
+    sync: dict[str, Any] = {
+        "prune": prune,
+        "syncOptions": list(sync_options) if sync_options is not None else own,
+    }
+    if resources is not None:
+        sync["resources"] = sorted(resources)
+    return {**application, "operation": {"sync": sync}}
 
 
 def auto_sync_skips_wipe_out(prune: bool, allow_empty: bool, requires_pruning: Sequence[bool]) -> bool:

@@ -42,6 +42,7 @@ from infra.config import StackConfig, load_stack_file
 from infra.deploy import main
 from infra.deploy_kube import Applications, HubError, connect
 from infra.manifests import rbac
+from tests.contracts.upstream import apply_merge_patch
 
 # The contract the fake holds the deploy to, written out rather than imported from the code
 # under test: Image Updater's Helm parameter as the shop chart reads it.
@@ -49,7 +50,7 @@ TAG_PARAMETER = "image.tag"
 NAME_PARAMETER = "image.name"
 # The prod ApplicationSet template's spec.syncPolicy.syncOptions (infra/manifests/argocd.py);
 # tests/unit/test_deploy_run.py holds this copy to the real template.
-APP_SYNC_OPTIONS = ["CreateNamespace=true", "ServerSideApply=true"]
+APP_SYNC_OPTIONS = ["CreateNamespace=true", "ServerSideApply=true", "Prune=confirm"]
 OLD_TAG = "20260101.090000-1111111"
 NEW_TAG = "20260102.100000-2222222"
 OTHER_TAG = "20260102.110000-3333333"
@@ -118,17 +119,9 @@ class Fault:
     message: str
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch, as the API server applies application/merge-patch+json."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+# The API server's application/merge-patch+json (RFC 7386): one transcription, shared with the
+# contract tests.
+merge_patch = apply_merge_patch
 
 
 def images(config: StackConfig, region: str, tag: str) -> list[str]:

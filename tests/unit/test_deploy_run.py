@@ -122,7 +122,11 @@ def test_a_release_that_removes_a_resource_finishes_synced(h: Harness) -> None:
         sync = patch["operation"]["sync"]
         assert sync["prune"] is True
         # The controller reads only the operation's options: the Application's own come along.
-        assert sync["syncOptions"] == [*APP_SYNC_OPTIONS, "PruneLast=true"]
+        # The Application's options but Prune=confirm (the deploy's own prunes need no approval).
+        assert sync["syncOptions"] == [
+            *(o for o in APP_SYNC_OPTIONS if o != "Prune=confirm"),
+            "PruneLast=true",
+        ]
         app = h.prod.apps[name]
         assert app["status"]["sync"]["status"] == "Synced"
         assert {r["name"] for r in app["status"]["operationState"]["syncResult"]["resources"]} == {
