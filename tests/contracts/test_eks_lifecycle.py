@@ -39,7 +39,7 @@ def test_deleting_an_addon_resource_keeps_its_software(stack: str) -> None:
     assert addons
     for addon in addons:
         assert aws_rules.eks_delete_addon_keeps_software(bool(addon.inputs.get("preserve"))), addon.name
-    assert not aws_rules.eks_delete_addon_keeps_software(bool({}.get("preserve")))
+    assert not aws_rules.eks_delete_addon_keeps_software(False)  # the rule bites without preserve
 
 
 def _bumped(stack: str, version: str) -> offline.Plan:
