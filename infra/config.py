@@ -1671,12 +1671,16 @@ def load_stack_file(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
 def as_pulumi_config(config: Mapping[str, Any]) -> dict[str, str]:
     """Encode a stack file's config map as the Pulumi CLI passes it to a program.
 
-    Objects and lists become JSON text, booleans ``true``/``false``, everything else ``str``.
-    The offline plan uses this so the program reads exactly what ``pulumi up`` would give it.
+    Objects and lists become JSON text, booleans ``true``/``false``, a null ``null``, floats as
+    Go's encoding/json writes them, everything else ``str`` (pulumi/pulumi v3.259.0
+    sdk/go/common/resource/config/object.go, ``MarshalString``). The offline plan uses this so
+    the program reads exactly what ``pulumi up`` would give it.
     """
     out: dict[str, str] = {}
     for key, value in config.items():
-        if isinstance(value, dict | list):
+        if value is None:
+            out[key] = "null"
+        elif isinstance(value, dict | list):
             out[key] = json.dumps(value)
         elif isinstance(value, bool):
             out[key] = "true" if value else "false"

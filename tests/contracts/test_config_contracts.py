@@ -284,11 +284,12 @@ def test_a_float_reaches_the_program_as_gos_json_writes_it() -> None:
     """object.MarshalString (pulumi/pulumi v3.259.0, sdk/go/common/resource/config/object.go)
     gives a float64 config value to the program as encoding/json writes it: shortest digits,
     fixed notation in [1e-6, 1e21), else an exponent without leading zeros."""
-    assert config.as_pulumi_config({"a": 1.35, "b": 1e21, "c": 1e-7, "d": 1.5e-5}) == {
+    assert config.as_pulumi_config({"a": 1.35, "b": 1e21, "c": 1e-7, "d": 1.5e-5, "e": None}) == {
         "a": "1.35",
         "b": "1e+21",
         "c": "1e-7",
         "d": "0.000015",
+        "e": "null",  # a YAML null: an object whose JSON is null
     }
 
 
