@@ -86,11 +86,12 @@ lock: $(UV)
 	  --no-header -o requirements-checkov.txt requirements-checkov.in
 
 ## preview / up: the real Pulumi commands, for a user with the CLI and AWS credentials
+# Pulumi.yaml names `toolchain: uv`: Pulumi's Python host looks `uv` up on PATH for every command.
 preview: $(STAMP)
-	pulumi preview --stack $(STACK) --policy-pack policies --diff
+	PATH="$(CURDIR)/$(UV_DIR)/bin:$$PATH" pulumi preview --stack $(STACK) --policy-pack policies --diff
 
 up: $(STAMP)
-	pulumi up --stack $(STACK) --policy-pack policies
+	PATH="$(CURDIR)/$(UV_DIR)/bin:$$PATH" pulumi up --stack $(STACK) --policy-pack policies
 
 ## deploy-prod: sync the prod Applications one region at a time (see README, "Deploying to prod")
 deploy-prod: $(STAMP)

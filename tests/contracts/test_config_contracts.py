@@ -8,6 +8,7 @@ break the synthetic stack files of tests/fixtures/stacks, not the project's own 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import jsonschema
@@ -527,3 +528,32 @@ def test_pulumi_install_uses_the_lock_through_the_uv_toolchain() -> None:
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     # The lock is of this project (uv sync would otherwise re-resolve into a different set).
     assert any(p["name"] == pyproject["project"]["name"] for p in lock["package"])
+
+
+def test_every_pulumi_command_has_the_locked_uv_on_path() -> None:
+    """pulumi/pulumi v3.259.0 sdk/python/toolchain/uv.go, newUv: with ``toolchain: uv`` the Python
+    language host fails ("Could not find `uv` executable") unless ``uv`` is on PATH, for every
+    command (preview and up too), so each CI job that runs pulumi/actions puts the uv ``make``
+    installs (.uv/bin) on PATH before it, and ``make preview``/``make up`` do the same."""
+    workflows = ROOT / ".github" / "workflows"
+    jobs_with_pulumi = 0
+    for path in sorted(workflows.glob("*.yml")):
+        for name, job in (yaml.safe_load(path.read_text()).get("jobs") or {}).items():
+            steps = job.get("steps") or []
+            uses = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("pulumi/actions@")]
+            if not uses:
+                continue
+            jobs_with_pulumi += 1
+            adds = [
+                i
+                for i, s in enumerate(steps)
+                if '"${GITHUB_WORKSPACE}/.uv/bin" >> "$GITHUB_PATH"' in str(s.get("run", ""))
+            ]
+            assert adds and min(adds) < min(uses), (
+                f"{path.name} job {name}: .uv/bin is not on PATH for pulumi"
+            )
+    assert jobs_with_pulumi
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("preview", "up"):
+        recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.M)
+        assert recipe and 'PATH="$(CURDIR)/$(UV_DIR)/bin:$$PATH" pulumi' in recipe.group(1), target
