@@ -906,6 +906,41 @@ class DeployConfig(_Object):
     )
 
 
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class AddonConfig(_Object):
+    chart_version: Annotated[str, _chart_version("3.13.1")] = Field(
+        alias="chartVersion",
+        description="Exact chart version this environment runs (infra/versions.py ADDON_CHARTS names the chart).",
+    )
+    regions: Annotated[
+        tuple[Annotated[str, _Rule(_region_rule)], ...] | None, _Rule(_optional_regions, {"minItems": 1})
+    ] = Field(None, description="The regions whose clusters run it. Default: every region of the stack.")
+
+
+def _optional_regions(value: Any) -> Any:
+    return None if value is None else _list_of("regions", min_items=1).check(value)
+
+
+def _addon_entries(value: Any) -> Any:
+    """platform:addons is a map of add-on name (a key of infra/versions.py ADDON_CHARTS) to settings."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail("expected a map of add-on name to {chartVersion, regions}", value)
+    for name in value:
+        if name not in versions.ADDON_CHARTS:
+            raise _fail(
+                f"unknown add-on; {_did_you_mean(str(name), list(versions.ADDON_CHARTS))}"
+                f"expected one of: {', '.join(versions.ADDON_CHARTS)}",
+                name,
+                name,
+            )
+    return value
+
+
+_ADDONS_SCHEMA = {"type": "object", "propertyNames": {"enum": list(versions.ADDON_CHARTS)}}
+
+
 def _region_entries(value: Any) -> Any:
     """platform:regions is a map of region name to settings; the model keeps a tuple of them."""
     if not isinstance(value, Mapping) or not value:
@@ -1008,6 +1043,11 @@ class StackConfig(_Object):
     deploy: DeployConfig = Field(
         json_schema_extra=_from("its keys' defaults"),
         description="The prod deploy command: regionOrder, timeoutSeconds.",
+    )
+    addons: Annotated[Mapping[str, AddonConfig], _Rule(_addon_entries, _ADDONS_SCHEMA)] = Field(
+        default_factory=dict,
+        description="Cluster add-ons Argo CD deploys (infra/addons.py): map of add-on name to chartVersion "
+        "and optional regions (default: all).",
     )
     tags: Annotated[
         Mapping[str, str], _Rule(_tags, {"additionalProperties": {"type": "string", "maxLength": 256}})
@@ -1144,6 +1184,23 @@ class StackConfig(_Object):
                 "deployBranches",
             )
         return value
+
+    @field_validator("addons")
+    @classmethod
+    def _addons_in_the_stacks_regions(
+        cls, value: Mapping[str, AddonConfig], info: ValidationInfo
+    ) -> Mapping[str, AddonConfig]:
+        for name, addon in value.items():
+            for i, region in enumerate(addon.regions or ()):
+                _one_of_the_stacks_regions(region, info, name, "regions", i)
+        return dict(sorted(value.items()))
+
+    def addon_regions(self, name: str) -> tuple[str, ...]:
+        """The regions whose clusters run add-on ``name`` (none when it is not enabled)."""
+        addon = self.addons.get(name)
+        if addon is None:
+            return ()
+        return tuple(r for r in self.region_names if addon.regions is None or r in addon.regions)
 
     @field_validator("deploy")
     @classmethod
@@ -1290,6 +1347,7 @@ ARGOCD_KEYS = tuple(_aliases(ArgoCdConfig))
 IMAGE_UPDATER_KEYS = tuple(_aliases(ImageUpdaterConfig))
 APPLICATION_KEYS = tuple(_aliases(ApplicationConfig))
 DEPLOY_KEYS = tuple(_aliases(DeployConfig))
+ADDON_KEYS = tuple(_aliases(AddonConfig))
 
 # The section classes by the path of YAML keys that leads to them ("*" for a region's name).
 SECTIONS: dict[tuple[str, ...], type] = {
@@ -1302,6 +1360,7 @@ SECTIONS: dict[tuple[str, ...], type] = {
     ("imageUpdater",): ImageUpdaterConfig,
     ("application",): ApplicationConfig,
     ("deploy",): DeployConfig,
+    ("addons", "*"): AddonConfig,
 }
 
 _ADAPTER: _TypeAdapter[StackConfig] = _TypeAdapter(StackConfig)
@@ -1349,7 +1408,7 @@ def _key(path: Sequence[Any]) -> str:
 
 
 def _section_at(path: Sequence[Any]) -> type | None:
-    shape = tuple("*" if i == 1 and path[0] == "regions" else p for i, p in enumerate(path))
+    shape = tuple("*" if i == 1 and path[0] in ("regions", "addons") else p for i, p in enumerate(path))
     return SECTIONS.get(shape)
 
 

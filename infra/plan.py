@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from infra import addons, placeholders
 from infra import config as cfg
-from infra import placeholders
 from infra.offline import Plan, Resource, run
 
 FORMAT_VERSION = 1
@@ -162,6 +162,7 @@ def highlights(plan: Plan) -> list[str]:
         lines.append(
             f"ApplicationSet {_get(r.inputs, 'metadata', 'name')} on {plan.region_of(r)}: sync {mode}{detail}"
         )
+    lines += addon_lines(plan)
     for r in plan.of_type("kubernetes:helm.sh/v3:Release"):
         lines.append(
             f"Helm release {r.inputs.get('name', r.name)} {r.inputs.get('chart')}@{r.inputs.get('version')}"
@@ -170,6 +171,35 @@ def highlights(plan: Plan) -> list[str]:
     for found in placeholders.find(plan.config):
         lines.append(f"placeholder, refused by a real pulumi preview/up: {found}")
     return lines
+
+
+def _selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    # The add-on ApplicationSets select with matchLabels only (infra/addons.py).
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def addon_lines(plan: Plan) -> list[str]:
+    """Per cluster Secret, the add-ons whose ApplicationSet selects it, with their chart versions:
+    what Argo CD's cluster generator will deploy there (docs/addons.md)."""
+    sets = [
+        r
+        for r in plan.of_type("kubernetes:argoproj.io/v1alpha1:ApplicationSet")
+        if addons.LABEL_ADDON in (_get(r.inputs, "metadata", "labels") or {})
+    ]
+    lines = []
+    for secret in plan.of_type("kubernetes:core/v1:Secret"):
+        labels = _get(secret.inputs, "metadata", "labels") or {}
+        if labels.get("argocd.argoproj.io/secret-type") != "cluster":
+            continue
+        running = []
+        for app_set in sets:
+            for generator in _get(app_set.inputs, "spec", "generators") or []:
+                if _selects(_get(generator, "clusters", "selector") or {}, labels):
+                    source = _get(app_set.inputs, "spec", "template", "spec", "source") or {}
+                    running.append(f"{source.get('chart')} {source.get('targetRevision')}")
+        name = _get(secret.inputs, "metadata", "name")
+        lines.append(f"add-ons of {name}: {', '.join(sorted(running)) or 'none'}")
+    return sorted(lines)
 
 
 def policy_rows(plan: Plan) -> list[tuple[str, str, str, str]] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra import naming, placeholders, providers
+from infra.components.addons import ClusterAddons, ClusterAddonsArgs
 from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
 from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
 from infra.components.cluster import RegionalCluster, build_clusters, cluster_outputs
@@ -75,6 +76,8 @@ def run(config: StackConfig) -> dict[str, Any]:
     )
     applications = ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
+    # -- cluster add-ons through GitOps (issue 17) ----------------------------------------------
+    ClusterAddons("addons", ClusterAddonsArgs(config=config, argocd=argocd))
     # The deploy/verify Roles live in Argo CD's namespace: declared after it.
     github.grant_hub_access(clusters[config.hub_region], argocd.namespace)
     return outputs

@@ -111,3 +111,18 @@ def eks_addon_versions(version: str) -> dict[str, str | None]:
     if problem is not None:
         raise ValueError(problem)
     return EKS_ADDONS[version]
+
+
+# Cluster add-ons that Argo CD deploys from their upstream Helm charts (infra/addons.py). Which
+# version each *environment* runs is its stack file's `platform:addons.<name>.chartVersion`, so
+# staging can run a newer chart than prod; this table says where each chart comes from and which
+# version the tests render (the packaged chart in ../shared/upstream-charts/). Repositories: each
+# chart's README (kubernetes-sigs/metrics-server charts/metrics-server, external-secrets
+# deploy/charts/external-secrets, kubernetes/autoscaler cluster-autoscaler/charts/cluster-autoscaler).
+ADDON_CHARTS: dict[str, dict[str, str]] = {
+    "metrics-server": {
+        "repository": "https://kubernetes-sigs.github.io/metrics-server/",
+        "chart": "metrics-server",
+        "tested": "3.13.1",
+    },
+}

@@ -35,6 +35,19 @@ HELM_PARAMETERS_JQ = ".spec.source.helm.parameters"
 _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
 
+# Label the program puts on each cluster add-on's ApplicationSet (infra/addons.py LABEL_ADDON).
+# Those sets deploy upstream charts that Image Updater never targets, and sync automatically in
+# every environment: an add-on version reaches prod only through prod's approved `pulumi up`, and
+# an add-on waiting for a manual sync (the HPAs' metrics, their nodes) is an outage
+# (docs/addons.md). The rules about the application's ApplicationSet skip them.
+ADDON_LABEL = "platform.example.com/addon"
+
+
+def _is_addon_set(view: ResourceView) -> bool:
+    labels = view.get("metadata.labels")
+    return isinstance(labels, Mapping) and ADDON_LABEL in labels
+
+
 def _set_name(view: ResourceView) -> str:
     name = view.get("metadata.name")
     return name if isinstance(name, str) else view.name
@@ -61,7 +74,7 @@ def _patch_automates(view: ResourceView) -> bool:
 
 
 def _prod_manual(view: ResourceView) -> list[str]:
-    if view.type != APPLICATION_SET:
+    if view.type != APPLICATION_SET or _is_addon_set(view):
         return []
     automated = _automated(view)
     if is_unknown(automated):
@@ -223,6 +236,8 @@ def _ignores_written(stack: StackView) -> list[Finding]:
         return []
     findings = []
     for app_set in stack.of_type(APPLICATION_SET):
+        if _is_addon_set(app_set):
+            continue
         entries = app_set.get("spec.ignoreApplicationDifferences")
         if is_unknown(entries):
             continue

@@ -45,6 +45,9 @@ class Cluster(Protocol):
     def certificate_authority(self) -> pulumi.Output[str]: ...
 
     @property
+    def vpc_id(self) -> pulumi.Output[str]: ...
+
+    @property
     def k8s_provider(self) -> k8s.Provider: ...
 
     @property
@@ -112,9 +115,11 @@ class ClusterRegistration(pulumi.ComponentResource):
         )
 
         manifest = pulumi.Output.all(
-            cluster.cluster_name, cluster.endpoint, cluster.certificate_authority
+            cluster.cluster_name, cluster.endpoint, cluster.certificate_authority, cluster.vpc_id
         ).apply(
-            lambda v: manifests.cluster_secret(config, region, cluster_name=v[0], endpoint=v[1], ca_data=v[2])
+            lambda v: manifests.cluster_secret(
+                config, region, cluster_name=v[0], endpoint=v[1], ca_data=v[2], vpc_id=v[3]
+            )
         )
         string_data: pulumi.Output[dict[str, str]] = manifest.apply(lambda m: m["stringData"])
         # The Secret holds no credential (authentication is IAM), but it is a Secret: its config

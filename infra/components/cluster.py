@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from infra import addons as addons_data
 from infra import naming, providers, versions
 from infra.components.network import RegionalNetwork, RegionalNetworkArgs
 from infra.config import NatMode, NodeGroupConfig, StackConfig
@@ -289,6 +290,8 @@ class RegionalCluster(pulumi.ComponentResource):
             self.operator_access += [entry, association]
 
         endpoint_and_ca = self.cluster.kubeconfig.apply(kubeconfig_doc.server_and_ca)
+        # The add-ons that need the VPC read it from the cluster Secret (infra/addons.py).
+        self.vpc_id: pulumi.Output[str] = self.network.vpc_id
         self.endpoint = endpoint_and_ca.apply(lambda pair: pair[0])
         self.certificate_authority = endpoint_and_ca.apply(lambda pair: pair[1])
         self.oidc_issuer = self.cluster.oidc_issuer
@@ -408,6 +411,11 @@ class RegionalCluster(pulumi.ComponentResource):
                 cluster_name=self.cluster_name,
                 addon_name=addon,
                 addon_version=addon_versions[addon],
+                # vpc-cni enforces NetworkPolicies only with its policy agent on (infra/addons.py
+                # vpc_cni_configuration cites the EKS user guide); the others keep their defaults.
+                configuration_values=json.dumps(addons_data.vpc_cni_configuration())
+                if addon == "vpc-cni"
+                else None,
                 # Adopt the self-managed copy EKS bootstrapped, and keep the add-on's
                 # configuration what this program says it is.
                 resolve_conflicts_on_create="OVERWRITE",

@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from infra import naming
+from infra import addons, naming
 from infra.config import StackConfig
 
 # --- Names other modules and tests rely on -------------------------------------------------------
@@ -274,18 +274,27 @@ def cluster_secret(
     cluster_name: str,
     endpoint: str,
     ca_data: str,
+    vpc_id: str | None = None,
 ) -> dict[str, Any]:
     """An Argo CD cluster Secret (declarative setup). The hub is registered by its endpoint too,
     like the spokes, so every Application is generated and authenticated the same way; the
-    ``in-cluster`` default destination is simply not selected by anything."""
+    ``in-cluster`` default destination is simply not selected by anything.
+
+    It also carries the cluster's facts for the add-on ApplicationSets (GitOps Bridge, see
+    :mod:`infra.addons`): ``enable_<addon>: "true"`` labels and the ``aws_*`` / ``<addon>_*``
+    annotations. ``vpc_id`` is required once the cluster runs an add-on."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
             "name": naming.cluster_secret_name(config.environment, region),
             "namespace": naming.ARGOCD_NAMESPACE,
-            "labels": cluster_labels(config.environment, region, cluster_role(config, region)),
+            "labels": {
+                **addons.cluster_labels(config, region),
+                **cluster_labels(config.environment, region, cluster_role(config, region)),
+            },
             "annotations": {
+                **addons.cluster_annotations(config, region, cluster_name=cluster_name, vpc_id=vpc_id),
                 naming.ANNOTATION_ACCOUNT: config.account_id,
                 naming.ANNOTATION_REGION: region,
                 naming.ANNOTATION_CLUSTER_NAME: cluster_name,

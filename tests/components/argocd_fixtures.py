@@ -51,6 +51,7 @@ class StubCluster(pulumi.ComponentResource):
         self.cluster_name = self.node_group.cluster_name
         self.endpoint = self.node_group.cluster_name.apply(lambda _: fake_endpoint(region))
         self.certificate_authority = self.node_group.cluster_name.apply(lambda _: fake_ca(region))
+        self.vpc_id = self.node_group.cluster_name.apply(lambda _: f"vpc-{region}")
         self.k8s_provider = k8s.Provider(
             f"k8s-{region}",
             kubeconfig="{}",

@@ -1,0 +1,354 @@
+"""Cluster add-ons through GitOps (the GitOps Bridge pattern), as data.
+
+The program bootstraps only what GitOps cannot: Argo CD on the hub, and for each add-on that
+calls AWS its IAM role and EKS Pod Identity association on each cluster
+(:mod:`infra.components.addons`). It writes each cluster's facts into that cluster's Argo CD
+cluster Secret, the way the GitOps Bridge does (gitops-bridge-dev/terraform-helm-gitops-bridge
+``main.tf`` @714c425: the add-on switches become Secret *labels*, ``enable_<addon>: "true"``; the
+metadata becomes *annotations*, ``aws_cluster_name``, ``aws_region``, ``aws_account_id``,
+``aws_vpc_id``, ``<addon>_namespace``, ``<addon>_service_account``, ...). One ApplicationSet per
+add-on then selects, with Argo CD's cluster generator, the clusters whose label switches it on,
+and hands the annotations to the chart's values through Go templates
+(argoproj/argo-cd v3.4.4 ``applicationset/generators/cluster.go``, ``getClusterParameters``:
+with ``goTemplate`` the parameters are ``name``, ``nameNormalized``, ``server``, ``project`` and
+``metadata.labels`` / ``metadata.annotations``; ``applicationset/utils/utils.go``,
+``deeplyReplace``: strings inside ``helm.valuesObject`` are templated too).
+
+Which chart each add-on comes from is :data:`infra.versions.ADDON_CHARTS`; which version an
+environment runs, and on which of its clusters, is the stack file's ``platform:addons``. Adding
+an add-on to one environment is therefore one entry in that stack file: it puts the label on the
+chosen clusters' Secrets and declares the add-on's ApplicationSet on that environment's hub.
+
+Everything here is a pure function of the config; tests render the ApplicationSets as the
+cluster generator would and ``helm template`` the real chart packages (``../shared``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra import naming, versions
+from infra.config import StackConfig
+
+ARGOPROJ_API = "argoproj.io/v1alpha1"
+# The AppProject every add-on Application runs in (never the application's project).
+ADDONS_PROJECT = "platform-addons"
+# Label on each add-on ApplicationSet and the Applications it generates.
+LABEL_ADDON = "platform.example.com/addon"
+
+# Cluster Secret annotations (GitOps Bridge names) every cluster carries.
+ANNOTATION_CLUSTER_NAME = "aws_cluster_name"
+ANNOTATION_REGION = "aws_region"
+ANNOTATION_ACCOUNT = "aws_account_id"
+ANNOTATION_VPC = "aws_vpc_id"
+
+KUBE_SYSTEM = "kube-system"
+
+
+def snake(name: str) -> str:
+    """``metrics-server`` -> ``metrics_server``: label and annotation keys use the GitOps Bridge's
+    snake case."""
+    return name.replace("-", "_")
+
+
+def enable_label(addon: str) -> str:
+    """The cluster Secret label that switches ``addon`` on (value ``"true"``)."""
+    return f"enable_{snake(addon)}"
+
+
+def namespace_annotation(addon: str) -> str:
+    return f"{snake(addon)}_namespace"
+
+
+def service_account_annotation(addon: str) -> str:
+    return f"{snake(addon)}_service_account"
+
+
+def role_arn_annotation(addon: str) -> str:
+    return f"aws_{snake(addon)}_iam_role_arn"
+
+
+def annotation(key: str) -> str:
+    """A Go template reading cluster Secret annotation ``key`` (``missingkey=error`` makes a
+    missing one fail the generation instead of rendering ``<no value>``)."""
+    return "{{ index .metadata.annotations " + json.dumps(key) + " }}"
+
+
+def label(key: str) -> str:
+    return "{{ index .metadata.labels " + json.dumps(key) + " }}"
+
+
+@dataclass(frozen=True)
+class Addon:
+    """One add-on: where it runs and what it needs.
+
+    ``values(config, role)`` gives the chart's values for a cluster of ``role`` (hub|spoke, None
+    when the values do not depend on it), with
+    Go templates where a value differs per cluster. ``cluster_kinds`` are the cluster-scoped
+    kinds its chart renders ((group, kind); the add-ons' AppProject allows exactly these).
+    ``service_account`` is set for an add-on that calls AWS through EKS Pod Identity.
+    """
+
+    name: str
+    namespace: str
+    values: Callable[[StackConfig, str | None], dict[str, Any]]
+    cluster_kinds: tuple[tuple[str, str], ...]
+    service_account: str | None = None
+    # Whether the values differ between the hub and the spokes (one ApplicationSet per role then).
+    per_role: bool = False
+    summary: str = field(default="")
+
+    @property
+    def chart(self) -> Mapping[str, str]:
+        return versions.ADDON_CHARTS[self.name]
+
+
+# --- metrics-server ------------------------------------------------------------------------------
+
+
+def metrics_server_values(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """Values for the metrics-server chart (kubernetes-sigs/metrics-server charts/metrics-server).
+
+    It serves the ``metrics.k8s.io`` API the HorizontalPodAutoscalers read (``resource`` metrics);
+    without it every HPA shows ``<unknown>`` and never scales. Two replicas and a disruption
+    budget in prod, so a node drain never leaves the HPAs blind; the chart's PDB template takes
+    ``minAvailable`` (metrics-server 3.13.1 templates/pdb.yaml).
+    """
+    ha = config.argocd.ha
+    return {
+        "replicas": 2 if ha else 1,
+        "podDisruptionBudget": {"enabled": ha, "minAvailable": 1} if ha else {"enabled": False},
+    }
+
+
+RBAC = "rbac.authorization.k8s.io"
+
+CATALOG: dict[str, Addon] = {
+    "metrics-server": Addon(
+        name="metrics-server",
+        namespace=KUBE_SYSTEM,
+        values=metrics_server_values,
+        cluster_kinds=(
+            ("apiregistration.k8s.io", "APIService"),
+            (RBAC, "ClusterRole"),
+            (RBAC, "ClusterRoleBinding"),
+        ),
+        summary="Resource metrics API for the HorizontalPodAutoscalers",
+    ),
+}
+
+
+def catalog() -> dict[str, Addon]:
+    """Every add-on the program knows; its keys are exactly ``versions.ADDON_CHARTS``'s."""
+    missing = sorted(set(versions.ADDON_CHARTS) ^ set(CATALOG))
+    if missing:
+        raise ValueError(f"add-ons in only one of versions.ADDON_CHARTS and infra.addons.CATALOG: {missing}")
+    return CATALOG
+
+
+def enabled(config: StackConfig) -> list[Addon]:
+    """The add-ons this stack runs on at least one cluster, by name."""
+    known = catalog()
+    return [known[name] for name in sorted(config.addons) if config.addon_regions(name)]
+
+
+def cluster_addons(config: StackConfig, region: str) -> dict[str, str]:
+    """``{add-on: chart version}`` that the cluster of ``region`` runs."""
+    return {
+        addon.name: config.addons[addon.name].chart_version
+        for addon in enabled(config)
+        if region in config.addon_regions(addon.name)
+    }
+
+
+# --- The cluster Secret's labels and annotations -------------------------------------------------
+
+
+def cluster_labels(config: StackConfig, region: str) -> dict[str, str]:
+    """``enable_<addon>: "true"`` for each add-on the cluster runs (nothing for the others: a
+    missing label and ``"false"`` both leave the cluster unselected)."""
+    return {enable_label(name): "true" for name in cluster_addons(config, region)}
+
+
+def role_arn(config: StackConfig, region: str, addon: str) -> str:
+    return f"arn:aws:iam::{config.account_id}:role/{addon_role_name(config, region, addon)}"
+
+
+def addon_role_name(config: StackConfig, region: str, addon: str) -> str:
+    """One role per add-on and cluster (IAM is global; the region keeps each cluster's apart)."""
+    return naming.role_name(config.environment, f"{addon}-{region}")
+
+
+def cluster_annotations(
+    config: StackConfig, region: str, *, cluster_name: str, vpc_id: str | None
+) -> dict[str, str]:
+    """The facts add-ons read: account, region, cluster name, VPC ID, and per add-on the
+    namespace, service account and (for Pod Identity add-ons) the role ARN.
+
+    ``vpc_id`` is required as soon as the cluster runs an add-on (ValueError otherwise).
+    """
+    runs = cluster_addons(config, region)
+    out = {
+        ANNOTATION_ACCOUNT: config.account_id,
+        ANNOTATION_REGION: region,
+        ANNOTATION_CLUSTER_NAME: cluster_name,
+    }
+    if vpc_id is not None:
+        out[ANNOTATION_VPC] = vpc_id
+    else:
+        readers = [n for n in runs if ANNOTATION_VPC in annotations_read(application_set(config, CATALOG[n]))]
+        if readers:
+            raise ValueError(f"the cluster Secret of {region} needs the VPC ID: {', '.join(readers)} read it")
+    for name in runs:
+        addon = CATALOG[name]
+        out[namespace_annotation(name)] = addon.namespace
+        if addon.service_account is not None:
+            out[service_account_annotation(name)] = addon.service_account
+            out[role_arn_annotation(name)] = role_arn(config, region, name)
+    return out
+
+
+# --- The ApplicationSets -------------------------------------------------------------------------
+
+
+def application_set_name(addon: str, role: str | None = None) -> str:
+    return f"addon-{addon}" if role is None else f"addon-{addon}-{role}"
+
+
+def _selector(config: StackConfig, addon: Addon, role: str | None) -> dict[str, Any]:
+    labels = {naming.LABEL_ENVIRONMENT: config.environment, enable_label(addon.name): "true"}
+    if role is not None:
+        labels[naming.LABEL_CLUSTER_ROLE] = role
+    return {"matchLabels": labels}
+
+
+def _sync_policy() -> dict[str, Any]:
+    """Add-ons sync automatically in every environment, prod included: their version reaches a
+    hub only through a reviewed stack-file change and that environment's approved ``pulumi up``,
+    and an add-on that waits for a manual sync (the HPAs' metrics, the nodes they need) is an
+    outage, not a safeguard. The application's own ApplicationSet keeps prod's manual sync."""
+    return {
+        "automated": {"prune": True, "selfHeal": True},
+        "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
+    }
+
+
+def application_set(config: StackConfig, addon: Addon, role: str | None = None) -> dict[str, Any]:
+    """The ApplicationSet deploying ``addon`` to every cluster of this environment whose Secret
+    carries its ``enable_`` label (and, with ``role``, that cluster role).
+
+    One Application per selected cluster, ``<addon>-<cluster name>``, from the upstream chart at
+    this environment's pinned version, Helm release ``<addon>`` in the add-on's namespace.
+    """
+    chart = addon.chart
+    version = config.addons[addon.name].chart_version
+    set_name = application_set_name(addon.name, role)
+    values = addon.values(config, role)
+    spec: dict[str, Any] = {
+        "goTemplate": True,
+        "goTemplateOptions": ["missingkey=error"],
+        "generators": [{"clusters": {"selector": _selector(config, addon, role)}}],
+        "template": {
+            "metadata": {
+                "name": f"{addon.name}-{{{{ .name }}}}",
+                "labels": {
+                    LABEL_ADDON: addon.name,
+                    naming.LABEL_ENVIRONMENT: config.environment,
+                    naming.LABEL_REGION: label(naming.LABEL_REGION),
+                },
+            },
+            "spec": {
+                "project": ADDONS_PROJECT,
+                "source": {
+                    "repoURL": chart["repository"],
+                    "chart": chart["chart"],
+                    "targetRevision": version,
+                    "helm": {"releaseName": addon.name, "valuesObject": values},
+                },
+                "destination": {"server": "{{ .server }}", "namespace": addon.namespace},
+                "syncPolicy": _sync_policy(),
+            },
+        },
+    }
+    if config.is_prod:
+        # Removing the label (or the add-on's entry) deletes the Application, never what runs.
+        spec["syncPolicy"] = {"preserveResourcesOnDeletion": True}
+    return {
+        "apiVersion": ARGOPROJ_API,
+        "kind": "ApplicationSet",
+        "metadata": {
+            "name": set_name,
+            "namespace": naming.ARGOCD_NAMESPACE,
+            "labels": {LABEL_ADDON: addon.name},
+        },
+        "spec": spec,
+    }
+
+
+def application_sets(config: StackConfig) -> list[dict[str, Any]]:
+    """Every add-on ApplicationSet of this environment's hub, by name."""
+    out = []
+    for addon in enabled(config):
+        if addon.per_role:
+            out += [application_set(config, addon, role) for role in ("hub", "spoke")]
+        else:
+            out.append(application_set(config, addon))
+    return sorted(out, key=lambda s: s["metadata"]["name"])
+
+
+def addons_project(config: StackConfig, servers: Sequence[str]) -> dict[str, Any]:
+    """The AppProject of the add-on Applications: the enabled add-ons' chart repositories, their
+    namespaces on the registered clusters, and of cluster-scoped kinds only those their charts
+    render (tests compare with ``helm template`` of each chart)."""
+    addons = enabled(config)
+    kinds = sorted({k for a in addons for k in a.cluster_kinds})
+    return {
+        "apiVersion": ARGOPROJ_API,
+        "kind": "AppProject",
+        "metadata": {"name": ADDONS_PROJECT, "namespace": naming.ARGOCD_NAMESPACE},
+        "spec": {
+            "description": f"Cluster add-ons of {config.environment} (docs/addons.md)",
+            "sourceRepos": sorted({a.chart["repository"] for a in addons}),
+            "destinations": [
+                {"server": server, "namespace": namespace}
+                for server in servers
+                for namespace in sorted({a.namespace for a in addons})
+            ],
+            "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in kinds],
+        },
+    }
+
+
+_ANNOTATION_READ = re.compile(r'index \.metadata\.annotations "([^"]+)"')
+
+
+def annotations_read(application_set_manifest: Mapping[str, Any]) -> set[str]:
+    """The cluster Secret annotations an ApplicationSet's template reads."""
+    return set(_ANNOTATION_READ.findall(json.dumps(application_set_manifest["spec"]["template"])))
+
+
+# --- EKS managed add-on configuration ------------------------------------------------------------
+
+
+def vpc_cni_configuration() -> dict[str, str]:
+    """``configurationValues`` of the vpc-cni EKS add-on: enforce NetworkPolicies.
+
+    Without ``enableNetworkPolicy`` the VPC CNI runs no network policy agent and every
+    NetworkPolicy (the shop chart's, Argo CD's) is accepted by the API and enforced by nothing.
+    The key and its string value ``"true"`` are the EKS user guide's ("Configure your cluster for
+    Kubernetes network policies", eks-networking-add-ons.adoc: ``{ "enableNetworkPolicy": "true" }``
+    as the add-on's configuration values, add-on v1.14.0-eksbuild.3 or later). EKS validates
+    configuration values against the add-on version's schema
+    (``aws eks describe-addon-configuration --addon-name vpc-cni --addon-version <v>``).
+    """
+    return {"enableNetworkPolicy": "true"}
+
+
+def plan_summary(config: StackConfig) -> dict[str, dict[str, str]]:
+    """``{region: {add-on: version}}``: what the offline plan and docs/addons.md show."""
+    return {region: cluster_addons(config, region) for region in config.region_names}

@@ -1,0 +1,212 @@
+"""Test helpers for the cluster add-ons (issue 17): Argo CD's cluster generator as a small model,
+the upstream chart packages in ../shared, and ``helm template`` of one generated Application.
+No Pulumi here."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra import naming
+from infra.config import StackConfig
+from infra.manifests import argocd as manifests
+from tests.argocd_support import render_template, require_shared, selector_matches
+
+SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
+
+
+def fake_vpc_id(region: str) -> str:
+    return "vpc-" + re.sub(r"[^0-9a-f]", "0", region.encode().hex())[:17]
+
+
+def cluster_secrets(config: StackConfig) -> dict[str, dict[str, Any]]:
+    """Every cluster Secret the program writes for ``config``, keyed by region, with the facts
+    the real cluster would give (name, endpoint, CA, VPC ID)."""
+    return {
+        region: manifests.cluster_secret(
+            config,
+            region,
+            cluster_name=naming.cluster_name(config.environment, region),
+            endpoint=f"https://{region}.eks.example.com",
+            ca_data="Q0EK",
+            vpc_id=fake_vpc_id(region),
+        )
+        for region in config.region_names
+    }
+
+
+def _sanitize_name(name: str) -> str:
+    """argo-cd v3.4.4 applicationset/utils/utils.go ``SanitizeName`` (lower case, invalid runs
+    to '-', trimmed), enough for cluster names."""
+    return re.sub(r"[^a-z0-9-.]+", "-", name.lower()).strip("-.")
+
+
+def cluster_generator(
+    application_set: Mapping[str, Any], secrets: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The Applications the ApplicationSet controller generates from ``secrets``.
+
+    A model of argoproj/argo-cd v3.4.4 ``applicationset/generators/cluster.go``:
+    ``getSecretsByClusterName`` lists the Secrets matching the generator's selector *plus*
+    ``argocd.argoproj.io/secret-type: cluster`` (``metav1.AddLabelToSelector``); with a
+    non-empty selector the local cluster is never added (``ignoreLocalClusters``);
+    ``getClusterParameters`` gives ``name``, ``nameNormalized``, ``server``, ``project`` (``""``
+    without one) and, with ``goTemplate``, ``metadata.labels`` / ``metadata.annotations`` (each
+    only when non-empty). Each generator's ``values`` land under ``.values``. The template is
+    then rendered with ``missingkey=error`` (tests/argocd_support.py ``render_template``:
+    ``.a.b`` and ``index .a.b "k"``, the only forms the program's templates use).
+    """
+    spec = application_set["spec"]
+    assert spec.get("goTemplate") is True, "the program's ApplicationSets use goTemplate"
+    assert "missingkey=error" in (spec.get("goTemplateOptions") or [])
+    out = []
+    for generator in spec["generators"]:
+        clusters = generator["clusters"]
+        selector = clusters.get("selector") or {}
+        assert selector.get("matchLabels") or selector.get("matchExpressions"), (
+            "an empty selector adds in-cluster"
+        )
+        for secret in secrets:
+            meta = secret["metadata"]
+            labels = dict(meta.get("labels") or {})
+            if labels.get(SECRET_TYPE_LABEL) != "cluster" or not selector_matches(selector, labels):
+                continue
+            data = secret["stringData"]
+            params: dict[str, Any] = {
+                "name": data["name"],
+                "nameNormalized": _sanitize_name(data["name"]),
+                "server": data["server"],
+                "project": data.get("project", ""),
+                "metadata": {},
+            }
+            if labels:
+                params["metadata"]["labels"] = labels
+            if meta.get("annotations"):
+                params["metadata"]["annotations"] = dict(meta["annotations"])
+            if clusters.get("values"):
+                params["values"] = {k: render_template(v, params) for k, v in clusters["values"].items()}
+            app = render_template(spec["template"], params)
+            app.setdefault("apiVersion", "argoproj.io/v1alpha1")
+            app.setdefault("kind", "Application")
+            app["metadata"].setdefault("namespace", naming.ARGOCD_NAMESPACE)
+            out.append(app)
+    return out
+
+
+# --- Upstream chart packages ---------------------------------------------------------------------
+
+
+def chart_package(chart: str, version: str) -> Path:
+    """``../shared/upstream-charts/<chart>-<version>.tgz``; skips when ../shared or that version is
+    absent (a stack may pin a version newer than the packaged one)."""
+    path = require_shared() / "upstream-charts" / f"{chart}-{version}.tgz"
+    if not path.is_file():
+        pytest.skip(f"{path.name} is not in ../shared/upstream-charts; cannot render {chart} {version}")
+    return path
+
+
+@cache
+def chart_defaults(chart: str, version: str) -> dict[str, Any]:
+    """The chart's own values.yaml, read from its package."""
+    with tarfile.open(chart_package(chart, version)) as tar:
+        member = tar.extractfile(f"{chart}/values.yaml")
+        assert member is not None
+        data = yaml.safe_load(member.read())
+    assert isinstance(data, dict)
+    return data
+
+
+def helm_template(
+    app: Mapping[str, Any], package: Path, tmp_path: Path, kube_version: str
+) -> list[dict[str, Any]]:
+    """``helm template`` of a generated add-on Application's chart source, as the repo-server runs
+    it (argo-cd v3.4.4 reposerver/repository/repository.go ``helmTemplate``: release name
+    ``helm.releaseName``, namespace = the destination's, ``--kube-version`` of the cluster,
+    ``valuesObject`` as a values file)."""
+    helm_bin = shutil.which("helm")
+    if helm_bin is None:
+        pytest.skip("helm is not on PATH")
+    source = app["spec"]["source"]
+    values = tmp_path / f"{app['metadata']['name']}.values.yaml"
+    values.write_text(yaml.safe_dump(source["helm"].get("valuesObject") or {}))
+    args = [
+        helm_bin,
+        "template",
+        source["helm"]["releaseName"],
+        str(package),
+        "--namespace",
+        app["spec"]["destination"]["namespace"],
+        "--kube-version",
+        kube_version,
+        "--include-crds",
+        "--values",
+        str(values),
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+# Kinds by scope, for checking the add-ons' AppProject (an unknown kind fails the test, so a new
+# kind is classified by a person).
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "Namespace",
+        "PriorityClass",
+        "IngressClass",
+        "ClusterSecretStore",
+        "ClusterExternalSecret",
+        "ClusterGenerator",
+        "ClusterPushSecret",
+    }
+)
+NAMESPACED = frozenset(
+    {
+        "ConfigMap",
+        "Deployment",
+        "DaemonSet",
+        "ExternalSecret",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "Lease",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Secret",
+        "SecretStore",
+        "Service",
+        "ServiceAccount",
+        "StatefulSet",
+        "Pod",
+    }
+)
+
+
+def cluster_scoped_kinds(objects: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    out = set()
+    for obj in objects:
+        kind = str(obj["kind"])
+        group = str(obj["apiVersion"]).rpartition("/")[0]
+        if kind in CLUSTER_SCOPED:
+            out.add((group, kind))
+        else:
+            assert kind in NAMESPACED, (
+                f"classify the scope of {obj['apiVersion']} {kind} in tests/addons_support.py"
+            )
+    return out

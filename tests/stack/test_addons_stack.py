@@ -1,0 +1,63 @@
+"""The add-on layer in the whole program (infra.program.run) under the offline mocks, per stack."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import pytest
+
+from infra import addons, naming, offline, plan
+from infra import config as cfg
+from tests.conftest import stack_names
+
+STACKS = stack_names()
+APPLICATION_SET = "kubernetes:argoproj.io/v1alpha1:ApplicationSet"
+
+
+@cache
+def run(stack: str) -> offline.Plan:
+    return offline.run(stack)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_clusters_vpc_cni_enforces_network_policies(stack: str) -> None:
+    """The chart's and Argo CD's NetworkPolicies are enforced only with the vpc-cni add-on's
+    network policy agent on, on every cluster (infra/addons.py vpc_cni_configuration)."""
+    config = cfg.load_stack_file(stack)
+    p = run(stack)
+    cni = [r for r in p.of_type("aws:eks/addon:Addon") if r.inputs.get("addonName") == "vpc-cni"]
+    assert sorted(str(p.region_of(r)) for r in cni) == sorted(config.region_names)
+    for r in cni:
+        assert json.loads(r.inputs["configurationValues"])["enableNetworkPolicy"] == "true"
+    others = [r for r in p.of_type("aws:eks/addon:Addon") if r.inputs.get("addonName") != "vpc-cni"]
+    assert others and all("configurationValues" not in r.inputs for r in others)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_hub_declares_one_application_set_per_enabled_addon(stack: str) -> None:
+    config = cfg.load_stack_file(stack)
+    p = run(stack)
+    declared = sorted(
+        r.inputs["metadata"]["name"]
+        for r in p.of_type(APPLICATION_SET)
+        if addons.LABEL_ADDON in (r.inputs["metadata"].get("labels") or {})
+    )
+    assert declared == [s["metadata"]["name"] for s in addons.application_sets(config)]
+    regions = {str(p.region_of(r)) for r in p.of_type(APPLICATION_SET)}
+    assert regions == {config.hub_region}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_offline_plan_shows_each_clusters_addons_and_versions(stack: str) -> None:
+    config = cfg.load_stack_file(stack)
+    lines = plan.highlights(run(stack))
+    for region in config.region_names:
+        running = addons.cluster_addons(config, region)
+        shown = ", ".join(sorted(f"{versions_chart(n)} {v}" for n, v in running.items())) or "none"
+        expected = f"add-ons of {naming.cluster_secret_name(config.environment, region)}: {shown}"
+        assert expected in lines
+
+
+def versions_chart(name: str) -> str:
+    return addons.CATALOG[name].chart["chart"]
