@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import naming, offline
+from infra import addons, naming, offline
 from infra.config import StackConfig, load_stack_file
 from infra.documents import eks as eks_docs
 from infra.documents import iam
@@ -249,8 +249,14 @@ def test_first_tag_image_updater_reads_each_regions_sentinel(stack: str) -> None
 
 
 def _custom_resource(p: offline.Plan, kind: str) -> dict[str, Any]:
+    # The application's resource: the cluster add-ons' ApplicationSets (labelled, issue 17) are
+    # checked in tests/stack/test_addons_stack.py.
     found = [
-        r.inputs for r in p.resources if r.type.startswith("kubernetes:") and r.inputs.get("kind") == kind
+        r.inputs
+        for r in p.resources
+        if r.type.startswith("kubernetes:")
+        and r.inputs.get("kind") == kind
+        and addons.LABEL_ADDON not in ((r.inputs.get("metadata") or {}).get("labels") or {})
     ]
     assert len(found) == 1, kind
     return found[0]

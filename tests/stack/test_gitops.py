@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from infra import addons, naming, offline
 from infra import config as cfg
-from infra import naming, offline
 from infra.manifests import argocd as m
 from tests.argocd_support import (
     crd_errors,
@@ -29,6 +29,16 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 APPSET = "kubernetes:argoproj.io/v1alpha1:ApplicationSet"
 IMAGE_UPDATER = "kubernetes:argocd-image-updater.argoproj.io/v1alpha1:ImageUpdater"
+
+
+def app_sets(p: offline.Plan) -> list[offline.Resource]:
+    """The application's ApplicationSet (the cluster add-ons' sets, labelled, are checked in
+    tests/stack/test_addons_stack.py)."""
+    return [
+        r
+        for r in p.of_type(APPSET)
+        if addons.LABEL_ADDON not in ((r.inputs.get("metadata") or {}).get("labels") or {})
+    ]
 
 
 @cache
@@ -67,7 +77,7 @@ def generator_params(secret: offline.Resource) -> dict[str, Any]:
 
 
 def generated_applications(p: offline.Plan) -> dict[str, dict[str, Any]]:
-    (appset,) = p.of_type(APPSET)
+    (appset,) = app_sets(p)
     spec = appset.inputs["spec"]
     (generator,) = spec["generators"]
     apps = {}
@@ -139,7 +149,7 @@ def test_one_cluster_secret_per_region_all_selected_by_the_applicationset(stack:
     p = plan(stack)
     secrets = cluster_secrets(p)
     assert len(secrets) == len(p.config.region_names)
-    (appset,) = p.of_type(APPSET)
+    (appset,) = app_sets(p)
     selector = appset.inputs["spec"]["generators"][0]["clusters"]["selector"]
     regions = {s.inputs["metadata"]["labels"][naming.LABEL_REGION] for s in secrets}
     assert regions == set(p.config.region_names)
@@ -182,7 +192,7 @@ def test_staging_applications_sync_automatically_and_prods_do_not() -> None:
     prod = plan("prod")
     for app in generated_applications(prod).values():
         assert "automated" not in app["spec"]["syncPolicy"]
-    (appset,) = prod.of_type(APPSET)
+    (appset,) = app_sets(prod)
     assert appset.inputs["spec"]["syncPolicy"]["preserveResourcesOnDeletion"] is True
 
 
@@ -201,7 +211,7 @@ def test_prod_argocd_is_highly_available_and_stagings_is_not() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_ignore_rule_covers_every_parameter_image_updater_writes_or_a_person_adds(stack: str) -> None:
     p = plan(stack)
-    (appset,) = p.of_type(APPSET)
+    (appset,) = app_sets(p)
     (updater,) = p.of_type(IMAGE_UPDATER)
     rules = appset.inputs["spec"]["ignoreApplicationDifferences"]
     expressions = [e for r in rules for e in r["jqPathExpressions"]]
@@ -233,12 +243,14 @@ def test_ignore_rule_covers_every_parameter_image_updater_writes_or_a_person_add
 def test_every_custom_resource_validates_against_its_crd(stack: str) -> None:
     p = plan(stack)
     found = [r for r in p.resources if "argoproj.io/" in r.type]
-    assert sorted(r.inputs["kind"] for r in found) == [
-        "AppProject",
-        "AppProject",
-        "ApplicationSet",
-        "ImageUpdater",
-    ]
+    # The cluster add-ons (issue 17) add their AppProject and one ApplicationSet per add-on.
+    add_on_sets = len(addons.application_sets(p.config))
+    add_on_projects = 1 if add_on_sets else 0
+    assert sorted(r.inputs["kind"] for r in found) == sorted(
+        ["AppProject", "AppProject", "ApplicationSet", "ImageUpdater"]
+        + ["AppProject"] * add_on_projects
+        + ["ApplicationSet"] * add_on_sets
+    )
     for r in found:
         manifest = {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
         assert crd_errors(manifest) == [], r.type
