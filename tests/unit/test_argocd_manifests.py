@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from infra import addons, naming
 from infra import config as cfg
-from infra import naming
 from infra.manifests import argocd as m
 from tests.argocd_support import (
     cluster_generator_params,
@@ -81,10 +81,14 @@ def test_one_secret_per_cluster_with_labels_and_metadata(stack: str) -> None:
         assert meta["name"] == naming.cluster_secret_name(config.environment, region)
         assert meta["labels"][m.SECRET_TYPE_LABEL] == "cluster"
         assert meta["labels"][naming.LABEL_ENVIRONMENT] == config.environment
+        # The platform's annotations, plus the cluster add-ons' facts (issue 17,
+        # tests/unit/test_addons.py checks those).
+        cluster_name = naming.cluster_name(config.environment, region)
         assert meta["annotations"] == {
+            **addons.cluster_annotations(config, region, cluster_name=cluster_name, vpc_id=None),
             naming.ANNOTATION_ACCOUNT: config.account_id,
             naming.ANNOTATION_REGION: region,
-            naming.ANNOTATION_CLUSTER_NAME: naming.cluster_name(config.environment, region),
+            naming.ANNOTATION_CLUSTER_NAME: cluster_name,
             naming.ANNOTATION_REGISTRY: f"{config.account_id}.dkr.ecr.{region}.amazonaws.com",
         }
         assert secret["stringData"]["server"] == endpoint(region)
