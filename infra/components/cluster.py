@@ -266,13 +266,15 @@ class RegionalCluster(pulumi.ComponentResource):
         # (authentication mode API, no aws-auth). https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
         self.operator_access: list[pulumi.Resource] = []
         for operator, (principal_arn, principal) in (operators or {}).items():
+            # Follows the role if the program manages it (bound_to_principal); the admin's does not.
+            bound = bound_to_principal(principal) if principal is not None else pulumi.ResourceOptions()
             entry = aws.eks.AccessEntry(
                 f"{operator}-{region}",
                 cluster_name=self.cluster_name,
                 principal_arn=principal_arn,
                 type="STANDARD",
                 tags=tags,
-                opts=pulumi.ResourceOptions.merge(child, bound_to_principal(principal)),
+                opts=pulumi.ResourceOptions.merge(child, bound),
             )
             association = aws.eks.AccessPolicyAssociation(
                 f"{operator}-{region}",
@@ -283,7 +285,8 @@ class RegionalCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(
                     child,
                     pulumi.ResourceOptions.merge(
-                        bound_to_entry(entry), pulumi.ResourceOptions(depends_on=[entry])
+                        bound_to_entry(entry) if principal is not None else pulumi.ResourceOptions(),
+                        pulumi.ResourceOptions(depends_on=[entry]),
                     ),
                 ),
             )
@@ -450,24 +453,24 @@ class RegionalCluster(pulumi.ComponentResource):
         return {"name": self.cluster_name, "endpoint": self.endpoint, "oidcIssuer": self.oidc_issuer}
 
 
-def bound_to_principal(principal: pulumi.Resource | None) -> pulumi.ResourceOptions:
-    """Options of an EKS access entry for an IAM principal: replaced whenever the principal is.
+def bound_to_principal(principal: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Options of an EKS access entry for an IAM role this program manages: replaced with the role.
 
     EKS binds an access entry to the principal's unique ID, not its ARN: "If you don't delete
     the access entry and ever recreate the IAM principal, even if it has the same ARN, the access
     entry won't work ... the roleID or userID ... is different for the recreated IAM principal"
     (https://docs.aws.amazon.com/eks/latest/APIReference/API_AccessEntry.html, principalArn).
-    So an entry for a role this program manages is replaced with that role (``replaceWith``:
-    https://www.pulumi.com/docs/iac/concepts/resources/options/replacewith/), and deleted
-    before its replacement is created: a cluster holds one entry per principal ARN, so creating
-    the new one first fails with ResourceInUseException
+    So the entry is replaced with the role (``replaceWith``:
+    https://www.pulumi.com/docs/iac/concepts/resources/options/replacewith/), and deleted before
+    its replacement is created: the role keeps its ARN, a cluster holds one entry per principal
+    ARN, and creating the new one first fails with ResourceInUseException
     (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessEntry.html).
-    ``principal`` None: a role the program does not manage (``clusterAdminRoleArn``); recreating
-    that one needs the recovery step of docs/iam.md.
+    Not for ``clusterAdminRoleArn``, which the program does not manage: its entry changes only
+    with that setting, to another ARN, so the new entry is created before the old one goes and
+    the person running the `up` keeps access meanwhile; a recreated admin role is recovered by
+    the step in docs/clusters.md.
     """
-    return pulumi.ResourceOptions(
-        delete_before_replace=True, replace_with=[principal] if principal is not None else None
-    )
+    return pulumi.ResourceOptions(delete_before_replace=True, replace_with=[principal])
 
 
 def bound_to_entry(entry: pulumi.Resource) -> pulumi.ResourceOptions:

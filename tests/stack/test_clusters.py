@@ -192,3 +192,21 @@ def test_config_refuses_a_kubernetes_version_without_addon_versions() -> None:
         if version in versions.EKS_STANDARD_SUPPORT:
             assert "no pinned EKS add-on versions" in message
             assert ", ".join(usable) in message
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_admins_access_is_replaced_create_first_and_managed_roles_delete_first(stack: str) -> None:
+    """clusterAdminRoleArn's entries change only to another ARN: created before the old ones go,
+    so the person running that `up` keeps access. Every other entry names a role the program
+    manages and follows it delete-first (tests/contracts/test_eks_access.py has the EKS rules)."""
+    p = plan(stack)
+    admin = p.config.cluster_admin_role_arn
+    kinds = ("aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    resources = [r for kind in kinds for r in p.of_type(kind)]
+    admins = [r for r in resources if r.inputs["principalArn"] == admin]
+    assert len(admins) == 2 * len(p.config.region_names)
+    for r in resources:
+        if r.inputs["principalArn"] == admin:
+            assert (r.delete_before_replace, r.replace_with) == (False, []), r.name
+        else:
+            assert r.delete_before_replace and r.replace_with, r.name
