@@ -50,7 +50,7 @@ class HubCluster(Protocol):
 class HubApplicationAccessArgs:
     principal_arn: pulumi.Input[str]
     # The role resource behind principal_arn: its replacement replaces the access entry.
-    principal: pulumi.Resource | None
+    principal: pulumi.Resource
     spec: iam.HubAccessSpec
     hub: HubCluster
     tags: dict[str, str]
