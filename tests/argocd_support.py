@@ -82,6 +82,19 @@ def crd_schema(group: str, kind: str) -> dict[str, Any]:
     return schema
 
 
+@cache
+def raw_crd_schema(group: str, kind: str) -> dict[str, Any]:
+    """The served version's openAPIV3Schema exactly as the CRD file has it (``default`` included),
+    for applying the API server's defaulting (``tests/contracts/upstream.py`` ``crd_default``)."""
+    path = require_shared() / "crds" / CRD_FILES[(group, kind)]
+    crd = yaml.safe_load(path.read_text())
+    assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
+    (served,) = [v for v in crd["spec"]["versions"] if v.get("served")]
+    schema = served["schema"]["openAPIV3Schema"]
+    assert isinstance(schema, dict)
+    return schema
+
+
 def crd_errors(manifest: Mapping[str, Any]) -> list[str]:
     """Every schema violation of a custom resource against its CRD (empty when valid)."""
     api_version = str(manifest["apiVersion"])

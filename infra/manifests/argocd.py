@@ -569,12 +569,8 @@ def image_updater(config: StackConfig) -> dict[str, Any]:
                     "imageName": naming.image_repository(
                         config.account_id, region, config.ecr.prefix, config.sentinel_service
                     ),
-                    # forceUpdate: before the first tag nothing runs (the chart renders only
-                    # its guard), so the image is not in status.summary.images, and Image
-                    # Updater updates only live images unless forceUpdate adds it
-                    # (argocd-image-updater v1.2.2 pkg/argocd/argocd.go
-                    # GetImagesFromApplication; tests/contracts/test_image_updater_source_type.py).
-                    "commonUpdateSettings": {"forceUpdate": True},
+                    # No commonUpdateSettings here or on the ref, by construction: the CRD
+                    # defaults updateStrategy to semver inside any such block (see the spec's).
                     "manifestTargets": {"helm": {"name": IMAGE_NAME_PARAMETER, "tag": IMAGE_TAG_PARAMETER}},
                 }
             ],
@@ -590,7 +586,26 @@ def image_updater(config: StackConfig) -> dict[str, Any]:
         "kind": "ImageUpdater",
         "metadata": {"name": image_updater_name(config), "namespace": naming.ARGOCD_NAMESPACE},
         "spec": {
-            "commonUpdateSettings": {"updateStrategy": iu.update_strategy, "allowTags": iu.allow_tags},
+            # Every setting lives here and only here. The CRD (chart 1.2.4; v1.2.2
+            # api/v1alpha1/imageupdater_types.go `+kubebuilder:default:="semver"` and `=false`)
+            # defaults updateStrategy and forceUpdate inside *every* commonUpdateSettings block
+            # that is present (structural-schema defaulting, Kubernetes doc "CustomResourceDefinition
+            # defaulting"; k8s.io/apiextensions-apiserver pkg/apiserver/schema/defaulting/
+            # algorithm.go), and pkg/argocd/argocd.go mergeCommonUpdateSettings lets the more
+            # specific block win (spec < applicationRefs[] < images[], parseImageList). A nested
+            # block, even one holding only forceUpdate, would thus make the effective strategy
+            # semver whatever the config says. An absent block stays nil and merges nothing, so
+            # these settings reach every image.
+            # forceUpdate: before the first tag nothing runs (the chart renders only its guard),
+            # so the image is not in status.summary.images, and Image Updater updates only live
+            # images unless forceUpdate adds it (pkg/argocd/argocd.go GetImagesFromApplication).
+            # Pinned by tests/contracts/test_image_updater_settings.py and
+            # tests/contracts/test_image_updater_source_type.py.
+            "commonUpdateSettings": {
+                "updateStrategy": iu.update_strategy,
+                "allowTags": iu.allow_tags,
+                "forceUpdate": True,
+            },
             "writeBackConfig": {"method": iu.write_back_method},
             "applicationRefs": refs,
         },

@@ -23,6 +23,7 @@ from tests.argocd_support import (
     generated_applications,
     helm_template_application,
     image_updater_parameters,
+    raw_crd_schema,
     rendered_objects,
     with_parameters,
 )
@@ -80,12 +81,19 @@ def test_force_update_makes_the_not_yet_running_sentinel_eligible() -> None:
     """argocd-image-updater v1.2.2 pkg/argocd/argocd.go ``GetImagesFromApplication`` and
     pkg/argocd/update.go ``UpdateApplication``: only live images (status.summary.images) are
     updated, unless ``forceUpdate`` adds the image with no tag, which updates on the first run.
-    Before the first tag nothing runs, so the program's ImageUpdater CR sets forceUpdate."""
+    Before the first tag nothing runs, so the program's ImageUpdater CR sets forceUpdate. What
+    counts is the image's *effective* forceUpdate: the CR as the API server stores it (chart 1.2.4
+    CRD defaults ``forceUpdate: false`` in every settings block present) merged by
+    ``mergeCommonUpdateSettings``/``parseImageList`` (see test_image_updater_settings.py)."""
     for stack in STACKS:
         config = load_stack_file(stack)
-        for ref in m.image_updater(config)["spec"]["applicationRefs"]:
+        cr = m.image_updater(config)
+        stored = upstream.crd_default(cr, raw_crd_schema("argocd-image-updater.argoproj.io", "ImageUpdater"))
+        effective = {(e.name_pattern, e.alias): e for e in upstream.image_updater_effective_settings(stored)}
+        for ref in cr["spec"]["applicationRefs"]:
             (image,) = ref["images"]
-            force = bool(image["commonUpdateSettings"]["forceUpdate"])
+            force = effective[(ref["namePattern"], image["alias"])].settings["forceUpdate"]
+            assert force is True
             assert upstream.image_updater_considers_image([], image["imageName"], force)
 
 

@@ -139,6 +139,140 @@ def image_updater_considers_image(status_images: Iterable[str], repository: str,
     return live or force_update
 
 
+# --- Kubernetes: CRD defaulting; Image Updater: effective settings ---------------------------------
+
+KUBERNETES_APIEXTENSIONS_VERSION = "v0.36.3"
+
+
+def crd_default(value: Any, schema: Mapping[str, Any] | None) -> Any:
+    """``value`` defaulted by the API server from a CRD's structural ``openAPIV3Schema``.
+
+    kubernetes/apiextensions-apiserver v0.36.3, pkg/apiserver/schema/defaulting/algorithm.go
+    ``Default`` (Kubernetes doc "CustomResourceDefinition defaulting",
+    https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#defaulting):
+    for an object that is present, every property with a ``default`` that is missing (or a
+    non-nullable null) gets a deep copy of it; then it recurses into the object's present
+    properties (defaults included) and ``additionalProperties`` values, and into every item of a
+    present array. A missing object is not created unless its own property has a default.
+    Returns a defaulted deep copy; ``value`` is not changed.
+    """
+    out = copy.deepcopy(value)
+    _crd_default_in_place(out, schema)
+    return out
+
+
+def _non_nullable_null(x: Any, schema: Mapping[str, Any] | None) -> bool:
+    return x is None and schema is not None and not schema.get("nullable", False)
+
+
+def _crd_default_in_place(x: Any, schema: Mapping[str, Any] | None) -> None:
+    if schema is None:
+        return
+    if isinstance(x, dict):
+        properties: Mapping[str, Any] = schema.get("properties") or {}
+        for key, prop in properties.items():
+            if "default" not in prop:
+                continue
+            if key not in x or _non_nullable_null(x[key], prop):
+                x[key] = copy.deepcopy(prop["default"])
+        extra = schema.get("additionalProperties")
+        for key in list(x):
+            if key in properties:
+                _crd_default_in_place(x[key], properties[key])
+            elif isinstance(extra, Mapping):
+                if _non_nullable_null(x[key], extra) and "default" in extra:
+                    x[key] = copy.deepcopy(extra["default"])
+                _crd_default_in_place(x[key], extra)
+    elif isinstance(x, list):
+        items = schema.get("items")
+        for i, item in enumerate(x):
+            if isinstance(items, Mapping) and _non_nullable_null(item, items) and "default" in items:
+                x[i] = copy.deepcopy(items["default"])
+            _crd_default_in_place(x[i], items if isinstance(items, Mapping) else None)
+
+
+COMMON_UPDATE_SETTINGS = (
+    "updateStrategy",
+    "allowTags",
+    "ignoreTags",
+    "pullSecret",
+    "forceUpdate",
+    "platforms",
+)
+
+
+def merge_common_update_settings(*levels: Mapping[str, Any] | None) -> dict[str, Any]:
+    """argoproj-labs/argocd-image-updater v1.2.2, pkg/argocd/argocd.go ``mergeCommonUpdateSettings``:
+    later levels take precedence field by field; a nil level, and a nil field within a level,
+    change nothing."""
+    merged: dict[str, Any] = {}
+    for level in levels:
+        if level is None:
+            continue
+        for field in COMMON_UPDATE_SETTINGS:
+            if level.get(field) is not None:
+                merged[field] = level[field]
+    return merged
+
+
+def merge_write_back_config(
+    spec_level: Mapping[str, Any] | None, ref_level: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """argoproj-labs/argocd-image-updater v1.2.2, pkg/argocd/argocd.go ``mergeWBCSettings``: a copy
+    of the spec level; the ref's ``method`` and each of its gitConfig fields, where set, win."""
+    merged = copy.deepcopy(dict(spec_level or {}))
+    if ref_level is None:
+        return merged
+    if ref_level.get("method") is not None:
+        merged["method"] = ref_level["method"]
+    if ref_level.get("gitConfig") is not None:
+        git = merged.setdefault("gitConfig", {})
+        for field in ("repository", "branch", "writeBackTarget", "pullRequest"):
+            if ref_level["gitConfig"].get(field) is not None:
+                git[field] = copy.deepcopy(ref_level["gitConfig"][field])
+    return merged
+
+
+@dataclass(frozen=True)
+class EffectiveImageSettings:
+    """What Image Updater uses for one image of one applicationRef."""
+
+    name_pattern: str
+    alias: str
+    settings: Mapping[str, Any]
+    write_back: Mapping[str, Any]
+
+
+def image_updater_effective_settings(stored_cr: Mapping[str, Any]) -> list[EffectiveImageSettings]:
+    """The settings per image of an ImageUpdater CR as stored (i.e. after defaulting).
+
+    argoproj-labs/argocd-image-updater v1.2.2, pkg/argocd/argocd.go: for a ref without
+    ``useAnnotations`` (``FilterApplicationsForUpdate``),
+    ``mergeCommonUpdateSettings(spec.commonUpdateSettings, applicationRef.commonUpdateSettings)``
+    and ``mergeWBCSettings(spec.writeBackConfig, applicationRef.writeBackConfig)``; then per image
+    (``parseImageList``) ``mergeCommonUpdateSettings(thatResult, image.commonUpdateSettings)``.
+    """
+    spec = stored_cr["spec"]
+    out = []
+    for ref in spec["applicationRefs"]:
+        if ref.get("useAnnotations"):
+            raise NotImplementedError("settings read from Application annotations are not transcribed")
+        ref_settings = merge_common_update_settings(
+            spec.get("commonUpdateSettings"), ref.get("commonUpdateSettings")
+        )
+        write_back = merge_write_back_config(spec.get("writeBackConfig"), ref.get("writeBackConfig"))
+        for image in ref.get("images") or []:
+            out.append(
+                EffectiveImageSettings(
+                    name_pattern=ref["namePattern"],
+                    alias=image["alias"],
+                    settings=merge_common_update_settings(ref_settings, image.get("commonUpdateSettings")),
+                    write_back=write_back,
+                )
+            )
+    return out
+
+
 # --- Argo CD: syncing ----------------------------------------------------------------------------
 
 # The resource API a manifest's apiVersion/kind resolves to, as the cluster's discovery serves it.

@@ -220,6 +220,12 @@ def test_image_updater_watches_the_sentinel_per_region_in_that_regions_registry(
     settings = cr["spec"]["commonUpdateSettings"]
     assert settings["updateStrategy"] == config.image_updater.update_strategy
     assert settings["allowTags"] == config.image_updater.allow_tags
+    assert settings["forceUpdate"] is True
+    # Nowhere else: the CRD would default updateStrategy to semver in a nested block, which then
+    # wins (tests/contracts/test_image_updater_settings.py).
+    for ref in refs:
+        assert "commonUpdateSettings" not in ref
+        assert all("commonUpdateSettings" not in image for image in ref["images"])
     assert cr["spec"]["writeBackConfig"] == {"method": "argocd"}
 
 
