@@ -60,6 +60,7 @@ from infra.deploy_model import (
     resource_version,
     sync_options,
     sync_revision,
+    sync_sources,
     verify,
 )
 
@@ -563,6 +564,7 @@ class Deployer:
                 reason=f"python -m infra.deploy {self.stacks.deploy.stack}",
                 revision=sync_revision(app),
                 resource_version=resource_version(app),
+                sources=sync_sources(app),
                 options=sync_options(app),
             )
             try:

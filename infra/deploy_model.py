@@ -9,6 +9,7 @@ without a fake API at all.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -350,6 +351,29 @@ def sync_options(app: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys([*options, PRUNE_LAST]))
 
 
+def sync_sources(app: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``source`` (or ``sources``) the deploy's operation pins: a copy of the verified
+    Application's own, Helm parameters included, so the sync applies exactly what was verified.
+
+    argo-cd v3.4.4 controller/sync.go ``newSyncOperationResult``: when the controller starts an
+    operation it takes ``op.Sync.Source``/``op.Sync.Sources`` if either is set, otherwise
+    ``app.Spec.GetSource()``/``app.Spec.Sources`` *as they are then*, and ``SyncAppState`` renders
+    and applies that source (``CompareAppState`` with ``state.SyncResult.Source``). Without it an
+    Image Updater write between the deploy's patch and the start would be synced unverified. The
+    API server's own sync does the same (server/application/application.go ``Sync``:
+    ``Source: a.Spec.GetSource()`` unless the Application has multiple sources, ``Sources:
+    a.Spec.Sources``). Returns ``{"source": {...}}`` or ``{"sources": [...]}``. Pinned by
+    tests/contracts/test_sync_source.py.
+    """
+    spec = _get(app, "spec") or {}
+    if spec.get("sources"):
+        return {"sources": copy.deepcopy(list(spec["sources"]))}
+    source = spec.get("source")
+    if not isinstance(source, Mapping):
+        raise ValueError(f"Application {name_of(app)} has neither spec.source nor spec.sources")
+    return {"source": copy.deepcopy(dict(source))}
+
+
 def operation_patch(
     *,
     username: str,
@@ -359,6 +383,7 @@ def operation_patch(
     reason: str,
     revision: str | None,
     resource_version: str | None,
+    sources: Mapping[str, Any],
     options: Sequence[str] = (PRUNE_LAST,),
 ) -> dict[str, Any]:
     """The JSON merge patch that asks Argo CD to sync an Application, with prune.
@@ -368,10 +393,16 @@ def operation_patch(
     https://argo-cd.readthedocs.io/en/stable/user-guide/sync-kubectl/
     ``metadata.resourceVersion`` makes the patch conditional: if Image Updater (or anyone) changed
     the Application after it was verified, the API server answers 409 Conflict instead of
-    syncing an image nobody checked. ``options`` is :func:`sync_options` of the Application read;
-    ``prune`` is :data:`PRUNE`.
+    syncing an image nobody checked; ``sources`` (:func:`sync_sources` of the Application read)
+    covers a change after the patch and before the controller starts the sync. ``options`` is
+    :func:`sync_options` of the Application read; ``prune`` is :data:`PRUNE`.
     """
-    sync: dict[str, Any] = {"syncStrategy": {"hook": {}}, "prune": PRUNE, "syncOptions": list(options)}
+    sync: dict[str, Any] = {
+        "syncStrategy": {"hook": {}},
+        "prune": PRUNE,
+        "syncOptions": list(options),
+        **copy.deepcopy(dict(sources)),
+    }
     if revision:
         sync["revision"] = revision
     patch: dict[str, Any] = {
@@ -449,12 +480,28 @@ def assess(app: Mapping[str, Any], deploy_id: str, desired: ImageRef, service: s
     if health == DEGRADED:
         detail = str(_get(app, "status", "health", "message") or "")
         return Assessment(Phase.DEGRADED, f"{sync}/{health}: {detail}".rstrip(": "))
-    if sync != SYNCED or health != HEALTHY:
+    # The operation pins the verified source (sync_sources), so Image Updater may have moved the
+    # spec to a newer tag meanwhile: Argo CD then compares the live state with that newer spec and
+    # reports OutOfSync, as for any prod Application waiting for its next deploy. Only then is
+    # OutOfSync no reason to wait; what runs must still be exactly the verified image.
+    spec_image, _ = desired_image(app, desired.repository, service)
+    moved_on = (
+        spec_image
+        if applied is not None and spec_image is not None and not desired.same_image(spec_image)
+        else None
+    )
+    if (sync != SYNCED and moved_on is None) or health != HEALTHY:
         return Assessment(Phase.SETTLING, f"sync succeeded; now {sync}/{health}")
     running = running_images(app, desired.repository)
     if not running or not all(desired.same_image(image) for image in running):
         return Assessment(
             Phase.SETTLING,
             f"{sync}/{health}; waiting for Argo CD to report {desired} (now {_images_text(running)})",
+        )
+    if moved_on is not None:
+        return Assessment(
+            Phase.SUCCEEDED,
+            f"{health}, running {desired}; the Application has since moved to {moved_on}, which a "
+            "later deploy verifies",
         )
     return Assessment(Phase.SUCCEEDED, f"{sync}/{health}, running {desired}")

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 
 from infra.config import PROJECT_ROOT, load_stack_file
-from infra.deploy_model import PRUNE_LAST, ImageRef, operation_patch, sync_options
+from infra.deploy_model import PRUNE_LAST, ImageRef, operation_patch, sync_options, sync_sources
 from infra.manifests import argocd as m
 from tests.argocd_support import (
     generated_applications,
@@ -44,6 +44,7 @@ def deploy_operation(app: dict[str, Any]) -> dict[str, Any]:
         reason="python -m infra.deploy prod",
         revision="a" * 40,
         resource_version="7",
+        sources=sync_sources(app),
         options=sync_options(app),
     )
     return upstream.apply_merge_patch(app, patch)

@@ -402,6 +402,23 @@ def operation_sync_options(application: Mapping[str, Any]) -> tuple[list[str], b
     return list(sync_op.get("syncOptions") or []), bool(sync_op.get("prune", False))
 
 
+def argocd_sources_synced(app: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the application controller renders and applies when it starts ``app``'s operation.
+
+    argoproj/argo-cd v3.4.4, controller/sync.go: ``SyncAppState`` creates the sync result once,
+    at the start (``if state.SyncResult == nil``), with ``newSyncOperationResult``: if
+    ``len(op.Sources) > 0 || op.Source != nil`` it takes the operation's ``Source``/``Sources``,
+    otherwise ``app.Spec.Sources`` and ``app.Spec.GetSource()`` as the Application is then; with no
+    ``Sources`` (single source) it compares and syncs ``[SyncResult.Source]``.
+    """
+    op = app["operation"]["sync"]
+    if op.get("sources") or op.get("source") is not None:
+        source, sources = op.get("source") or {}, list(op.get("sources") or [])
+    else:
+        source, sources = app["spec"].get("source") or {}, list(app["spec"].get("sources") or [])
+    return copy.deepcopy(sources if sources else [source])
+
+
 # --- ApplicationSet controller: updating an Application ------------------------------------------
 
 

@@ -208,6 +208,7 @@ class FakeHub:
         self.after_patch: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._faults: dict[tuple[str, str | None], Fault] = {}
         self._progress: dict[str, int] = {}
+        self._synced_source: dict[str, dict[str, Any]] = {}
         self._rv = 100
         self._lock = threading.RLock()
         hub = self
@@ -413,6 +414,11 @@ class FakeHub:
         status = app.setdefault("status", {})
         if "operation" in app:
             operation = app.pop("operation")
+            # argo-cd v3.4.4 controller/sync.go SyncAppState/newSyncOperationResult: the source
+            # synced is fixed when the operation starts: the operation's own, else the spec's now.
+            sync_op = operation.get("sync") or {}
+            synced = sync_op.get("source") if sync_op.get("source") or sync_op.get("sources") else None
+            self._synced_source[name] = copy.deepcopy(synced or app["spec"]["source"])
             status["operationState"] = {
                 "operation": operation,
                 "phase": "Running",
@@ -438,13 +444,16 @@ class FakeHub:
         if outcome == "failed":
             state.update(phase="Failed", message="one or more objects failed to apply")
             return
-        source = copy.deepcopy(app["spec"]["source"])
+        name = app["metadata"]["name"]
+        source = copy.deepcopy(self._synced_source[name])
         sync_op = state["operation"].get("sync", {})
         revision = sync_op.get("revision") or "b" * 40
         tag = next(p["value"] for p in source["helm"]["parameters"] if p["name"] == TAG_PARAMETER)
         region = next(r for r in self.config.region_names if app["metadata"]["name"].endswith(r))
-        script = self.scripts[app["metadata"]["name"]]
+        script = self.scripts[name]
         prune = sync_op.get("prune") is True
+        # Argo CD then compares the live state with the spec: a spec that moved on is OutOfSync.
+        moved_on = source != app["spec"]["source"]
         extra = [
             {"kind": key.split("/")[0], "name": key.split("/")[1], "requiresPruning": True}
             for key in script.removes
@@ -469,10 +478,10 @@ class FakeHub:
         if prune:
             script.removes = ()
             status["resources"] = []
-            status["sync"] = {"status": "Synced", "revision": revision}
+            status["sync"] = {"status": "OutOfSync" if moved_on else "Synced", "revision": revision}
         else:
             status["resources"] = extra
-            status["sync"] = {"status": "OutOfSync" if extra else "Synced", "revision": revision}
+            status["sync"] = {"status": "OutOfSync" if extra or moved_on else "Synced", "revision": revision}
         status["summary"] = {"images": images(self.config, region, tag)}
         if outcome == "degraded":
             status["health"] = {
@@ -694,3 +703,36 @@ def test_the_controller_prunes_only_when_the_operation_says_so(harness: Harness)
         results = {r["status"] for r in app["status"]["operationState"]["syncResult"]["resources"]}
         assert results == ({"Pruned"} if prune else {"PruneSkipped"})
         assert [r["requiresPruning"] for r in app["status"]["resources"]] == ([] if prune else [True, True])
+
+
+def test_the_controller_syncs_the_operations_source_else_the_spec_at_start(harness: Harness) -> None:
+    """argo-cd v3.4.4 controller/sync.go ``newSyncOperationResult``: a spec change between the
+    patch and the start (Image Updater moving the tag) is synced unless the operation carries
+    its own source; Argo CD then compares with the moved spec (OutOfSync)."""
+    harness.seed()
+    region = harness.order[0]
+    name = harness.prod.app_name(region)
+    client = _client(harness, harness.prod_context, "prod")
+
+    def set_tag(app: dict[str, Any], tag: str) -> None:
+        for parameter in app["spec"]["source"]["helm"]["parameters"]:
+            if parameter["name"] == TAG_PARAMETER:
+                parameter["value"] = tag
+
+    for pinned, synced_tag, sync_status in ((False, OTHER_TAG, "Synced"), (True, NEW_TAG, "OutOfSync")):
+        set_tag(harness.prod.apps[name], NEW_TAG)
+        harness.prod.scripts[name] = Script(progressing_reads=0)
+        read = client.get(name)
+        sync: dict[str, Any] = {"prune": True}
+        if pinned:
+            sync["source"] = read["spec"]["source"]
+        harness.prod.after_patch[name] = lambda app: set_tag(app, OTHER_TAG)
+        client.patch(name, {"operation": {"sync": sync, "info": [{"name": "deploy-id", "value": "x"}]}})
+        for _ in range(3):
+            app = client.get(name)
+        state = app["status"]["operationState"]
+        assert state["phase"] == "Succeeded"
+        parameters = state["syncResult"]["source"]["helm"]["parameters"]
+        assert [p["value"] for p in parameters if p["name"] == TAG_PARAMETER] == [synced_tag]
+        assert app["status"]["summary"]["images"] == images(harness.prod_config, region, synced_tag)
+        assert app["status"]["sync"]["status"] == sync_status

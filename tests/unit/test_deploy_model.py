@@ -32,6 +32,7 @@ from infra.deploy_model import (
     running_images,
     split_tag_value,
     sync_revision,
+    sync_sources,
     verify,
 )
 from infra.manifests import argocd as argocd_manifests
@@ -263,6 +264,7 @@ def patch_body(**kw: Any) -> dict[str, Any]:
         "reason": "python -m infra.deploy prod",
         "revision": "a" * 40,
         "resource_version": "7",
+        "sources": sync_sources(prod_app()),
     }
     args.update(kw)
     return operation_patch(**args)
@@ -278,10 +280,31 @@ def test_patch_has_the_documented_operation_shape() -> None:
         "syncStrategy": {"hook": {}},
         "prune": True,
         "syncOptions": ["PruneLast=true"],
+        "source": prod_app()["spec"]["source"],
     }
     assert {i["name"]: i["value"] for i in operation["info"]}["image"] == f"shop/web:{NEW_TAG}"
     assert "revision" not in patch_body(revision=None)["operation"]["sync"]
     assert "metadata" not in patch_body(resource_version=None)
+
+
+def test_the_operation_pins_a_copy_of_the_verified_source_with_its_parameters() -> None:
+    app = prod_app()
+    pinned = sync_sources(app)
+    assert pinned == {"source": app["spec"]["source"]}
+    tags = [p["value"] for p in pinned["source"]["helm"]["parameters"] if p["name"] == "image.tag"]
+    assert tags == [NEW_TAG]
+    app["spec"]["source"]["helm"]["parameters"].clear()  # a later change does not reach the copy
+    assert pinned["source"]["helm"]["parameters"]
+
+
+def test_a_multi_source_application_pins_its_sources_as_the_api_server_does() -> None:
+    app = prod_app()
+    source = app["spec"].pop("source")
+    app["spec"]["sources"] = [source, {"repoURL": "https://example.com/values.git", "ref": "values"}]
+    assert sync_sources(app) == {"sources": app["spec"]["sources"]}
+    del app["spec"]["sources"]
+    with pytest.raises(ValueError, match=r"neither spec\.source nor spec\.sources"):
+        sync_sources(app)
 
 
 @pytest.mark.shared

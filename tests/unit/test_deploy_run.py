@@ -26,6 +26,7 @@ from tests.unit.test_deploy_fakehub import (
     Harness,
     Script,
     closed_port,
+    images,
     make_application,
     write_kubeconfig,
 )
@@ -408,10 +409,37 @@ def test_the_configured_timeout_applies_without_the_flag(h: Harness) -> None:
     assert configured <= h.clock.now() - started <= configured + 35
 
 
-def test_image_updater_moving_the_tag_after_the_patch_is_a_failure(h: Harness) -> None:
+def test_image_updater_moving_the_tag_after_the_patch_does_not_change_what_is_synced(h: Harness) -> None:
+    """The operation pins the verified source (argo-cd v3.4.4 controller/sync.go
+    ``newSyncOperationResult``), so a tag Image Updater writes between the patch and the start of
+    the sync is not deployed; the Application shows OutOfSync against the newer tag, and the
+    deploy still succeeds, running only the verified image."""
     h.seed()
     first = h.prod.app_name(h.order[0])
     h.prod.after_patch[first] = lambda app: set_tag(app, OTHER_TAG)
+
+    result = h.run()
+
+    assert result.code == ExitCode.OK
+    assert h.prod.patched() == names(h, *h.order)
+    for region in h.order:
+        app = h.prod.apps[h.prod.app_name(region)]
+        assert app["status"]["summary"]["images"] == images(h.prod_config, region, NEW_TAG)
+    assert h.prod.apps[first]["status"]["sync"]["status"] == "OutOfSync"
+    assert f"since moved to {image(h)}:{OTHER_TAG}" in result.row(h.order[0])["detail"]
+
+
+def test_a_sync_that_applied_another_image_is_a_failure(h: Harness) -> None:
+    """Should the controller apply anything but the verified image anyway (an operation written
+    without the pinned source, as before it), the deploy reports it instead of succeeding."""
+    h.seed()
+    first = h.prod.app_name(h.order[0])
+
+    def drop_source_then_move(app: dict[str, Any]) -> None:
+        app["operation"]["sync"].pop("source")
+        set_tag(app, OTHER_TAG)
+
+    h.prod.after_patch[first] = drop_source_then_move
 
     result = h.run()
 
