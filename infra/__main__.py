@@ -16,6 +16,10 @@ try:
 except placeholders.PlaceholderError as _error:
     # The example's placeholders, refused before anything is declared (infra/placeholders.py).
     raise pulumi.RunError(str(_error)) from None
+except config.ConfigError as _error:
+    # Another stack file of the checkout, read by the stack that owns the repository's settings
+    # (infra/components/github_repository.py declares every stack's up environment).
+    raise pulumi.RunError(f"a stack file of this checkout is not valid:\n{_error}") from None
 
 for _key, _value in _outputs.items():
     pulumi.export(_key, _value)

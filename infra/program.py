@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra import naming, placeholders, providers
+from infra import naming, placeholders, providers, stackset
 from infra.components.addons import ClusterAddons, ClusterAddonsArgs
 from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
 from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
@@ -47,7 +47,11 @@ def run(config: StackConfig) -> dict[str, Any]:
     # trusts them (issue 15): GitHub would otherwise create an environment, unprotected, the
     # first time a workflow names it.
     repository = (
-        GitHubRepository("repository", GitHubRepositoryArgs(config=config))
+        GitHubRepository(
+            "repository",
+            # The other stacks' up environments hold their Pulumi tokens: declared here too.
+            GitHubRepositoryArgs(config=config, others=tuple(stackset.load().values())),
+        )
         if owns_repository_settings(config)
         else None
     )

@@ -7,7 +7,16 @@ Prod's stack owns them, because prod's roles are what they protect:
   ever issued, and with which each role names the one workflow file that may use it;
 * prod's two environments, ``github.environment`` (approves ``up.yml``'s prod job) and
   ``github.deployEnvironment`` (approves ``deploy-prod.yml``): required reviewers from
-  ``github.reviewers``, no self-review, no admin bypass, deployable from the release branch only.
+  ``github.reviewers``, no self-review, no admin bypass, deployable from the release branch only;
+* the ``up`` environment (``github.environment``) of every other stack file of the checkout on the
+  same repository (staging's ``staging``): it holds that stack's write-capable Pulumi token
+  (:func:`pulumi_token_secret`), so it gets the same release-branch-only rule, and its own
+  stack's reviewers if it names any. Without the rule, a pull request that adds a job with
+  ``environment: staging`` would receive the token: GitHub gives an environment's secrets to any
+  job that names it and passes its protection rules, and an environment without a deployment
+  branch rule admits every branch.
+  https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments#deployment-branches-and-tags
+  https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments#environment-secrets
 
 The program declares the roles after these (``depends_on``), so a role that trusts an
 environment is never created before the environment's protection: GitHub creates an unprotected
@@ -23,7 +32,7 @@ https://www.pulumi.com/registry/packages/github/installation-configuration/
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -35,10 +44,61 @@ from infra.documents import iam
 TYPE = "platform:github:GitHubRepository"
 
 
+@dataclass(frozen=True)
+class ManagedEnvironment:
+    """One GitHub environment this stack declares: its name, the stack whose jobs run in it, and
+    its required reviewers (numeric team and user IDs; both empty: no reviewers)."""
+
+    name: str
+    stack: str
+    reviewer_teams: tuple[int, ...]
+    reviewer_users: tuple[int, ...]
+
+    @property
+    def has_reviewers(self) -> bool:
+        return bool(self.reviewer_teams or self.reviewer_users)
+
+
+def managed_environments(
+    config: StackConfig, others: Iterable[StackConfig] = ()
+) -> tuple[ManagedEnvironment, ...]:
+    """Every environment the stack that owns the repository's settings declares, in order.
+
+    ``config``'s own ``github.environment`` and ``github.deployEnvironment`` (with its reviewers),
+    then the ``github.environment`` of each of ``others`` (the checkout's other stack files) on the
+    same repository, with that stack's reviewers: each holds a write secret of its stack. A name
+    already declared is not declared twice (the first declaration, prod's, wins). A stack that does
+    not own the settings declares none.
+    """
+    if not owns_repository_settings(config):
+        return ()
+    gh = config.github
+    out: dict[str, ManagedEnvironment] = {}
+    for name in (gh.environment, gh.deploy_environment):
+        out.setdefault(name, ManagedEnvironment(name, config.stack, gh.reviewer_teams, gh.reviewer_users))
+    for other in sorted(others, key=lambda c: c.stack):
+        o = other.github
+        if other.stack == config.stack or (o.owner, o.repository) != (gh.owner, gh.repository):
+            continue
+        out.setdefault(
+            o.environment, ManagedEnvironment(o.environment, other.stack, o.reviewer_teams, o.reviewer_users)
+        )
+    return tuple(out.values())
+
+
 def protected_environments(config: StackConfig) -> tuple[str, ...]:
-    """The environments whose protection this stack declares (prod: up's and the deploy's)."""
+    """The environments whose protection this stack declares and its own roles trust (prod: up's
+    and the deploy's)."""
     gh = config.github
     return (gh.environment, gh.deploy_environment) if config.is_prod else ()
+
+
+def pulumi_token_secret(config: StackConfig) -> str:
+    """The secret of the stack's ``github.environment`` that ``up.yml`` hands to ``pulumi up`` as
+    ``PULUMI_ACCESS_TOKEN``: ``<STACK>_PULUMI_TOKEN``, one per stack, so each environment holds
+    only its own stack's token (a team token whose team may write that stack alone, where the
+    Pulumi Cloud edition offers team tokens: docs/github-actions.md, "The Pulumi tokens")."""
+    return f"{config.stack.upper()}_PULUMI_TOKEN"
 
 
 def role_variable(config: StackConfig, purpose: str) -> str:
@@ -60,6 +120,9 @@ def owns_repository_settings(config: StackConfig) -> bool:
 @dataclass(frozen=True)
 class GitHubRepositoryArgs:
     config: StackConfig
+    # The checkout's other stack files (infra.stackset.load): their up environments are declared
+    # here too (managed_environments).
+    others: tuple[StackConfig, ...] = ()
 
 
 class GitHubRepository(pulumi.ComponentResource):
@@ -92,18 +155,25 @@ class GitHubRepository(pulumi.ComponentResource):
         )
         self.environments = {}
         self.branch_policies = {}
-        for environment in protected_environments(args.config):
+        for env in managed_environments(args.config, args.others):
+            environment = env.name
             # https://docs.github.com/en/rest/deployments/environments#create-or-update-an-environment
+            # https://www.pulumi.com/registry/packages/github/api-docs/repositoryenvironment/
+            # (pulumi-github 6.15.0): deploymentBranchPolicy {protectedBranches: false,
+            # customBranchPolicies: true} is the console's "Selected branches and tags"; the
+            # pattern itself is the RepositoryEnvironmentDeploymentPolicy below.
             self.environments[environment] = github.RepositoryEnvironment(
                 f"{name}-{environment}",
                 repository=gh.repository,
                 environment=environment,
                 reviewers=[
                     github.RepositoryEnvironmentReviewerArgs(
-                        teams=list(gh.reviewer_teams), users=list(gh.reviewer_users)
+                        teams=list(env.reviewer_teams), users=list(env.reviewer_users)
                     )
-                ],
-                prevent_self_review=True,
+                ]
+                if env.has_reviewers
+                else None,
+                prevent_self_review=True if env.has_reviewers else None,
                 can_admins_bypass=False,
                 deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
                     protected_branches=False, custom_branch_policies=True
@@ -111,6 +181,8 @@ class GitHubRepository(pulumi.ComponentResource):
                 opts=child,
             )
             # https://docs.github.com/en/rest/deployments/branch-policies#create-a-deployment-branch-policy
+            # https://www.pulumi.com/registry/packages/github/api-docs/repositoryenvironmentdeploymentpolicy/
+            # A branch rule (REST `type: branch`, the default), and no tag rule.
             self.branch_policies[environment] = github.RepositoryEnvironmentDeploymentPolicy(
                 f"{name}-{environment}-{iam.RELEASE_BRANCH}",
                 repository=gh.repository,

@@ -18,6 +18,7 @@ from infra.components import github_repository
 from infra.config import ConfigError
 from infra.documents import iam
 from infra.offline import Plan, Resource
+from infra.plan import available_stacks
 from tests.conftest import stack_config_map
 
 ROLE = "aws:iam/role:Role"
@@ -78,20 +79,33 @@ def test_every_environment_a_prod_role_trusts_is_protected_before_the_role_exist
         return
     trusted = set().union(*(trusted_environments(r) for r in github_roles(p)))
     assert trusted == {cfg.github.environment, cfg.github.deploy_environment}
-    assert set(environments) == trusted == set(policies)
+    # Prod's own environments and every other stack's up environment (it holds that stack's
+    # Pulumi token), each with the release-branch-only rule.
+    others = {s: config.load_stack_file(s) for s in available_stacks() if s != stack}
+    assert others, "the example has a second stack whose environment must be declared here"
+    expected = trusted | {o.github.environment for o in others.values()}
+    assert set(environments) == expected == set(policies)
     [template] = p.of_type(TEMPLATE)
     for name, env in environments.items():
-        assert env.inputs["preventSelfReview"] is True
         assert env.inputs["canAdminsBypass"] is False
-        [reviewers] = env.inputs["reviewers"]
-        assert reviewers.get("teams", []) == list(cfg.github.reviewer_teams)
-        assert reviewers.get("users", []) == list(cfg.github.reviewer_users)
-        assert reviewers.get("teams") or reviewers.get("users")
+        owner = cfg if name in trusted else next(o for o in others.values() if o.github.environment == name)
+        teams, users = list(owner.github.reviewer_teams), list(owner.github.reviewer_users)
+        if name in trusted:
+            assert teams or users, name
+        if teams or users:
+            assert env.inputs["preventSelfReview"] is True
+            [reviewers] = env.inputs["reviewers"]
+            assert reviewers.get("teams", []) == teams
+            assert reviewers.get("users", []) == users
+        else:
+            assert not env.inputs.get("reviewers"), name
         assert env.inputs["deploymentBranchPolicy"] == {
             "protectedBranches": False,
             "customBranchPolicies": True,
         }
         assert policies[name].inputs["branchPattern"] == iam.RELEASE_BRANCH
+        assert "tagPattern" not in policies[name].inputs
+        assert environments[name].urn in policies[name].dependencies
     for role in github_roles(p):
         for name in trusted_environments(role):
             needed = {template.urn, environments[name].urn, policies[name].urn}
@@ -149,3 +163,17 @@ def test_prod_publishes_its_role_arns_where_the_workflows_read_them() -> None:
             # Only jobs in the environment that may assume the role see its ARN.
             assert variable.type == ENV_VARIABLE and variable.inputs["environment"] == scope
             assert variable.inputs["environment"] in trusted_environments(roles[spec.role_name])
+
+
+def test_managed_environments_skip_other_repositories_and_keep_prods_own_first() -> None:
+    prod = config.load_stack_file("prod")
+    staging = config.load_stack_file("staging")
+    names = [e.name for e in github_repository.managed_environments(prod, [staging, prod])]
+    assert names == [prod.github.environment, prod.github.deploy_environment, staging.github.environment]
+    # A stack of another repository holds its token there: not this repository's environment.
+    raw = stack_config_map("staging")
+    raw["platform:github"] = {**raw["platform:github"], "repository": "elsewhere"}
+    elsewhere = config.from_flat(config.as_pulumi_config(raw), "staging")
+    assert [e.name for e in github_repository.managed_environments(prod, [elsewhere])] == names[:2]
+    # Only the stack that owns the settings declares any.
+    assert github_repository.managed_environments(staging, [prod]) == ()

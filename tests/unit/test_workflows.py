@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import config, naming
+from infra import config, naming, scan
 from infra.components import github_repository
 from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, StackConfig, load_stack_file
 from infra.documents import iam
@@ -231,6 +231,54 @@ def test_zizmor_would_catch_an_unsafe_workflow(tmp_path: Path) -> None:
     idents = {f["ident"] for f in findings}
     assert code != 0
     assert {"template-injection", "unpinned-uses", "artipacked"} <= idents, idents
+
+
+def _zizmor_personas() -> list[str]:
+    exe = scan.find_zizmor()
+    assert exe, "zizmor is not installed: pip install -e '.[dev]'"
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60, check=True)
+    block = proc.stdout.split("--persona <PERSONA>", 1)[1].split("[default:", 1)[0]
+    return re.findall(r"^\s*-\s*([a-z]+):", block, flags=re.MULTILINE)
+
+
+def test_auditor_is_zizmors_strictest_persona() -> None:
+    """zizmor's personas, from least to most findings: regular, pedantic ("code smells OK"),
+    auditor ("false positives OK"): https://docs.zizmor.sh/usage/#using-personas (zizmor 1.x,
+    `zizmor --help`). A new persona fails this test, so the scan below is moved to it."""
+    assert sorted(_zizmor_personas()) == ["auditor", "pedantic", "regular"]
+
+
+def test_zizmor_at_its_strictest_persona_finds_only_what_scan_skips_justifies() -> None:
+    """`zizmor --persona auditor` over .github/workflows (infra.scan.run_zizmor, offline, no
+    config, no ignore comments): every finding is justified in scan-skips.yaml and every zizmor
+    entry there still matches a finding. Runs without checkov (tests/stack/test_scan.py needs it)."""
+    findings = [f for f in scan.run_zizmor(WORKFLOWS) if f.framework == "zizmor"]
+    skips = [s for s in scan.load_skips() if s.framework == "zizmor"]
+    unjustified, stale = scan.judge(findings, skips)
+    assert not unjustified, [f.line() for f in unjustified]
+    assert not stale, [f"{s.check} {s.resources}" for s in stale]
+    # The auditor persona sees more than the regular run above: the preview token outside an
+    # environment, justified in scan-skips.yaml.
+    assert {(f.check, f.resource) for f in findings} >= {("secrets-outside-env", "preview.yml:preview")}
+
+
+def test_the_strict_zizmor_check_would_catch_a_new_finding(tmp_path: Path) -> None:
+    # Not vacuous: a second job reading a secret outside an environment is not justified.
+    workflows = tmp_path / ".github" / "workflows"
+    shutil.copytree(WORKFLOWS, workflows)
+    (workflows / "build-images.yml").write_text(
+        (workflows / "build-images.yml")
+        .read_text()
+        .replace(
+            "          TAG: ${{ steps.tag.outputs.tag }}\n        run: |\n          set -euo pipefail\n          read -r",
+            "          TAG: ${{ steps.tag.outputs.tag }}\n          LEAK: ${{ secrets.PROD_PULUMI_TOKEN }}\n        run: |\n          set -euo pipefail\n          read -r",
+            1,
+        )
+    )
+    findings = scan.run_zizmor(workflows)
+    skips = [s for s in scan.load_skips() if s.framework == "zizmor"]
+    unjustified, _ = scan.judge(findings, skips)
+    assert ("secrets-outside-env", "build-images.yml:push") in {(f.check, f.resource) for f in unjustified}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -557,11 +605,16 @@ def _secrets_of(job: Mapping[str, Any]) -> set[str]:
     return {ref for kind, ref in _REFERENCE.findall(yaml.safe_dump(dict(job))) if kind == "secrets"}
 
 
+def _stack_tokens() -> dict[str, str]:
+    """Each stack's Pulumi token secret, ``<STACK>_PULUMI_TOKEN``."""
+    return {s: github_repository.pulumi_token_secret(load_stack_file(s)) for s in STACKS}
+
+
 def test_no_pull_request_job_holds_an_up_credential_or_an_environment() -> None:
     environment_secrets = set().union(
         *(_secrets_of(job) for _n, _j, job in _all_jobs() if job.get("environment") is not None)
     )
-    assert "PULUMI_ACCESS_TOKEN" in environment_secrets
+    assert set(_stack_tokens().values()) <= environment_secrets
     pr_jobs = _pull_request_jobs()
     assert pr_jobs
     for name, job_id, job in pr_jobs:
@@ -570,12 +623,68 @@ def test_no_pull_request_job_holds_an_up_credential_or_an_environment() -> None:
         assert not shared, f"{name}/{job_id} reads {sorted(shared)}, which the environment jobs hold"
 
 
+def test_each_up_job_reads_its_own_stacks_token_and_no_other() -> None:
+    """Per-stack tokens: staging's environment never holds prod's token, nor prod's staging's.
+    Each is a secret of its own environment (GitHub gives an environment's secrets only to jobs
+    that name it: https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments#environment-secrets)."""
+    tokens = _stack_tokens()
+    assert len(set(tokens.values())) == len(tokens)
+    for stack, job in _jobs(_workflow("up.yml")).items():
+        [step] = _steps_using(job, PULUMI_ACTION)
+        assert _expression(step["env"]["PULUMI_ACCESS_TOKEN"]) == f"secrets.{tokens[stack]}", stack
+        others = set(tokens.values()) - {tokens[stack]}
+        assert not _secrets_of(job) & others, (stack, _secrets_of(job) & others)
+
+
+def test_every_secret_is_out_of_reach_of_a_pull_request_and_of_other_branches() -> None:
+    """No write secret is reachable from a pull-request job, nor from an environment a PR branch
+    may deploy to. A secret is read either by a job in an environment that the stack owning the
+    repository's settings declares with a release-branch-only deployment rule (GitHub: an
+    environment with "Selected branches and tags" admits only the branches its rules name,
+    https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments#deployment-branches-and-tags),
+    or by a pull-request job, and then only the read-only preview token (documented as Stack Read)."""
+    configs = [load_stack_file(s) for s in STACKS]
+    [owner] = [c for c in configs if github_repository.owns_repository_settings(c)]
+    managed = {e.name for e in github_repository.managed_environments(owner, configs)}
+    rows = {r["name"]: r for r in _doc_table()}
+    readers = 0
+    for name, job_id, job in _all_jobs():
+        secrets = _secrets_of(job)
+        if not secrets:
+            continue
+        readers += 1
+        environment = job.get("environment")
+        if environment is not None:
+            assert environment in managed, (
+                f"{name}/{job_id} reads {sorted(secrets)} in the environment {environment!r}, which no "
+                f"stack declares with a main-only rule (declared: {sorted(managed)})"
+            )
+            continue
+        assert "pull_request" in _workflow(name)["on"], (
+            f"{name}/{job_id} reads {sorted(secrets)} outside an environment"
+        )
+        for secret in secrets:
+            assert "Stack Read" in rows[secret]["value"], secret
+    assert readers >= 3
+
+
+def test_the_secret_check_would_catch_a_secret_in_an_undeclared_environment() -> None:
+    # Not vacuous: an environment named in no stack file is not managed.
+    configs = [load_stack_file(s) for s in STACKS]
+    [owner] = [c for c in configs if github_repository.owns_repository_settings(c)]
+    managed = {e.name for e in github_repository.managed_environments(owner, configs)}
+    assert "pr-scratch" not in managed
+    assert {c.github.environment for c in configs} <= managed
+
+
 def test_the_pull_request_state_token_is_documented_as_read_only() -> None:
     rows = {r["name"]: r for r in _doc_table()}
     for _name, _job, job in _pull_request_jobs():
         for secret in _secrets_of(job):
             assert "Stack Read" in rows[secret]["value"], secret
-    assert "never the repository" in rows["PULUMI_ACCESS_TOKEN"]["value"]
+    for stack, token in _stack_tokens().items():
+        assert "never the repository" in rows[token]["value"], token
+        assert f"`{load_stack_file(stack).github.environment}` environment" in rows[token]["value"], token
     assert "secret of the `prod` environment" in rows["REPOSITORY_ADMIN_TOKEN"]["value"]
 
 
@@ -1229,3 +1338,47 @@ def test_the_deploy_step_passes_the_inputs_as_flags(
     assert seen == [f"AWS_SHARED_CREDENTIALS_FILE={tmp_path / 'aws' / 'credentials'}"], seen
     assert ("--dry-run" in call) is (dry_run == "true")
     assert ("--allow-unverified" in call) is (allow_unverified == "true")
+
+
+# ----------------------------------------------------------------------------------------------
+# Token permissions (docs/github-actions.md, "Token permissions")
+# ----------------------------------------------------------------------------------------------
+
+
+def _permissions_table() -> list[dict[str, str]]:
+    text = DOC.read_text()
+    begin, end = "<!-- token-permissions:begin -->", "<!-- token-permissions:end -->"
+    assert begin in text and end in text, f"{DOC.name}: the token-permissions markers are missing"
+    lines = [ln.strip() for ln in text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()]
+    header = [c.strip().lower() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")), strict=True)) for ln in lines[2:]]
+
+
+def test_the_doc_lists_every_token_permission_of_every_job_and_why() -> None:
+    """Each workflow grants nothing at its top (`permissions: {}`) and each job exactly the
+    GITHUB_TOKEN permissions the doc's table lists, each with a reason. GitHub: a workflow's or
+    job's `permissions` key sets the token's permissions, and unlisted ones are `none`
+    (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#permissions)."""
+    documented = {(r["workflow"], r["job"], r["permission"]): r for r in _permissions_table()}
+    declared = {}
+    for name, wf in _workflows().items():
+        assert wf.get("permissions") == {}, f"{name}: permissions at the top must be {{}}"
+        for job_id, job in _jobs(wf).items():
+            perms = job.get("permissions")
+            assert isinstance(perms, dict), f"{name}/{job_id}: a job names its permissions"
+            for permission, access in perms.items():
+                declared[(name, job_id, permission)] = access
+    assert set(declared) == set(documented), (
+        sorted(set(declared) - set(documented)),
+        sorted(set(documented) - set(declared)),
+    )
+    for key, access in declared.items():
+        assert documented[key]["access"] == access, key
+        assert len(documented[key]["why"]) > 10, key
+    # Writes are the OIDC token and PR comments only.
+    writes = {key[2] for key, access in declared.items() if access == "write"}
+    assert writes <= {"id-token", "pull-requests"}, writes
+    # Only pull-request jobs may comment.
+    for (name, _job, permission), access in declared.items():
+        if permission == "pull-requests" and access == "write":
+            assert "pull_request" in _workflow(name)["on"], name

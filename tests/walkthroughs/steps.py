@@ -430,10 +430,10 @@ ADD_STACK = Walkthrough(
         ),
         Step(
             "GitHub and AWS by hand ([github-actions.md](github-actions.md#settings-a-person-still-sets-by-hand)): "
-            "its `up` role trusts the environment `<stack>` only (protect it in the repository's "
-            "settings if it needs reviewers: only prod's environments are declared as code), "
-            "`PULUMI_ACCESS_TOKEN` as a secret of that environment, and the CodeConnections "
-            "connection `platform-<stack>-runner` in its hub region."
+            "its `up` role trusts the environment `<stack>` only, which prod's next `pulumi up` "
+            "declares (main only, with the stack's own `platform:github.reviewers` if it names any); "
+            "after that, `<STACK>_PULUMI_TOKEN` as a secret of that environment, and the "
+            "CodeConnections connection `platform-<stack>-runner` in its hub region."
         ),
         Step(
             "CI does not run it: `up.yml` and `preview.yml` apply and preview staging and prod "
