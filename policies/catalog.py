@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from policies import ecr, eks, gitops, iam, tagging
+from policies import ecr, eks, gitops, iam, network, tagging
 from policies.engine import Rule
 
-ALL_RULES: tuple[Rule, ...] = (*eks.RULES, *ecr.RULES, *iam.RULES, *gitops.RULES, *tagging.RULES)
+ALL_RULES: tuple[Rule, ...] = (
+    *eks.RULES,
+    *network.RULES,
+    *ecr.RULES,
+    *iam.RULES,
+    *gitops.RULES,
+    *tagging.RULES,
+)
 
 _APPLIES = {"all": "every stack", "prod": "prod", "non-prod": "every stack but prod"}
 TABLE_HEADER = "| Rule | Domain | Enforcement | Stacks | Scope | What it checks |"

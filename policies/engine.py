@@ -38,7 +38,7 @@ Scope = Literal["resource", "stack"]
 Applies = Literal["all", "prod", "non-prod"]
 
 PROD = "prod"
-DOMAINS: tuple[str, ...] = ("eks", "ecr", "iam", "gitops", "tagging")
+DOMAINS: tuple[str, ...] = ("eks", "network", "ecr", "iam", "gitops", "tagging")
 
 
 class _Unknown:

@@ -163,6 +163,9 @@ class RegionalCluster(pulumi.ComponentResource):
             # Only the break-glass admin (clusterAdminRoleArn, the human who runs day 0) may
             # disable it, schedule its deletion or change this policy; CI's up role may not.
             policy=json.dumps(kms_docs.protected_key_policy(args.account_id, args.admin_role_arn)),
+            # The policy denies CI's up role PutKeyPolicy, so KMS's lockout safety check would
+            # refuse CreateKey by CI (API_CreateKey, BypassPolicyLockoutSafetyCheck); the
+            # break-glass role keeps PutKeyPolicy. Pinned in tests/contracts/test_scanner_fixes.py.
             bypass_policy_lockout_safety_check=True,
             tags={**tags, "Name": f"{cluster_name}-secrets"},
             opts=pulumi.ResourceOptions.merge(

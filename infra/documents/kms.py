@@ -133,21 +133,39 @@ def flow_logs_assume_role_policy(account_id: str, region: str) -> dict[str, Any]
     }
 
 
+FLOW_LOG_GROUP_ACTIONS: tuple[str, ...] = (
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:DescribeLogStreams",
+)
+FLOW_LOG_LIST_ACTIONS: tuple[str, ...] = ("logs:DescribeLogGroups",)
+
+
 def flow_logs_delivery_policy(account_id: str, region: str, log_group: str) -> dict[str, Any]:
-    """What the delivery role does: write streams and events into the one flow-log group."""
+    """What the delivery role does: write streams and events into the one flow-log group.
+
+    The AWS guide's role policy (flow-logs-iam-role.html, "IAM role for publishing flow logs to
+    CloudWatch Logs") allows CreateLogGroup, CreateLogStream, PutLogEvents, DescribeLogGroups and
+    DescribeLogStreams on ``*``. Here: no CreateLogGroup (the program creates the group, encrypted,
+    before the flow log); the stream and event actions on the one group; DescribeLogGroups, a
+    listing of group names, on ``*`` as the guide has it, because a list call is not scoped to the
+    group it may be looking for.
+    """
     arn = log_group_arn(account_id, region, log_group)
     return {
         "Version": IAM_VERSION,
         "Statement": [
             {
+                "Sid": "WriteTheFlowLogGroup",
                 "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogGroups",
-                    "logs:DescribeLogStreams",
-                ],
+                "Action": list(FLOW_LOG_GROUP_ACTIONS),
                 "Resource": [arn, f"{arn}:*"],
-            }
+            },
+            {
+                "Sid": "ListLogGroups",
+                "Effect": "Allow",
+                "Action": list(FLOW_LOG_LIST_ACTIONS),
+                "Resource": "*",
+            },
         ],
     }

@@ -338,9 +338,11 @@ def app_project(config: StackConfig, servers: Sequence[str]) -> dict[str, Any]:
 
 # Argo CD creates the `default` project at start-up, open to every repository, cluster and kind.
 DEFAULT_PROJECT = "default"
-# pulumi-kubernetes: server-side apply takes over fields another manager (argocd-server, which
-# created the object) owns only with this annotation.
+# pulumi-kubernetes with server-side apply (the hub provider's enableServerSideApply) upserts a
+# resource that already exists (argocd-server creates `default` at start-up), and takes over the
+# fields another manager owns only with this annotation ("force an override for any conflicts").
 # https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/
+# ("Upsert a Resource"); pinned in tests/contracts/test_scanner_fixes.py.
 PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
 
 

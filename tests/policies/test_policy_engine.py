@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from policies import ecr, eks, gitops, iam, tagging
+from policies import ecr, eks, gitops, iam, network, tagging
 from policies.catalog import ALL_RULES, rule
 from policies.engine import (
     DOMAINS,
@@ -117,7 +117,7 @@ def test_rule_names_are_unique_kebab_case() -> None:
 
 
 def test_every_rule_has_a_one_sentence_description_a_level_and_a_domain_module() -> None:
-    modules = {"eks": eks, "ecr": ecr, "iam": iam, "gitops": gitops, "tagging": tagging}
+    modules = {"eks": eks, "network": network, "ecr": ecr, "iam": iam, "gitops": gitops, "tagging": tagging}
     for r in ALL_RULES:
         assert r.description.endswith(".") and ". " not in r.description.rstrip("."), r.name
         assert r.level in ("mandatory", "advisory"), r.name
