@@ -122,4 +122,7 @@ OUTPUT_REGISTRIES = "registries"  # {region: registry URL}
 OUTPUT_GITHUB_ROLES = "githubRoles"  # {purpose: role ARN}
 OUTPUT_ARGOCD = "argocd"  # {region, namespace, url, applicationSet}
 OUTPUT_HUB_REGION = "hubRegion"
+# [cidr]: the hub's NAT addresses, /32 each. The stack whose deploy reads another stack's hub
+# (prod reads staging's) publishes them; the read stack admits them (infra.components.hub_readers).
+OUTPUT_HUB_EGRESS_CIDRS = "hubEgressCidrs"
 OUTPUT_ENVIRONMENT = "environment"

@@ -32,6 +32,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import config as cfg
+from infra import naming
 from infra.naming import PROJECT
 
 SECRET_MARK = "[secret]"
@@ -238,6 +239,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+def stack_reference_outputs(name: str) -> dict[str, Any]:
+    """Stand-in outputs of the stack ``<org>/<project>/<stack>`` named by a StackReference.
+
+    ``hubEgressCidrs`` (infra.components.hub_readers): one /32 per NAT gateway of that stack
+    file's hub region (natGateways single: one; perAz: one per availability zone), from the
+    TEST-NET-2 documentation range 198.51.100.0/24 (RFC 5737), so no offline address is mistaken
+    for a real one. A stack with no stack file in the checkout has no outputs.
+    """
+    stack = name.rsplit("/", 1)[-1]
+    try:
+        config = cfg.load_stack_file(stack)
+    except (cfg.ConfigError, FileNotFoundError, OSError):
+        return {}
+    hub = config.region(config.hub_region)
+    count = 1 if hub.nat_gateways == "single" else len(hub.availability_zones)
+    return {naming.OUTPUT_HUB_EGRESS_CIDRS: [f"198.51.100.{i + 1}/32" for i in range(count)]}
+
+
 def _h(*parts: str, n: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
 
@@ -276,6 +298,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
         )
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        if args.typ == STACK_REFERENCE:
+            # A read, not a registration (pulumi.StackReference passes id=<stack name>): no
+            # backend offline, so the referenced stack's outputs are stand-ins.
+            name = str(args.inputs.get("name") or args.resource_id)
+            return name, {"name": name, "outputs": stack_reference_outputs(name), "secretOutputNames": []}
         resource = self.context
         assert resource is not None and resource.name == args.name
         inputs = dict(self.plain_inputs)

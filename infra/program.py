@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra import naming, placeholders, providers, stackset
+from infra.components import hub_readers
 from infra.components.addons import ClusterAddons, ClusterAddonsArgs
 from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
 from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
@@ -46,11 +47,14 @@ def run(config: StackConfig) -> dict[str, Any]:
     # The repository's subject template and protected environments exist before any role that
     # trusts them (issue 15): GitHub would otherwise create an environment, unprotected, the
     # first time a workflow names it.
+    # The checkout's stack files: prod declares the other stacks' environments; a source stack's
+    # hub admits the runners of the stacks whose deploy reads it.
+    stacks = tuple(stackset.load().values())
     repository = (
         GitHubRepository(
             "repository",
             # The other stacks' up environments hold their Pulumi tokens: declared here too.
-            GitHubRepositoryArgs(config=config, others=tuple(stackset.load().values())),
+            GitHubRepositoryArgs(config=config, others=stacks),
         )
         if owns_repository_settings(config)
         else None
@@ -68,8 +72,14 @@ def run(config: StackConfig) -> dict[str, Any]:
         repository.publish_role_arns(config, {p: r.arn for p, r in github.roles.items()})
     outputs[naming.OUTPUT_GITHUB_ROLES] = github.role_arns
     # -- clusters (issue 3) -------------------------------------------------------------------
-    clusters: dict[str, RegionalCluster] = build_clusters(config, aws, up_role=github.up_role)
+    # prod's deploy reads staging's hub from prod's runner: staging's hub admits prod's hub NAT
+    # addresses, read from prod's stack output (infra/components/hub_readers.py).
+    readers_egress = hub_readers.reader_egress_cidrs(stackset.deploy_readers(config, stacks))
+    clusters: dict[str, RegionalCluster] = build_clusters(
+        config, aws, up_role=github.up_role, hub_readers_egress=readers_egress
+    )
     outputs.update(cluster_outputs(clusters))
+    outputs[naming.OUTPUT_HUB_EGRESS_CIDRS] = clusters[config.hub_region].network.egress_cidrs
     # -- ci runners (issue 15): the jobs that talk to the hub's API run inside its VPC ----------
     HubRunner("runner", HubRunnerArgs(config=config, hub=clusters[config.hub_region], iam_provider=account))
     # -- argo cd (issue 6) --------------------------------------------------------------------

@@ -34,7 +34,7 @@ loads every ``Pulumi.<stack>.yaml`` of a checkout, prints the warnings and raise
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -200,6 +200,26 @@ def findings(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
                 continue
             out += _source_and_replica(s, source, r, peer)
     return sorted(out, key=lambda f: f.severity != "error")
+
+
+def deploy_readers(config: cfg.StackConfig, stacks: Iterable[cfg.StackConfig]) -> tuple[str, ...]:
+    """The stacks whose deploy reads ``config``'s hub: its replicas (the source/replica pair above:
+    the replica builds no images, runs in the source's ``peerAccountId`` and names the source's
+    account as its own peer). ``python -m infra.deploy prod`` reads staging's Applications on
+    staging's hub from prod's runner, whose traffic leaves through prod's hub NAT gateways.
+    Sorted stack names; empty for a stack that is no source."""
+    if not config.builds_images:
+        return ()
+    return tuple(
+        sorted(
+            s.stack
+            for s in stacks
+            if s.stack != config.stack
+            and not s.builds_images
+            and s.account_id == config.peer_account_id
+            and s.peer_account_id == config.account_id
+        )
+    )
 
 
 def load(root: Path = cfg.PROJECT_ROOT) -> dict[str, cfg.StackConfig]:

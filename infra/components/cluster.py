@@ -198,15 +198,19 @@ class RegionalCluster(pulumi.ComponentResource):
         # Argo CD on the hub reaches a spoke's API through the spoke's public endpoint, from the
         # hub's NAT addresses and nowhere else; the hub itself (and every cluster's nodes) use
         # the private endpoint. Endpoint access: https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
-        public = bool(args.public_access_cidrs) or hub_egress_cidrs is not None
-        allowed: pulumi.Input[list[str]] | None = None
+        # The same way the hub admits the NAT addresses of the stacks whose deploy reads it
+        # (staging's hub admits prod's: infra.components.hub_readers); ``hub_egress_cidrs`` is
+        # then those addresses.
+        # Public only with something to admit: a public endpoint without CIDRs admits 0.0.0.0/0.
+        public: pulumi.Input[bool] = bool(args.public_access_cidrs)
+        allowed: pulumi.Input[list[str] | None] = list(args.public_access_cidrs) if public else None
         if hub_egress_cidrs is not None:
             configured = list(args.public_access_cidrs)
-            allowed = pulumi.Output.from_input(hub_egress_cidrs).apply(
-                lambda hub: sorted({*configured, *hub})
+            admitted = pulumi.Output.from_input(hub_egress_cidrs).apply(
+                lambda extra: sorted({*configured, *extra})
             )
-        elif public:
-            allowed = list(args.public_access_cidrs)
+            public = admitted.apply(bool)
+            allowed = admitted.apply(lambda cidrs: cidrs or None)
         self.cluster = eks.Cluster(
             f"eks-{region}",
             name=cluster_name,
@@ -497,6 +501,7 @@ def build_clusters(
     config: StackConfig,
     providers: Mapping[str, aws.Provider],
     up_role: aws.iam.Role | None = None,
+    hub_readers_egress: pulumi.Input[list[str]] | None = None,
 ) -> dict[str, RegionalCluster]:
     """One RegionalCluster per configured region, each on that region's provider.
 
@@ -509,6 +514,9 @@ def build_clusters(
     the entry takes (the entry must wait for the role: EKS accepts only an existing principal),
     or None to use the role's known ARN (tests that build clusters alone). The entries follow
     the role: a replaced role replaces them (:func:`bound_to_principal`).
+    ``hub_readers_egress``: the NAT addresses of the stacks whose deploy reads this stack's hub
+    (infra.components.hub_readers), which the hub's public endpoint admits besides its configured
+    CIDRs; None when no stack reads it.
     """
     by_region: dict[str, dict[str, tuple[pulumi.Input[str], pulumi.Resource | None]]] = {
         r: {} for r in config.region_names
@@ -524,6 +532,7 @@ def build_clusters(
         config.hub_region,
         RegionalClusterArgs.from_config(config, config.hub_region),
         providers[config.hub_region],
+        hub_egress_cidrs=hub_readers_egress,
         operators=by_region[config.hub_region],
     )
     clusters = {config.hub_region: hub}

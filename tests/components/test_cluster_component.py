@@ -16,7 +16,7 @@ import pulumi
 import pytest
 
 from infra import config as cfg
-from infra import naming, offline, providers, versions
+from infra import naming, offline, providers, stackset, versions
 from infra.components import cluster as cl
 from infra.documents import access
 from infra.documents import eks as eks_docs
@@ -279,7 +279,8 @@ def test_environment_differences(stack: str, region: str) -> None:
     configured = [] if prod else ["203.0.113.0/24"]
     assert list(rc.public_access_cidrs) == configured
     if region == hub:
-        # Nothing outside the hub's own VPC and the configured CIDRs reaches the hub's API.
+        # Nothing outside the hub's own VPC and the configured CIDRs reaches the hub's API (the
+        # readers' addresses are the full program's: test_a_hub_that_a_deploy_reads_admits_...).
         assert eks.inputs["endpointPublicAccess"] is bool(configured)
         assert eks.inputs.get("publicAccessCidrs") == (configured or None)
     else:
@@ -493,3 +494,62 @@ def test_a_cluster_is_named_after_its_region() -> None:
 
     with pytest.raises(Exception, match="named after its region"):
         offline.run("staging", program=wrong)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_each_stack_publishes_its_hub_nat_addresses(stack: str) -> None:
+    """``hubEgressCidrs``: the hub's NAT Elastic IPs as /32s, what a stack whose hub another
+    stack's deploy reads admits (infra.components.hub_readers)."""
+    p = offline.run(stack)
+    hub = p.config.hub_region
+    eips = sorted(
+        f"{e.outputs['publicIp']}/32" for e in p.of_type("aws:ec2/eip:Eip") if p.region_of(e) == hub
+    )
+    assert eips and p.outputs[naming.OUTPUT_HUB_EGRESS_CIDRS] == eips
+
+
+def test_a_hub_that_a_deploy_reads_admits_the_readers_addresses_and_nothing_public_without_them() -> None:
+    """The hub of a source stack admits its replicas' hub NAT addresses (read by StackReference);
+    with no configured CIDR and no reader address, the endpoint stays private (a public endpoint
+    without CIDRs would admit 0.0.0.0/0: https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html)."""
+    stacks = list(stackset.load().values())
+    sources = [c for c in stacks if stackset.deploy_readers(c, stacks)]
+    assert sources, "the example has a source stack read by a replica's deploy"
+    for source in sources:
+        raw = cfg.read_stack_file(cfg.stack_file(source.stack))
+        hub = source.hub_region
+        raw["platform:regions"][hub]["publicAccessCidrs"] = []
+        p = offline.run(source.stack, raw)
+        [eks] = [r for r in p.of_type(EKS) if p.region_of(r) == hub]
+        readers = stackset.deploy_readers(source, stacks)
+        expected = sorted(
+            c for r in readers for c in offline.stack_reference_outputs(r)[naming.OUTPUT_HUB_EGRESS_CIDRS]
+        )
+        assert expected and eks.inputs["publicAccessCidrs"] == expected
+        assert eks.inputs["endpointPublicAccess"] is True
+        # And the full program's hub admits the configured CIDRs besides.
+        full = offline.run(source.stack)
+        [eks] = [r for r in full.of_type(EKS) if full.region_of(r) == hub]
+        configured = list(source.region(hub).public_access_cidrs)
+        assert eks.inputs["publicAccessCidrs"] == sorted({*configured, *expected})
+    # A replica's hub admits no reader (prod's stays private in the example).
+    for config in stacks:
+        if not stackset.deploy_readers(config, stacks):
+            full = offline.run(config.stack)
+            [eks] = [r for r in full.of_type(EKS) if full.region_of(r) == config.hub_region]
+            configured = list(config.region(config.hub_region).public_access_cidrs)
+            assert eks.inputs.get("publicAccessCidrs") == (configured or None)
+
+
+def test_the_offline_stack_reference_stands_in_one_address_per_nat_gateway() -> None:
+    for stack in ("staging", "prod"):
+        config = cfg.load_stack_file(stack)
+        hub = config.region(config.hub_region)
+        cidrs = offline.stack_reference_outputs(f"organization/platform/{stack}")[
+            naming.OUTPUT_HUB_EGRESS_CIDRS
+        ]
+        assert len(cidrs) == (1 if hub.nat_gateways == "single" else len(hub.availability_zones))
+        assert all(
+            ipaddress.IPv4Network(c).subnet_of(ipaddress.IPv4Network("198.51.100.0/24")) for c in cidrs
+        )
+    assert offline.stack_reference_outputs("organization/platform/no-such-stack") == {}

@@ -215,3 +215,25 @@ def test_check_prints_warnings_and_raises_every_error_at_once(tmp_path: Path) ->
     assert all(
         re.match(rf"  error: {re.escape(DEBUG)} and {re.escape(STAGING)}: platform:", line) for line in lines
     )
+
+
+def test_the_deploy_readers_of_a_source_are_its_replicas() -> None:
+    """Prod's deploy reads staging's hub: a source stack's readers are the stacks that build no
+    images, run in its peerAccountId and name its account as their peer; a replica has none."""
+    stacks = list(stackset.load().values())
+    for config in stacks:
+        readers = stackset.deploy_readers(config, stacks)
+        expected = tuple(
+            sorted(
+                o.stack
+                for o in stacks
+                if config.builds_images
+                and not o.builds_images
+                and o.account_id == config.peer_account_id
+                and o.peer_account_id == config.account_id
+            )
+        )
+        assert readers == expected
+        if not config.builds_images:
+            assert readers == ()
+    assert any(stackset.deploy_readers(c, stacks) for c in stacks)
