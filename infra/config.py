@@ -782,12 +782,13 @@ class GitHubConfig(_Object):
         alias="oidcProviderArn",
         description="Use this existing GitHub OIDC provider of the account instead of creating one.",
     )
-    # Who approves a job in prod's protected environments (github.environment and
-    # deployEnvironment), declared by prod's stack (infra/components/github_repository.py).
+    # Who approves a job in this stack's environments (prod: github.environment and
+    # deployEnvironment; another stack: its github.environment), all declared by prod's stack
+    # (infra/components/github_repository.py).
     reviewers: GitHubReviewersConfig | None = Field(
         None,
-        description="Required reviewers of prod's environments: {teams: [id], users: [id]} (numeric "
-        "GitHub IDs). Required in prod.",
+        description="Required reviewers of this stack's GitHub environments, which prod's stack declares: "
+        "{teams: [id], users: [id]} (numeric GitHub IDs). Required in prod; optional elsewhere.",
     )
 
     @property
