@@ -41,15 +41,15 @@ def run(config: StackConfig) -> dict[str, Any]:
     # -- registry (issue 4) -------------------------------------------------------------------
     registries = Registry("registry", RegistryArgs(config=config, providers=aws, iam_provider=account))
     outputs[naming.OUTPUT_REGISTRIES] = registries.registries
+    # The checkout's stack files: prod declares the other stacks' environments; a source stack's
+    # hub admits the runners of the stacks whose deploy reads it.
+    stacks = tuple(stackset.load().values())
     # -- github oidc (issue 5) ----------------------------------------------------------------
     # Before the clusters: the up role's access entry on the hub (what up.yml's `pulumi up`
     # authenticates as) needs the role, and the hub's Kubernetes provider waits for that entry.
     # The repository's subject template and protected environments exist before any role that
     # trusts them (issue 15): GitHub would otherwise create an environment, unprotected, the
     # first time a workflow names it.
-    # The checkout's stack files: prod declares the other stacks' environments; a source stack's
-    # hub admits the runners of the stacks whose deploy reads it.
-    stacks = tuple(stackset.load().values())
     repository = (
         GitHubRepository(
             "repository",
