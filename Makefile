@@ -102,9 +102,11 @@ deploy-prod: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/platform bench $(ARGS)
 
-## dr: the disaster-recovery runbook of one region, e.g. make dr STACK=prod REGION=eu-west-1
+## dr: the disaster-recovery runbook of one region, e.g. make dr STACK=prod REGION=eu-west-1;
+##     the hub that stays down: make dr STACK=prod REGION=us-west-2 NEW_HUB=us-east-1;
+##     a spoke that stays down: make dr STACK=prod REGION=eu-west-1 ARGS=--stays-down
 dr: $(STAMP)
-	$(BIN)/platform dr --stack $(STACK) $(if $(REGION),--region $(REGION))
+	$(BIN)/platform dr --stack $(STACK) $(if $(REGION),--region $(REGION)) $(if $(NEW_HUB),--new-hub $(NEW_HUB)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@ pyproject.toml ``[project.scripts]``; the ``make`` targets call it).
 
     platform plan [--stack STACK] [--json FILE] [--diff BASE] [--quiet]
     platform diff BASE [--stack STACK] [--json FILE]
-    platform dr --stack STACK --region REGION [--new-hub REGION] [--json]
+    platform dr --stack STACK --region REGION [--new-hub REGION | --stays-down] [--backfill-script FILE] [--json]
     platform deploy STACK [deploy options]        (platform deploy prod --help: its options)
     platform bench [--repeats N]
 
@@ -216,17 +216,33 @@ def diff(base: Path, stack: str, json_file: Path | None) -> None:
     click.echo(text, nl=False)
 
 
-@app.command(short_help="Disaster recovery: the ordered runbook to rebuild one region of a stack.")
+@app.command(short_help="Disaster recovery: the ordered runbook for one lost region of a stack.")
 @click.option("--stack", required=True, metavar="STACK", help="the stack (Pulumi.<stack>.yaml)")
 @click.option("--region", metavar="REGION", help="the region to rebuild (one of the stack's regions)")
 @click.option(
     "--new-hub", metavar="REGION", help="when the hub is lost: the surviving region to move Argo CD to"
 )
-@click.option("--json", "as_json", is_flag=True, help="print targets and dependents as JSON")
-def dr(stack: str, region: str | None, new_hub: str | None, as_json: bool) -> None:
-    """Disaster recovery: the ordered runbook to rebuild one region of a stack.
+@click.option("--stays-down", is_flag=True, help="a spoke that stays down: take it out of the stack")
+@click.option(
+    "--backfill-script",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="write the region's ECR backfill script to FILE (the runbook's backfill step)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print targets, dependents and steps as JSON")
+def dr(
+    stack: str,
+    region: str | None,
+    new_hub: str | None,
+    stays_down: bool,
+    backfill_script: Path | None,
+    as_json: bool,
+) -> None:
+    """Disaster recovery: the ordered runbook for one lost region of a stack (docs/dr.md).
 
-    The URNs come from running the program offline with the stack's config (infra/dr.py; also
+    A region that comes back: --region. A spoke that stays down: --stays-down. The hub that
+    stays down: --new-hub REGION. Each step says where it runs from and how long it takes. The
+    URNs come from running the program offline with the stack's config (infra/dr.py; also
     `python -m infra.dr plan`).
     """
     from infra import dr as dr_module
@@ -243,6 +259,11 @@ def dr(stack: str, region: str | None, new_hub: str | None, as_json: bool) -> No
     argv = ["plan", "--stack", stack, "--region", region]
     if new_hub:
         argv += ["--new-hub", new_hub]
+    if stays_down:
+        argv.append("--stays-down")
+    if backfill_script is not None:
+        _writable(backfill_script, "--backfill-script")
+        argv += ["--backfill-script", str(backfill_script)]
     if as_json:
         argv.append("--json")
     _exit_with(dr_module.main(argv))

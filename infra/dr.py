@@ -1,14 +1,27 @@
-"""Disaster recovery: the exact, ordered runbook for rebuilding one region of a stack.
+"""Disaster recovery: the exact, ordered runbook for one lost region of a stack (docs/dr.md).
 
-    platform dr --stack prod --region eu-west-1
-    platform dr --stack prod --region us-west-2 --new-hub us-east-1
-    (the same as ``python -m infra.dr plan --stack ... --region ...``)
+    platform dr --stack prod --region eu-west-1                         # the region comes back
+    platform dr --stack prod --region eu-west-1 --stays-down            # take it out of the stack
+    platform dr --stack prod --region us-west-2 --new-hub us-east-1     # the hub stays down
+    platform dr --stack prod --region eu-west-1 --backfill-script FILE  # write the ECR backfill
 
-The URNs in the commands are computed by running the program offline with the stack's config
-(the same URNs ``pulumi up`` gives the resources), never typed by hand. A region's rebuild
-targets the resources that live in that region, and ``--target-dependents`` brings along what
-depends on them elsewhere (for example the region's cluster Secret on the hub); the runbook
-lists both so the operator knows what else will change before running it.
+The runbook is data: each step says where it runs from, how long it is expected to take (the
+creation times of ``infra/bench.py``, the table ``make bench`` uses) and its actions, typed
+(:class:`EditStack`, :class:`Refresh`, :class:`Up`, :class:`StateDelete`, :class:`Preview`,
+:class:`Shell`). :func:`render` prints them as commands; the DR drill (tests/stack/test_dr_drill.py)
+runs the same actions against a fake engine in which the region does not answer. URNs are
+computed by running the program offline with the stack's config, never typed by hand.
+
+What the actions rely on (docs/dr.md): ``platform:unreachableRegions`` makes the lost region's
+Kubernetes provider drop unreachable objects from the state on refresh (pulumi-kubernetes
+``deleteUnreachable``) and its AWS provider authenticate elsewhere (infra/providers.py);
+``pulumi refresh --run-program`` configures providers from the program, not from the state
+(https://www.pulumi.com/docs/iac/operations/stack-management/run-program/); ``--target``,
+``--target-dependents`` and ``--exclude`` restrict an update
+(https://www.pulumi.com/docs/iac/guides/basics/targeted-updates/); ``pulumi state delete``
+removes a resource from the state without calling its provider, ``--force`` for a protected one,
+``--target-dependents`` with what depends on it
+(https://www.pulumi.com/docs/iac/cli/commands/pulumi_state_delete/).
 """
 
 from __future__ import annotations
@@ -20,14 +33,22 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from infra import config as cfg
-from infra import graph, naming, offline
+from infra import graph, naming, offline, providers
 from infra.offline import Plan, Resource
 
 # Global services: not lost with a region, though declared through a regional provider.
 GLOBAL_TYPE_PREFIXES = ("aws:iam/",)
+# The repository variable every job of up.yml and deploy-prod.yml checks first (docs/dr.md).
+FREEZE_VARIABLE = "PLATFORM_FREEZE"
+REBUILD, STAYS_DOWN, MOVE_HUB = "rebuild", "stays-down", "move-hub"
+# `pulumi refresh` and `pulumi state delete` read or write the state only; the engine runs 16
+# operations at once by default (pulumi refresh --parallel). Reads take the table's
+# "everything else" time (infra/bench.py).
+PULUMI_PARALLEL = 16
 
 STATE_LOCATIONS = (
     (
@@ -57,12 +78,123 @@ STATE_LOCATIONS = (
 )
 
 
+# ---------------------------------------------------------------------------------------------
+# Actions: what a step does, typed, so the drill runs exactly what the runbook prints
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditStack:
+    """Edit ``Pulumi.<stack>.yaml``: set top-level keys (full names), drop a region everywhere."""
+
+    stack: str
+    set_keys: tuple[tuple[str, Any], ...] = ()
+    remove_region: str | None = None
+
+    def apply(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(dict(raw))
+        for key, value in self.set_keys:
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = value
+        if self.remove_region is not None:
+            regions = dict(out.get("platform:regions") or {})
+            regions.pop(self.remove_region, None)
+            out["platform:regions"] = regions
+            deploy = out.get("platform:deploy")
+            if isinstance(deploy, Mapping) and isinstance(deploy.get("regionOrder"), list):
+                order = [r for r in deploy["regionOrder"] if r != self.remove_region]
+                out["platform:deploy"] = {**deploy, "regionOrder": order}
+        return out
+
+    def command(self) -> str:
+        parts = [f"edit Pulumi.{self.stack}.yaml:"]
+        if self.remove_region is not None:
+            parts.append(
+                f"delete platform:regions.{self.remove_region} (and {self.remove_region} from "
+                "platform:deploy.regionOrder if it is listed);"
+            )
+        for key, value in self.set_keys:
+            parts.append(f"delete {key};" if value is None else f"set {key}: {json.dumps(value)};")
+        return " ".join(parts).rstrip(";")
+
+
+@dataclass(frozen=True)
+class Refresh:
+    stack: str
+    targets: tuple[str, ...]
+    run_program: bool = True
+
+    def command(self) -> str:
+        flags = " --run-program" if self.run_program else ""
+        return f"pulumi refresh --stack {self.stack} --yes{flags} \\\n    " + _quote("--target", self.targets)
+
+
+@dataclass(frozen=True)
+class Up:
+    stack: str
+    targets: tuple[str, ...] = ()
+    target_dependents: bool = False
+    excludes: tuple[str, ...] = ()
+
+    def command(self) -> str:
+        head = f"pulumi up --stack {self.stack} --yes --policy-pack policies"
+        if self.target_dependents:
+            head += " --target-dependents"
+        rest = [_quote("--target", self.targets)] if self.targets else []
+        rest += [_quote("--exclude", self.excludes)] if self.excludes else []
+        return " \\\n    ".join([head, *rest])
+
+
+@dataclass(frozen=True)
+class StateDelete:
+    stack: str
+    urns: tuple[str, ...]
+    target_dependents: bool = True
+    force: bool = True
+
+    def command(self) -> str:
+        flags = (" --force" if self.force else "") + (
+            " --target-dependents" if self.target_dependents else ""
+        )
+        return f"pulumi state delete --stack {self.stack} --yes{flags} \\\n    " + " \\\n    ".join(
+            shlex.quote(u) for u in self.urns
+        )
+
+
+@dataclass(frozen=True)
+class Preview:
+    stack: str
+
+    def command(self) -> str:
+        return f"pulumi preview --stack {self.stack} --policy-pack policies --expect-no-changes"
+
+
+@dataclass(frozen=True)
+class Shell:
+    """A command outside Pulumi (gh, git, kubectl, the backfill, the deploy command)."""
+
+    text: str
+
+    def command(self) -> str:
+        return self.text
+
+
+Action = EditStack | Refresh | Up | StateDelete | Preview | Shell
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
-    commands: tuple[str, ...] = ()
+    runs_from: str
+    minutes: float
+    actions: tuple[Action, ...] = ()
     notes: tuple[str, ...] = ()
-    script: str | None = None
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return tuple(a.command() for a in self.actions)
 
 
 @dataclass(frozen=True)
@@ -70,42 +202,89 @@ class Runbook:
     stack: str
     region: str
     is_hub: bool
+    kind: str
     targets: tuple[Resource, ...]
     dependents: tuple[Resource, ...]
     steps: tuple[Step, ...]
     hub_move: dict[str, Any] | None = field(default=None)
+    backfill_script: str | None = None
 
     @property
     def target_urns(self) -> list[str]:
         return [r.urn for r in self.targets]
+
+    @property
+    def actions(self) -> list[Action]:
+        return [a for s in self.steps for a in s.actions]
+
+
+def _quote(flag: str, urns: Sequence[str]) -> str:
+    return " \\\n    ".join(f"{flag} {shlex.quote(u)}" for u in urns)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a region holds
+# ---------------------------------------------------------------------------------------------
 
 
 def _is_global(r: Resource) -> bool:
     return r.type.startswith(GLOBAL_TYPE_PREFIXES)
 
 
-def rebuild_sets(plan: Plan, region: str) -> tuple[list[Resource], list[Resource]]:
-    """(targets, dependents elsewhere): the region's resources, and what depends on them."""
+def region_resources(plan: Plan, region: str) -> list[Resource]:
+    """Everything that lives in ``region``: its AWS resources (global IAM aside), its providers,
+    its components, and the Kubernetes objects on its cluster."""
     regions = graph.region_index(plan)
-    index = plan.by_urn()
-    # Providers are configuration, not cloud objects: nothing of them is lost with a region, and
-    # targeting one would drag in every resource declared through it (global IAM included).
-    targets = sorted(
+    return sorted(
         (
             r
             for r in plan.resources
-            if regions[r.urn] == region and not _is_global(r) and r.type != "pulumi:providers:aws"
+            if regions[r.urn] == region and not _is_global(r) and r.name != providers.ACCOUNT_PROVIDER
         ),
         key=lambda r: r.urn,
     )
+
+
+def lost_with(plan: Plan, region: str) -> list[Resource]:
+    """What cannot be reached while ``region`` is down: its resources, and the (global) IAM
+    objects declared through its provider, whose provider authenticates in the lost region."""
+    index = plan.by_urn()
+    provider = f"aws-{region}"
+    iam = [
+        r
+        for r in plan.resources
+        if _is_global(r) and r.provider in index and index[r.provider].name == provider
+    ]
+    return sorted([*region_resources(plan, region), *iam], key=lambda r: r.urn)
+
+
+def kubernetes_objects(plan: Plan, region: str) -> list[Resource]:
+    """The objects on ``region``'s cluster: what its Kubernetes provider manages."""
+    index = plan.by_urn()
+    return [
+        r
+        for r in region_resources(plan, region)
+        if r.custom
+        and not r.is_provider
+        and r.provider in index
+        and index[r.provider].type == "pulumi:providers:kubernetes"
+    ]
+
+
+def rebuild_sets(plan: Plan, region: str) -> tuple[list[Resource], list[Resource]]:
+    """(targets, dependents elsewhere): the region's resources, and what depends on them.
+
+    The targets include the region's providers: their inputs change with
+    ``platform:unreachableRegions``, and only a targeted provider is updated by a targeted
+    ``pulumi up``. The account's IAM objects are declared through their own provider
+    (infra/providers.py), so no regional provider drags them in.
+    """
+    targets = region_resources(plan, region)
+    index = plan.by_urn()
     reached = graph.closure({r.urn for r in targets}, graph.dependents(plan))
     target_urns = {r.urn for r in targets}
     others = sorted((index[u] for u in reached - target_urns), key=lambda r: r.urn)
     return targets, others
-
-
-def _quote_targets(flag: str, urns: Sequence[str]) -> str:
-    return " \\\n    ".join(f"{flag} {shlex.quote(u)}" for u in urns)
 
 
 def _describe(plan: Plan, r: Resource) -> str:
@@ -115,10 +294,11 @@ def _describe(plan: Plan, r: Resource) -> str:
     return f"{r.type} {r.name} ({where})"
 
 
-def _backfill(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
+def backfill_script(config: cfg.StackConfig, region: str) -> str:
+    """The ECR backfill script for ``region`` (infra.documents.ecr.backfill_commands)."""
     from infra.documents import ecr as ecr_documents
 
-    return tuple(ecr_documents.backfill_commands(config, region))
+    return "\n".join(ecr_documents.backfill_commands(config, region)) + "\n"
 
 
 def _moved_config(plan: Plan, new_hub: str) -> dict[str, Any]:
@@ -150,7 +330,61 @@ def hub_move(
     return moved, created, deleted
 
 
-def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
+# ---------------------------------------------------------------------------------------------
+# Timing: the creation times `make bench` uses
+# ---------------------------------------------------------------------------------------------
+
+
+def _build_minutes(plan: Plan, urns: set[str]) -> float:
+    from infra import bench
+
+    durations = {r.urn: bench.seconds_of(r) for r in plan.resources}
+    seconds, _ = graph.critical_path(plan, durations, urns)
+    return round(seconds / 60, 1)
+
+
+def _state_minutes(count: int) -> float:
+    from infra import bench
+
+    rounds = -(-count // PULUMI_PARALLEL)
+    return round(max(1.0, rounds * bench.EVERYTHING_ELSE_SECONDS / 60), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The runbook
+# ---------------------------------------------------------------------------------------------
+
+
+def _where(config: cfg.StackConfig, hub: str) -> dict[str, str]:
+    admin = f"as {config.cluster_admin_role_arn}"
+    hub_cluster = naming.cluster_name(config.environment, hub)
+    return {
+        "workstation": f"an operator workstation (AWS APIs and GitHub only), {admin}",
+        "hub": (
+            f"a host that reaches {hub_cluster}'s API ({admin}): the hub VPC, or a workstation whose "
+            f"egress CIDR is in platform:regions.{hub}.publicAccessCidrs (prod: add it for the incident, "
+            "remove it afterwards); CI's runners do not run while frozen"
+        ),
+        "both-hubs": (
+            "a host that reaches both hubs' APIs with both accounts' profiles (docs/deploy.md), or the "
+            "deploy-prod.yml workflow once the freeze is lifted"
+        ),
+    }
+
+
+def build(
+    plan: Plan,
+    region: str,
+    new_hub: str | None = None,
+    stays_down: bool = False,
+    raw: Mapping[str, Any] | None = None,
+) -> Runbook:
+    """The runbook for ``region`` of ``plan``'s stack.
+
+    ``raw`` is the stack file's ``config:`` map (read from the stack file by default): the
+    runbook's edits apply to it. Raises :class:`infra.config.ConfigError` for a region outside
+    the stack, ``--new-hub`` for a spoke, ``--stays-down`` for the hub (use ``--new-hub``).
+    """
     config = plan.config
     if region not in config.region_names:
         raise cfg.ConfigError(
@@ -164,160 +398,389 @@ def build(plan: Plan, region: str, new_hub: str | None = None) -> Runbook:
             new_hub,
             f"only when rebuilding the hub ({config.hub_region}); expected a surviving region: {', '.join(allowed)}",
         )
+    if stays_down and is_hub:
+        raise cfg.ConfigError(
+            "--stays-down", region, "the hub cannot leave the stack alone; use --new-hub REGION to move it"
+        )
+    if stays_down and len(config.region_names) < 2:
+        raise cfg.ConfigError("--stays-down", region, "the stack's only region cannot leave it")
+    raw = dict(raw) if raw is not None else cfg.read_stack_file(cfg.stack_file(plan.stack))
+    kind = MOVE_HUB if new_hub is not None else STAYS_DOWN if stays_down else REBUILD
     stack = plan.stack
-    app = config.application.name
+    gh = config.github
+    hub_after = new_hub or config.hub_region
+    where = _where(config, hub_after)
+    other_hub_note = (
+        "the staging hub's context too (the deploy command verifies prod's images against staging)"
+        if config.is_prod
+        else "prod's hub context too if prod is affected (docs/deploy.md)"
+    )
+    source_profile = "staging" if not config.builds_images else stack
     steps: list[Step] = [
         Step(
             "Prerequisites",
+            where["workstation"],
+            5,
             (
-                "git checkout main && git pull --ff-only",
-                f"pulumi stack select {stack}",
-                f"aws sts get-caller-identity   # must print account {config.account_id}",
-            ),
-            (
-                "Run as the stack's `clusterAdminRoleArn` role (docs/iam.md): it has an EKS access entry on every cluster, and the `up` role trusts only up.yml on main.",
-            ),
-        )
-    ]
-    hub_move_info: dict[str, Any] | None = None
-    rebuilt = plan
-    if is_hub and new_hub is not None:
-        moved, created, deleted = hub_move(plan, new_hub)
-        # Once the hub has moved, the lost region comes back as a spoke of the new hub.
-        rebuilt = moved
-        hub_move_info = {
-            "newHub": new_hub,
-            "created": [r.urn for r in created],
-            "deleted": [r.urn for r in deleted],
-            "clusterSecrets": sorted(
-                r.name for r in moved.of_type("kubernetes:core/v1:Secret") if "cluster" in r.name
-            ),
-        }
-        steps += [
-            Step(
-                f"Move the hub to {new_hub}",
-                (
-                    f"edit Pulumi.{stack}.yaml: set platform:hubRegion: {new_hub}",
-                    "git commit -am 'Move the hub' && git push",
+                Shell("git checkout main && git pull --ff-only && make plan   # .venv with the platform CLI"),
+                Shell(f"pulumi login && pulumi stack select {stack}"),
+                Shell(f"aws sts get-caller-identity --profile {stack}   # account {config.account_id}"),
+                Shell(
+                    f"aws sts get-caller-identity --profile {source_profile}   # the image source account "
+                    "(staging): the backfill and the deploy command's verification read it"
                 ),
-                (
-                    "Argo CD, Image Updater, the ApplicationSet and every cluster Secret are declared on the "
-                    f"new hub ({len(created)} resources created, {len(deleted)} removed from the lost hub).",
-                    (
-                        "If platform:ecr.primaryRegion is not set, ECR's primary region follows the hub: CI then "
-                        f"pushes to {new_hub} and the replication configuration moves there too; set the "
-                        f"replica stack's platform:ecr.primaryRegion to {new_hub} in the same commit."
-                        if config.builds_images
-                        else "Set platform:ecr.primaryRegion to the source stack's primary region "
-                        f"({config.ecr.primary_region} unless it moved too) in the same commit: it "
-                        "otherwise follows the hub, and the backfill script would start where no replication "
-                        "configuration is (the offline plan refuses a pair that disagree)."
-                    ),
-                    f"The new hub's cluster is {naming.cluster_name(config.environment, new_hub)}; the deploy "
-                    "workflow and command read the hub from the stack file.",
+                Shell(
+                    f"aws eks update-kubeconfig --name {naming.cluster_name(config.environment, hub_after)} "
+                    f"--region {hub_after} --alias {naming.cluster_name(config.environment, hub_after)} "
+                    f"--profile {stack}"
                 ),
             ),
-            Step(
-                "Refresh the whole stack, so the lost region's resources drop out of the state",
-                (f"pulumi refresh --stack {stack} --yes",),
-            ),
-            Step(
-                "Apply the move",
-                (f"pulumi up --stack {stack} --policy-pack policies",),
-                tuple(f"creates {u}" for u in hub_move_info["created"][:50]),
-            ),
-        ]
-    targets, dependents = rebuild_sets(rebuilt, region)
-    urns = [r.urn for r in targets]
-    steps += [
-        Step(
-            f"Refresh the state of {region}: what no longer exists is dropped from the state",
-            (f"pulumi refresh --stack {stack} --yes \\\n    {_quote_targets('--target', urns)}",),
-            ("Protected resources (KMS keys, repositories) that still exist are kept as they are.",),
-        ),
-        Step(
-            f"Rebuild {region} and everything that depends on it",
             (
-                f"pulumi up --stack {stack} --policy-pack policies --target-dependents \\\n    "
-                + _quote_targets("--target", urns),
-            ),
-            (
-                f"{len(targets)} resources in {region}; --target-dependents also updates these "
-                f"{len(dependents)}, which depend on them:",
-                *(f"  {_describe(rebuilt, r)}" for r in dependents),
+                "Run every pulumi command as the stack's clusterAdminRoleArn (docs/iam.md): it has an EKS "
+                "access entry on every cluster, and the `up` role trusts only up.yml on main.",
+                f"Kube contexts: the {'new ' if new_hub else ''}hub's (above), and {other_hub_note}.",
+                "Every command below uses .venv/bin/platform or pulumi with the project's .venv "
+                "(Pulumi.yaml points the Python runtime at it), never a module run by another Python.",
             ),
         ),
         Step(
-            f"Restore the images in {region}'s registry (replication copies only new pushes)",
-            (f"bash backfill-{region}.sh   # the script below, saved",),
-            ("Needs the SOURCE_PROFILE AWS CLI profile (the source account, staging).",),
-            script="\n".join(_backfill(config, region)),
-        ),
-        Step(
-            "Re-register the cluster in Argo CD",
+            "Freeze the automation: this runbook is the only writer of the state",
+            where["workstation"],
+            1,
             (
-                f"kubectl --context {naming.cluster_name(config.environment, new_hub or config.hub_region)} "
-                f"-n {naming.ARGOCD_NAMESPACE} get secret {naming.cluster_secret_name(config.environment, region)} "
-                "-o jsonpath='{.data.server}' | base64 -d",
+                Shell(f"gh variable set {FREEZE_VARIABLE} --body true --repo {gh.slug}"),
+                Shell(
+                    f"gh run list --repo {gh.slug} --workflow up.yml --status in_progress   # wait for none"
+                ),
             ),
             (
-                "Nothing to do by hand: the cluster Secret is data the program declares, and the rebuild above "
-                "rewrote it with the new endpoint and CA; Argo CD reconnects through the hub role's access entry.",
+                "up.yml and deploy-prod.yml skip every job while the variable is true (docs/dr.md, "
+                '"Freeze"); the Pulumi backend refuses a second concurrent update of the stack anyway.',
             ),
         ),
     ]
-    if config.argocd.sync == "automated":
-        steps.append(
-            Step(
-                "Applications come back by themselves",
-                (
-                    f"kubectl -n {naming.ARGOCD_NAMESPACE} get application {naming.application_name(app, config.environment, region)}",
-                ),
-                (
-                    "The Application's automated sync deploys its tag. An Application the ApplicationSet had to "
-                    "regenerate (a rebuilt hub) has no tag until Image Updater writes the newest one (a minute or "
-                    "two); until then the chart renders only its ImageTagMissing guard, every sync fails on it and "
-                    'nothing is pruned (docs/argocd.md, "The first tag").',
-                ),
-            )
-        )
-    else:
-        steps.append(
-            Step(
-                "Deploy the Applications (prod never syncs by itself)",
-                ("platform deploy prod --dry-run", "platform deploy prod"),
-                (
-                    "The deploy command syncs each Application in the configured order, verifying every image "
-                    "against what staging runs; regions already in sync finish at once.",
-                ),
-            )
-        )
+    region_urns = [r.urn for r in region_resources(plan, region)]
+    k8s_urns = [r.urn for r in kubernetes_objects(plan, region)]
+    # Lost hub pinned as accountRegion (the default follows the hub): never change that region.
+    pin: tuple[tuple[str, Any], ...] = ()
+    if kind == MOVE_HUB and "platform:accountRegion" not in raw:
+        pin = (("platform:accountRegion", config.account_region),)
+    lost = sorted({*config.unreachable_regions, region})
+    sts = next((r for r in (hub_after, *config.region_names) if r not in lost), hub_after)
     steps.append(
         Step(
-            "Check that nothing is left to do",
-            (f"pulumi preview --stack {stack} --policy-pack policies --expect-no-changes",),
+            f"Mark {region} unreachable",
+            where["workstation"],
+            1,
+            (EditStack(stack, (("platform:unreachableRegions", lost), *pin)),),
+            (
+                f"Its Kubernetes provider drops the objects of the lost cluster from the state on refresh "
+                f"(deleteUnreachable); its AWS provider authenticates through {sts}'s "
+                "STS and gives up after one retry (infra/providers.py). Commit; push later, while frozen.",
+            ),
         )
     )
-    return Runbook(stack, region, is_hub, tuple(targets), tuple(dependents), tuple(steps), hub_move_info)
+    hub_move_info: dict[str, Any] | None = None
+    targets: list[Resource]
+    dependents: list[Resource]
+    if kind == REBUILD:
+        targets, dependents = rebuild_sets(plan, region)
+        urns = tuple(r.urn for r in targets)
+        steps += [
+            Step(
+                f"Refresh {region}'s resources: what no longer exists drops out of the state",
+                where["workstation"] + f"; {region}'s AWS APIs answer again",
+                _state_minutes(len(urns)),
+                (Refresh(stack, urns),),
+                (
+                    "Run the program (--run-program) so the providers carry deleteUnreachable and stsRegion. "
+                    f"The objects of the lost cluster go without a call to it; {region}'s AWS resources are read "
+                    "and dropped if gone. Protected resources that still exist (KMS keys, repositories) stay.",
+                ),
+            ),
+            Step(
+                f"{region} answers again: clear the mark",
+                where["workstation"],
+                1,
+                (
+                    EditStack(
+                        stack, (("platform:unreachableRegions", [r for r in lost if r != region] or None),)
+                    ),
+                ),
+            ),
+            Step(
+                f"Rebuild {region} and everything that depends on it",
+                where["hub"],
+                _build_minutes(plan, set(urns) | {r.urn for r in dependents}),
+                (Up(stack, urns, target_dependents=True),),
+                (
+                    f"{len(targets)} resources in {region}; --target-dependents also updates these "
+                    f"{len(dependents)}, which depend on them:",
+                    *(f"  {_describe(plan, r)}" for r in dependents),
+                ),
+            ),
+        ]
+        after = plan
+    else:
+        edit_keys: list[tuple[str, Any]] = []
+        if kind == MOVE_HUB:
+            assert new_hub is not None
+            edit_keys.append(("platform:hubRegion", new_hub))
+        # Once the region leaves the stack, only the account's provider may still name it.
+        still = [r for r in lost if r != region or r == config.account_region]
+        edit_keys.append(("platform:unreachableRegions", still or None))
+        take_out = EditStack(stack, tuple(edit_keys), remove_region=region)
+        after = offline.run(stack, flat_config=take_out.apply(EditStack(stack, pin).apply(raw)))
+        before_urns = {r.urn for r in plan.resources}
+        after_index = after.by_urn()
+        created = sorted(
+            (
+                r
+                for r in after.resources
+                if r.urn not in before_urns or plan.by_urn()[r.urn].provider != r.provider
+            ),
+            key=lambda r: r.urn,
+        )
+        dependents = sorted(
+            (
+                plan.by_urn()[u]
+                for u in graph.closure(set(region_urns), graph.dependents(plan)) - set(region_urns)
+            ),
+            key=lambda r: r.urn,
+        )
+        targets = region_resources(plan, region)
+        aws_urns = [r.urn for r in lost_with(plan, region) if r.urn not in k8s_urns]
+        # Declared again elsewhere under the same URN (the hub's runners, Argo CD's Pod Identity
+        # associations): forgotten first, so the update creates them anew instead of replacing
+        # them, which would delete the old ones in the lost region.
+        survivors = tuple(u for u in aws_urns if u in after_index)
+        excludes = tuple(u for u in aws_urns if u not in after_index)
+        steps += [
+            Step(
+                f"Drop the objects of {region}'s cluster from the state",
+                where["workstation"],
+                _state_minutes(len(k8s_urns)),
+                (Refresh(stack, tuple(k8s_urns)),),
+                (
+                    "No call reaches the lost cluster: with deleteUnreachable each refreshed object leaves "
+                    "the state (Helm releases included; their delete would fail on an unreachable cluster, "
+                    "their refresh does not).",
+                ),
+            ),
+            Step(
+                (f"Move the hub to {new_hub} and take {region} out of the stack")
+                if new_hub
+                else f"Take {region} out of the stack",
+                where["workstation"],
+                1,
+                (take_out,),
+                _move_notes(config, new_hub, after) if new_hub else _stays_down_notes(config, region),
+            ),
+            *(
+                [
+                    Step(
+                        f"Forget what moves out of {region}",
+                        where["workstation"],
+                        _state_minutes(len(survivors)),
+                        (StateDelete(stack, survivors),),
+                        (
+                            f"{len(survivors)} resources of {region} that the program now declares elsewhere "
+                            "under the same name: forgotten (state only, --force for protected ones), so the "
+                            "next step creates them where they now belong.",
+                        ),
+                    )
+                ]
+                if survivors
+                else []
+            ),
+            Step(
+                f"Apply it everywhere but {region}",
+                where["hub"],
+                _build_minutes(after, {r.urn for r in created})
+                if created
+                else _state_minutes(len(dependents)),
+                (Up(stack, excludes=excludes),),
+                (
+                    f"--exclude leaves {region}'s {len(excludes)} AWS resources and providers alone (no call "
+                    "reaches the region); everything else is brought to the new configuration"
+                    + (f": {len(created)} resources created, on the new hub and for it." if created else "."),
+                ),
+            ),
+            Step(
+                f"Forget {region}'s resources",
+                where["workstation"],
+                _state_minutes(len(excludes)),
+                (StateDelete(stack, excludes),),
+                (
+                    "State only: nothing in AWS is deleted. What still exists (the region's protected ECR "
+                    "repositories and KMS keys, and its IAM roles, which are global) is left; when the "
+                    "region returns, add it back (docs/walkthroughs.md, add a region) after deleting or "
+                    'importing those (docs/dr.md, "When the region returns").',
+                ),
+            ),
+        ]
+        if new_hub:
+            hub_move_info = {
+                "newHub": new_hub,
+                "created": [r.urn for r in created],
+                "deleted": [*survivors, *excludes],
+                "clusterSecrets": sorted(
+                    r.name for r in after.of_type("kubernetes:core/v1:Secret") if "cluster" in r.name
+                ),
+            }
+    script = backfill_script(after.config, region) if kind == REBUILD else None
+    if script is not None:
+        path = f"backfill-{stack}-{region}.sh"
+        steps.append(
+            Step(
+                f"Restore the images in {region}'s registry (replication copies only new pushes)",
+                where["workstation"] + f", with the {source_profile} profile",
+                15,
+                (
+                    Shell(
+                        f".venv/bin/platform dr --stack {stack} --region {region} --backfill-script {path}"
+                    ),
+                    Shell(f"SOURCE_PROFILE={source_profile} bash {path}"),
+                ),
+                (
+                    "The script is saved, not pasted: it never deletes or re-tags anything in the source, "
+                    "copies only what the region lacks, and can be run again after an interruption "
+                    '(docs/registry.md, "Backfill").',
+                ),
+            )
+        )
+    steps += [
+        Step(
+            "Check that nothing is left to do",
+            where["hub"],
+            _state_minutes(len(after.resources)),
+            (Preview(stack),),
+        ),
+        Step(
+            "Push the stack file and lift the freeze",
+            where["workstation"],
+            2,
+            (
+                Shell(f"git commit -am 'DR: {region} of {stack}' && git push   # up.yml skips while frozen"),
+                Shell(f"gh variable delete {FREEZE_VARIABLE} --repo {gh.slug}"),
+            ),
+            ("The next push to main runs up.yml as usual; its update finds nothing to do.",),
+        ),
+    ]
+    steps.append(_applications_step(config, region, kind, where))
+    return Runbook(
+        stack,
+        region,
+        is_hub,
+        kind,
+        tuple(targets),
+        tuple(dependents),
+        tuple(steps),
+        hub_move_info,
+        script,
+    )
+
+
+def _move_notes(config: cfg.StackConfig, new_hub: str, after: Plan) -> tuple[str, ...]:
+    return (
+        "Argo CD, Image Updater, the ApplicationSet, the CI runners and every cluster Secret are declared "
+        f"on {new_hub}; the account-wide IAM objects stay as they are (platform:accountRegion does not "
+        "follow the hub).",
+        (
+            "If platform:ecr.primaryRegion is not set, ECR's primary region follows the hub: CI then "
+            f"pushes to {new_hub} and the replication configuration moves there too; set the "
+            f"replica stack's platform:ecr.primaryRegion to {new_hub} in the same commit."
+            if config.builds_images
+            else "Set platform:ecr.primaryRegion to the source stack's primary region "
+            f"({config.ecr.primary_region} unless it moved too) in the same commit: it "
+            "otherwise follows the hub, and the backfill script would start where no replication "
+            "configuration is (the offline plan refuses a pair that disagree)."
+        ),
+        f"The new hub's cluster is {naming.cluster_name(config.environment, new_hub)}; the deploy "
+        "workflow and command read the hub from the stack file. The CodeConnections connection of the "
+        f"new runners needs its approval in {new_hub} (docs/github-actions.md).",
+        f"The lost hub leaves the stack ({len(after.config.region_names)} regions remain) until it returns.",
+    )
+
+
+def _stays_down_notes(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
+    return (
+        f"Its cluster Secret leaves the hub, so the ApplicationSet generates no Application for {region}: "
+        "Argo CD deletes that Application"
+        + (
+            " and, with preserveResourcesOnDeletion (prod), nothing of what it deployed"
+            if config.argocd.sync == "manual"
+            else "; the template sets no resources finalizer, so Argo CD deletes nothing on the lost cluster"
+        )
+        + ".",
+        f"The deploy command's order loses {region} (platform:deploy.regionOrder); the other regions "
+        "deploy as before.",
+        (
+            f"Staging's replication still names {region} as a destination if the other stack keeps it; ECR "
+            "tries each push once and never retries, so nothing queues; the backfill fills the region when "
+            "it returns."
+        ),
+        "Traffic: the platform declares no DNS or global load balancing; take the region out of whatever "
+        "routes users (health checks do it by themselves) for as long as it is down.",
+    )
+
+
+def _applications_step(config: cfg.StackConfig, region: str, kind: str, where: Mapping[str, str]) -> Step:
+    hub = config.hub_region
+    if config.argocd.sync == "automated":
+        return Step(
+            "Applications come back by themselves",
+            where["hub"],
+            5,
+            (
+                Shell(
+                    f"kubectl --context {naming.cluster_name(config.environment, hub)} -n "
+                    f"{naming.ARGOCD_NAMESPACE} get applications"
+                ),
+            ),
+            (
+                "Each Application's automated sync deploys its tag. An Application the ApplicationSet had to "
+                "regenerate (a rebuilt or moved hub) has no tag until Image Updater writes the newest one (a "
+                "minute or two); until then the chart renders only its ImageTagMissing guard, every sync fails "
+                'on it and nothing is pruned (docs/argocd.md, "The first tag").',
+            ),
+        )
+    return Step(
+        "Deploy the Applications (prod never syncs by itself)",
+        where["both-hubs"],
+        max(5, config.deploy.timeout_seconds * len(config.deploy.region_order) / 60 / 3),
+        (
+            Shell(f".venv/bin/platform deploy {config.stack} --dry-run"),
+            Shell(f".venv/bin/platform deploy {config.stack}   # or: gh workflow run deploy-prod.yml"),
+        ),
+        (
+            "The deploy command syncs each Application in the configured order, verifying every image "
+            "against what staging runs; regions already in sync finish at once."
+            + (f" {region} has left the stack: nothing is deployed there." if kind == STAYS_DOWN else ""),
+        ),
+    )
 
 
 def render(book: Runbook) -> str:
     role = "the hub" if book.is_hub else "a spoke"
-    lines = [f"Disaster recovery runbook: rebuild {book.region} ({role}) of stack {book.stack}", ""]
+    what = {
+        REBUILD: f"rebuild {book.region} ({role})",
+        STAYS_DOWN: f"take {book.region} ({role}) out while it stays down",
+        MOVE_HUB: f"move the hub away from {book.region}",
+    }[book.kind]
+    lines = [f"Disaster recovery runbook: {what} of stack {book.stack}", ""]
     lines.append("What state lives where (nothing here is lost with one region):")
-    for where, what in STATE_LOCATIONS:
-        lines.append(f"  - {where}: {what}")
-    lines.append("")
+    for where, what_ in STATE_LOCATIONS:
+        lines.append(f"  - {where}: {what_}")
+    total = sum(s.minutes for s in book.steps)
+    lines += ["", f"Expected duration: about {round(total)} min (creation times of infra/bench.py).", ""]
     for i, step in enumerate(book.steps, start=1):
         lines.append(f"{i}. {step.title}")
+        lines.append(f"   Runs from: {step.runs_from}. Expected: ~{step.minutes:g} min.")
         for command in step.commands:
             lines.append("   $ " + command.replace("\n", "\n     "))
         for note in step.notes:
             lines.append(f"   {note}")
-        if step.script:
-            lines.append("   ---- script ----")
-            lines.extend(f"   {line}" for line in step.script.splitlines())
-            lines.append("   ---- end of script ----")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -330,18 +793,32 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
     p = sub.add_parser(
         "plan",
         prog=prog if prog.startswith("platform") else f"{prog} plan",
-        help="print the ordered runbook for rebuilding one region",
+        help="print the ordered runbook for one lost region",
     )
     p.add_argument("--stack", required=True, help="stack name (a Pulumi.<stack>.yaml must exist)")
-    p.add_argument("--region", required=True, help="the region to rebuild")
-    p.add_argument("--new-hub", help="when the hub is lost: the surviving region to move Argo CD to")
+    p.add_argument("--region", required=True, help="the lost region")
+    p.add_argument("--new-hub", help="when the hub stays down: the surviving region to move Argo CD to")
+    p.add_argument(
+        "--stays-down", action="store_true", help="a spoke that stays down: take it out of the stack"
+    )
+    p.add_argument("--backfill-script", type=Path, help="write the region's ECR backfill script to this file")
     p.add_argument("--json", action="store_true", help="print targets and dependents as JSON")
     args = parser.parse_args(argv)
     try:
         plan = offline.run(args.stack)
-        book = build(plan, args.region, args.new_hub)
+        if args.backfill_script is not None:
+            if args.region not in plan.config.region_names:
+                raise cfg.ConfigError("--region", args.region, "expected one of the stack's regions")
+            args.backfill_script.write_text(backfill_script(plan.config, args.region))
+            args.backfill_script.chmod(0o755)
+            print(f"wrote {args.backfill_script}")
+            return 0
+        book = build(plan, args.region, args.new_hub, args.stays_down)
     except cfg.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the backfill script: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(
@@ -349,9 +826,19 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
                 {
                     "stack": book.stack,
                     "region": book.region,
+                    "kind": book.kind,
                     "targets": book.target_urns,
                     "dependents": [r.urn for r in book.dependents],
                     "hubMove": book.hub_move,
+                    "steps": [
+                        {
+                            "title": s.title,
+                            "runsFrom": s.runs_from,
+                            "minutes": s.minutes,
+                            "commands": s.commands,
+                        }
+                        for s in book.steps
+                    ],
                 },
                 indent=2,
             )

@@ -385,24 +385,57 @@ def _source_of(config: StackConfig) -> tuple[str, str]:
     return account, config.ecr.primary_region
 
 
+# The newest tagged images per repository the crane path copies back: what a rebuilt region's
+# Applications run is among the newest few (Image Updater moves to the newest tag); an older tag
+# an Application still references is passed to the script as an argument.
+BACKFILL_NEWEST = 10
+
+
 def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: str) -> list[str]:
+    """Copy the newest :data:`BACKFILL_NEWEST` tagged images (and the tags given as arguments)
+    that ``region`` lacks, by digest, from ``copy_from`` of the same account.
+
+    Idempotent and resumable: an image whose digest ``region`` already holds (ECR
+    DescribeImages by ``imageDigest``) is skipped, so a re-run after an interruption copies only
+    what is still missing; nothing in the source is deleted or re-tagged.
+    """
     q = shlex.quote
     src_host = naming.registry_host(config.account_id, copy_from)
     dst_host = naming.registry_host(config.account_id, region)
+    newest = f"'reverse(sort_by(imageDetails,&imagePushedAt))[:{BACKFILL_NEWEST}].[imageDigest,imageTags[0]]'"
     lines = [
         f"# {why}",
-        f"# Same account ({config.account_id}): copy every tagged image from {copy_from} with crane",
-        "# (https://github.com/google/go-containerregistry/blob/main/cmd/crane/doc/crane_copy.md).",
+        f"# Same account ({config.account_id}): copy from {copy_from} with crane, which copies the manifest",
+        "# and the layers it lacks (https://github.com/google/go-containerregistry/blob/main/cmd/crane/doc/crane_copy.md).",
+        f"# Only the newest {BACKFILL_NEWEST} tagged images per repository, plus the tags given as arguments",
+        "# (the tags the region's Applications reference); an image the region already holds, by digest, is",
+        "# skipped, so the script can be run again after an interruption. Nothing in the source changes.",
         f"aws ecr get-login-password --region {copy_from} "
         f"| crane auth login --username AWS --password-stdin {src_host}",
         f"aws ecr get-login-password --region {region} "
         f"| crane auth login --username AWS --password-stdin {dst_host}",
+        "copy_missing() {  # repository digest tag",
+        f'  if aws ecr describe-images --region {region} --repository-name "$1" --image-ids imageDigest="$2" '
+        ">/dev/null 2>&1; then",
+        '    echo "present: $1@$2 ($3)"',
+        "  else",
+        f'    crane copy "{src_host}/$1@$2" "{dst_host}/$1:$3"',
+        "  fi",
+        "}",
     ]
     for repo in repository_names(config):
-        src, dst = q(f"{src_host}/{repo}"), q(f"{dst_host}/{repo}")
+        r = q(repo)
         lines += [
-            f"for tag in $(crane ls {src} | grep -v '^{BACKFILL_TAG_PREFIX}'); do",
-            f'  crane copy {src}:"$tag" {dst}:"$tag"',
+            f"aws ecr describe-images --region {copy_from} --repository-name {r} --filter tagStatus=TAGGED "
+            f"--query {newest} --output text |",
+            "  while read -r digest tag; do",
+            f"    case \"$tag\" in {BACKFILL_TAG_PREFIX}*|None|'') continue ;; esac",
+            f'    copy_missing {r} "$digest" "$tag"',
+            "  done",
+            'for tag in "$@"; do',
+            f"  digest=$(aws ecr describe-images --region {copy_from} --repository-name {r} "
+            '--image-ids imageTag="$tag" --query "imageDetails[0].imageDigest" --output text 2>/dev/null || true)',
+            f'  if [ -n "$digest" ] && [ "$digest" != None ]; then copy_missing {r} "$digest" "$tag"; fi',
             "done",
         ]
     return lines
@@ -453,13 +486,23 @@ def backfill_commands(config: StackConfig, region: str) -> tuple[str, ...]:
         )
         return tuple(lines + _crane_copy_script(config, region, others[0], why))
     destination = f"region={region},registryId={config.account_id}"
+    running = (
+        f"\"backfills[?contains(['PREPARING','IN_PROGRESS'], status) && destination.region=='{region}' "
+        f"&& destination.registryId=='{config.account_id}'].replicationBackfillId | [0]\""
+    )
     lines += [
         f"# {region} of {config.account_id} is a destination of the replication configuration in "
         f"{source_account} {source_region}:",
-        "# replicate the images it already holds there (ECR replication backfill).",
-        f"id=$(aws ecr start-replication-backfill --registry-id {source_account} --region {source_region} "
+        "# replicate the images it already holds there (ECR replication backfill: server-side, nothing is",
+        "# pushed, deleted or re-tagged). Run again, the script follows the backfill already running",
+        "# (ECR allows one per destination region at a time) instead of starting another.",
+        f"id=$(aws ecr list-replication-backfills --registry-id {source_account} --region {source_region} "
+        f"--query {running} --output text)",
+        'if [ -z "$id" ] || [ "$id" = None ]; then',
+        f"  id=$(aws ecr start-replication-backfill --registry-id {source_account} --region {source_region} "
         f"--destination {destination} --query replicationBackfillId --output text)",
-        f'echo "Replication backfill $id started to {config.account_id} {region}. Follow it until its status is COMPLETE:"',
+        "fi",
+        f'echo "Replication backfill $id running to {config.account_id} {region}. Follow it until its status is COMPLETE:"',
         f'echo "  aws ecr describe-replication-backfill-results --registry-id {source_account} '
         f"--region {source_region} --replication-backfill-id $id --query '[status,progress]'\"",
     ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -27,10 +30,12 @@ def test_targets_are_exactly_the_regions_own_resources(stack: str, region: str) 
     p = plan(stack)
     targets, _ = dr.rebuild_sets(p, region)
     target_urns = {r.urn for r in targets}
+    # The region's providers are targets too (their inputs change with unreachableRegions); the
+    # account's provider and the global IAM objects are not (infra/providers.py).
     expected = {
         r.urn
         for r in p.resources
-        if p.region_of(r) == region and not r.type.startswith("aws:iam/") and r.type != "pulumi:providers:aws"
+        if p.region_of(r) == region and not r.type.startswith("aws:iam/") and r.name != "aws-account"
     }
     assert target_urns == expected
     assert any(r.type == "eks:index:Cluster" for r in targets)
@@ -83,7 +88,10 @@ def test_moving_the_hub_gives_a_valid_plan_with_all_clusters_registered(stack: s
     new_hub = p.config.spoke_regions[0]
     book = dr.build(p, p.config.hub_region, new_hub=new_hub)
     assert book.hub_move is not None
-    assert book.hub_move["clusterSecrets"] == sorted(f"argocd-cluster-{r}" for r in p.config.region_names)
+    # The lost hub leaves the stack until it returns: the other regions stay registered.
+    assert book.hub_move["clusterSecrets"] == sorted(
+        f"argocd-cluster-{r}" for r in p.config.region_names if r != p.config.hub_region
+    )
     moved, created, _ = dr.hub_move(p, new_hub)
     assert moved.config.hub_region == new_hub
     releases = [r for r in moved.of_type("kubernetes:helm.sh/v3:Release")]
@@ -101,11 +109,14 @@ def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
     book = dr.build(p, region)
     text = dr.render(book)
     order = [
+        "gh variable set PLATFORM_FREEZE",
+        "platform:unreachableRegions",
         "pulumi refresh",
         "pulumi up",
         "--target-dependents",
         "Restore the images",
-        "Re-register the cluster",
+        "--expect-no-changes",
+        "gh variable delete PLATFORM_FREEZE",
     ]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions), positions
@@ -116,9 +127,10 @@ def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
     for where in ("Pulumi state backend", "Git", "ECR"):
         assert where in text
     if p.config.argocd.sync == "manual":
-        assert "platform deploy prod" in text
+        assert ".venv/bin/platform deploy prod" in text
     else:
         assert "automated sync" in text
+    assert not [c for c in (c for s in book.steps for c in s.commands) if "python" in c]
 
 
 def test_a_region_outside_the_stack_or_a_hub_move_from_a_spoke_is_refused() -> None:
@@ -180,3 +192,21 @@ def test_a_hub_move_replaces_or_deletes_nothing_account_wide(stack: str) -> None
             assert r.urn not in touched, (new_hub, r.urn)
             assert r.urn in after and after[r.urn].provider == r.provider, (new_hub, r.urn)
         assert not [r for r in created + deleted if r.type.startswith("aws:iam/")], new_hub
+
+
+def test_the_command_writes_the_backfill_script_and_refuses_a_hub_that_stays_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = plan("prod")
+    spoke = p.config.spoke_regions[0]
+    script = tmp_path / "backfill.sh"
+    assert dr.main(["plan", "--stack", "prod", "--region", spoke, "--backfill-script", str(script)]) == 0
+    assert script.read_text() == dr.backfill_script(p.config, spoke)
+    bash = shutil.which("bash")
+    if bash is not None:
+        assert subprocess.run([bash, "-n", str(script)], check=False).returncode == 0
+    assert dr.main(["plan", "--stack", "prod", "--region", p.config.hub_region, "--stays-down"]) == 2
+    assert "--new-hub" in capsys.readouterr().err
+    # The runbook names the saved script, never pastes it.
+    text = dr.render(dr.build(p, spoke))
+    assert f"--backfill-script backfill-prod-{spoke}.sh" in text and "#!/usr/bin/env bash" not in text

@@ -350,15 +350,39 @@ def test_backfill_of_a_destination_starts_an_ecr_replication_backfill(
 
 def test_backfill_of_the_source_primary_copies_from_another_region(staging: config.StackConfig) -> None:
     # The primary region is no replication destination: it is restored by crane copies from the
-    # first other region of the same account, pushes that replication then sends on.
-    primary, prefix = staging.ecr.primary_region, staging.ecr.prefix
+    # first other region of the same account, pushes that replication then sends on. Only the
+    # newest images (and the tags given as arguments), only those it lacks by digest (issue 16:
+    # not every tag of every repository; resumable), and nothing in the source is deleted.
+    primary = staging.ecr.primary_region
     first = next(r for r in staging.region_names if r != primary)
     restored = script(staging, primary)
     assert "start-replication-backfill" not in restored and staging.peer_account_id not in restored
+    src, dst = (
+        naming.registry_host(staging.account_id, first),
+        naming.registry_host(staging.account_id, primary),
+    )
+    assert f'crane copy "{src}/$1@$2" "{dst}/$1:$3"' in restored
+    assert f"[:{ecr.BACKFILL_NEWEST}]" in restored
+    assert (
+        f'describe-images --region {primary} --repository-name "$1" --image-ids imageDigest="$2"' in restored
+    )
     for name in ecr.repository_names(staging):
-        src = naming.image_repository(staging.account_id, first, prefix, name.split("/")[1])
-        dst = naming.image_repository(staging.account_id, primary, prefix, name.split("/")[1])
-        assert f'crane copy {src}:"$tag" {dst}:"$tag"' in restored
+        assert (
+            f"describe-images --region {first} --repository-name {name} --filter tagStatus=TAGGED" in restored
+        )
+    assert 'for tag in "$@"; do' in restored
+    for forbidden in ("batch-delete-image", "put-image", "crane delete", "crane tag", "crane ls"):
+        assert forbidden not in restored
+
+
+def test_backfill_of_a_destination_follows_a_backfill_already_running(prod: config.StackConfig) -> None:
+    # Run twice (an interrupted operator), the script does not start a second backfill: ECR allows
+    # one per destination region at a time (botocore ecr StartReplicationBackfill documentation).
+    text = script(prod, prod.spoke_regions[0])
+    listing = text.index("list-replication-backfills")
+    start = text.index("start-replication-backfill")
+    assert listing < start
+    assert "'PREPARING','IN_PROGRESS'" in text and 'if [ -z "$id" ] || [ "$id" = None ]; then' in text
 
 
 def test_backfill_refuses_what_it_cannot_do(staging: config.StackConfig) -> None:

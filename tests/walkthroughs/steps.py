@@ -269,8 +269,9 @@ ADD_REGION = Walkthrough(
         Step(
             "Merge: `up.yml` builds the region in prod, then in staging (the receiving registry "
             "first: docs/registry.md). Images pushed before "
-            "replication reached it are not there: run the backfill script that "
-            "`make dr STACK=<stack> REGION=<region>` prints (step 4 of the runbook)."
+            "replication reached it are not there: write the backfill script with "
+            "`.venv/bin/platform dr --stack <stack> --region <region> --backfill-script backfill.sh` "
+            'and run it (docs/registry.md, "Backfill").'
         ),
     ),
 )

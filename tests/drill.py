@@ -1,0 +1,273 @@
+"""A fake Pulumi engine and cloud for the DR drill: the outermost boundary, nothing inside faked.
+
+The program runs for real under the offline engine (infra/offline.py) for every stack-file
+version the runbook produces; this module plays the engine's side of ``pulumi refresh``,
+``up``, ``state delete`` and ``preview`` over a state, against a cloud in which one region's
+AWS endpoints and one cluster's API do not answer. Each rule is a transcription of upstream
+behaviour, named where it is used; anything a rule does not cover raises.
+
+* Which operations call a provider, and what ``--target``, ``--target-dependents`` and
+  ``--exclude`` select: https://www.pulumi.com/docs/iac/guides/basics/targeted-updates/ ;
+  ``pulumi refresh`` configures providers from the state unless ``--run-program``
+  (https://www.pulumi.com/docs/iac/operations/stack-management/run-program/); ``pulumi state
+  delete`` refuses a resource others depend on or are parented to, and a protected one without
+  ``--force`` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_state_delete/); an update
+  never deletes or replaces a protected resource (https://www.pulumi.com/docs/iac/concepts/options/protect/).
+* A resource whose provider reference changes is replaced when the new provider's DiffConfig
+  says so (pulumi/pulumi pkg/resource/deploy/step_generator.go ``providerChanged``, v3.259.0);
+  pulumi-aws says so when the region differs (pulumi/pulumi-aws#4000).
+* pulumi-aws: a provider with ``allowedAccountIds`` asks STS who the caller is when it is
+  configured, in ``stsRegion`` or else its region; IAM is a global endpoint.
+* pulumi-kubernetes (provider/pkg/provider/provider.go, v4.32.0): on an unreachable cluster,
+  Read returns "deleted" with ``deleteUnreachable`` and fails without it; Delete succeeds
+  (state only) with it, except for a Helm Release, whose Delete always fails; Create and
+  Update always fail.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra import dr, graph, offline
+from infra.offline import Plan, Resource
+
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+AWS_PROVIDER = "pulumi:providers:aws"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+class Unreachable(RuntimeError):
+    """The command would stall or fail on an endpoint that does not answer."""
+
+
+class Refused(RuntimeError):
+    """The Pulumi CLI refuses the command (protected resource, a dependent left behind)."""
+
+
+@dataclass
+class Change:
+    op: str  # create, update, replace, delete, drop (refresh/state delete: state only)
+    urn: str
+    command: str
+
+
+@dataclass
+class Cloud:
+    """Which endpoints answer. ``aws_down``: regions whose AWS APIs (STS included) do not answer;
+    ``clusters_down``: regions whose cluster API does not answer; ``gone``: URNs whose cloud
+    object no longer exists (a region lost with its contents)."""
+
+    aws_down: set[str] = field(default_factory=set)
+    clusters_down: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)
+
+
+class Engine:
+    def __init__(self, stack: str, raw: Mapping[str, Any], cloud: Cloud) -> None:
+        self.stack = stack
+        self.raw = copy.deepcopy(dict(raw))
+        self.cloud = cloud
+        self._plans: dict[str, Plan] = {}
+        healthy = self.program()
+        # The state after the last successful `pulumi up`: exactly what the program declares.
+        self.state: dict[str, Resource] = {r.urn: copy.deepcopy(r) for r in healthy.resources}
+        self.regions_of_state: dict[str, str | None] = dict(graph.region_index(healthy))
+        self.changes: list[Change] = []
+
+    # -- the program ---------------------------------------------------------------------------
+
+    def program(self) -> Plan:
+        key = repr(sorted(self.raw.items(), key=lambda kv: kv[0]))
+        if key not in self._plans:
+            self._plans[key] = offline.run(self.stack, flat_config=self.raw)
+        return self._plans[key]
+
+    # -- reachability --------------------------------------------------------------------------
+
+    def _aws_provider_answers(self, provider: Resource) -> bool:
+        sts = provider.inputs.get("stsRegion") or provider.inputs.get("region")
+        return sts not in self.cloud.aws_down
+
+    def _call(self, r: Resource, provider: Resource | None, verb: str, command: str) -> str:
+        """'ok' or 'dropped' (deleteUnreachable); raises Unreachable."""
+        if provider is None or not (r.custom or r.remote) or r.is_provider:
+            return "ok"  # components and provider resources: the engine alone
+        if provider.type == AWS_PROVIDER:
+            if not self._aws_provider_answers(provider):
+                raise Unreachable(f"{command}: {r.urn}: provider {provider.name} cannot reach STS")
+            region = provider.inputs.get("region")
+            if region in self.cloud.aws_down and not r.type.startswith(dr.GLOBAL_TYPE_PREFIXES):
+                raise Unreachable(f"{command}: {verb} {r.urn} in {region}, whose AWS APIs do not answer")
+            return "ok"
+        if provider.type == K8S_PROVIDER:
+            region = self.regions_of_state.get(provider.urn) or self.program().region_of(provider)
+            if region not in self.cloud.clusters_down:
+                return "ok"
+            delete_unreachable = str(provider.inputs.get("deleteUnreachable", "")).lower() == "true"
+            if verb == "read" and delete_unreachable:
+                return "dropped"
+            if verb == "delete" and delete_unreachable and r.type != HELM_RELEASE:
+                return "dropped"
+            raise Unreachable(f"{command}: {verb} {r.urn} on {region}'s unreachable cluster")
+        if provider.type == "pulumi:providers:github":
+            return "ok"
+        raise NotImplementedError(provider.type)
+
+    def _provider(self, r: Resource, source: Mapping[str, Resource]) -> Resource | None:
+        # A packaged component (pulumi-eks's Cluster) calls AWS through its children, with the
+        # provider it was given in ``providers``.
+        ref = r.provider or (r.providers.get("aws") if r.remote else None)
+        if not ref:
+            return None
+        found = source.get(ref) or self.state.get(ref)
+        if found is None:
+            raise Refused(f"{r.urn}: its provider {r.provider} is neither declared nor in the state")
+        return found
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def run(self, action: dr.Action) -> None:
+        if isinstance(action, dr.EditStack):
+            self.raw = action.apply(self.raw)
+            self.program()  # the edited stack file is valid: the program runs
+        elif isinstance(action, dr.Refresh):
+            self.refresh(action.targets, action.run_program, action.command())
+        elif isinstance(action, dr.Up):
+            self.up(action.targets, action.target_dependents, action.excludes, action.command())
+        elif isinstance(action, dr.StateDelete):
+            self.state_delete(action.urns, action.target_dependents, action.force, action.command())
+        elif isinstance(action, dr.Preview):
+            pending = self.pending()
+            if pending:
+                raise AssertionError(f"preview --expect-no-changes: {pending[:5]}")
+        elif isinstance(action, dr.Shell):
+            pass  # outside Pulumi: freeze, git, kubectl, the backfill, the deploy command
+        else:  # pragma: no cover
+            raise NotImplementedError(action)
+
+    def refresh(self, targets: Iterable[str], run_program: bool, command: str) -> None:
+        declared = {r.urn: r for r in self.program().resources} if run_program else {}
+        for urn in targets:
+            r = self.state.get(urn)
+            if r is None:
+                continue
+            provider = self._provider(r, declared)
+            outcome = self._call(r, provider, "read", command)
+            if outcome == "dropped" or urn in self.cloud.gone:
+                self._forget(urn, "drop", command)
+
+    def _forget(self, urn: str, op: str, command: str) -> None:
+        del self.state[urn]
+        self.changes.append(Change(op, urn, command))
+
+    def state_delete(self, urns: Iterable[str], target_dependents: bool, force: bool, command: str) -> None:
+        chosen = {u for u in urns if u in self.state}
+        if target_dependents:
+            chosen = graph.closure(chosen, self._state_dependents())
+        for urn in chosen:
+            if self.state[urn].protect and not force:
+                raise Refused(f"{command}: {urn} is protected")
+        left = set(self.state) - chosen
+        for urn in left:
+            if graph.edges(self.state[urn]) & chosen:
+                raise Refused(f"{command}: {urn} depends on a resource being deleted")
+        for urn in sorted(chosen):
+            self._forget(urn, "drop", command)
+
+    def _state_dependents(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for r in self.state.values():
+            for d in graph.edges(r):
+                out.setdefault(d, set()).add(r.urn)
+        return out
+
+    def plan_up(
+        self, targets: Iterable[str], target_dependents: bool, excludes: Iterable[str]
+    ) -> list[tuple[str, Resource, Resource | None]]:
+        """What ``pulumi up`` would do: (op, new or old resource, old resource)."""
+        desired = self.program()
+        want = {r.urn: r for r in desired.resources}
+        chosen: set[str] | None = None
+        if targets:
+            chosen = set(targets)
+            if target_dependents:
+                chosen = graph.closure(chosen, graph.dependents(desired)) | graph.closure(
+                    chosen & set(self.state), self._state_dependents()
+                )
+        excluded = set(excludes)
+        ops: list[tuple[str, Resource, Resource | None]] = []
+        touched: set[str] = set()
+        for r in desired.resources:  # declaration order: dependencies first
+            if r.urn in excluded or (chosen is not None and r.urn not in chosen):
+                continue
+            old = self.state.get(r.urn)
+            if old is None:
+                ops.append(("create", r, None))
+            elif old.provider != r.provider and self._provider_forces_replace(old, r, want):
+                ops.append(("replace", r, old))
+            elif _comparable(old) != _comparable(r) or (_data_edges(r) & touched and (r.custom or r.remote)):
+                # A dependency created anew has new outputs (an endpoint, a CA, an ARN): the
+                # offline mocks derive them from the inputs, so they look the same here.
+                ops.append(("update", r, old))
+                continue
+            else:
+                # A "same" step still records the resource's new dependencies in the state.
+                ops.append(("same", r, old))
+                continue
+            touched.add(r.urn)
+        # Deletes run dependents first: the reverse of the order resources were recorded in.
+        for urn, old in reversed(list(self.state.items())):
+            if urn in want or urn in excluded or (chosen is not None and urn not in chosen):
+                continue
+            ops.append(("delete", old, old))
+        return ops
+
+    def pending(self) -> list[tuple[str, str]]:
+        """What a whole-stack ``pulumi up`` would change: (op, URN)."""
+        return [(op, r.urn) for op, r, _ in self.plan_up((), False, ()) if op != "same"]
+
+    def _provider_forces_replace(self, old: Resource, new: Resource, want: Mapping[str, Resource]) -> bool:
+        old_p, new_p = self.state.get(old.provider or ""), want.get(new.provider or "")
+        if old_p is None or new_p is None or old_p.type != new_p.type:
+            return True
+        if new_p.type == AWS_PROVIDER:
+            return old_p.inputs.get("region") != new_p.inputs.get("region")
+        return True
+
+    def up(
+        self, targets: Iterable[str], target_dependents: bool, excludes: Iterable[str], command: str
+    ) -> None:
+        want = {r.urn: r for r in self.program().resources}
+        for op, r, old in self.plan_up(targets, target_dependents, excludes):
+            if op == "same":
+                self.state[r.urn] = copy.deepcopy(r)
+                continue
+            if op in ("delete", "replace") and old is not None and old.protect:
+                raise Refused(f"{command}: {op} of protected {old.urn}")
+            if op in ("create", "update", "replace"):
+                self._call(r, self._provider(r, want), op, command)
+            if op in ("delete", "replace") and old is not None:
+                outcome = self._call(old, self._provider(old, self.state), "delete", command)
+                if op == "delete":
+                    self._forget(old.urn, "delete" if outcome == "ok" else "drop", command)
+                    continue
+            self.state[r.urn] = copy.deepcopy(r)
+            self.regions_of_state[r.urn] = self.program().region_of(r)
+            self.changes.append(Change(op, r.urn, command))
+            if r.type == "eks:index:Cluster":
+                # A new cluster answers: its region's Kubernetes endpoint is back.
+                self.cloud.clusters_down.discard(self.program().region_of(r) or "")
+
+
+def _data_edges(r: Resource) -> set[str]:
+    deps = set(r.dependencies)
+    for urns in r.property_dependencies.values():
+        deps.update(urns)
+    return deps
+
+
+def _comparable(r: Resource) -> tuple[Any, ...]:
+    return (r.type, r.provider, r.parent, r.protect, r.inputs)
