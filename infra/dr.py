@@ -661,7 +661,10 @@ def build(
             where["workstation"],
             2,
             (
-                Shell(f"git commit -am 'DR: {region} of {stack}' && git push   # up.yml skips while frozen"),
+                Shell(
+                    f"git diff --quiet Pulumi.{stack}.yaml || git commit -am 'DR: {region} of {stack}'; "
+                    "git push   # up.yml skips while frozen"
+                ),
                 Shell(f"gh variable delete {FREEZE_VARIABLE} --repo {gh.slug}"),
             ),
             ("The next push to main runs up.yml as usual; its update finds nothing to do.",),
