@@ -1569,6 +1569,36 @@ def _file_problem(name: str, line: int | None, message: str) -> Problem:
     return Problem("", _MISSING, "", name, line, message)
 
 
+def _decode_file(name: str, raw: bytes) -> str:
+    """The text of a stack file, decoded as the Pulumi CLI's YAML parser decodes it.
+
+    yaml.v3 (go-yaml/yaml v3.0.1, readerc.go ``yaml_parser_determine_encoding``) reads UTF-16LE or
+    UTF-16BE when the file starts with that byte order mark and UTF-8 otherwise (a UTF-8 byte order
+    mark is skipped); anything else is a reader error there. Raises ``ConfigError`` naming the
+    file, the line and the byte offset of the first byte that is not valid in that encoding.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding, allowed = "utf-16", "UTF-16 (it starts with a UTF-16 byte order mark)"
+    else:
+        encoding, allowed = "utf-8-sig", "UTF-8"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].decode(encoding, errors="replace").count("\n") + 1
+        bad = raw[exc.start : exc.end].hex(" ")
+        raise ConfigError.of(
+            [
+                _file_problem(
+                    name,
+                    line,
+                    f"byte offset {exc.start}: bytes {bad} are not valid {allowed}; "
+                    "expected a UTF-8 text file (or UTF-16 with a byte order mark), "
+                    "as the Pulumi CLI reads stack files with yaml.v3",
+                )
+            ]
+        ) from None
+
+
 def _read(path: Path) -> _Read:
     """The stack file's ``config:`` map with the line of every key, and every structural problem.
 
@@ -1578,9 +1608,14 @@ def _read(path: Path) -> _Read:
     """
     name = path.name
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("stack file", str(path), "expected an existing Pulumi.<stack>.yaml") from None
+    except OSError as exc:  # a directory of that name, no permission to read, ...
+        raise ConfigError.of(
+            [_file_problem(name, None, f"cannot be read ({exc.strerror}); expected a readable YAML file")]
+        ) from None
+    text = _decode_file(name, raw)
     # Scalars typed as the Pulumi CLI types them (yaml.v3: `yes` stays a string), not as PyYAML's
     # YAML 1.1 would (infra/stack_yaml.py).
     loader = stack_yaml.Loader(text)

@@ -325,3 +325,34 @@ def test_a_region_without_a_known_addon_registry_names_file_key_and_region(
         f'Pulumi.staging.yaml:{line_of(text, f"    {region}:")}: platform:regions.{region}: "{region}" is not '
         f"allowed; {region} has no EKS add-on image registry account in infra/documents/eks.py"
     ), message
+
+
+def test_a_stack_file_that_is_not_utf8_names_file_line_and_byte_offset(tmp_path: Path) -> None:
+    """yaml.v3 (go-yaml/yaml v3.0.1 readerc.go) reads UTF-8, or UTF-16 after its byte order mark."""
+    raw = stack_text().encode()
+    at = raw.index(b"\n", raw.index(b"\n") + 1) + 1  # the start of line 3
+    (tmp_path / "Pulumi.staging.yaml").write_bytes(raw[:at] + b"# caf\xe9\n" + raw[at:])
+    with pytest.raises(config.ConfigError) as info:
+        config.load_stack_file("staging", root=tmp_path)
+    assert str(info.value) == (
+        f"Pulumi.staging.yaml:3: byte offset {at + 5}: bytes e9 are not valid UTF-8; expected a "
+        "UTF-8 text file (or UTF-16 with a byte order mark), as the Pulumi CLI reads stack files "
+        "with yaml.v3"
+    )
+
+
+def test_a_utf8_or_utf16_byte_order_mark_is_read_as_yaml_v3_reads_it(tmp_path: Path) -> None:
+    for raw in (b"\xef\xbb\xbf" + stack_text().encode(), stack_text().encode("utf-16")):
+        (tmp_path / "Pulumi.staging.yaml").write_bytes(raw)
+        assert config.load_stack_file("staging", root=tmp_path) == config.load_stack_file(
+            "staging", root=FIXTURE_STACKS
+        )
+
+
+def test_a_directory_named_like_a_stack_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.debug.yaml").mkdir()
+    with pytest.raises(config.ConfigError) as info:
+        config.load_stack_file("debug", root=tmp_path)
+    assert str(info.value) == (
+        "Pulumi.debug.yaml: cannot be read (Is a directory); expected a readable YAML file"
+    )
