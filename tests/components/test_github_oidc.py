@@ -202,7 +202,7 @@ def test_one_provider_per_account_declared_with_the_hub_provider() -> None:
 
 def test_an_existing_provider_is_trusted_instead_of_declaring_one() -> None:
     raw = flat("prod")
-    existing = "arn:aws:iam::444455556666:oidc-provider/token.actions.githubusercontent.com"
+    existing = f"arn:aws:iam::{raw['platform:accountId']}:oidc-provider/token.actions.githubusercontent.com"
     raw["platform:github"]["oidcProviderArn"] = existing
     p = offline.run("prod", flat_config=raw, program=program())
     assert p.of_type(OIDC) == []
@@ -214,7 +214,7 @@ def test_an_existing_provider_is_trusted_instead_of_declaring_one() -> None:
 def test_an_existing_provider_of_another_account_is_refused() -> None:
     raw = flat("prod")
     raw["platform:github"]["oidcProviderArn"] = (
-        "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
+        f"arn:aws:iam::{raw['platform:peerAccountId']}:oidc-provider/token.actions.githubusercontent.com"
     )
     with pytest.raises(ConfigError, match="oidcProviderArn"):
         offline.run("prod", flat_config=raw, program=program())
@@ -338,7 +338,7 @@ def test_push_role_pushes_to_the_primary_region_with_the_registry_key() -> None:
     assert by_sid["EcrLogin"]["Action"] == ["ecr:GetAuthorizationToken"]
     region = p.config.ecr.primary_region
     assert by_sid["EcrPushProjectRepositories"]["Resource"] == (
-        f"arn:aws:ecr:{region}:111122223333:repository/shop/*"
+        f"arn:aws:ecr:{region}:{p.config.account_id}:repository/{p.config.ecr.prefix}/*"
     )
     assert by_sid["EcrKeyThroughEcrOnly"]["Resource"] == key.outputs["arn"]
     assert by_sid["EcrKeyThroughEcrOnly"]["Condition"] == {

@@ -213,7 +213,8 @@ def test_prod_has_no_replication_configuration_and_one_registry_policy_per_regio
         region = prod.region_of(p)
         doc = parse(p.inputs["policy"])
         principals = {json.dumps(s["Principal"], sort_keys=True) for s in doc["Statement"]}
-        assert principals == {json.dumps({"AWS": "arn:aws:iam::111122223333:root"})}
+        source = prod.config.peer_account_id  # the stack files' accounts, not the example's
+        assert principals == {json.dumps({"AWS": f"arn:aws:iam::{source}:root"})}
         actions = {
             a
             for s in doc["Statement"]
@@ -222,7 +223,8 @@ def test_prod_has_no_replication_configuration_and_one_registry_policy_per_regio
         assert actions == {"ecr:ReplicateImage", "ecr:CreateRepository"}
         assert {s["Effect"] for s in doc["Statement"]} == {"Allow"}
         resources = {s["Resource"] for s in doc["Statement"]}
-        assert resources == {f"arn:aws:ecr:{region}:444455556666:repository/shop/*"}
+        prefix = prod.config.ecr.prefix
+        assert resources == {f"arn:aws:ecr:{region}:{prod.config.account_id}:repository/{prefix}/*"}
 
 
 def test_prod_templates_carry_the_repository_settings(prod: offline.Plan) -> None:

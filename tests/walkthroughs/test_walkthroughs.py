@@ -48,6 +48,8 @@ CHECKS = (
     "tests/contracts/test_config_contracts.py",
     # The account-wide provider must not follow a hub move (it once asserted the hub's region).
     "tests/components/test_github_stack.py",
+    # The policy pack over both stacks, and variants of the stack files (a spoke opened to the internet).
+    "tests/policies/test_policy_stacks.py",
     "tests/unit/test_workflows.py::test_the_deploy_fits_in_its_sessions",
 )
 # Left out on the copy: the tests that apply a change of their own on top (the walk-throughs do),
