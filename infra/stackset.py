@@ -25,7 +25,9 @@ together:
   source account, where the source's replication configuration must be, so the two primary
   regions must agree (an error);
   and the replica admits only its own ``peerAccountId`` (its registry policy), so a source that
-  replicates into the account of a stack that is not its replica is refused.
+  replicates into the account of a stack that is not its replica is refused, and so is a second
+  source stack in the replica's source account (a copy of staging whose ``peerAccountId`` is
+  prod's): the replica follows one source's prefix and primary region.
 
 ``findings`` is a pure function over the loaded configs, keyed by stack file name; ``check``
 loads every ``Pulumi.<stack>.yaml`` of a checkout, prints the warnings and raises on errors.
@@ -169,18 +171,63 @@ def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.St
     return out
 
 
+def _second_sources(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
+    """Sources beyond the first that one replica would accept (same account pair), each refused.
+
+    A replica admits one source account (its ``peerAccountId``), and its repositories, registry
+    policy and backfill follow one source stack: its ``ecr.prefix`` and its primary region. Two
+    source stacks in that account (staging and a copy of it) would both pass the account check;
+    the one whose ``ecr.prefix`` is the replica's (else the first file by name) is kept.
+    """
+    out: list[Finding] = []
+    for r, replica in sorted(stacks.items()):
+        if replica.builds_images:
+            continue
+        sources = sorted(
+            (
+                (source.ecr.prefix != replica.ecr.prefix, s)
+                for s, source in stacks.items()
+                if s != r
+                and source.builds_images
+                and source.peer_account_id == replica.account_id
+                and replica.peer_account_id == source.account_id
+            )
+        )
+        if len(sources) < 2:
+            continue
+        first = sources[0][1]
+        for _, s in sources[1:]:
+            out.append(
+                Finding(
+                    "error",
+                    (s, r),
+                    "platform:peerAccountId",
+                    f"{s} replicates every image into account {replica.account_id}, whose stack {r} "
+                    f"already has the source {first}: a replica admits exactly one source stack "
+                    "(one registry policy, one repository prefix, one primary region to backfill "
+                    f"from); allowed: set {s}'s platform:peerAccountId to an account with a replica "
+                    "of its own, or to one that no stack file here deploys into",
+                )
+            )
+    return out
+
+
 def findings(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
     """Every cross-stack problem of ``stacks`` (``{stack file name: config}``), errors first."""
     out: list[Finding] = []
     for (a, ca), (b, cb) in combinations(sorted(stacks.items()), 2):
         if ca.account_id == cb.account_id:
             out += _same_account(a, ca, b, cb)
+    extra = _second_sources(stacks)
+    out += extra
     for s, source in sorted(stacks.items()):
         if not source.builds_images:
             continue
         for r, peer in sorted(stacks.items()):
             if r == s or peer.account_id != source.peer_account_id:
                 continue
+            if any(f.files == (s, r) for f in extra):
+                continue  # refused as a second source: the source/replica checks would mislead
             if peer.builds_images or peer.peer_account_id != source.account_id:
                 out.append(
                     Finding(

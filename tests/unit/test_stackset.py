@@ -187,6 +187,26 @@ def test_a_source_replicating_into_a_stack_that_is_not_its_replica_is_refused() 
     assert f"admits replication only from account {prod.peer_account_id}" in error.message
 
 
+def test_a_second_source_in_stagings_account_for_prods_replica_is_refused_naming_both() -> None:
+    """A copy of staging in staging's account whose peer is prod's account passes the account
+    check (prod admits staging's account): it is refused as a second source, not by a check that
+    does not apply."""
+    prod = example()[PROD]
+    raw = debug_in_stagings_account()
+    raw["platform:peerAccountId"] = prod.account_id
+    raw["platform:ecr"]["prefix"] = f"{prod.ecr.prefix}-debug"
+    found = stackset.findings({**example(), DEBUG: load(raw, "debug")})
+    replication = [f for f in found if f.key == "platform:peerAccountId"]
+    assert [f.files for f in replication] == [(DEBUG, PROD)]
+    (error,) = replication
+    assert error.severity == "error"
+    assert f"whose stack {PROD} already has the source {STAGING}" in error.message
+    assert "a replica admits exactly one source stack" in error.message
+    assert "set Pulumi.debug.yaml's platform:peerAccountId to an account" in error.message
+    # Nothing about debug and prod's regions or primary regions: those checks assume a real pair.
+    assert not [f for f in found if f.files == (DEBUG, PROD) and f is not error]
+
+
 # --- check(): what the offline plan calls -----------------------------------------------------
 
 

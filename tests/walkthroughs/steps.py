@@ -403,8 +403,10 @@ ADD_STACK = Walkthrough(
         Step(
             "Set `platform:peerAccountId` to the account its images replicate to: one that no "
             "stack file here deploys into. A replica admits exactly one source (prod's "
-            "`peerAccountId` is staging's account), and `make plan` refuses a source that "
-            "replicates into another stack's account.",
+            "`peerAccountId` is staging's account): `make plan` refuses a second source stack "
+            "for one replica (a copy of staging in staging's account whose `peerAccountId` is "
+            "prod's), and a source that replicates into a stack's account which does not admit it, "
+            "naming both stack files and `platform:peerAccountId`.",
             _peer,
         ),
         Step(
