@@ -530,6 +530,21 @@ def test_pulumi_install_uses_the_lock_through_the_uv_toolchain() -> None:
     assert any(p["name"] == pyproject["project"]["name"] for p in lock["package"])
 
 
+def test_a_bare_pulumi_install_is_told_to_keep_the_lock() -> None:
+    """pulumi/pulumi v3.259.0 sdk/python/toolchain/uv.go, InstallDependencies: ``uv sync`` with no
+    ``--locked`` (it re-resolves and rewrites uv.lock when pyproject.toml changed), run with
+    ``cmd.Environ()`` plus ``UV_PROJECT_ENVIRONMENT``, so the caller's ``UV_LOCKED`` reaches uv.
+    uv 0.13.9 ``uv sync --help``: ``--locked  Assert that the uv.lock will remain unchanged
+    [env: UV_LOCKED=]`` (https://docs.astral.sh/uv/reference/environment/#uv_locked); tried here:
+    with ``UV_LOCKED=1`` a stale lock makes ``uv sync`` exit 1 and leaves it unchanged. The README
+    says so, and the uv the project pins is that version."""
+    readme = (ROOT / "README.md").read_text()
+    assert "`UV_LOCKED=1 pulumi install`" in readme
+    assert "installs `uv.lock` too" not in readme
+    pins = (ROOT / "requirements-uv.txt").read_text()
+    assert re.search(r"^uv==0\.13\.9 ", pins, re.M)
+
+
 def test_every_pulumi_command_has_the_locked_uv_on_path() -> None:
     """pulumi/pulumi v3.259.0 sdk/python/toolchain/uv.go, newUv: with ``toolchain: uv`` the Python
     language host fails ("Could not find `uv` executable") unless ``uv`` is on PATH, for every
