@@ -624,7 +624,12 @@ class RegionConfig(_Object):
     )
     availability_zones: Annotated[
         tuple[Annotated[str, _text(None, "an availability zone name")], ...], _list_of("availability zones")
-    ] = Field(alias="availabilityZones", description="2 to 6 availability zones of this region.")
+    ] = Field(
+        alias="availabilityZones",
+        description="2 to 6 availability zones of this region (its code and a letter). Checked by form "
+        "only: which letters an account has is not known offline (names are mapped per account), so a "
+        "zone the account lacks fails only when pulumi up creates its subnet.",
+    )
     kubernetes_version: Annotated[
         str, _Rule(_kubernetes_version, {"enum": list(versions.usable_kubernetes_versions())})
     ] = Field(alias="kubernetesVersion", description="EKS Kubernetes minor version, one in standard support.")
@@ -657,6 +662,10 @@ class RegionConfig(_Object):
         # An availability zone's name is its region's code followed by a letter
         # (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html);
         # EKS places cluster subnets in availability zones only, not Local or Wavelength Zones.
+        # Only the form is checked: the letters an account has are not listed anywhere offline
+        # (botocore's data holds no zone list, only API examples) and differ by account, since
+        # AWS maps zone names per account in its oldest regions
+        # (https://docs.aws.amazon.com/global-infrastructure/latest/regions/az-ids.html).
         region = info.data.get("name")
         if region is None:
             return value

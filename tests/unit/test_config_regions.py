@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
 import pytest
 
 from infra import config, versions
@@ -145,3 +146,21 @@ def test_nat_mode_defaults_per_environment() -> None:
             region.pop("natGateways")
         c = config.from_flat(config.as_pulumi_config(raw), stack)
         assert {r.nat_gateways for r in c.regions} == {expected}
+
+
+def test_zone_letters_are_checked_by_form_only_and_the_docs_say_so() -> None:
+    """No offline source lists an account's zone letters (botocore holds none; AWS maps zone names
+    per account in its oldest regions, docs.aws.amazon.com/global-infrastructure/latest/regions/
+    az-ids.html): a well-formed letter the region may lack passes, and the key's description and
+    the README's per-region settings state that limit."""
+    raw = fixture_config_map("staging")
+    region = next(iter(raw[R]))
+    zones = [*raw[R][region]["availabilityZones"][:1], f"{region}z"]
+    raw[R][region].update(availabilityZones=zones)
+    c = config.from_flat(config.as_pulumi_config(raw), "staging")
+    assert c.region(region).availability_zones == tuple(zones)
+    # The key's description, as the JSON Schema generated from the model carries it.
+    schema = pydantic.TypeAdapter(config.RegionConfig).json_schema(by_alias=True)
+    assert "Checked by form only" in schema["properties"]["availabilityZones"]["description"]
+    readme = (config.PROJECT_ROOT / "README.md").read_text()
+    assert "`availabilityZones` (2 to 6 of that region; checked by form only" in readme
