@@ -30,7 +30,7 @@ GIVEN_STACK := $(if $(filter command line environment environment override,$(ori
 # written: some machines (CI here) set PYTHONDONTWRITEBYTECODE, which would recompile every run.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install plan scan test lint typecheck unit preview up deploy-prod bench dr lock clean
+.PHONY: install setup plan scan test lint typecheck unit preview up deploy-prod bench dr lock clean
 
 $(UV): requirements-uv.txt
 	$(PYTHON) -m venv $(UV_DIR)
@@ -56,6 +56,10 @@ $(CHECKOV): requirements-checkov.txt $(UV) | $(STAMP)
 	$(UV_RUN) venv --quiet --clear --python $(PYTHON) $(VENV)/checkov
 	$(UV_RUN) pip install --quiet --python $(VENV)/checkov/bin/python --require-hashes -r requirements-checkov.txt
 	touch $(CHECKOV)
+
+## setup: everything make plan and make test install (.venv from uv.lock, checkov's env, helm);
+## what make bench times as a fresh clone's set-up
+setup: $(STAMP) $(CHECKOV) $(HELM)
 
 # The operator targets are thin aliases of the `platform` CLI (infra/cli.py; `platform --help`).
 ## plan: the offline plan of every stack, or of STACK (desired state under Pulumi's mock runtime; no

@@ -6,8 +6,11 @@ The fresh-clone figures themselves are slow and need the network: they run in `m
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+
+import pytest
 
 from infra import setup_bench
 
@@ -27,3 +30,25 @@ def test_the_sampler_sums_the_process_tree(tmp_path: Path) -> None:
     assert figures.largest_mib >= 160
     assert figures.tree_peak_mib >= 260
     assert figures.tree_peak_mib > figures.largest_mib + 90
+
+
+def test_the_set_up_figure_times_what_make_plan_installs_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Figure 4 is the installing alone (issue 14's target), the plan and scanners timed apart:
+    `make setup` has exactly `make plan`'s prerequisites and no recipe of its own."""
+    makefile = (setup_bench.ROOT / "Makefile").read_text()
+
+    def prerequisites(target: str) -> tuple[list[str], str]:
+        m = re.search(rf"^{target}:([^\n]*)\n((?:\t[^\n]*\n)*)", makefile, re.M)
+        assert m, target
+        return m.group(1).split(), m.group(2)
+
+    setup, setup_recipe = prerequisites("setup")
+    plan, plan_recipe = prerequisites("plan")
+    assert setup == plan and setup_recipe == "" and plan_recipe
+    ran: list[list[str]] = []
+    monkeypatch.setattr(setup_bench.subprocess, "run", lambda cmd, **_: ran.append(list(cmd)))
+    setup_bench.measure_setup(tmp_path, {})
+    setup_bench.measure_plan_after_setup(tmp_path, {})
+    assert ran == [["make", "setup"], ["make", "plan"]]
