@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra import naming, versions
 from infra.config import StackConfig
+from infra.documents import addons_iam
 
 ARGOPROJ_API = "argoproj.io/v1alpha1"
 # The AppProject every add-on Application runs in (never the application's project).
@@ -100,6 +101,10 @@ class Addon:
     service_account: str | None = None
     # Whether the values differ between the hub and the spokes (one ApplicationSet per role then).
     per_role: bool = False
+    # Namespaces beyond its own it writes to on the hub only (the AppProject allows them there).
+    hub_namespaces: tuple[str, ...] = ()
+    # Its IAM permission policy on the cluster of a region (an add-on that calls AWS).
+    policy: Callable[[StackConfig, str], dict[str, Any]] | None = None
     summary: str = field(default="")
 
     @property
@@ -125,7 +130,136 @@ def metrics_server_values(config: StackConfig, role: str | None) -> dict[str, An
     }
 
 
+# --- External Secrets Operator ------------------------------------------------------------------
+
+EXTERNAL_SECRETS_API = "external-secrets.io/v1"
+# The ClusterSecretStore on every cluster running External Secrets; the shop chart's
+# ExternalSecrets name it (charts/shop/values.yaml externalSecrets.store).
+SECRET_STORE = "aws-secrets-manager"
+EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
+EXTERNAL_SECRETS_SERVICE_ACCOUNT = "external-secrets"
+# Argo CD applies a later sync wave only once the earlier one is healthy (argo-cd v3.4.4
+# docs/user-guide/sync-waves.md), so the store and the ExternalSecrets in the chart's
+# extraObjects wait for the CRDs, the controller and the webhook that validates them.
+AFTER_THE_CONTROLLER = {"argocd.argoproj.io/sync-wave": "1"}
+# Argo CD reads repository credential templates from Secrets with this label
+# (argo-cd v3.4.4 docs/operator-manual/declarative-setup.md, "Repository Credentials").
+REPO_CREDS_LABEL_VALUE = "repo-creds"
+
+
+def secret_name(config: StackConfig, *parts: str) -> str:
+    """A secret's name in AWS Secrets Manager: ``platform/<env>/<part>/...``, under the prefix
+    the External Secrets role may read (infra/documents/addons_iam.py ``secrets_prefix``)."""
+    return addons_iam.secrets_prefix(config.environment) + "/".join(parts)
+
+
+def application_secrets_prefix(config: StackConfig) -> str:
+    """Where the application's services keep their secrets: ``<prefix>/<service>`` each."""
+    return secret_name(config, config.application.name)
+
+
+def repo_creds_secret_name(config: StackConfig) -> str:
+    """The Secrets Manager secret (hub region) holding Argo CD's credentials for the private
+    repository: a JSON object with ``username`` and ``password`` (a token), or GitHub App keys
+    ``githubAppID``, ``githubAppInstallationID``, ``githubAppPrivateKey``."""
+    return secret_name(config, "argocd", "repo-creds")
+
+
+def repo_creds_secret(config: StackConfig) -> str:
+    return f"repo-creds-{config.application.name}"
+
+
+def cluster_secret_store(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """The cluster's store: AWS Secrets Manager of the cluster's own region, read with the
+    controller's Pod Identity role (no ``auth`` block: ESO then uses the AWS SDK's default
+    credential chain, https://external-secrets.io/v2.8.0/provider/aws-access/ "Controller's Pod
+    Identity"), usable only from the application's namespace (and, on the hub, Argo CD's)."""
+    namespaces = [config.application.namespace]
+    if role == "hub":
+        namespaces.append(naming.ARGOCD_NAMESPACE)
+    return {
+        "apiVersion": EXTERNAL_SECRETS_API,
+        "kind": "ClusterSecretStore",
+        "metadata": {"name": SECRET_STORE, "annotations": dict(AFTER_THE_CONTROLLER)},
+        "spec": {
+            "provider": {"aws": {"service": "SecretsManager", "region": annotation(ANNOTATION_REGION)}},
+            "conditions": [{"namespaces": namespaces}],
+        },
+    }
+
+
+def repo_creds_external_secret(config: StackConfig) -> dict[str, Any]:
+    """On the hub: Argo CD's credential template for the application's repository, from Secrets
+    Manager. Every key of the JSON secret is copied (``dataFrom.extract``); the template adds the
+    ``url`` the credentials apply to (a prefix match: argo-cd v3.4.4 declarative-setup.md) and the
+    ``repo-creds`` label (``mergePolicy: Merge`` keeps the extracted keys)."""
+    return {
+        "apiVersion": EXTERNAL_SECRETS_API,
+        "kind": "ExternalSecret",
+        "metadata": {
+            "name": repo_creds_secret(config),
+            "namespace": naming.ARGOCD_NAMESPACE,
+            "annotations": dict(AFTER_THE_CONTROLLER),
+        },
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": SECRET_STORE},
+            "target": {
+                "name": repo_creds_secret(config),
+                "creationPolicy": "Owner",
+                "template": {
+                    "metadata": {"labels": {"argocd.argoproj.io/secret-type": REPO_CREDS_LABEL_VALUE}},
+                    "mergePolicy": "Merge",
+                    "data": {"type": "git", "url": config.application.repo_url},
+                },
+            },
+            "dataFrom": [{"extract": {"key": repo_creds_secret_name(config)}}],
+        },
+    }
+
+
+def external_secrets_values(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """Values for the external-secrets chart (external-secrets/external-secrets
+    deploy/charts/external-secrets): the controller under the service account the Pod Identity
+    association names, and the cluster's store (plus, on the hub, Argo CD's repository
+    credentials) as ``extraObjects`` the chart renders with ``tpl`` (templates/extra-manifests.yaml)."""
+    objects = [cluster_secret_store(config, role)]
+    if role == "hub":
+        objects.append(repo_creds_external_secret(config))
+    return {
+        "installCRDs": True,
+        "serviceAccount": {"create": True, "name": EXTERNAL_SECRETS_SERVICE_ACCOUNT},
+        "extraObjects": objects,
+    }
+
+
+# --- Cluster Autoscaler ---------------------------------------------------------------------------
+
+CLUSTER_AUTOSCALER = "cluster-autoscaler"
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+
+
+def cluster_autoscaler_values(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """Values for the cluster-autoscaler chart (kubernetes/autoscaler
+    cluster-autoscaler/charts/cluster-autoscaler): AWS, auto-discovery of this cluster's managed
+    node group (by the tags EKS puts on its Auto Scaling group; the chart's default
+    ``autoDiscovery.tags``), the cluster's region, the service account the Pod Identity
+    association names. It scales the node group between the stack file's ``nodeGroup.minSize``
+    and ``maxSize`` (the Auto Scaling group's bounds; it only moves the desired size). Arguments
+    (cluster-autoscaler FAQ, "What are the parameters to CA?"): ``least-waste`` picks the
+    instance type leaving the least idle CPU; node-local ``emptyDir`` (the shop pods' ``/tmp``)
+    does not block scale-down."""
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": annotation(ANNOTATION_REGION),
+        "autoDiscovery": {"clusterName": annotation(ANNOTATION_CLUSTER_NAME)},
+        "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}},
+        "customArgs": ["--expander=least-waste", "--skip-nodes-with-local-storage=false"],
+    }
+
+
 RBAC = "rbac.authorization.k8s.io"
+ADMISSION = "admissionregistration.k8s.io"
 
 CATALOG: dict[str, Addon] = {
     "metrics-server": Addon(
@@ -138,6 +272,36 @@ CATALOG: dict[str, Addon] = {
             (RBAC, "ClusterRoleBinding"),
         ),
         summary="Resource metrics API for the HorizontalPodAutoscalers",
+    ),
+    "external-secrets": Addon(
+        name="external-secrets",
+        namespace=EXTERNAL_SECRETS_NAMESPACE,
+        values=external_secrets_values,
+        cluster_kinds=(
+            ("apiextensions.k8s.io", "CustomResourceDefinition"),
+            (ADMISSION, "ValidatingWebhookConfiguration"),
+            ("external-secrets.io", "ClusterSecretStore"),
+            (RBAC, "ClusterRole"),
+            (RBAC, "ClusterRoleBinding"),
+        ),
+        service_account=EXTERNAL_SECRETS_SERVICE_ACCOUNT,
+        policy=lambda config, region: addons_iam.external_secrets_policy(
+            config.account_id, region, config.environment
+        ),
+        per_role=True,
+        hub_namespaces=(naming.ARGOCD_NAMESPACE,),
+        summary="Secrets from AWS Secrets Manager (Pod Identity); Argo CD's repository credentials",
+    ),
+    "cluster-autoscaler": Addon(
+        name="cluster-autoscaler",
+        namespace=KUBE_SYSTEM,
+        values=cluster_autoscaler_values,
+        cluster_kinds=((RBAC, "ClusterRole"), (RBAC, "ClusterRoleBinding")),
+        service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
+        policy=lambda config, region: addons_iam.cluster_autoscaler_policy(
+            config.account_id, region, config.environment
+        ),
+        summary="Adds and removes managed nodes for pods that do not fit",
     ),
 }
 
@@ -181,6 +345,16 @@ def role_arn(config: StackConfig, region: str, addon: str) -> str:
 def addon_role_name(config: StackConfig, region: str, addon: str) -> str:
     """One role per add-on and cluster (IAM is global; the region keeps each cluster's apart)."""
     return naming.role_name(config.environment, f"{addon}-{region}")
+
+
+def identities(config: StackConfig) -> list[tuple[str, Addon]]:
+    """(region, add-on) of every Pod Identity role the program creates, in a stable order."""
+    return [
+        (region, addon)
+        for addon in enabled(config)
+        if addon.service_account is not None
+        for region in config.addon_regions(addon.name)
+    ]
 
 
 def cluster_annotations(
@@ -301,12 +475,23 @@ def application_sets(config: StackConfig) -> list[dict[str, Any]]:
     return sorted(out, key=lambda s: s["metadata"]["name"])
 
 
-def addons_project(config: StackConfig, servers: Sequence[str]) -> dict[str, Any]:
+def addons_project(config: StackConfig, servers: Mapping[str, str]) -> dict[str, Any]:
     """The AppProject of the add-on Applications: the enabled add-ons' chart repositories, their
-    namespaces on the registered clusters, and of cluster-scoped kinds only those their charts
-    render (tests compare with ``helm template`` of each chart)."""
+    namespaces on the clusters that run them (``servers``: region to API server URL; Argo CD's
+    namespace on the hub only for an add-on that writes there), and of cluster-scoped kinds only
+    those their charts render (tests compare with ``helm template`` of each chart)."""
     addons = enabled(config)
     kinds = sorted({k for a in addons for k in a.cluster_kinds})
+    destinations = sorted(
+        {
+            (servers[region], namespace)
+            for a in addons
+            for region in config.addon_regions(a.name)
+            for namespace in (
+                (a.namespace, *a.hub_namespaces) if region == config.hub_region else (a.namespace,)
+            )
+        }
+    )
     return {
         "apiVersion": ARGOPROJ_API,
         "kind": "AppProject",
@@ -315,9 +500,7 @@ def addons_project(config: StackConfig, servers: Sequence[str]) -> dict[str, Any
             "description": f"Cluster add-ons of {config.environment} (docs/addons.md)",
             "sourceRepos": sorted({a.chart["repository"] for a in addons}),
             "destinations": [
-                {"server": server, "namespace": namespace}
-                for server in servers
-                for namespace in sorted({a.namespace for a in addons})
+                {"server": server, "namespace": namespace} for server, namespace in destinations
             ],
             "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in kinds],
         },

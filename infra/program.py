@@ -91,7 +91,7 @@ def run(config: StackConfig) -> dict[str, Any]:
     applications = ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
     # -- cluster add-ons through GitOps (issue 17) ----------------------------------------------
-    ClusterAddons("addons", ClusterAddonsArgs(config=config, argocd=argocd))
+    ClusterAddons("addons", ClusterAddonsArgs(config=config, argocd=argocd, clusters=clusters))
     # The deploy/verify Roles live in Argo CD's namespace: declared after it.
     github.grant_hub_access(clusters[config.hub_region], argocd.namespace)
     return outputs

@@ -125,4 +125,14 @@ ADDON_CHARTS: dict[str, dict[str, str]] = {
         "chart": "metrics-server",
         "tested": "3.13.1",
     },
+    "external-secrets": {
+        "repository": "https://charts.external-secrets.io",
+        "chart": "external-secrets",
+        "tested": "2.9.0",
+    },
+    "cluster-autoscaler": {
+        "repository": "https://kubernetes.github.io/autoscaler",
+        "chart": "cluster-autoscaler",
+        "tested": "9.59.0",
+    },
 }

@@ -210,3 +210,38 @@ def cluster_scoped_kinds(objects: Sequence[Mapping[str, Any]]) -> set[tuple[str,
                 f"classify the scope of {obj['apiVersion']} {kind} in tests/addons_support.py"
             )
     return out
+
+
+# --- CRDs of the add-on charts (../shared/crds/<chart>/) ---------------------------------------
+
+
+@cache
+def _addon_crds() -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for path in sorted((require_shared() / "crds").glob("*/*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        if isinstance(crd, dict) and crd.get("kind") == "CustomResourceDefinition":
+            out[(crd["spec"]["group"], crd["spec"]["names"]["kind"])] = crd
+    return out
+
+
+def addon_crd_errors(manifest: Mapping[str, Any]) -> list[str]:
+    """Every schema violation of a custom resource against the CRD of the pinned chart
+    (``../shared/crds/<chart>/``; unknown fields refused as the API server would prune them,
+    see tests/argocd_support.py ``_strict``)."""
+    import jsonschema
+
+    from tests.argocd_support import _strict
+
+    group, _, version = str(manifest["apiVersion"]).rpartition("/")
+    crd = _addon_crds().get((group, str(manifest["kind"])))
+    assert crd is not None, f"no CRD for {manifest['apiVersion']} {manifest['kind']} in ../shared/crds"
+    served = {v["name"]: v for v in crd["spec"]["versions"] if v.get("served")}
+    if version not in served:
+        return [f"apiVersion {manifest['apiVersion']}: the CRD serves {sorted(served)}"]
+    schema = _strict(served[version]["schema"]["openAPIV3Schema"])
+    validator = jsonschema.Draft7Validator(schema)
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
+        for e in validator.iter_errors(dict(manifest))
+    ]

@@ -67,6 +67,8 @@ class RegionalClusterArgs:
     # Extra inputs of the region's Kubernetes provider (infra.providers.kubernetes_options):
     # deleteUnreachable while the region is lost (platform:unreachableRegions), else nothing.
     kubernetes_provider_options: Mapping[str, Any] = field(default_factory=dict)
+    # The Cluster Autoscaler add-on owns the node group's desired size (docs/addons.md).
+    autoscaled: bool = False
 
     @property
     def cluster_name(self) -> str:
@@ -90,6 +92,7 @@ class RegionalClusterArgs:
             protect=config.is_prod,
             tags=naming.base_tags(config.environment, config.tags),
             kubernetes_provider_options=providers.kubernetes_options(config, region),
+            autoscaled=region in config.addon_regions(addons_data.CLUSTER_AUTOSCALER),
         )
 
 
@@ -407,8 +410,15 @@ class RegionalCluster(pulumi.ComponentResource):
             tags=tags,
             # Nodes join only if they can reach the EKS API, STS and ECR: through NAT, so the
             # private routes and their associations come first, as do the role's permissions.
+            # Where the Cluster Autoscaler runs it moves the desired size (between minSize and
+            # maxSize); an update must not reset it to the stack file's desiredSize, which is then
+            # only the size the node group is created with.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[*self.network.egress, *node_iam])
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[*self.network.egress, *node_iam],
+                    ignore_changes=["scalingConfig.desiredSize"] if args.autoscaled else None,
+                ),
             ),
         )
 

@@ -59,3 +59,63 @@ def addon_trust_policy(
     return pod_identity_trust_policy(
         account_id, naming.cluster_name(environment, region), namespace, (service_account,)
     )
+
+
+# Cluster Autoscaler on AWS: kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md
+# ("Permissions", "Auto-Discovery Setup"): the reads it needs everywhere, and the two writes
+# (SetDesiredCapacity, TerminateInstanceInAutoScalingGroup). EKS tags each managed node group's
+# Auto Scaling group for the autoscaler's auto-discovery (EKS user guide, managed-node-groups.adoc:
+# "Amazon EKS tags managed node group resources so that they are configured to use the Kubernetes
+# Cluster Autoscaler"), with the keys `k8s.io/cluster-autoscaler/enabled` and
+# `k8s.io/cluster-autoscaler/<cluster-name>`; the writes are limited to groups carrying this
+# cluster's key (a Null condition: the key exists, whatever its value, as auto-discovery matches).
+CLUSTER_AUTOSCALER_READ_ACTIONS: tuple[str, ...] = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+)
+CLUSTER_AUTOSCALER_WRITE_ACTIONS: tuple[str, ...] = (
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+)
+
+
+def cluster_autoscaler_tag_key(cluster_name: str) -> str:
+    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+
+
+def cluster_autoscaler_policy(account_id: str, region: str, environment: str) -> dict[str, Any]:
+    """Describe calls (which IAM cannot scope to a resource) and the two scaling writes on this
+    cluster's node groups only, in this region."""
+    cluster = naming.cluster_name(environment, region)
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "Describe",
+                "Effect": "Allow",
+                "Action": list(CLUSTER_AUTOSCALER_READ_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                # The one describe IAM scopes to a resource: this cluster's node groups.
+                "Sid": "DescribeThisClustersNodeGroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": f"arn:aws:eks:{region}:{account_id}:nodegroup/{cluster}/*/*",
+            },
+            {
+                "Sid": "ScaleThisClustersNodeGroups",
+                "Effect": "Allow",
+                "Action": list(CLUSTER_AUTOSCALER_WRITE_ACTIONS),
+                "Resource": f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/*",
+                "Condition": {"Null": {f"aws:ResourceTag/{cluster_autoscaler_tag_key(cluster)}": "false"}},
+            },
+        ],
+    }

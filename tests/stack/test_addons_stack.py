@@ -61,3 +61,40 @@ def test_the_offline_plan_shows_each_clusters_addons_and_versions(stack: str) ->
 
 def versions_chart(name: str) -> str:
     return addons.CATALOG[name].chart["chart"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_addon_that_calls_aws_has_its_role_and_association_on_each_of_its_clusters(stack: str) -> None:
+    """One Pod Identity association per (cluster, add-on) the config asks for, declared with
+    that cluster's provider, bound to the add-on's namespace and service account and to the role
+    whose trust names exactly them."""
+    config = cfg.load_stack_file(stack)
+    p = run(stack)
+    associations = {
+        (str(p.region_of(r)), r.inputs["namespace"], r.inputs["serviceAccount"]): r
+        for r in p.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    }
+    roles = {r.inputs["name"]: r for r in p.of_type("aws:iam/role:Role")}
+    expected = addons.identities(config)
+    assert expected, f"{stack} runs no add-on that calls AWS"
+    for region, addon in expected:
+        association = associations[(region, addon.namespace, addon.service_account)]
+        assert association.inputs["clusterName"] == naming.cluster_name(config.environment, region)
+        role = roles[addons.addon_role_name(config, region, addon.name)]
+        trust = json.loads(role.inputs["assumeRolePolicy"])
+        tags = trust["Statement"][0]["Condition"]["StringEquals"]
+        assert tags["aws:RequestTag/kubernetes-namespace"] == addon.namespace
+        assert tags["aws:RequestTag/kubernetes-service-account"] == [addon.service_account]
+        assert tags["aws:RequestTag/eks-cluster-name"] == association.inputs["clusterName"]
+        assert association.inputs["roleArn"].endswith(f":role/{role.inputs['name']}")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pulumi_leaves_the_desired_size_to_the_cluster_autoscaler_where_it_runs(stack: str) -> None:
+    config = cfg.load_stack_file(stack)
+    p = run(stack)
+    for group in p.of_type("aws:eks/nodeGroup:NodeGroup"):
+        region = str(p.region_of(group))
+        autoscaled = region in config.addon_regions(addons.CLUSTER_AUTOSCALER)
+        assert ("scalingConfig.desiredSize" in group.ignore_changes) == autoscaled, region
+        assert group.inputs["scalingConfig"]["maxSize"] == config.region(region).node_group.max_size

@@ -40,6 +40,10 @@ def generated(config: StackConfig) -> dict[str, list[dict[str, Any]]]:
     return {s["metadata"]["name"]: cluster_generator(s, secrets) for s in addons.application_sets(config)}
 
 
+def servers(config: StackConfig) -> dict[str, str]:
+    return {r: s["stringData"]["server"] for r, s in cluster_secrets(config).items()}
+
+
 def region_of(app: dict[str, Any]) -> str:
     return str(app["metadata"]["labels"][naming.LABEL_REGION])
 
@@ -132,7 +136,7 @@ def test_application_sets_and_applications_validate_against_the_argo_cd_crds(
         assert crd_errors(app_set) == [], app_set["metadata"]["name"]
         for app in cluster_generator(app_set, list(cluster_secrets(config).values())):
             assert crd_errors(app) == [], app["metadata"]["name"]
-    project = addons.addons_project(config, ["https://a.example.com"])
+    project = addons.addons_project(config, servers(config))
     assert crd_errors(project) == []
 
 
@@ -173,7 +177,7 @@ def test_addon_applications_render_with_the_real_chart(stack: str, tmp_path: Pat
     """Every generated add-on Application renders with ``helm template`` of the pinned package,
     and the add-ons' AppProject allows every cluster-scoped kind it renders and its source."""
     config = load(stack)
-    project = addons.addons_project(config, ["https://a.example.com"])["spec"]
+    project = addons.addons_project(config, servers(config))["spec"]
     allowed = {(k["group"], k["kind"]) for k in project["clusterResourceWhitelist"]}
     for name, app in _apps(stack):
         source = app["spec"]["source"]
@@ -184,10 +188,12 @@ def test_addon_applications_render_with_the_real_chart(stack: str, tmp_path: Pat
         kinds = cluster_scoped_kinds(objects)
         assert kinds <= allowed, (name, kinds - allowed)
         assert source["repoURL"] in project["sourceRepos"]
-        namespaced = [o for o in objects if o.get("metadata", {}).get("namespace")]
-        assert {o["metadata"]["namespace"] for o in namespaced} <= {
-            app["spec"]["destination"]["namespace"]
-        } | {"kube-system"}
+        server = app["spec"]["destination"]["server"]
+        allowed_namespaces = {d["namespace"] for d in project["destinations"] if d["server"] == server}
+        assert app["spec"]["destination"]["namespace"] in allowed_namespaces
+        namespaced = {o["metadata"]["namespace"] for o in objects if o.get("metadata", {}).get("namespace")}
+        # metrics-server's auth-reader RoleBinding lives in kube-system by design (its chart).
+        assert namespaced <= allowed_namespaces | {"kube-system"}, (app["metadata"]["name"], namespaced)
 
 
 def test_the_catalog_and_the_version_table_name_the_same_addons() -> None:

@@ -131,4 +131,11 @@ rather than duplicating it, since duplicate names make the effective value depen
 - name: {{ $key }}
   value: {{ $value | quote }}
 {{- end }}
+{{- range $key := .svc.secrets | default list }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "shop.serviceFullname" $ }}
+      key: {{ $key }}
+{{- end }}
 {{- end -}}
