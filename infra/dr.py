@@ -126,6 +126,11 @@ class Refresh:
     targets: tuple[str, ...]
     run_program: bool = True
 
+    def __post_init__(self) -> None:
+        # Without --target, `pulumi refresh` reads the whole stack, through the lost endpoints.
+        if not self.targets:
+            raise ValueError(f"refresh of {self.stack} without targets: the runbook only refreshes targets")
+
     def command(self) -> str:
         flags = " --run-program" if self.run_program else ""
         return f"pulumi refresh --stack {self.stack} --yes{flags} \\\n    " + _quote("--target", self.targets)
@@ -555,18 +560,27 @@ def build(
         # them, which would delete the old ones in the lost region.
         survivors = tuple(u for u in aws_urns if u in after_index)
         excludes = tuple(u for u in aws_urns if u not in after_index)
+        # No objects on the lost cluster: no refresh at all (a refresh without --target is the
+        # whole stack, through the lost region's endpoints).
+        drop_objects = (
+            [
+                Step(
+                    f"Drop the objects of {region}'s cluster from the state",
+                    where["workstation"],
+                    _state_minutes(len(k8s_urns)),
+                    (Refresh(stack, tuple(k8s_urns)),),
+                    (
+                        "No call reaches the lost cluster: with deleteUnreachable each refreshed object "
+                        "leaves the state (Helm releases included; their delete would fail on an "
+                        "unreachable cluster, their refresh does not).",
+                    ),
+                )
+            ]
+            if k8s_urns
+            else []
+        )
         steps += [
-            Step(
-                f"Drop the objects of {region}'s cluster from the state",
-                where["workstation"],
-                _state_minutes(len(k8s_urns)),
-                (Refresh(stack, tuple(k8s_urns)),),
-                (
-                    "No call reaches the lost cluster: with deleteUnreachable each refreshed object leaves "
-                    "the state (Helm releases included; their delete would fail on an unreachable cluster, "
-                    "their refresh does not).",
-                ),
-            ),
+            *drop_objects,
             Step(
                 (f"Move the hub to {new_hub} and take {region} out of the stack")
                 if new_hub

@@ -149,6 +149,11 @@ class Engine:
             raise NotImplementedError(action)
 
     def refresh(self, targets: Iterable[str], run_program: bool, command: str) -> None:
+        targets = tuple(targets)
+        if not targets:
+            # `pulumi refresh` without --target is the whole stack: every resource is read,
+            # the lost region's through endpoints that do not answer.
+            raise Refused(f"{command}: no --target, the whole stack would be refreshed")
         declared = {r.urn: r for r in self.program().resources} if run_program else {}
         for urn in targets:
             r = self.state.get(urn)

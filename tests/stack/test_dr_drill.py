@@ -18,7 +18,7 @@ import pytest
 from infra import config as cfg
 from infra import dr, graph, offline
 from infra.offline import Plan
-from tests.drill import Cloud, Engine, Unreachable
+from tests.drill import Cloud, Engine, Refused, Unreachable
 
 STACKS = ("staging", "prod")
 
@@ -209,3 +209,19 @@ def test_every_step_says_where_it_runs_and_how_long_it_takes() -> None:
     among = {r.urn for r in book.targets} | {r.urn for r in book.dependents}
     seconds, _ = graph.critical_path(before, {r.urn: bench.seconds_of(r) for r in before.resources}, among)
     assert rebuild.minutes == round(seconds / 60, 1)
+
+
+def test_a_spoke_without_cluster_objects_gets_no_untargeted_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spoke whose cluster holds no Kubernetes objects of the stack: the runbook has no refresh
+    step (a refresh without --target is the whole stack, through the lost endpoints), and the
+    drill refuses such a refresh."""
+    before = healthy("staging")
+    region = before.config.spoke_regions[0]
+    monkeypatch.setattr(dr, "kubernetes_objects", lambda plan, r: [])
+    engine = Engine("staging", raw("staging"), Cloud(aws_down={region}, clusters_down={region}))
+    book = dr.build(before, region, stays_down=True, raw=engine.raw)
+    assert not [a for a in book.actions if isinstance(a, dr.Refresh) and not a.targets]
+    with pytest.raises(Refused):
+        engine.refresh((), run_program=True, command="pulumi refresh")
+    with pytest.raises(ValueError, match="without targets"):
+        dr.Refresh("staging", ())
