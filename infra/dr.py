@@ -45,6 +45,7 @@ GLOBAL_TYPE_PREFIXES = ("aws:iam/",)
 # The repository variable every job of up.yml and deploy-prod.yml checks first (docs/dr.md).
 FREEZE_VARIABLE = "PLATFORM_FREEZE"
 REBUILD, STAYS_DOWN, MOVE_HUB = "rebuild", "stays-down", "move-hub"
+DELETE_UNREACHABLE_ENV = "PULUMI_K8S_DELETE_UNREACHABLE"
 # `pulumi refresh` and `pulumi state delete` read or write the state only; the engine runs 16
 # operations at once by default (pulumi refresh --parallel). Reads take the table's
 # "everything else" time (infra/bench.py).
@@ -125,6 +126,11 @@ class Refresh:
     stack: str
     targets: tuple[str, ...]
     run_program: bool = True
+    # A provider left out of --target is loaded from its OLD state inputs (pulumi v3.259.0
+    # pkg/resource/deploy/step_generator.go loadResourceProvider, providers/registry.go Same),
+    # which have no deleteUnreachable; pulumi-kubernetes provider/pkg/provider/provider.go (head after v4.32.0; 4.34.2 runs)
+    # (Configure) falls back to PULUMI_K8S_DELETE_UNREACHABLE when that input is absent.
+    delete_unreachable: bool = True
 
     def __post_init__(self) -> None:
         # Without --target, `pulumi refresh` reads the whole stack, through the lost endpoints.
@@ -133,7 +139,10 @@ class Refresh:
 
     def command(self) -> str:
         flags = " --run-program" if self.run_program else ""
-        return f"pulumi refresh --stack {self.stack} --yes{flags} \\\n    " + _quote("--target", self.targets)
+        env = f"{DELETE_UNREACHABLE_ENV}=true " if self.delete_unreachable else ""
+        return f"{env}pulumi refresh --stack {self.stack} --yes{flags} \\\n    " + _quote(
+            "--target", self.targets
+        )
 
 
 @dataclass(frozen=True)
@@ -466,6 +475,11 @@ def build(
     ]
     region_urns = [r.urn for r in region_resources(plan, region)]
     k8s_urns = [r.urn for r in kubernetes_objects(plan, region)]
+    # The lost cluster's Kubernetes provider is targeted with its objects: only a targeted
+    # provider is registered with the program's new inputs (deleteUnreachable).
+    k8s_providers = sorted(
+        {plan.by_urn()[r.provider].urn for r in kubernetes_objects(plan, region) if r.provider}
+    )
     # Lost hub pinned as accountRegion (the default follows the hub): never change that region.
     pin: tuple[tuple[str, Any], ...] = ()
     if kind == MOVE_HUB and "platform:accountRegion" not in raw:
@@ -568,7 +582,7 @@ def build(
                     f"Drop the objects of {region}'s cluster from the state",
                     where["workstation"],
                     _state_minutes(len(k8s_urns)),
-                    (Refresh(stack, tuple(k8s_urns)),),
+                    (Refresh(stack, (*k8s_providers, *k8s_urns)),),
                     (
                         "No call reaches the lost cluster: with deleteUnreachable each refreshed object "
                         "leaves the state (Helm releases included; their delete would fail on an "

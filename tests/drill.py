@@ -76,6 +76,8 @@ class Engine:
         self.state: dict[str, Resource] = {r.urn: copy.deepcopy(r) for r in healthy.resources}
         self.regions_of_state: dict[str, str | None] = dict(graph.region_index(healthy))
         self.changes: list[Change] = []
+        # PULUMI_K8S_DELETE_UNREACHABLE=true in the environment of the running command.
+        self.env_delete_unreachable = False
 
     # -- the program ---------------------------------------------------------------------------
 
@@ -106,7 +108,11 @@ class Engine:
             region = self.regions_of_state.get(provider.urn) or self.program().region_of(provider)
             if region not in self.cloud.clusters_down:
                 return "ok"
-            delete_unreachable = str(provider.inputs.get("deleteUnreachable", "")).lower() == "true"
+            # pulumi-kubernetes provider.go Configure (read after v4.32.0): the input, else the env variable.
+            given = provider.inputs.get("deleteUnreachable")
+            delete_unreachable = (
+                str(given).lower() == "true" if given is not None else self.env_delete_unreachable
+            )
             if verb == "read" and delete_unreachable:
                 return "dropped"
             if verb == "delete" and delete_unreachable and r.type != HELM_RELEASE:
@@ -134,7 +140,7 @@ class Engine:
             self.raw = action.apply(self.raw)
             self.program()  # the edited stack file is valid: the program runs
         elif isinstance(action, dr.Refresh):
-            self.refresh(action.targets, action.run_program, action.command())
+            self.refresh(action.targets, action.run_program, action.command(), action.delete_unreachable)
         elif isinstance(action, dr.Up):
             self.up(action.targets, action.target_dependents, action.excludes, action.command())
         elif isinstance(action, dr.StateDelete):
@@ -148,7 +154,9 @@ class Engine:
         else:  # pragma: no cover
             raise NotImplementedError(action)
 
-    def refresh(self, targets: Iterable[str], run_program: bool, command: str) -> None:
+    def refresh(
+        self, targets: Iterable[str], run_program: bool, command: str, env_delete_unreachable: bool = False
+    ) -> None:
         targets = tuple(targets)
         if not targets:
             # `pulumi refresh` without --target is the whole stack: every resource is read,
@@ -159,8 +167,15 @@ class Engine:
             r = self.state.get(urn)
             if r is None:
                 continue
-            provider = self._provider(r, declared)
-            outcome = self._call(r, provider, "read", command)
+            # Only a targeted provider takes the program's new inputs; an untargeted one is
+            # loaded from its old state inputs (pulumi v3.259.0 step_generator.go
+            # loadResourceProvider, providers/registry.go Same).
+            provider = self._provider(r, {u: p for u, p in declared.items() if u in targets})
+            self.env_delete_unreachable = env_delete_unreachable
+            try:
+                outcome = self._call(r, provider, "read", command)
+            finally:
+                self.env_delete_unreachable = False
             if outcome == "dropped" or urn in self.cloud.gone:
                 self._forget(urn, "drop", command)
 

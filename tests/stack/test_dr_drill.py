@@ -225,3 +225,25 @@ def test_a_spoke_without_cluster_objects_gets_no_untargeted_refresh(monkeypatch:
         engine.refresh((), run_program=True, command="pulumi refresh")
     with pytest.raises(ValueError, match="without targets"):
         dr.Refresh("staging", ())
+
+
+def test_an_untargeted_kubernetes_provider_keeps_its_old_inputs() -> None:
+    """The lost hub's objects refreshed with the program run but their provider not targeted: the
+    engine loads that provider from its old state inputs (no deleteUnreachable) and the read
+    fails, unless PULUMI_K8S_DELETE_UNREACHABLE=true (pulumi-kubernetes provider.go, read after v4.32.0) or
+    the provider is targeted too. The runbook does both."""
+    before = healthy("prod")
+    region = before.config.hub_region
+    engine = Engine("prod", raw("prod"), Cloud(aws_down={region}, clusters_down={region}))
+    engine.raw = dr.EditStack("prod", (("platform:unreachableRegions", [region]),)).apply(engine.raw)
+    objects = tuple(r.urn for r in dr.kubernetes_objects(before, region))
+    providers = tuple(sorted({r.provider for r in dr.kubernetes_objects(before, region) if r.provider}))
+    with pytest.raises(Unreachable):
+        engine.refresh(objects, run_program=True, command="pulumi refresh")
+    engine.refresh((*providers, *objects), run_program=True, command="pulumi refresh")
+    assert not [u for u in objects if u in engine.state]
+    book = dr.build(before, region, new_hub=before.config.spoke_regions[0], raw=raw("prod"))
+    refreshes = [a for a in book.actions if isinstance(a, dr.Refresh)]
+    assert refreshes and all(a.delete_unreachable for a in refreshes)
+    assert all(a.command().startswith("PULUMI_K8S_DELETE_UNREACHABLE=true ") for a in refreshes)
+    assert any(set(providers) <= set(a.targets) for a in refreshes)
