@@ -1382,3 +1382,25 @@ def test_the_doc_lists_every_token_permission_of_every_job_and_why() -> None:
     for (name, _job, permission), access in declared.items():
         if permission == "pull-requests" and access == "write":
             assert "pull_request" in _workflow(name)["on"], name
+
+
+def test_no_workflow_hard_codes_the_region_of_its_sts_call() -> None:
+    """configure-aws-credentials v4.1.0 (src/CredentialsClient.ts) builds its STSClient in
+    ``aws-region``: a literal region breaks a fork in other regions and a moved hub."""
+    for name, workflow in _workflows().items():
+        for job_name, job in _jobs(workflow).items():
+            for step in _steps_using(job, CONFIGURE_AWS):
+                assert _expression(step["with"]["aws-region"]), (name, job_name)
+
+
+@pytest.mark.parametrize("name", ["up.yml", "preview.yml"])
+def test_the_pulumi_jobs_take_their_sts_region_from_the_stack_files_hub(name: str, tmp_path: Path) -> None:
+    for job in _jobs(_workflow(name)).values():
+        for step in _steps_using(job, CONFIGURE_AWS):
+            assert _expression(step["with"]["aws-region"]) == "steps.hub.outputs.region"
+            hub = _step(job, "hub")
+            assert _steps(job).index(hub) < _steps(job).index(step)
+            for stack in STACKS:
+                run = _run_step(hub, tmp_path, {"PYTHONPATH": str(PROJECT_ROOT), "STACK": stack})
+                assert run.returncode == 0, run.stderr
+                assert run.outputs["region"] == load_stack_file(stack).hub_region
