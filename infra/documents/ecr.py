@@ -395,8 +395,8 @@ def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: st
     """Copy the newest :data:`BACKFILL_NEWEST` tagged images (and the tags given as arguments)
     that ``region`` lacks, by digest, from ``copy_from`` of the same account.
 
-    Idempotent and resumable: an image whose digest ``region`` already holds (ECR
-    DescribeImages by ``imageDigest``) is skipped, so a re-run after an interruption copies only
+    Idempotent and resumable: an image whose tag ``region`` already holds on the same digest
+    (ECR DescribeImages by ``imageTag``, its ``imageDigest`` compared) is skipped, so a re-run after an interruption copies only
     what is still missing; nothing in the source is deleted or re-tagged.
     """
     q = shlex.quote
@@ -408,15 +408,17 @@ def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: st
         f"# Same account ({config.account_id}): copy from {copy_from} with crane, which copies the manifest",
         "# and the layers it lacks (https://github.com/google/go-containerregistry/blob/main/cmd/crane/doc/crane_copy.md).",
         f"# Only the newest {BACKFILL_NEWEST} tagged images per repository, plus the tags given as arguments",
-        "# (the tags the region's Applications reference); an image the region already holds, by digest, is",
+        "# (the tags the region's Applications reference); an image the region already holds, tag and digest, is",
         "# skipped, so the script can be run again after an interruption. Nothing in the source changes.",
         f"aws ecr get-login-password --region {copy_from} "
         f"| crane auth login --username AWS --password-stdin {src_host}",
         f"aws ecr get-login-password --region {region} "
         f"| crane auth login --username AWS --password-stdin {dst_host}",
         "copy_missing() {  # repository digest tag",
-        f'  if aws ecr describe-images --region {region} --repository-name "$1" --image-ids imageDigest="$2" '
-        ">/dev/null 2>&1; then",
+        # Skipped only when the region's tag names this digest: the digest alone may be there
+        # untagged (or under another tag), and the Applications pull the tag.
+        f'  if [ "$(aws ecr describe-images --region {region} --repository-name "$1" --image-ids imageTag="$3" '
+        '--query \'imageDetails[0].imageDigest\' --output text 2>/dev/null)" = "$2" ]; then',
         '    echo "present: $1@$2 ($3)"',
         "  else",
         f'    crane copy "{src_host}/$1@$2" "{dst_host}/$1:$3"',
