@@ -463,8 +463,21 @@ def build(
             1,
             (
                 Shell(f"gh variable set {FREEZE_VARIABLE} --body true --repo {gh.slug}"),
+                # Queued and waiting runs (an environment's approval) would start after the freeze
+                # check ran: cancelled (gh run list --status, gh run cancel).
+                *(
+                    Shell(
+                        f"gh run list --repo {gh.slug} --workflow {w} --status {status} --json databaseId "
+                        f"--jq '.[].databaseId' | xargs -r -n1 gh run cancel --repo {gh.slug}"
+                    )
+                    for w in ("up.yml", "deploy-prod.yml")
+                    for status in ("queued", "waiting")
+                ),
                 Shell(
                     f"gh run list --repo {gh.slug} --workflow up.yml --status in_progress   # wait for none"
+                ),
+                Shell(
+                    f"pulumi cancel --stack {stack} --yes   # only if a run cut off by the outage still holds the lock"
                 ),
             ),
             (

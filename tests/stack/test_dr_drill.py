@@ -247,3 +247,12 @@ def test_an_untargeted_kubernetes_provider_keeps_its_old_inputs() -> None:
     assert refreshes and all(a.delete_unreachable for a in refreshes)
     assert all(a.command().startswith("PULUMI_K8S_DELETE_UNREACHABLE=true ") for a in refreshes)
     assert any(set(providers) <= set(a.targets) for a in refreshes)
+
+
+def test_the_freeze_cancels_queued_and_waiting_runs_and_offers_pulumi_cancel() -> None:
+    before = healthy("staging")
+    book = dr.build(before, before.config.spoke_regions[0], stays_down=True, raw=raw("staging"))
+    shells = [a.command() for a in book.actions if isinstance(a, dr.Shell)]
+    for status in ("queued", "waiting"):
+        assert any(f"--status {status}" in c and "gh run cancel" in c for c in shells), status
+    assert any(c.startswith("pulumi cancel --stack staging --yes") for c in shells)
