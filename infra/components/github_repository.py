@@ -43,6 +43,46 @@ from infra.documents import iam
 
 TYPE = "platform:github:GitHubRepository"
 
+# Approving reviews a pull request into the release branch needs (the ruleset below).
+RELEASE_REVIEWS = 1
+
+# The fine-grained token permission (repository permissions) each GitHub resource type this
+# component declares needs, from GitHub's "Permissions required for fine-grained personal access
+# tokens" (https://docs.github.com/en/rest/authentication/permissions-required-for-fine-grained-personal-access-tokens)
+# and each endpoint's page:
+# * PUT /repos/{o}/{r}/actions/oidc/customization/sub: "Actions" write
+#   (https://docs.github.com/en/rest/actions/oidc#set-the-customization-template-for-an-oidc-subject-claim-for-a-repository);
+# * PUT /repos/{o}/{r}/environments/{env} and its deployment-branch-policies: "Administration"
+#   write (https://docs.github.com/en/rest/deployments/environments#create-or-update-an-environment,
+#   https://docs.github.com/en/rest/deployments/branch-policies#create-a-deployment-branch-policy);
+# * POST /repos/{o}/{r}/rulesets: "Administration" write (https://docs.github.com/en/rest/repos/rules#create-a-repository-ruleset);
+# * PUT /repos/{o}/{r}/actions/permissions/workflow: "Administration" write
+#   (https://docs.github.com/en/rest/actions/permissions#set-default-workflow-permissions-for-a-repository);
+# * POST /repos/{o}/{r}/environments/{env}/variables and /repos/{o}/{r}/actions/variables:
+#   "Environments" write and "Variables" write
+#   (https://docs.github.com/en/rest/actions/variables).
+# Every token needs "Metadata" read (GitHub adds it to every fine-grained token). docs/github-actions.md
+# ("REPOSITORY_ADMIN_TOKEN") renders this table; tests/components/test_github_repository.py checks
+# that every GitHub type the program declares has a row.
+TOKEN_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
+    "github:index/actionsRepositoryOidcSubjectClaimCustomizationTemplate:ActionsRepositoryOidcSubjectClaimCustomizationTemplate": (
+        "Actions: write",
+    ),
+    "github:index/repositoryEnvironment:RepositoryEnvironment": ("Administration: write",),
+    "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy": (
+        "Administration: write",
+    ),
+    "github:index/repositoryRuleset:RepositoryRuleset": ("Administration: write",),
+    "github:index/workflowRepositoryPermissions:WorkflowRepositoryPermissions": ("Administration: write",),
+    "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable": ("Environments: write",),
+    "github:index/actionsVariable:ActionsVariable": ("Variables: write",),
+}
+
+
+def token_permissions() -> tuple[str, ...]:
+    """Every fine-grained permission REPOSITORY_ADMIN_TOKEN needs, sorted, "Metadata: read" first."""
+    return ("Metadata: read", *sorted({p for perms in TOKEN_PERMISSIONS.values() for p in perms}))
+
 
 @dataclass(frozen=True)
 class ManagedEnvironment:
@@ -132,6 +172,8 @@ class GitHubRepository(pulumi.ComponentResource):
     subject_template: github.ActionsRepositoryOidcSubjectClaimCustomizationTemplate
     environments: dict[str, github.RepositoryEnvironment]
     branch_policies: dict[str, github.RepositoryEnvironmentDeploymentPolicy]
+    release_ruleset: github.RepositoryRuleset
+    workflow_permissions: github.WorkflowRepositoryPermissions
 
     def __init__(
         self, name: str, args: GitHubRepositoryArgs, opts: pulumi.ResourceOptions | None = None
@@ -151,6 +193,47 @@ class GitHubRepository(pulumi.ComponentResource):
             repository=gh.repository,
             use_default=False,
             include_claim_keys=list(iam.SUBJECT_CLAIM_KEYS),
+            opts=child,
+        )
+        # The release branch every write environment admits is itself protected: a change reaches
+        # it only through a pull request with an approving review, for everyone (no bypass
+        # actors: an empty bypass list), and it can be neither force-pushed nor deleted. Without
+        # this, anyone with write access pushes to `main` and the environments' branch rule
+        # admits the push's jobs. Rulesets: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets
+        # (pull_request, non_fast_forward, deletion); pulumi-github 6.15.0 RepositoryRuleset.
+        # https://www.pulumi.com/registry/packages/github/api-docs/repositoryruleset/
+        self.release_ruleset = github.RepositoryRuleset(
+            f"{name}-{iam.RELEASE_BRANCH}-ruleset",
+            repository=gh.repository,
+            name=f"protect-{iam.RELEASE_BRANCH}",
+            target="branch",
+            enforcement="active",
+            bypass_actors=[],
+            conditions=github.RepositoryRulesetConditionsArgs(
+                ref_name=github.RepositoryRulesetConditionsRefNameArgs(
+                    includes=[f"refs/heads/{iam.RELEASE_BRANCH}"], excludes=[]
+                )
+            ),
+            rules=github.RepositoryRulesetRulesArgs(
+                deletion=True,
+                non_fast_forward=True,
+                pull_request=github.RepositoryRulesetRulesPullRequestArgs(
+                    required_approving_review_count=RELEASE_REVIEWS,
+                    dismiss_stale_reviews_on_push=True,
+                    require_last_push_approval=True,
+                ),
+            ),
+            opts=child,
+        )
+        # The job token is read-only unless a workflow asks for more, and no workflow's token can
+        # approve a pull request (else a workflow could supply the review the ruleset requires).
+        # PUT /repos/{o}/{r}/actions/permissions/workflow
+        # https://docs.github.com/en/rest/actions/permissions#set-default-workflow-permissions-for-a-repository
+        self.workflow_permissions = github.WorkflowRepositoryPermissions(
+            f"{name}-workflow-permissions",
+            repository=gh.repository,
+            default_workflow_permissions="read",
+            can_approve_pull_request_reviews=False,
             opts=child,
         )
         self.environments = {}
@@ -231,4 +314,10 @@ class GitHubRepository(pulumi.ComponentResource):
     @property
     def protection(self) -> list[pulumi.Resource]:
         """What a role trusting this repository must be created after."""
-        return [self.subject_template, *self.environments.values(), *self.branch_policies.values()]
+        return [
+            self.subject_template,
+            self.release_ruleset,
+            self.workflow_permissions,
+            *self.environments.values(),
+            *self.branch_policies.values(),
+        ]

@@ -132,7 +132,16 @@ def service_role_policy(
             {
                 "Sid": "GitHubConnection",
                 "Effect": "Allow",
-                "Action": ["codeconnections:UseConnection", "codeconnections:GetConnectionToken"],
+                # CodeBuild's guide for GitHub App connections grants the project role exactly
+                # GetConnectionToken and GetConnection on the connection ("Step 2: Grant CodeBuild
+                # project IAM role access to use the connection",
+                # https://docs.aws.amazon.com/codebuild/latest/userguide/connections-github-app.html);
+                # UseConnection is kept for the source fetch through the connection.
+                "Action": [
+                    "codeconnections:UseConnection",
+                    "codeconnections:GetConnectionToken",
+                    "codeconnections:GetConnection",
+                ],
                 "Resource": connection_arn,
             },
         ],

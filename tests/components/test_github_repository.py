@@ -177,3 +177,53 @@ def test_managed_environments_skip_other_repositories_and_keep_prods_own_first()
     assert [e.name for e in github_repository.managed_environments(prod, [elsewhere])] == names[:2]
     # Only the stack that owns the settings declares any.
     assert github_repository.managed_environments(staging, [prod]) == ()
+
+
+RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
+WORKFLOW_PERMISSIONS = "github:index/workflowRepositoryPermissions:WorkflowRepositoryPermissions"
+
+
+def test_prod_protects_the_release_branch_with_review_and_no_bypass() -> None:
+    """Rules: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets"""
+    p = plan("prod")
+    [ruleset] = p.of_type(RULESET)
+    assert ruleset.inputs["repository"] == p.config.github.repository
+    assert ruleset.inputs["target"] == "branch"
+    assert ruleset.inputs["enforcement"] == "active"
+    assert not ruleset.inputs.get("bypassActors")
+    assert ruleset.inputs["conditions"]["refName"]["includes"] == [f"refs/heads/{iam.RELEASE_BRANCH}"]
+    rules = ruleset.inputs["rules"]
+    assert rules["deletion"] is True and rules["nonFastForward"] is True
+    assert rules["pullRequest"]["requiredApprovingReviewCount"] >= 1
+    [perms] = p.of_type(WORKFLOW_PERMISSIONS)
+    assert perms.inputs["defaultWorkflowPermissions"] == "read"
+    assert perms.inputs["canApprovePullRequestReviews"] is False
+    # Both exist before any role that trusts the repository.
+    for role in github_roles(p):
+        deps = set(role.dependencies)
+        assert ruleset.urn in deps and perms.urn in deps, role.name
+
+
+@pytest.mark.parametrize("stack", available_stacks())
+def test_every_declared_github_type_has_a_token_permission_row(stack: str) -> None:
+    """The REPOSITORY_ADMIN_TOKEN's list is derived from the declared types: a new GitHub resource
+    type without a row fails here (permissions per endpoint: GitHub's "Permissions required for
+    fine-grained personal access tokens")."""
+    p = plan(stack)
+    declared = {r.type for r in p.resources if r.type.startswith("github:index/")}
+    assert declared <= set(github_repository.TOKEN_PERMISSIONS), declared - set(
+        github_repository.TOKEN_PERMISSIONS
+    )
+
+
+def test_the_docs_list_exactly_the_token_permissions() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "github-actions.md").read_text()
+    block = text.split("<!-- admin-token-permissions:begin -->")[1].split(
+        "<!-- admin-token-permissions:end -->"
+    )[0]
+    listed = tuple(
+        line.strip()[2:].strip() for line in block.strip().splitlines() if line.strip().startswith("- ")
+    )
+    assert listed == github_repository.token_permissions()

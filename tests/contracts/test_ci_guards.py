@@ -164,3 +164,33 @@ def test_run_error_ends_a_program_without_a_traceback() -> None:
 
 def _github() -> GitHubConfig:
     return GitHubConfig("octo-org", "octo-repo", None, None, "name", (), "prod", "production", None, None)
+
+
+def test_runner_role_has_the_codebuild_guides_connection_actions() -> None:
+    """AWS CodeBuild user guide, "GitHub App connections for GitHub and GitHub Enterprise Server",
+    Step 2 (https://docs.aws.amazon.com/codebuild/latest/userguide/connections-github-app.html):
+    the project role is granted codeconnections:GetConnectionToken and codeconnections:GetConnection
+    on the connection ARN."""
+    arn = "arn:aws:codeconnections:us-east-1:111122223333:connection/x"
+    doc = runner_docs.service_role_policy("111122223333", "us-east-1", "p", [], arn)
+    [stmt] = [s for s in doc["Statement"] if s.get("Resource") == arn]
+    assert {"codeconnections:GetConnectionToken", "codeconnections:GetConnection"} <= set(stmt["Action"])
+
+
+def test_ruleset_and_workflow_permissions_inputs_exist_in_pulumi_github() -> None:
+    """pulumi-github 6.15.0 (installed): RepositoryRuleset takes bypass_actors, conditions.ref_name,
+    rules.pull_request / non_fast_forward / deletion; WorkflowRepositoryPermissions takes
+    default_workflow_permissions ("read" or "write") and can_approve_pull_request_reviews. GitHub:
+    https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets
+    and https://docs.github.com/en/rest/actions/permissions#set-default-workflow-permissions-for-a-repository"""
+    ruleset = inspect.signature(pulumi_github.RepositoryRuleset._internal_init).parameters
+    assert {"bypass_actors", "conditions", "rules", "target", "enforcement"} <= set(ruleset)
+    rules = inspect.signature(pulumi_github.RepositoryRulesetRulesArgs.__init__).parameters
+    assert {"pull_request", "non_fast_forward", "deletion"} <= set(rules)
+    pr = inspect.signature(pulumi_github.RepositoryRulesetRulesPullRequestArgs.__init__).parameters
+    assert "required_approving_review_count" in pr
+    perms = inspect.signature(pulumi_github.WorkflowRepositoryPermissions._internal_init).parameters
+    assert {"default_workflow_permissions", "can_approve_pull_request_reviews"} <= set(perms)
+    assert "`read` or `write`" in _param_doc(
+        pulumi_github.WorkflowRepositoryPermissionsArgs, "default_workflow_permissions"
+    )
