@@ -8,9 +8,16 @@ its hub's ``publicAccessCidrs``, instead of a person copying them by hand.
 
 * Which stacks read this one: :func:`infra.stackset.deploy_readers` (the replicas of a source).
 * The order is the bootstrap order: prod's ``pulumi up`` runs first (day 0, and ``up.yml``), so
-  prod's output exists when staging reads it. A prod stack that has not published it yet (never
-  applied, or applied before this output existed) reads as no addresses: staging's hub then
+  prod's output exists when staging reads it. **Staging's ``pulumi up`` and ``pulumi preview``
+  fail** if prod's stack does not exist in the backend, or the token running them cannot read it:
+  the engine resolves a StackReference through the backend's ``GetStackOutputs``, which returns
+  the error ``unknown stack "<org>/<project>/prod"`` for a stack it cannot find (pulumi/pulumi
+  pkg/backend/backend.go, ``backendClient.GetStackOutputs``). A prod stack that exists but has
+  not published the output (created and never applied: no root stack resource, an empty output
+  map there; or applied before this output existed) reads as no addresses: staging's hub then
   admits its configured CIDRs only, and the next staging ``up`` after prod's adds them.
+* Both stacks must be in the same Pulumi organization: the reference names the organization
+  staging runs in (no setting names another).
 * The reference is ``<organization>/<project>/<stack>``, the fully qualified stack name
   (https://www.pulumi.com/docs/iac/concepts/stacks/, "orgName/projectName/stackName"); on a
   non-legacy DIY backend the organization is the literal ``organization``, which

@@ -194,3 +194,21 @@ def test_ruleset_and_workflow_permissions_inputs_exist_in_pulumi_github() -> Non
     assert "`read` or `write`" in _param_doc(
         pulumi_github.WorkflowRepositoryPermissionsArgs, "default_workflow_permissions"
     )
+
+
+def test_a_reference_to_a_missing_stack_fails_and_the_docs_say_prod_goes_first() -> None:
+    """pulumi/pulumi pkg/backend/backend.go, backendClient.GetStackOutputs: a stack the backend
+    cannot find is the error ``unknown stack %q`` (a StackReference fails the update or preview);
+    a stack without a root stack resource reads as an empty output map. The reference names the
+    current organization (pulumi.get_organization()), so both stacks live in one organization."""
+    from pathlib import Path
+
+    from infra.components import hub_readers
+
+    root = Path(__file__).resolve().parents[2]
+    assert "pulumi.get_organization()" in inspect.getsource(hub_readers.reference_name)
+    readme = " ".join(root.joinpath("README.md").read_text().split())
+    assert 'fail** (`unknown stack "<org>/<project>/prod"`)' in readme
+    doc = " ".join(root.joinpath("docs", "github-actions.md").read_text().split())
+    assert "two Pulumi organizations" not in doc
+    assert "Both stacks must be in **one Pulumi organization**" in doc
