@@ -171,8 +171,13 @@ class RegionalCluster(pulumi.ComponentResource):
             # break-glass role keeps PutKeyPolicy. Pinned in tests/contracts/test_scanner_fixes.py.
             bypass_policy_lockout_safety_check=True,
             tags={**tags, "Name": f"{cluster_name}-secrets"},
+            # Retained on delete in every stack, staging too: the key policy denies
+            # ScheduleKeyDeletion to everyone but clusterAdminRoleArn, so CI's up role removing a
+            # region would otherwise fail at this key. Retained, Pulumi drops it from the state
+            # without a delete call (https://www.pulumi.com/docs/iac/concepts/options/retainondelete/);
+            # the break-glass admin schedules its deletion by hand if the region never returns.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)
+                child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=True)
             ),
         )
         aws.kms.Alias(
