@@ -791,6 +791,17 @@ class GitHubConfig(_Object):
         alias="oidcProviderArn",
         description="Use this existing GitHub OIDC provider of the account instead of creating one.",
     )
+    # Day 0: the CodeConnections connection is PENDING until a person authorizes it in the
+    # console, and CodeBuild's project (CODECONNECTIONS auth) and webhook fail against a pending
+    # connection (hashicorp/terraform-provider-aws#40656, aws/aws-cdk#38504), so the first `up`
+    # declares the connection alone (infra/components/runner.py).
+    runner_connection_authorized: Annotated[bool, _Rule(_flag)] = Field(
+        True,
+        alias="runnerConnectionAuthorized",
+        description="false on day 0: declare only the runners' CodeConnections connection (PENDING until a "
+        "person authorizes it in the AWS console); set true (or remove) after authorizing it and run "
+        "pulumi up again to declare the CodeBuild project and webhook.",
+    )
     # Who approves a job in this stack's environments (prod: github.environment and
     # deployEnvironment; another stack: its github.environment), all declared by prod's stack
     # (infra/components/github_repository.py).

@@ -71,6 +71,13 @@ class HubRunner(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self.label = docs.runs_on_label(config.environment)
+        if not config.github.runner_connection_authorized:
+            # Day 0: the connection alone until a person authorizes it (see infra.config,
+            # github.runnerConnectionAuthorized); a project or webhook against a PENDING
+            # connection fails (hashicorp/terraform-provider-aws#40656, aws/aws-cdk#38504).
+            self.register_outputs({"connectionArn": self.connection.arn, "runsOn": self.label})
+            return
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-runners",
             vpc_id=hub.network.vpc_id,
@@ -178,7 +185,6 @@ class HubRunner(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        self.label = docs.runs_on_label(config.environment)
         self.register_outputs(
             {
                 "project": self.project.name,

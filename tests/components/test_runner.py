@@ -149,3 +149,28 @@ def test_the_project_role_holds_no_aws_access_beyond_logs_network_and_connection
     assert services == {"logs", "ec2", "codeconnections"}
     assert not any(a.endswith("*") for a in actions)
     assert "sts:AssumeRole" not in actions and "eks:DescribeCluster" not in actions
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_day_zero_declares_the_connection_alone_until_it_is_authorized(stack: str) -> None:
+    """A CodeBuild project with CODECONNECTIONS auth, and its webhook, fail while the connection is
+    PENDING (hashicorp/terraform-provider-aws#40656, aws/aws-cdk#38504): with
+    github.runnerConnectionAuthorized false the runner declares only the connection; with the
+    default (true) it declares the project and webhook on that connection."""
+    from tests.conftest import stack_config_map
+
+    authorized = plan(stack)
+    [conn] = authorized.of_type(CONNECTION)
+    [project] = authorized.of_type(PROJECT)
+    assert authorized.of_type(WEBHOOK)
+    assert conn.urn in set(project.dependencies) | {
+        u for deps in project.property_dependencies.values() for u in deps
+    }
+
+    flat = stack_config_map(stack)
+    flat.setdefault("platform:github", {})["runnerConnectionAuthorized"] = False
+    pending = offline.run(stack, flat)
+    assert len(pending.of_type(CONNECTION)) == 1
+    assert not pending.of_type(PROJECT) and not pending.of_type(WEBHOOK)
+    runner_groups = [r for r in pending.of_type(SG) if "runner" in r.name]
+    assert not runner_groups, [r.name for r in runner_groups]
