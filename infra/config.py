@@ -791,6 +791,14 @@ class GitHubConfig(_Object):
         alias="oidcProviderArn",
         description="Use this existing GitHub OIDC provider of the account instead of creating one.",
     )
+    # Who approves a job in this stack's environments (prod: github.environment and
+    # deployEnvironment; another stack: its github.environment), all declared by prod's stack
+    # (infra/components/github_repository.py).
+    reviewers: GitHubReviewersConfig | None = Field(
+        None,
+        description="Required reviewers of this stack's GitHub environments, which prod's stack declares: "
+        "{teams: [id], users: [id]} (numeric GitHub IDs). Required in prod; optional elsewhere.",
+    )
     # Day 0: the CodeConnections connection is PENDING until a person authorizes it in the
     # console, and CodeBuild's project (CODECONNECTIONS auth) and webhook fail against a pending
     # connection (hashicorp/terraform-provider-aws#40656, aws/aws-cdk#38504), so the first `up`
@@ -801,14 +809,6 @@ class GitHubConfig(_Object):
         description="false on day 0: declare only the runners' CodeConnections connection (PENDING until a "
         "person authorizes it in the AWS console); set true (or remove) after authorizing it and run "
         "pulumi up again to declare the CodeBuild project and webhook.",
-    )
-    # Who approves a job in this stack's environments (prod: github.environment and
-    # deployEnvironment; another stack: its github.environment), all declared by prod's stack
-    # (infra/components/github_repository.py).
-    reviewers: GitHubReviewersConfig | None = Field(
-        None,
-        description="Required reviewers of this stack's GitHub environments, which prod's stack declares: "
-        "{teams: [id], users: [id]} (numeric GitHub IDs). Required in prod; optional elsewhere.",
     )
 
     @property

@@ -163,7 +163,9 @@ def test_run_error_ends_a_program_without_a_traceback() -> None:
 
 
 def _github() -> GitHubConfig:
-    return GitHubConfig("octo-org", "octo-repo", None, None, "name", (), "prod", "production", None, None)
+    return GitHubConfig(
+        "octo-org", "octo-repo", None, None, "name", (), "prod", "production", None, None, True
+    )
 
 
 def test_runner_role_has_the_codebuild_guides_connection_actions() -> None:
