@@ -128,6 +128,9 @@ NOT_READ: tuple[str, ...] = (
     "github:index/actionsVariable:ActionsVariable",
     "github:index/repositoryEnvironment:RepositoryEnvironment",
     "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
+    # Issue 15 review: the ruleset on main and the workflow token settings (rules not read).
+    "github:index/repositoryRuleset:RepositoryRuleset",
+    "github:index/workflowRepositoryPermissions:WorkflowRepositoryPermissions",
 )
 
 #: Inputs that are sets, not lists: Terraform ``TypeSet`` attributes of the bridged provider
