@@ -1148,13 +1148,13 @@ class StackConfig(_Object):
     @field_validator("unreachable_regions")
     @classmethod
     def _unreachable_are_regions(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        regions = info.data.get("regions")
+        names = _stack_region_names(info)
         account_region = info.data.get("account_region")
         for i, region in enumerate(value):
             # The account's provider may stay in a region that left the stack (a moved hub).
             if region != account_region:
                 _one_of_the_stacks_regions(region, info, i)
-        if regions is not None and {r.name for r in regions} <= set(value):
+        if names and set(names) <= set(value):
             raise _fail(
                 "at least one of the stack's regions must answer: the runbook runs through it", list(value)
             )
@@ -1172,9 +1172,10 @@ class StackConfig(_Object):
     @field_validator("sentinel_service")
     @classmethod
     def _sentinel_is_a_service(cls, value: str, info: ValidationInfo) -> str:
-        services = info.data.get("services")
-        if services is not None and value not in services:
-            raise _fail(f"expected one of platform:services: {', '.join(services)}", value)
+        # The raw list when platform:services itself failed (one bad name must not hide this check).
+        services = info.data.get("services", _context(info).get("services"))
+        if services and value not in services:
+            raise _fail(f"expected one of platform:services: {', '.join(map(str, services))}", value)
         return value
 
     @field_validator("ecr")
@@ -1230,19 +1231,20 @@ class StackConfig(_Object):
     @field_validator("deploy")
     @classmethod
     def _order_of_the_stacks_regions(cls, value: DeployConfig, info: ValidationInfo) -> DeployConfig:
-        regions = info.data.get("regions")
-        if regions is None:
+        names = _stack_region_names(info)
+        if not names:
             return value
-        names = [r.name for r in regions]
         for i, region in enumerate(value.region_order):
             _one_of_the_stacks_regions(region, info, "regionOrder", i)
         # A region added to the stack but not yet to the order deploys after the listed ones, so
         # adding a region needs nothing but its entry under platform:regions.
+        if info.data.get("environment") == "prod":  # the stack deploy-prod.yml deploys
+            _deploy_fits_in_its_session(len(names), value.timeout_seconds)
+        if "regions" not in info.data:  # checked against the raw names; the stack is refused anyway
+            return value
         hub = info.data.get("hub_region", names[0])
         default = [r for r in names if r != hub] + [hub]
         order = (*value.region_order, *(r for r in default if r not in value.region_order))
-        if info.data.get("environment") == "prod":  # the stack deploy-prod.yml deploys
-            _deploy_fits_in_its_session(len(names), value.timeout_seconds)
         return DeployConfig(order, value.timeout_seconds)
 
 
@@ -1272,11 +1274,25 @@ def _deploy_fits_in_its_session(regions: int, timeout_seconds: int) -> None:
         )
 
 
-def _one_of_the_stacks_regions(value: str, info: ValidationInfo, *at: str | int) -> str:
+def _stack_region_names(info: ValidationInfo) -> list[str] | None:
+    """The names under platform:regions, or None when it is not a map.
+
+    Read from the validated field, else from the raw map's keys (recorded by
+    :func:`_with_derived_defaults`): pydantic v2 leaves a field that failed out of
+    ``ValidationInfo.data``, and one wrong setting of one region must not hide every check against
+    the region names (the hub, the deploy order, ecr.primaryRegion, ...) in the same report.
+    """
     regions = info.data.get("regions")
-    if regions is not None and value not in [r.name for r in regions]:
-        names = ", ".join(r.name for r in regions)
-        raise _fail(f"expected one of the stack's regions: {names}", value, *at)
+    if regions is not None:
+        return [r.name for r in regions]
+    names = _context(info).get("region_names")
+    return list(names) if names is not None else None
+
+
+def _one_of_the_stacks_regions(value: str, info: ValidationInfo, *at: str | int) -> str:
+    names = _stack_region_names(info)
+    if names and value not in names:
+        raise _fail(f"expected one of the stack's regions: {', '.join(map(str, names))}", value, *at)
     return value
 
 
@@ -1295,6 +1311,9 @@ def _with_derived_defaults(raw: dict[str, Any], context: dict[str, Any]) -> dict
     raw.setdefault("registryRole", "replica" if prod else "source")
     regions = raw.get("regions")
     names = list(regions) if isinstance(regions, Mapping) else []
+    context["region_names"] = names if isinstance(regions, Mapping) else None
+    services = raw.get("services")
+    context["services"] = list(services) if isinstance(services, list | tuple) else None
     hub = raw.get("hubRegion", "us-west-2")
     if isinstance(regions, Mapping):
         raw["regions"] = {

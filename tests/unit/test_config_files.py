@@ -64,6 +64,59 @@ def test_every_error_of_a_file_at_once_each_with_file_line_key_value_allowed(tmp
     assert (error.key, error.value) == ("platform:regions.us-east-1.vpcCidr", "10.11.0.0/33")
 
 
+def test_one_regions_bad_setting_hides_no_check_against_the_region_names(tmp_path: Path) -> None:
+    """pydantic v2 leaves a field that failed (here platform:regions, for one instance type) out of
+    ValidationInfo.data; the checks of hubRegion, ecr.primaryRegion and deploy.regionOrder against
+    the region names still run, on the raw keys of platform:regions."""
+    loaded = config.load_stack_file("staging", root=FIXTURE_STACKS)
+    names = loaded.region_names
+    hub, primary, other = [r for r in config.KNOWN_REGIONS if r not in names][:3]
+    order = [*loaded.deploy.region_order]
+    order[1] = other
+    text = (
+        stack_text()
+        .replace(f"hubRegion: {loaded.hub_region}", f"hubRegion: {hub}")
+        .replace("    scanning: basic", f"    scanning: basic\n    primaryRegion: {primary}")
+        .replace(
+            f"regionOrder: [{', '.join(loaded.deploy.region_order)}]", f"regionOrder: [{', '.join(order)}]"
+        )
+        .replace("instanceTypes: [m6i.large,", "instanceTypes: [m6i.lrge,", 1)
+    )
+    allowed = f"expected one of the stack's regions: {', '.join(names)}"
+    name = "Pulumi.staging.yaml"
+    assert str(errors_of(tmp_path, text)).splitlines() == [
+        f'{name}:{line_of(text, "m6i.lrge")}: platform:regions.{names[0]}.nodeGroup.instanceTypes[0]: "m6i.lrge" '
+        "is not allowed; did you mean 'm6i.large'? expected an EC2 instance type such as m6i.large "
+        "(botocore's EC2 InstanceType list)",
+        f'{name}:{line_of(text, "hubRegion:")}: platform:hubRegion: "{hub}" is not allowed; {allowed}',
+        f'{name}:{line_of(text, "primaryRegion:")}: platform:ecr.primaryRegion: "{primary}" is not allowed; '
+        f"{allowed}",
+        f'{name}:{line_of(text, "regionOrder:")}: platform:deploy.regionOrder[1]: "{other}" is not allowed; '
+        f"{allowed}",
+    ]
+
+
+def test_one_bad_service_name_hides_no_check_of_the_sentinel(tmp_path: Path) -> None:
+    loaded = config.load_stack_file("staging", root=FIXTURE_STACKS)
+    services = [*loaded.services]
+    services[0] = services[0].upper()
+    sentinel = "not-a-service"
+    assert sentinel not in services
+    text = (
+        stack_text()
+        .replace(
+            f"platform:services: [{', '.join(loaded.services)}]",
+            f"platform:services: [{', '.join(services)}]",
+        )
+        .replace(
+            f"platform:sentinelService: {loaded.sentinel_service}", f"platform:sentinelService: {sentinel}"
+        )
+    )
+    problems = errors_of(tmp_path, text).problems
+    assert [p.key for p in problems] == ["platform:services[0]", "platform:sentinelService"]
+    assert problems[1].allowed == f"expected one of platform:services: {', '.join(services)}"
+
+
 def test_invalid_yaml_names_the_file_and_line_not_unicode_string(tmp_path: Path) -> None:
     text = stack_text().replace(
         "  platform:services: [catalog, checkout, payments, web]", "  platform:services: [catalog, checkout"
