@@ -96,29 +96,33 @@ def plan(stack: str, form: str = "name", with_hub: bool = True, with_key: bool =
     return offline.run(stack, flat_config=flat(stack, form), program=program(with_hub, with_key))
 
 
-def prefix(form: str) -> str:
-    return "repo:acme/platform" if form == "name" else f"repo:acme@{OWNER_ID}/platform@{REPO_ID}"
+def prefix(p: Plan, form: str) -> str:
+    gh = p.config.github
+    if form == "name":
+        return f"repo:{gh.owner}/{gh.repository}"
+    return f"repo:{gh.owner}@{OWNER_ID}/{gh.repository}@{REPO_ID}"
 
 
 def expected_subjects(p: Plan, form: str) -> dict[str, set[str]]:
     """GitHub's documented subject formats under the repository's template (repo, context,
     job_workflow_ref), written out for each role the issue asks for."""
     gh = p.config.github
-    pre = prefix(form)
-    wf = "acme/platform/.github/workflows"
+    pre = prefix(p, form)
+    wf = f"{gh.owner}/{gh.repository}/.github/workflows"
     main = "@refs/heads/main"
     expected = {
         "preview": {f"{pre}:pull_request:job_workflow_ref:{wf}/preview.yml@refs/pull/*/merge"},
         "up": {f"{pre}:environment:{gh.environment}:job_workflow_ref:{wf}/up.yml{main}"},
     }
-    deploy = {f"{pre}:environment:production:job_workflow_ref:{wf}/deploy-prod.yml{main}"}
-    if p.stack == "staging":
+    deploy = {f"{pre}:environment:{gh.deploy_environment}:job_workflow_ref:{wf}/deploy-prod.yml{main}"}
+    if p.config.builds_images:
+        assert gh.deploy_branches, "a source registry pushes from at least one branch"
         expected["push"] = {
             f"{pre}:ref:refs/heads/{b}:job_workflow_ref:{wf}/build-images.yml@refs/heads/{b}"
-            for b in ("deploy/staging", "deploy/debug")
+            for b in gh.deploy_branches
         }
         expected["verify"] = deploy
-    else:
+    if p.config.is_prod:
         expected["deploy"] = deploy
     return expected
 
@@ -176,7 +180,7 @@ def test_each_role_trusts_the_provider_for_exactly_its_subjects(stack: str, form
         # StringLike only for the pull request's number (the preview role).
         operators = {"StringEquals", "StringLike"} if purpose == "preview" else {"StringEquals"}
         assert set(statement["Condition"]) == operators
-        assert set(iam.assert_exact_subjects(doc, prefix(form))) == expected[purpose], purpose
+        assert set(iam.assert_exact_subjects(doc, prefix(p, form))) == expected[purpose], purpose
     assert p.outputs[naming.OUTPUT_GITHUB_ROLES] == {k: r.outputs["arn"] for k, r in roles.items()}
 
 
@@ -196,7 +200,7 @@ def test_one_provider_per_account_declared_with_the_hub_provider() -> None:
         assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
         assert "thumbprintLists" not in provider.inputs
         assert p.region_of(provider) == p.config.hub_region
-        assert provider.protect is (stack == "prod")
+        assert provider.protect is p.config.is_prod
         assert provider.inputs["tags"] == naming.base_tags(p.config.environment, p.config.tags)
 
 

@@ -270,19 +270,32 @@ def test_nothing_in_prod_grants_a_push(prod: offline.Plan) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _scanning_follows_the_mode(plan: offline.Plan) -> None:
+    """Enhanced: one registry scanning configuration per region of the stack; basic: none (each
+    repository scans on push: test_every_repository_has_the_four_settings)."""
+    scanners = plan.of_type(SCANNING)
+    if plan.config.ecr.scanning == "enhanced":
+        assert sorted(plan.region_of(s) or "" for s in scanners) == sorted(plan.config.region_names)
+        assert {s.inputs["scanType"] for s in scanners} == {"ENHANCED"}
+    else:
+        assert plan.config.ecr.scanning == "basic" and not scanners
+
+
 def test_scanning_configuration_per_mode(staging: offline.Plan, prod: offline.Plan) -> None:
-    assert staging.config.ecr.scanning == "basic" and not staging.of_type(SCANNING)
-    assert prod.config.ecr.scanning == "enhanced"
-    assert sorted(prod.region_of(s) or "" for s in prod.of_type(SCANNING)) == sorted(prod.config.region_names)
+    for plan in (staging, prod):
+        _scanning_follows_the_mode(plan)
 
 
-def test_enhanced_scanning_in_staging_is_still_one_per_region() -> None:
+@pytest.mark.parametrize("mode", ["basic", "enhanced"])
+def test_each_scanning_mode_set_in_staging_with_more_services(mode: str) -> None:
+    """Both modes, whatever the example's stack files choose; enhanced stays one per region."""
     raw = stack_config_map("staging")
-    raw["platform:ecr"]["scanning"] = "enhanced"
+    raw["platform:ecr"]["scanning"] = mode
     for stem in ("search", "mail"):
         changes.add_service(raw, changes.fresh_service(raw, stem=stem))
     plan = run("staging", raw)
-    assert len(plan.of_type(SCANNING)) == len(plan.config.region_names)
+    assert plan.config.ecr.scanning == mode
+    _scanning_follows_the_mode(plan)
 
 
 # --------------------------------------------------------------------------------------------

@@ -186,25 +186,32 @@ def test_generated_applications_one_per_region_into_the_project(stack: str) -> N
         assert (dest["server"], dest["namespace"]) in allowed
 
 
-def test_staging_applications_sync_automatically_and_prods_do_not() -> None:
-    for app in generated_applications(plan("staging")).values():
-        assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
-    prod = plan("prod")
-    for app in generated_applications(prod).values():
-        assert "automated" not in app["spec"]["syncPolicy"]
-    (appset,) = app_sets(prod)
-    assert appset.inputs["spec"]["syncPolicy"]["preserveResourcesOnDeletion"] is True
+@pytest.mark.parametrize("stack", STACKS)
+def test_applications_sync_automatically_or_only_by_the_deploy_command_as_configured(stack: str) -> None:
+    p = plan(stack)
+    automated = p.config.argocd.sync == "automated"
+    for app in generated_applications(p).values():
+        if automated:
+            assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        else:
+            assert "automated" not in app["spec"]["syncPolicy"]
+    (appset,) = app_sets(p)
+    # A manual stack's (prod's) running services survive the deletion of an Application or the set.
+    assert (appset.inputs["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion") is (
+        True if not automated else None
+    )
 
 
-def test_prod_argocd_is_highly_available_and_stagings_is_not() -> None:
-    def values(stack: str) -> dict[str, Any]:
-        (release,) = [r for r in plan(stack).of_type(RELEASE) if r.inputs["name"] == naming.ARGOCD_RELEASE]
-        return dict(release.inputs["values"])
-
-    prod, staging = values("prod"), values("staging")
-    assert prod["redis-ha"]["enabled"] is True and staging["redis-ha"]["enabled"] is False
+@pytest.mark.parametrize("stack", STACKS)
+def test_argocd_is_highly_available_as_configured(stack: str) -> None:
+    p = plan(stack)
+    (release,) = [r for r in p.of_type(RELEASE) if r.inputs["name"] == naming.ARGOCD_RELEASE]
+    values = dict(release.inputs["values"])
+    ha = p.config.argocd.ha
+    assert values["redis-ha"]["enabled"] is ha
     for component in ("server", "repoServer", "applicationSet"):
-        assert prod[component]["replicas"] >= 2 and staging[component]["replicas"] == 1
+        # Chart README, "High Availability": at least two replicas of each stateless component.
+        assert values[component]["replicas"] >= 2 if ha else values[component]["replicas"] == 1
 
 
 @pytest.mark.skipif(not jq_available(), reason="needs the jq binary to evaluate the jq expressions")

@@ -149,9 +149,14 @@ def test_go_template_options_refuse_missing_keys() -> None:
         render_go_template(spec["template"]["metadata"]["name"], {"metadata": {"labels": {}}})
 
 
-def test_staging_syncs_automatically_with_retry() -> None:
-    config = load("staging")
-    assert config.argocd.sync == "automated"
+def with_sync(stack: str, sync: str) -> cfg.StackConfig:
+    argocd = stack_config_map(stack).get("platform:argocd") or {}
+    return load(stack, argocd={**argocd, "sync": sync})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_automated_sync_with_retry(stack: str) -> None:
+    config = with_sync(stack, "automated")
     for app in generated_applications(config).values():
         policy = app["spec"]["syncPolicy"]
         assert policy["automated"] == {"prune": True, "selfHeal": True}
@@ -162,9 +167,9 @@ def test_staging_syncs_automatically_with_retry() -> None:
     )
 
 
-def test_prod_never_syncs_by_itself_and_preserves_resources() -> None:
-    config = load("prod")
-    assert config.argocd.sync == "manual"
+@pytest.mark.parametrize("stack", STACKS)
+def test_manual_sync_never_syncs_by_itself_and_preserves_resources(stack: str) -> None:
+    config = with_sync(stack, "manual")
     for app in generated_applications(config).values():
         assert "automated" not in app["spec"]["syncPolicy"]
     assert m.application_set(config)["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True}
