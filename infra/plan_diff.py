@@ -40,9 +40,12 @@ PathItem = str | int
 Path = tuple[PathItem, ...]
 
 #: Keys that name a list item, in order of preference; a dict with none of them is matched by
-#: position. (registryId, region) is an ECR replication destination.
+#: position. (registryId, region) is an ECR replication destination; namePattern an Image
+#: Updater applicationRefs entry (required and one per region's Application: the ImageUpdater
+#: CRD of chart 1.2.4, v1.2.2 api/v1alpha1/imageupdater_types.go; infra/manifests/argocd.py).
 ITEM_KEYS: tuple[tuple[str, ...], ...] = (
     ("name",),
+    ("namePattern",),
     ("Sid",),
     ("registryId", "region"),
     ("deviceName",),

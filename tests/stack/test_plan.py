@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra import config, offline, plan_diff
+from infra import config, naming, offline, plan_diff
 from infra import plan as plan_cli
 from tests import changes
 from tests.conftest import ROOT, stack_config_map
@@ -110,6 +110,34 @@ def test_a_region_inserted_first_adds_replication_destinations_and_changes_none(
     accounts = {c.new["registryId"] for c in replication.changes}
     assert accounts == {raw["platform:accountId"], raw["platform:peerAccountId"]}
     assert not [r for r in d.resources if r.op in ("delete", "replace")], plan_diff.render_stack(d)
+
+
+def test_a_region_added_at_the_top_of_the_regions_is_one_addition_in_each_list_it_joins() -> None:
+    """Image Updater's applicationRefs (one per region, in platform:regions order) are matched by
+    their namePattern: a region added first is one `+` line there, not every later ref changed.
+    No existing resource is replaced or deleted, and every change to an existing one is an addition."""
+    stack = "staging"
+    raw = stack_config_map(stack)
+    base_plan = offline.run(stack, flat_config=raw)
+    base = plan_cli.document([base_plan])
+    new_region = changes.fresh_region(raw)
+    changes.add_region(raw, new_region)
+    regions = raw["platform:regions"]
+    raw["platform:regions"] = {new_region: regions[new_region]} | {
+        k: v for k, v in regions.items() if k != new_region
+    }
+    head_plan = offline.run(stack, flat_config=raw)
+    assert head_plan.config.region_names[0] == new_region
+    d = _diff(base, plan_cli.document([head_plan]), stack)
+    text = "\n".join(plan_diff.render_stack(d))
+    assert not [r for r in d.resources if r.op in ("delete", "replace")], text
+    updated = [r for r in d.resources if r.op == "update"]
+    assert {c.kind for r in updated for c in r.changes} == {"add"}, text
+    [updater] = [r for r in updated if r.type.endswith(":ImageUpdater")]
+    app = naming.application_name(head_plan.config.application.name, head_plan.config.environment, new_region)
+    assert [c.render().split(":")[0] for c in updater.changes] == [
+        f"+ spec.applicationRefs[namePattern={app}]"
+    ]
 
 
 def test_a_hub_move_is_a_short_diff_with_every_provider_move_marked_replace() -> None:

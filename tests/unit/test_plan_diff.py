@@ -66,6 +66,19 @@ def test_an_item_inserted_in_the_middle_of_a_keyed_list_is_one_addition_and_noth
     )
 
 
+def test_an_image_updater_ref_inserted_first_is_one_addition_keyed_by_its_name_pattern() -> None:
+    def updater(*apps: str) -> dict[str, Any]:
+        refs = [{"namePattern": a, "images": [{"alias": "web", "imageName": f"{a}/web"}]} for a in apps]
+        return _resource(
+            "kubernetes:argocd-image-updater.argoproj.io/v1alpha1:ImageUpdater",
+            "image-updater",
+            {"spec": {"applicationRefs": refs}},
+        )
+
+    r = _one(_doc(updater("shop-a", "shop-b")), _doc(updater("shop-new", "shop-a", "shop-b")))
+    assert [(c.kind, c.path) for c in r.changes] == [("add", "spec.applicationRefs[namePattern=shop-new]")]
+
+
 def test_a_scalar_inserted_at_the_front_of_a_list_is_one_addition() -> None:
     base = _resource("aws:eks/nodeGroup:NodeGroup", "nodes", {"subnetIds": ["b", "c"]})
     head = copy.deepcopy(base)
