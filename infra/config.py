@@ -47,12 +47,15 @@ from pydantic_core import ArgsKwargs, PydanticCustomError, core_schema
 
 from infra import stack_yaml, versions
 from infra.documents import eks as _eks
+from infra.documents import github_plans as _github_plans
 
 NAMESPACE = "platform"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 Environment = str
 SubjectForm = Literal["name", "id"]
+GitHubPlan = _github_plans.Plan
+RepositoryVisibility = _github_plans.Visibility
 NatMode = Literal["single", "perAz"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
 RegistryRole = Literal["source", "replica"]
@@ -811,6 +814,19 @@ class GitHubConfig(_Object):
         "pulumi up again to declare the CodeBuild project and webhook.",
     )
 
+    # The repository's GitHub plan and visibility decide which of the protections prod's stack
+    # declares exist (infra/documents/github_plans.py): without them a role would trust an
+    # environment nothing protects, so they are required and checked below.
+    plan: Annotated[GitHubPlan, _choice(GitHubPlan)] = Field(
+        description="The GitHub plan of the repository's owner: free, pro (a personal account), team "
+        "(an organization) or enterprise (GitHub Enterprise Cloud). Decides which environment "
+        'protections and rulesets exist (docs/github-actions.md, "What the GitHub plan must offer").'
+    )
+    visibility: Annotated[RepositoryVisibility, _choice(RepositoryVisibility)] = Field(
+        description="The repository's visibility: public, private or internal (internal: GitHub Enterprise "
+        "Cloud only)."
+    )
+
     @property
     def slug(self) -> str:
         return f"{self.owner}/{self.repository}"
@@ -831,6 +847,35 @@ class GitHubConfig(_Object):
                 "required when github.subjectForm is id (subjects look like repo:OWNER@ID/REPO@ID:...)",
                 _MISSING,
                 missing,
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _plan_offers_the_protection(self) -> GitHubConfig:
+        # Prod's stack declares this stack's environment with its main-only branch rule (and its
+        # reviewers, if any) and the ruleset on main; prod's roles trust those environments. A
+        # plan without one of them leaves a trusted environment unprotected: refused.
+        if not _github_plans.visibility_exists(self.plan, self.visibility):
+            raise _fail(
+                f"a {self.plan} plan has no internal repositories (GitHub Enterprise Cloud only); "
+                "allowed: public or private, or plan enterprise",
+                self.visibility,
+                "visibility",
+            )
+        reviewers = bool(self.reviewer_teams or self.reviewer_users)
+        lacking = _github_plans.missing(self.plan, self.visibility, reviewers=reviewers)
+        if lacking:
+            needed = [
+                plan
+                for plan in _github_plans.PLANS
+                if all(plan in _github_plans.plans_offering(p, self.visibility) for p in lacking)
+            ]
+            raise _fail(
+                f"on GitHub {self.plan} a {self.visibility} repository has no "
+                f"{' and no '.join(_github_plans.WHAT[p] for p in lacking)}: the environments this "
+                f"stack's roles trust would be unprotected; allowed: {', '.join(needed)}, or visibility public",
+                self.plan,
+                "plan",
             )
         return self
 
@@ -1049,8 +1094,8 @@ class StackConfig(_Object):
         description="Registry settings: prefix, untaggedExpiryDays, keepTaggedCount, scanning, primaryRegion.",
     )
     github: GitHubConfig = Field(
-        description="GitHub settings: owner, repository, ownerId, repositoryId, subjectForm, deployBranches, "
-        "environment, deployEnvironment, oidcProviderArn, reviewers."
+        description="GitHub settings: owner, repository, plan, visibility, ownerId, repositoryId, subjectForm, "
+        "deployBranches, environment, deployEnvironment, oidcProviderArn, reviewers, runnerConnectionAuthorized."
     )
     argocd: ArgoCdConfig = Field(
         json_schema_extra=_from("its keys' defaults"),

@@ -1,7 +1,7 @@
 """Checks across the stack files of one checkout: what no single stack can see on its own.
 
-The program runs one stack at a time, so two problems only show when the stack files are read
-together:
+The program runs one stack at a time, so some problems only show when the stack files are read
+together (and two stack files of one repository must agree on its GitHub plan and visibility):
 
 * **Two stacks in one AWS account** (same ``platform:accountId``) share the account's singletons.
   IAM role names, EKS cluster names and KMS aliases are global to an account and the program
@@ -212,12 +212,37 @@ def _second_sources(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
     return out
 
 
+def _same_repository(a: str, ca: cfg.StackConfig, b: str, cb: cfg.StackConfig) -> list[Finding]:
+    """Two stacks of one repository must describe it alike: its plan and visibility decide which
+    protections exist (infra/documents/github_plans.py), and prod's stack declares the other
+    stacks' environments, so a stack whose file claims a richer plan than another would pass a
+    check the repository fails."""
+    out: list[Finding] = []
+    for key, va, vb in (
+        ("plan", ca.github.plan, cb.github.plan),
+        ("visibility", ca.github.visibility, cb.github.visibility),
+    ):
+        if va != vb:
+            out.append(
+                Finding(
+                    "error",
+                    (a, b),
+                    f"platform:github.{key}",
+                    f'both name the repository {ca.github.slug}, one with "{va}", the other with "{vb}"; '
+                    "allowed: the same value in every stack file of one repository",
+                )
+            )
+    return out
+
+
 def findings(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
     """Every cross-stack problem of ``stacks`` (``{stack file name: config}``), errors first."""
     out: list[Finding] = []
     for (a, ca), (b, cb) in combinations(sorted(stacks.items()), 2):
         if ca.account_id == cb.account_id:
             out += _same_account(a, ca, b, cb)
+        if ca.github.slug == cb.github.slug:
+            out += _same_repository(a, ca, b, cb)
     extra = _second_sources(stacks)
     out += extra
     for s, source in sorted(stacks.items()):

@@ -18,6 +18,11 @@ Prod's stack owns them, because prod's roles are what they protect:
   https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments#deployment-branches-and-tags
   https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments#environment-secrets
 
+Each of these is a plan feature that GitHub ignores where the repository's plan and visibility
+lack it; ``platform:github.plan`` and ``visibility`` are checked against GitHub's availability
+notes before anything is declared (:mod:`infra.documents.github_plans`), so no environment a
+role trusts is declared without its protection.
+
 The program declares the roles after these (``depends_on``), so a role that trusts an
 environment is never created before the environment's protection: GitHub creates an unprotected
 environment the first time a workflow names one.

@@ -164,7 +164,19 @@ def test_run_error_ends_a_program_without_a_traceback() -> None:
 
 def _github() -> GitHubConfig:
     return GitHubConfig(
-        "octo-org", "octo-repo", None, None, "name", (), "prod", "production", None, None, True
+        "octo-org",
+        "octo-repo",
+        None,
+        None,
+        "name",
+        (),
+        "prod",
+        "production",
+        None,
+        None,
+        True,
+        "enterprise",
+        "private",
     )
 
 

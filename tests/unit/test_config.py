@@ -133,6 +133,13 @@ def _section(section: str, field: str, value: Any) -> Callable[[dict[str, Any]],
     return apply
 
 
+def _github_plan(plan: str, visibility: str) -> Callable[[dict[str, Any]], None]:
+    def apply(raw: dict[str, Any]) -> None:
+        raw["platform:github"].update({"plan": plan, "visibility": visibility})
+
+    return apply
+
+
 def _delete(key: str) -> Callable[[dict[str, Any]], None]:
     def apply(raw: dict[str, Any]) -> None:
         del raw[key]
@@ -336,6 +343,30 @@ STAGING_CASES: list[Case] = [
         "wildcards, such as deploy/staging",
     ),
     (
+        "unknown GitHub plan",
+        _section("github", "plan", "gold"),
+        'platform:github.plan: "gold" is not allowed; expected one of: free, pro, team, enterprise',
+    ),
+    (
+        "GitHub plan missing",
+        lambda raw: raw["platform:github"].pop("plan"),
+        "platform:github.plan: (missing) is not allowed; this key is required",
+    ),
+    (
+        "a private repository on GitHub Free",
+        _github_plan("free", "private"),
+        'platform:github.plan: "free" is not allowed; on GitHub free a private repository has no '
+        "environments (their secrets, their deployment branch rules) and no rulesets (protect-main): "
+        "the environments this stack's roles trust would be unprotected; allowed: pro, team, enterprise, "
+        "or visibility public",
+    ),
+    (
+        "an internal repository outside Enterprise Cloud",
+        _github_plan("team", "internal"),
+        'platform:github.visibility: "internal" is not allowed; a team plan has no internal repositories '
+        "(GitHub Enterprise Cloud only); allowed: public or private, or plan enterprise",
+    ),
+    (
         "sync mode typo",
         _section("argocd", "sync", "auto"),
         'platform:argocd.sync: "auto" is not allowed; expected one of: automated, manual',
@@ -405,6 +436,13 @@ PROD_CASES: list[Case] = [
         _nodes("eu-west-1", capacityType="SPOT"),
         'platform:regions.eu-west-1.nodeGroup.capacityType: "SPOT" is not allowed; prod nodes must be '
         "ON_DEMAND (spot capacity can vanish)",
+    ),
+    (
+        "prod's reviewers in a private repository on GitHub Team",
+        _github_plan("team", "private"),
+        'platform:github.plan: "team" is not allowed; on GitHub team a private repository has no required '
+        "reviewers of environments: the environments this stack's roles trust would be unprotected; "
+        "allowed: enterprise, or visibility public",
     ),
     (
         "push branches on a replica registry",

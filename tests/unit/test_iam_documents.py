@@ -444,7 +444,7 @@ def test_built_subjects_pass_and_any_wildcard_fails(
 ) -> None:
     gh = config.GitHubConfig(
         owner, repo, "42" if use_ids else None, "7" if use_ids else None,
-        "id" if use_ids else "name", (branch,), "staging", "production", None, None, True,
+        "id" if use_ids else "name", (branch,), "staging", "production", None, None, True, "enterprise", "private",
     )  # fmt: skip
     subjects = [
         iam.branch_subject(gh, branch),

@@ -257,3 +257,18 @@ def test_the_deploy_readers_of_a_source_are_its_replicas() -> None:
         if not config.builds_images:
             assert readers == ()
     assert any(stackset.deploy_readers(c, stacks) for c in stacks)
+
+
+@pytest.mark.parametrize(("key", "other"), [("plan", "free"), ("visibility", "internal")])
+def test_stacks_of_one_repository_must_agree_on_its_plan_and_visibility(key: str, other: str) -> None:
+    """Prod's stack declares staging's environment, so both files must describe the repository
+    alike (a plan one file claims and the repository lacks would pass that file's check). The
+    changed value is made valid on its own (public and enterprise offer everything)."""
+    raw = stack_config_map("staging")
+    raw["platform:github"].update({"plan": "enterprise", "visibility": "public", key: other})
+    stacks = {**example(), STAGING: load(raw, "staging")}
+    prod = stacks[PROD].github
+    found = only(stackset.findings(stacks), f"platform:github.{key}")
+    assert found.severity == "error" and found.files == (PROD, STAGING)
+    theirs = {"plan": prod.plan, "visibility": prod.visibility}[key]
+    assert f'one with "{theirs}", the other with "{raw["platform:github"][key]}"' in found.message
