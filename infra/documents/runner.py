@@ -51,10 +51,20 @@ def runs_on_label(environment: str) -> str:
 def webhook_filter_groups() -> list[list[dict[str, str]]]:
     """Only queued workflow jobs of the hub workflows start a runner.
 
-    The workflow-name filter narrows which jobs can start one; it is not a security boundary (a
-    workflow's name is the workflow's to choose). The boundary is that a runner holds no AWS or
-    Kubernetes identity of its own beyond the project's service role (logs and network
-    interfaces): a job still needs a role whose trust names its workflow and environment.
+    This is all CodeBuild's webhook can filter a runner job by. Its WebhookFilter types (AWS
+    CodeBuild API model, botocore 1.44.8 ``codebuild/2016-10-06``, ``WebhookFilter.type``;
+    https://docs.aws.amazon.com/codebuild/latest/APIReference/API_WebhookFilter.html):
+    ``WORKFLOW_NAME`` "Works with WORKFLOW_JOB_QUEUED events only"; ``HEAD_REF`` "Works with
+    GitHub and GitHub Enterprise push, GitHub and GitHub Enterprise pull request, Bitbucket push,
+    and Bitbucket pull request events", ``BASE_REF``, ``FILE_PATH`` and ``COMMIT_MESSAGE`` with
+    push and pull request events only; ``ACTOR_ACCOUNT_ID`` matches the event's sender, a person.
+    So no documented filter tells a queued job of a push to ``main`` from one of a pull request or
+    another branch, and none is applied whose effect cannot be verified.
+
+    The workflow-name filter narrows; it is no boundary (a workflow's name is the workflow's to
+    choose, and anyone who can push a branch can add one named ``up``). What a job that reaches a
+    runner anyway gets: :func:`service_role_policy` and docs/github-actions.md, "What a job on the
+    hub runner gets".
     """
     names = "|".join(RUNNER_WORKFLOWS)
     return [
@@ -85,11 +95,33 @@ def service_role_trust(account_id: str, region: str, project_name: str) -> dict[
     }
 
 
+# What the project role may do with the stack's GitHub connection. CodeBuild's guide for GitHub
+# App connections grants the project role GetConnectionToken and GetConnection ("Step 2: Grant
+# CodeBuild project IAM role access to use the connection",
+# https://docs.aws.amazon.com/codebuild/latest/userguide/connections-github-app.html); CreateProject
+# with CODECONNECTIONS auth also checks UseConnection on the role (aws/aws-cdk#38504, the
+# maintainers' analysis: "role lacks UseConnection at create"; the CDK's Project grants it), so it
+# stays. CodeBuild uses the connection with this role to register a runner for a queued job. A job
+# on the runner runs with the role's credentials (CodeBuild gives the build container the
+# project's service role), but GetConnectionToken and UseConnection are permissions only:
+# CodeConnections has no API operation of either name (the codeconnections 2023-12-01 and
+# codestar-connections 2019-12-01 models of botocore 1.44.8 list none), so no holder of the
+# credentials can ask for the GitHub App token; GetConnection returns the connection's name, ARN,
+# provider, owner account, status, host and endpoint URL, no credential.
+# tests/contracts/test_ci_guards.py pins both against the installed botocore models.
+CONNECTION_ACTIONS: tuple[str, ...] = (
+    "codeconnections:UseConnection",
+    "codeconnections:GetConnectionToken",
+    "codeconnections:GetConnection",
+)
+
+
 def service_role_policy(
     account_id: str, region: str, project_name: str, subnet_arns: list[str], connection_arn: str
 ) -> dict[str, Any]:
     """What the project itself needs: its logs, its network interfaces in the VPC, its GitHub
-    connection. Nothing else: a job's AWS access is the OIDC role its workflow assumes.
+    connection (:data:`CONNECTION_ACTIONS`). Nothing else: a job's AWS access is the OIDC role its
+    workflow assumes. Every job on the runner, whichever workflow queued it, holds these too.
 
     VPC permissions: https://docs.aws.amazon.com/codebuild/latest/userguide/auth-and-access-control-iam-identity-based-access-control.html#customer-managed-policies-example-create-vpc-network-interface
     Connections: https://docs.aws.amazon.com/codebuild/latest/userguide/connections-github-app.html
@@ -132,16 +164,7 @@ def service_role_policy(
             {
                 "Sid": "GitHubConnection",
                 "Effect": "Allow",
-                # CodeBuild's guide for GitHub App connections grants the project role exactly
-                # GetConnectionToken and GetConnection on the connection ("Step 2: Grant CodeBuild
-                # project IAM role access to use the connection",
-                # https://docs.aws.amazon.com/codebuild/latest/userguide/connections-github-app.html);
-                # UseConnection is kept for the source fetch through the connection.
-                "Action": [
-                    "codeconnections:UseConnection",
-                    "codeconnections:GetConnectionToken",
-                    "codeconnections:GetConnection",
-                ],
+                "Action": list(CONNECTION_ACTIONS),
                 "Resource": connection_arn,
             },
         ],

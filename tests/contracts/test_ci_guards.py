@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import Any
 
 import pulumi
 import pulumi_aws
@@ -188,7 +189,81 @@ def test_runner_role_has_the_codebuild_guides_connection_actions() -> None:
     arn = "arn:aws:codeconnections:us-east-1:111122223333:connection/x"
     doc = runner_docs.service_role_policy("111122223333", "us-east-1", "p", [], arn)
     [stmt] = [s for s in doc["Statement"] if s.get("Resource") == arn]
-    assert {"codeconnections:GetConnectionToken", "codeconnections:GetConnection"} <= set(stmt["Action"])
+    # The guide's two, and UseConnection, which CreateProject checks on the role
+    # (aws/aws-cdk#38504); nothing else on the connection.
+    assert sorted(stmt["Action"]) == [
+        "codeconnections:GetConnection",
+        "codeconnections:GetConnectionToken",
+        "codeconnections:UseConnection",
+    ]
+    assert not [s for s in doc["Statement"] if any(a.startswith("codeconnections:") for a in s["Action"])
+                and s is not stmt]  # fmt: skip
+
+
+def _botocore_model(service: str) -> dict[str, Any]:
+    import botocore.loaders
+
+    return botocore.loaders.create_loader().load_service_model(service, "service-2")
+
+
+def test_a_job_holding_the_runner_role_cannot_ask_for_the_github_app_token() -> None:
+    """The AWS CodeConnections API models of botocore 1.44.8 (``codeconnections/2023-12-01``,
+    ``codestar-connections/2019-12-01``, the same API the CLI and every SDK call): no operation
+    ``GetConnectionToken`` or ``UseConnection`` exists (IAM permissions only, used by AWS services
+    such as CodeBuild on the role's behalf), and ``GetConnection`` returns a ``Connection`` of
+    name, ARN, provider type, owner account, status, host (and, in codeconnections, the
+    provider's endpoint URL), no credential. So the project role
+    a job on the runner holds (infra/documents/runner.py CONNECTION_ACTIONS) yields no GitHub
+    token through any AWS API."""
+    for service in ("codeconnections", "codestar-connections"):
+        model = _botocore_model(service)
+        operations = set(model["operations"])
+        assert "GetConnection" in operations and "CreateConnection" in operations
+        assert not {"GetConnectionToken", "UseConnection"} & operations, service
+        shapes = model["shapes"]
+        output = shapes[model["operations"]["GetConnection"]["output"]["shape"]]
+        connection = shapes[output["members"]["Connection"]["shape"]]
+        # codeconnections adds ProviderEndpoint (a URL); neither has a token or secret member.
+        assert set(connection["members"]) - {"ProviderEndpoint"} == {
+            "ConnectionName",
+            "ConnectionArn",
+            "ProviderType",
+            "OwnerAccountId",
+            "ConnectionStatus",
+            "HostArn",
+        }
+    granted = {a.split(":", 1)[1] for a in runner_docs.CONNECTION_ACTIONS}
+    callable_ = granted & set(_botocore_model("codeconnections")["operations"])
+    assert callable_ == {"GetConnection"}
+
+
+def test_codebuild_cannot_filter_a_runner_job_by_its_branch_or_event() -> None:
+    """AWS CodeBuild API model (botocore 1.44.8 ``codebuild/2016-10-06``, ``WebhookFilter.type``;
+    https://docs.aws.amazon.com/codebuild/latest/APIReference/API_WebhookFilter.html):
+    ``WORKFLOW_NAME`` "Works with WORKFLOW_JOB_QUEUED events only"; ``HEAD_REF`` works with push
+    and pull request events (GitHub, GitHub Enterprise, Bitbucket), ``BASE_REF`` "with pull request
+    events only", ``FILE_PATH`` and ``COMMIT_MESSAGE`` "with push and pull request events only".
+    So the runners' webhook filters a queued job by its workflow's name alone
+    (infra/documents/runner.py webhook_filter_groups)."""
+    model = _botocore_model("codebuild")
+    doc = " ".join(
+        re.sub(r"<[^>]+>", " ", model["shapes"]["WebhookFilter"]["members"]["type"]["documentation"]).split()
+    )
+
+    def section(kind: str) -> str:
+        match = re.search(rf"\b{kind}\b (A webhook.*?)(?= [A-Z_]{{6,}} A webhook|$)", doc)
+        assert match, kind
+        return match.group(1)
+
+    assert "Works with WORKFLOW_JOB_QUEUED events only" in section("WORKFLOW_NAME")
+    head = section("HEAD_REF")
+    assert "push" in head and "pull request" in head and "WORKFLOW_JOB_QUEUED" not in head
+    assert "Works with pull request events only" in section("BASE_REF")
+    for kind in ("FILE_PATH", "COMMIT_MESSAGE"):
+        assert "Works with push and pull request events only" in section(kind), kind
+    for group in runner_docs.webhook_filter_groups():
+        assert {f["type"] for f in group} == {"EVENT", "WORKFLOW_NAME"}
+        assert [f["pattern"] for f in group if f["type"] == "EVENT"] == [runner_docs.QUEUED_EVENT]
 
 
 def test_ruleset_and_workflow_permissions_inputs_exist_in_pulumi_github() -> None:

@@ -585,6 +585,46 @@ def test_the_hub_runner_webhook_takes_exactly_the_hub_workflows() -> None:
     assert not any(re.fullmatch(names, w) for w in other), other
 
 
+# The only events whose jobs run on a hub runner: a push to the release branch (which prod's
+# ruleset admits through a reviewed pull request only) and a dispatch by hand (whose job runs in a
+# main-only environment). Every other trigger (pull_request, pull_request_target, issue_comment,
+# workflow_run, a push to another branch, schedule, ...) runs code a pull request or a branch can
+# change, so none of its jobs may name a hub runner's label.
+_RUNNER_TRIGGERS = {"push": {"branches": [iam.RELEASE_BRANCH]}, "workflow_dispatch": None}
+
+
+def test_hub_runner_jobs_run_only_on_a_push_to_main_or_by_hand_in_a_main_only_environment() -> None:
+    """The workflows' half of keeping pull requests off the hub runners: only push-to-main and
+    workflow_dispatch workflows name a runner label, each such job runs in an environment prod's
+    stack declares with the main-only branch rule, and no workflow another event starts names
+    one. (The other half, and what remains, is in docs/github-actions.md, "What a job on the hub
+    runner gets": CodeBuild cannot filter a queued job by its event or branch.)"""
+    stacks = [load_stack_file(s) for s in ("prod", "staging")]
+    prod = next(c for c in stacks if c.is_prod)
+    main_only = {e.name for e in github_repository.managed_environments(prod, stacks)}
+    runner_jobs = 0
+    for name, wf in _workflows().items():
+        on = wf["on"]
+        labels = [str(job.get("runs-on")) for job in _jobs(wf).values()]
+        on_runner = [
+            job for job in _jobs(wf).values() if str(job.get("runs-on")).startswith(runner_docs.LABEL_PREFIX)
+        ]
+        if not on_runner:
+            assert not any(runner_docs.LABEL_PREFIX in label for label in labels), name
+            continue
+        assert isinstance(on, dict) and set(on) <= set(_RUNNER_TRIGGERS), (name, on)
+        for event, spec in on.items():
+            if event == "push":
+                assert spec == _RUNNER_TRIGGERS["push"], (name, spec)
+        assert wf["name"] in runner_docs.RUNNER_WORKFLOWS, name
+        for job in on_runner:
+            runner_jobs += 1
+            environment = job.get("environment")
+            environment = environment.get("name") if isinstance(environment, dict) else environment
+            assert environment in main_only, (name, environment, sorted(main_only))
+    assert runner_jobs > 0
+
+
 def test_no_job_on_a_github_hosted_runner_could_reach_a_hub() -> None:
     # The converse: nothing else is routed to a runner in a hub's VPC.
     for name, job_id, job in _all_jobs():
