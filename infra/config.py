@@ -803,15 +803,15 @@ class GitHubConfig(_Object):
         "{teams: [id], users: [id]} (numeric GitHub IDs). Required in prod; optional elsewhere.",
     )
     # Day 0: the CodeConnections connection is PENDING until a person authorizes it in the
-    # console, and CodeBuild's project (CODECONNECTIONS auth) and webhook fail against a pending
-    # connection (hashicorp/terraform-provider-aws#40656, aws/aws-cdk#38504), so the first `up`
-    # declares the connection alone (infra/components/runner.py).
+    # console, and CodeBuild's CreateProject (CODECONNECTIONS auth) and CreateWebhook use the
+    # connection at once (aws/aws-cdk#38504, hashicorp/terraform-provider-aws#40656), so the first
+    # `up` declares the connection and the project's role alone (infra/components/runner.py).
     runner_connection_authorized: Annotated[bool, _Rule(_flag)] = Field(
         True,
         alias="runnerConnectionAuthorized",
         description="false on day 0: declare only the runners' CodeConnections connection (PENDING until a "
-        "person authorizes it in the AWS console); set true (or remove) after authorizing it and run "
-        "pulumi up again to declare the CodeBuild project and webhook.",
+        "person authorizes it in the AWS console) and the project's role; set true (or remove) after "
+        "authorizing it and run pulumi up again to declare the CodeBuild project and webhook.",
     )
 
     # The repository's GitHub plan and visibility decide which of the protections prod's stack

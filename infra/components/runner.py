@@ -72,11 +72,49 @@ class HubRunner(pulumi.ComponentResource):
             opts=child,
         )
         self.label = docs.runs_on_label(config.environment)
+        # The project's role and its policy come with the connection, on day 0 too: CreateProject
+        # checks the connection with this role at once, and a role policy attached in the same
+        # update may not have propagated yet (aws/aws-cdk#38504); by the second `up` it has.
+        self.service_role = aws.iam.Role(
+            f"{name}-service",
+            name=naming.role_name(config.environment, "ci-runner"),
+            description=f"Service role of the CodeBuild project {project_name} (logs, VPC, GitHub connection)",
+            assume_role_policy=json.dumps(docs.service_role_trust(config.account_id, region, project_name)),
+            tags=tags,
+            opts=on_account,
+        )
+        policy = pulumi.Output.all(hub.network.private_subnet_ids, self.connection.arn).apply(
+            lambda v: json.dumps(
+                docs.service_role_policy(
+                    config.account_id,
+                    region,
+                    project_name,
+                    [docs.subnet_arn(config.account_id, region, s) for s in v[0]],
+                    v[1],
+                )
+            )
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-service",
+            name=f"{project_name}-service",
+            role=self.service_role.id,
+            policy=policy,
+            opts=on_account,
+        )
+
         if not config.github.runner_connection_authorized:
-            # Day 0: the connection alone until a person authorizes it (see infra.config,
-            # github.runnerConnectionAuthorized); a project or webhook against a PENDING
-            # connection fails (hashicorp/terraform-provider-aws#40656, aws/aws-cdk#38504).
-            self.register_outputs({"connectionArn": self.connection.arn, "runsOn": self.label})
+            # Day 0: no project or webhook until a person authorizes the connection (see
+            # infra.config, github.runnerConnectionAuthorized): CreateProject checks the
+            # connection with the role and CreateWebhook creates GitHub's webhook through it
+            # (aws/aws-cdk#38504, hashicorp/terraform-provider-aws#40656), which a PENDING
+            # connection, not yet installed in GitHub, cannot serve.
+            self.register_outputs(
+                {
+                    "connectionArn": self.connection.arn,
+                    "runsOn": self.label,
+                    "serviceRole": self.service_role.arn,
+                }
+            )
             return
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-runners",
@@ -107,33 +145,6 @@ class HubRunner(pulumi.ComponentResource):
             referenced_security_group_id=self.security_group.id,
             tags=tags,
             opts=child,
-        )
-
-        self.service_role = aws.iam.Role(
-            f"{name}-service",
-            name=naming.role_name(config.environment, "ci-runner"),
-            description=f"Service role of the CodeBuild project {project_name} (logs, VPC, GitHub connection)",
-            assume_role_policy=json.dumps(docs.service_role_trust(config.account_id, region, project_name)),
-            tags=tags,
-            opts=on_account,
-        )
-        policy = pulumi.Output.all(hub.network.private_subnet_ids, self.connection.arn).apply(
-            lambda v: json.dumps(
-                docs.service_role_policy(
-                    config.account_id,
-                    region,
-                    project_name,
-                    [docs.subnet_arn(config.account_id, region, s) for s in v[0]],
-                    v[1],
-                )
-            )
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-service",
-            name=f"{project_name}-service",
-            role=self.service_role.id,
-            policy=policy,
-            opts=on_account,
         )
 
         gh = config.github
@@ -167,7 +178,8 @@ class HubRunner(pulumi.ComponentResource):
                 cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(status="ENABLED")
             ),
             tags=tags,
-            # The role's permissions (VPC interfaces) are checked when the project is created.
+            # The role's permissions (VPC interfaces, the connection) are checked when the project
+            # is created.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role_policy])),
         )
         self.webhook = aws.codebuild.Webhook(

@@ -152,11 +152,14 @@ def test_the_project_role_holds_no_aws_access_beyond_logs_network_and_connection
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_day_zero_declares_the_connection_alone_until_it_is_authorized(stack: str) -> None:
-    """A CodeBuild project with CODECONNECTIONS auth, and its webhook, fail while the connection is
-    PENDING (hashicorp/terraform-provider-aws#40656, aws/aws-cdk#38504): with
-    github.runnerConnectionAuthorized false the runner declares only the connection; with the
-    default (true) it declares the project and webhook on that connection."""
+def test_day_zero_declares_the_connection_and_the_role_until_it_is_authorized(stack: str) -> None:
+    """CreateProject checks a CODECONNECTIONS source with the project role and CreateWebhook
+    creates GitHub's webhook through the connection (aws/aws-cdk#38504,
+    hashicorp/terraform-provider-aws#40656), which a PENDING connection cannot serve: with
+    github.runnerConnectionAuthorized false the runner declares the connection and the project
+    role with its policy (so the policy has propagated when the next `up` creates the project:
+    the race of aws/aws-cdk#38504), no project, webhook or security group; with the default
+    (true) the project and webhook on that connection, with the same role."""
     from tests.conftest import stack_config_map
 
     authorized = plan(stack)
@@ -172,5 +175,10 @@ def test_day_zero_declares_the_connection_alone_until_it_is_authorized(stack: st
     pending = offline.run(stack, flat)
     assert len(pending.of_type(CONNECTION)) == 1
     assert not pending.of_type(PROJECT) and not pending.of_type(WEBHOOK)
+    [role] = [r for r in authorized.of_type(ROLE) if r.urn in depends(project, "serviceRole")]
+    [day0_role] = [r for r in pending.of_type(ROLE) if r.urn == role.urn]
+    assert day0_role.inputs["assumeRolePolicy"] == role.inputs["assumeRolePolicy"]
+    [policy] = [r for r in pending.of_type(ROLE_POLICY) if role.urn in depends(r, "role")]
+    assert pending.of_type(CONNECTION)[0].urn in depends(policy, "policy")
     runner_groups = [r for r in pending.of_type(SG) if "runner" in r.name]
     assert not runner_groups, [r.name for r in runner_groups]
