@@ -45,7 +45,7 @@ from pydantic import TypeAdapter as _TypeAdapter
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 from pydantic_core import ArgsKwargs, PydanticCustomError, core_schema
 
-from infra import stack_yaml, versions
+from infra import naming, stack_yaml, versions
 from infra.documents import eks as _eks
 from infra.documents import github_plans as _github_plans
 
@@ -1253,6 +1253,32 @@ class StackConfig(_Object):
                 "a replica registry (prod) receives images only by replication; leave deployBranches empty",
                 list(value.deploy_branches),
                 "deployBranches",
+            )
+        return value
+
+    @field_validator("image_updater")
+    @classmethod
+    def _git_write_back_not_onto_the_protected_branch(
+        cls, value: ImageUpdaterConfig, info: ValidationInfo
+    ) -> ImageUpdaterConfig:
+        # Image Updater v1.2.2 (pkg/argocd/git.go commitChangesGit, update.go parseGitConfig) pushes
+        # its commit to gitConfig.branch, or else to the Application's targetRevision
+        # (application.revision). Prod's `protect-main` ruleset (infra/components/github_repository.py)
+        # admits changes to the release branch of this stack's repository through a reviewed pull
+        # request only, with no bypass actor, so such a push would be rejected on every image.
+        application, github = info.data.get("application"), info.data.get("github")
+        if value.write_back_method != "git" or application is None or github is None:
+            return value
+        branch = value.git_branch or application.revision
+        repo = re.sub(r"\.git$", "", application.repo_url.rstrip("/")).lower()
+        if branch == naming.RELEASE_BRANCH and repo == f"https://github.com/{github.slug}".lower():
+            raise _fail(
+                f"Image Updater's git write-back would push to {naming.RELEASE_BRANCH} of {github.slug}, "
+                "which prod's protect-main ruleset admits through reviewed pull requests only; "
+                "allowed: writeBackMethod argocd, or an application.revision (the branch Argo CD "
+                f"tracks) and gitBranch other than {naming.RELEASE_BRANCH}",
+                value.git_branch if value.git_branch is not None else _MISSING,
+                "gitBranch",
             )
         return value
 

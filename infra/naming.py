@@ -126,3 +126,9 @@ OUTPUT_HUB_REGION = "hubRegion"
 # (prod reads staging's) publishes them; the read stack admits them (infra.components.hub_readers).
 OUTPUT_HUB_EGRESS_CIDRS = "hubEgressCidrs"
 OUTPUT_ENVIRONMENT = "environment"
+
+
+# The release branch: up.yml runs on it, prod's environments deploy from it alone, and prod's
+# `protect-main` ruleset admits changes to it through reviewed pull requests only
+# (infra/components/github_repository.py).
+RELEASE_BRANCH = "main"

@@ -66,6 +66,12 @@ RELEASE_REVIEWS = 1
 # * POST /repos/{o}/{r}/environments/{env}/variables and /repos/{o}/{r}/actions/variables:
 #   "Environments" write and "Variables" write
 #   (https://docs.github.com/en/rest/actions/variables).
+# Re-read 2026-12-01 in the data that page is generated from (github/docs
+# src/github-apps/data/fpt-2022-11-28/fine-grained-pat-permissions.json at 012beafe): the subject
+# template's PUT under "actions" (write), and the environment PUT, the deployment-branch-policy
+# POST, the repository ruleset POST and the workflow-permissions PUT under "administration"
+# (write); the environment GET and its branch-policy GETs (the provider's reads) under "actions"
+# (read), which "Actions: write" includes.
 # Every token needs "Metadata" read (GitHub adds it to every fine-grained token). docs/github-actions.md
 # ("REPOSITORY_ADMIN_TOKEN") renders this table; tests/components/test_github_repository.py checks
 # that every GitHub type the program declares has a row.

@@ -158,7 +158,7 @@ def _escape(value: str) -> str:
 # https://docs.github.com/en/rest/actions/oidc#set-the-customization-template-for-an-oidc-subject-claim-for-a-repository
 SUBJECT_CLAIM_KEYS: tuple[str, ...] = ("repo", "context", "job_workflow_ref")
 # The branch up.yml runs on and the only one from which prod's environments may deploy.
-RELEASE_BRANCH = "main"
+RELEASE_BRANCH = naming.RELEASE_BRANCH
 
 
 def workflow_ref(github: GitHubConfig, workflow: str, ref: str) -> str:

@@ -132,7 +132,9 @@ def test_staging_endpoint_open_to_the_internet_is_reported_not_blocked() -> None
 
 def test_git_write_back_needs_no_ignore_rule_and_passes() -> None:
     found = evaluate_variant(
-        "staging", lambda raw: raw["platform:imageUpdater"].update(writeBackMethod="git")
+        # A branch of its own: a push to main is refused by the config (prod's ruleset rejects it).
+        "staging",
+        lambda raw: raw["platform:imageUpdater"].update(writeBackMethod="git", gitBranch="image-updates"),
     )
     assert rows(policy_offline.mandatory(found)) == []
 

@@ -367,6 +367,14 @@ STAGING_CASES: list[Case] = [
         "(GitHub Enterprise Cloud only); allowed: public or private, or plan enterprise",
     ),
     (
+        "git write-back onto the protected release branch",
+        _section("imageUpdater", "writeBackMethod", "git"),
+        "platform:imageUpdater.gitBranch: (missing) is not allowed; Image Updater's git write-back would "
+        "push to main of acme/platform, which prod's protect-main ruleset admits through reviewed pull "
+        "requests only; allowed: writeBackMethod argocd, or an application.revision (the branch Argo CD "
+        "tracks) and gitBranch other than main",
+    ),
+    (
         "sync mode typo",
         _section("argocd", "sync", "auto"),
         'platform:argocd.sync: "auto" is not allowed; expected one of: automated, manual',
