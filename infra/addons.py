@@ -475,36 +475,62 @@ def application_sets(config: StackConfig) -> list[dict[str, Any]]:
     return sorted(out, key=lambda s: s["metadata"]["name"])
 
 
-def addons_project(config: StackConfig, servers: Mapping[str, str]) -> dict[str, Any]:
-    """The AppProject of the add-on Applications: the enabled add-ons' chart repositories, their
-    namespaces on the clusters that run them (``servers``: region to API server URL; Argo CD's
-    namespace on the hub only for an add-on that writes there), and of cluster-scoped kinds only
-    those their charts render (tests compare with ``helm template`` of each chart)."""
-    addons = enabled(config)
-    kinds = sorted({k for a in addons for k in a.cluster_kinds})
-    destinations = sorted(
-        {
-            (servers[region], namespace)
-            for a in addons
-            for region in config.addon_regions(a.name)
-            for namespace in (
-                (a.namespace, *a.hub_namespaces) if region == config.hub_region else (a.namespace,)
-            )
+@dataclass(frozen=True)
+class ProjectSpec:
+    """What the add-ons' AppProject allows, before the clusters' API server URLs are known:
+    ``destinations`` are (region, namespace) pairs, ``cluster_kinds`` (group, kind) pairs."""
+
+    environment: str
+    source_repos: tuple[str, ...]
+    destinations: tuple[tuple[str, str], ...]
+    cluster_kinds: tuple[tuple[str, str], ...]
+
+    def manifest(self, servers: Mapping[str, str]) -> dict[str, Any]:
+        """The AppProject, ``servers`` mapping each region to its cluster's API server URL."""
+        destinations = sorted({(servers[region], namespace) for region, namespace in self.destinations})
+        return {
+            "apiVersion": ARGOPROJ_API,
+            "kind": "AppProject",
+            "metadata": {"name": ADDONS_PROJECT, "namespace": naming.ARGOCD_NAMESPACE},
+            "spec": {
+                "description": f"Cluster add-ons of {self.environment} (docs/addons.md)",
+                "sourceRepos": list(self.source_repos),
+                "destinations": [
+                    {"server": server, "namespace": namespace} for server, namespace in destinations
+                ],
+                "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in self.cluster_kinds],
+            },
         }
+
+
+def project_spec(config: StackConfig) -> ProjectSpec:
+    """The enabled add-ons' chart repositories, their namespaces on the clusters that run them
+    (Argo CD's namespace on the hub only for an add-on that writes there), and of cluster-scoped
+    kinds only those their charts render (tests compare with ``helm template`` of each chart)."""
+    addons = enabled(config)
+    return ProjectSpec(
+        environment=config.environment,
+        source_repos=tuple(sorted({a.chart["repository"] for a in addons})),
+        destinations=tuple(
+            sorted(
+                {
+                    (region, namespace)
+                    for a in addons
+                    for region in config.addon_regions(a.name)
+                    for namespace in (
+                        (a.namespace, *a.hub_namespaces) if region == config.hub_region else (a.namespace,)
+                    )
+                }
+            )
+        ),
+        cluster_kinds=tuple(sorted({k for a in addons for k in a.cluster_kinds})),
     )
-    return {
-        "apiVersion": ARGOPROJ_API,
-        "kind": "AppProject",
-        "metadata": {"name": ADDONS_PROJECT, "namespace": naming.ARGOCD_NAMESPACE},
-        "spec": {
-            "description": f"Cluster add-ons of {config.environment} (docs/addons.md)",
-            "sourceRepos": sorted({a.chart["repository"] for a in addons}),
-            "destinations": [
-                {"server": server, "namespace": namespace} for server, namespace in destinations
-            ],
-            "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in kinds],
-        },
-    }
+
+
+def addons_project(config: StackConfig, servers: Mapping[str, str]) -> dict[str, Any]:
+    """The AppProject of the add-on Applications (:func:`project_spec`), ``servers`` mapping each
+    region to its API server URL."""
+    return project_spec(config).manifest(servers)
 
 
 _ANNOTATION_READ = re.compile(r'index \.metadata\.annotations "([^"]+)"')

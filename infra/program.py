@@ -88,10 +88,10 @@ def run(config: StackConfig) -> dict[str, Any]:
         "image-updater",
         ImageUpdaterArgs(config=config, hub=clusters[config.hub_region], argocd=argocd, iam_provider=account),
     )
-    applications = ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=argocd))
+    applications = ApplicationSet("applications", ApplicationSetArgs.from_config(config, argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
     # -- cluster add-ons through GitOps (issue 17) ----------------------------------------------
-    ClusterAddons("addons", ClusterAddonsArgs(config=config, argocd=argocd, clusters=clusters))
+    ClusterAddons("addons", ClusterAddonsArgs.from_config(config, argocd, clusters))
     # The deploy/verify Roles live in Argo CD's namespace: declared after it.
     github.grant_hub_access(clusters[config.hub_region], argocd.namespace)
     return outputs

@@ -27,14 +27,72 @@ from infra.documents import addons_iam
 
 
 @dataclass(frozen=True)
+class AddonIdentityArgs:
+    """One add-on's AWS identity on the cluster of ``region``: the IAM role's name and documents
+    (pure data from :mod:`infra.documents.addons_iam`), and the namespace and service account the
+    Pod Identity association binds it to."""
+
+    addon: str
+    region: str
+    namespace: str
+    service_account: str
+    role_name: str
+    description: str
+    trust_policy: Mapping[str, Any]
+    policy: Mapping[str, Any]
+    tags: Mapping[str, str]
+
+    @classmethod
+    def from_config(cls, config: StackConfig, region: str, addon: addons.Addon) -> AddonIdentityArgs:
+        if addon.service_account is None or addon.policy is None:
+            raise ValueError(f"add-on {addon.name} calls no AWS API: it has no Pod Identity role")
+        return cls(
+            addon=addon.name,
+            region=region,
+            namespace=addon.namespace,
+            service_account=addon.service_account,
+            role_name=addons.addon_role_name(config, region, addon.name),
+            description=f"{addon.name} on {naming.cluster_name(config.environment, region)} (EKS Pod Identity)",
+            trust_policy=addons_iam.addon_trust_policy(
+                config.account_id, config.environment, region, addon.namespace, addon.service_account
+            ),
+            policy=addon.policy(config, region),
+            tags=naming.base_tags(config.environment, config.tags),
+        )
+
+
+@dataclass(frozen=True)
 class ClusterAddonsArgs:
-    config: StackConfig
+    """What :class:`ClusterAddons` declares, as data computed from the config up front
+    (:meth:`from_config`): the Pod Identity roles, the ApplicationSet manifests, the AppProject
+    before the API server URLs are known, and the plan's per-cluster summary."""
+
     argocd: ArgoCdHub
     clusters: Mapping[str, Cluster]
+    # The stack's regions in order; ``argocd.servers`` lists their API server URLs in this order.
+    region_names: tuple[str, ...]
+    identities: tuple[AddonIdentityArgs, ...]
+    application_sets: tuple[Mapping[str, Any], ...]
+    project: addons.ProjectSpec
+    # {region: {add-on: chart version}} (infra.addons.plan_summary).
+    summary: Mapping[str, Mapping[str, str]]
 
-
-def tags(config: StackConfig) -> dict[str, str]:
-    return naming.base_tags(config.environment, config.tags)
+    @classmethod
+    def from_config(
+        cls, config: StackConfig, argocd: ArgoCdHub, clusters: Mapping[str, Cluster]
+    ) -> ClusterAddonsArgs:
+        return cls(
+            argocd=argocd,
+            clusters=clusters,
+            region_names=config.region_names,
+            identities=tuple(
+                AddonIdentityArgs.from_config(config, region, addon)
+                for region, addon in addons.identities(config)
+            ),
+            application_sets=tuple(addons.application_sets(config)),
+            project=addons.project_spec(config),
+            summary=addons.plan_summary(config),
+        )
 
 
 class AddonIdentity(pulumi.ComponentResource):
@@ -45,41 +103,34 @@ class AddonIdentity(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        config: StackConfig,
+        args: AddonIdentityArgs,
         cluster: Cluster,
-        addon: addons.Addon,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:addons:AddonIdentity", name, None, opts)
-        region = cluster.region
-        assert addon.service_account is not None and addon.policy is not None, addon.name
         child = pulumi.ResourceOptions(parent=self, provider=cluster.aws_provider)
         self.role = aws.iam.Role(
             name,
-            name=addons.addon_role_name(config, region, addon.name),
-            description=f"{addon.name} on {naming.cluster_name(config.environment, region)} (EKS Pod Identity)",
-            assume_role_policy=json.dumps(
-                addons_iam.addon_trust_policy(
-                    config.account_id, config.environment, region, addon.namespace, addon.service_account
-                )
-            ),
-            tags=tags(config),
+            name=args.role_name,
+            description=args.description,
+            assume_role_policy=json.dumps(args.trust_policy),
+            tags=dict(args.tags),
             opts=child,
         )
         self.policy = aws.iam.RolePolicy(
             name,
-            name=addon.name,
+            name=args.addon,
             role=self.role.id,
-            policy=json.dumps(addon.policy(config, region)),
+            policy=json.dumps(args.policy),
             opts=child,
         )
         self.association = aws.eks.PodIdentityAssociation(
             name,
             cluster_name=cluster.cluster_name,
-            namespace=addon.namespace,
-            service_account=addon.service_account,
+            namespace=args.namespace,
+            service_account=args.service_account,
             role_arn=self.role.arn,
-            tags=tags(config),
+            tags=dict(args.tags),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.policy])),
         )
         self.register_outputs({"roleArn": self.role.arn})
@@ -92,19 +143,18 @@ class ClusterAddons(pulumi.ComponentResource):
         self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("platform:addons:ClusterAddons", name, None, opts)
-        config, argocd = args.config, args.argocd
+        argocd = args.argocd
         # Each add-on that calls AWS: its role and Pod Identity association on each cluster that
         # runs it, before Argo CD can start its pods (a pod started before its association gets
         # no AWS credentials until it restarts).
         self.identities = {
-            f"{addon.name}-{region}": AddonIdentity(
-                f"{addon.name}-{region}",
-                config,
-                args.clusters[region],
-                addon,
+            f"{identity.addon}-{identity.region}": AddonIdentity(
+                f"{identity.addon}-{identity.region}",
+                identity,
+                args.clusters[identity.region],
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for region, addon in addons.identities(config)
+            for identity in args.identities
         }
         # The CRDs come with the argo-cd release; a cluster is selected only once its Secret
         # (and with it the hub's access to it) exists.
@@ -117,12 +167,11 @@ class ClusterAddons(pulumi.ComponentResource):
         )
         self.application_set_names: list[str] = []
         self.project: k8s.apiextensions.CustomResource | None = None
-        sets = addons.application_sets(config)
+        sets = args.application_sets
         if sets:
+            regions, spec = args.region_names, args.project
             project: pulumi.Output[dict[str, Any]] = argocd.servers.apply(
-                lambda servers: addons.addons_project(
-                    config, dict(zip(config.region_names, servers, strict=True))
-                )
+                lambda servers: spec.manifest(dict(zip(regions, servers, strict=True)))
             )
             self.project = k8s.apiextensions.CustomResource(
                 "addons-project",
@@ -138,12 +187,12 @@ class ClusterAddons(pulumi.ComponentResource):
                     set_name,
                     api_version=manifest["apiVersion"],
                     kind=manifest["kind"],
-                    metadata=manifest["metadata"],
-                    spec=manifest["spec"],
+                    metadata=dict(manifest["metadata"]),
+                    spec=dict(manifest["spec"]),
                     opts=pulumi.ResourceOptions.merge(
                         on_hub, pulumi.ResourceOptions(depends_on=[self.project])
                     ),
                 )
                 self.application_set_names.append(set_name)
-        self.summary = addons.plan_summary(config)
+        self.summary = {region: dict(running) for region, running in args.summary.items()}
         self.register_outputs({"applicationSets": self.application_set_names, "clusters": self.summary})

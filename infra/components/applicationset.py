@@ -7,6 +7,7 @@ cluster of the environment. Both manifests are pure functions in :mod:`infra.man
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,14 +15,28 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components.argocd import ArgoCdHub
-from infra.config import StackConfig
+from infra.config import ApplicationConfig, StackConfig
 from infra.manifests import argocd as manifests
 
 
 @dataclass(frozen=True)
 class ApplicationSetArgs:
-    config: StackConfig
+    """The hub's Argo CD, the application's settings and environment (the AppProject's), and the
+    ApplicationSet manifest computed from the config up front (:meth:`from_config`)."""
+
     argocd: ArgoCdHub
+    environment: str
+    application: ApplicationConfig  # already typed and frozen by infra/config.py
+    application_set: Mapping[str, Any]  # manifests.application_set(config)
+
+    @classmethod
+    def from_config(cls, config: StackConfig, argocd: ArgoCdHub) -> ApplicationSetArgs:
+        return cls(
+            argocd=argocd,
+            environment=config.environment,
+            application=config.application,
+            application_set=manifests.application_set(config),
+        )
 
 
 class ApplicationSet(pulumi.ComponentResource):
@@ -31,13 +46,13 @@ class ApplicationSet(pulumi.ComponentResource):
         self, name: str, args: ApplicationSetArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("platform:applicationset:ApplicationSet", name, None, opts)
-        config, argocd = args.config, args.argocd
+        argocd, application, environment = args.argocd, args.application, args.environment
         # Both kinds' CRDs are installed by the argo-cd release.
         on_hub = pulumi.ResourceOptions(
             parent=self, provider=argocd.k8s_provider, depends_on=[argocd.release]
         )
         project: pulumi.Output[dict[str, Any]] = argocd.servers.apply(
-            lambda servers: manifests.app_project(config, servers)
+            lambda servers: manifests.application_project(application, environment, servers)
         )
         self.project = k8s.apiextensions.CustomResource(
             "app-project",
@@ -56,14 +71,14 @@ class ApplicationSet(pulumi.ComponentResource):
             spec=default["spec"],
             opts=on_hub,
         )
-        manifest = manifests.application_set(config)
+        manifest = args.application_set
         self.application_set_name: str = manifest["metadata"]["name"]
         self.application_set = k8s.apiextensions.CustomResource(
             "application-set",
             api_version=manifest["apiVersion"],
             kind=manifest["kind"],
-            metadata=manifest["metadata"],
-            spec=manifest["spec"],
+            metadata=dict(manifest["metadata"]),
+            spec=dict(manifest["spec"]),
             # An Application of an unknown project is refused: the project first.
             opts=pulumi.ResourceOptions.merge(on_hub, pulumi.ResourceOptions(depends_on=[self.project])),
         )

@@ -68,5 +68,5 @@ def program(config: StackConfig) -> dict[str, Any]:
     ImageUpdater(
         "image-updater", ImageUpdaterArgs(config=config, hub=clusters[config.hub_region], argocd=hub)
     )
-    ApplicationSet("applications", ApplicationSetArgs(config=config, argocd=hub))
+    ApplicationSet("applications", ApplicationSetArgs.from_config(config, hub))
     return {naming.OUTPUT_ARGOCD: manifests.argocd_output(config)}

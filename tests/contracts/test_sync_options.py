@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 
 from infra.config import PROJECT_ROOT, load_stack_file
-from infra.deploy_model import PRUNE_LAST, ImageRef, operation_patch, sync_options, sync_sources
+from infra.deploy_model import PRUNE_LAST
 from infra.manifests import argocd as m
 from tests.argocd_support import (
     generated_applications,
@@ -25,29 +25,13 @@ from tests.argocd_support import (
     with_parameters,
 )
 from tests.contracts import upstream
-
-TAG = "20261122.063000-0123abc"
+from tests.contracts.sync_support import VERIFIED_TAG as TAG
+from tests.contracts.sync_support import DeployOperation
 
 needs_helm = pytest.mark.skipif(
     shutil.which("helm") is None,
     reason="helm is not on PATH: the chart is not rendered here (CI installs it)",
 )
-
-
-def deploy_operation(app: dict[str, Any]) -> dict[str, Any]:
-    """``app`` with the operation the prod deploy writes (infra.deploy_model.operation_patch)."""
-    patch = operation_patch(
-        username="github:alice",
-        deploy_id="d1",
-        image=ImageRef("shop/web", TAG),
-        verified="yes",
-        reason="python -m infra.deploy prod",
-        revision="a" * 40,
-        resource_version="7",
-        sources=sync_sources(app),
-        options=sync_options(app),
-    )
-    return upstream.apply_merge_patch(app, patch)
 
 
 def tagged_and_tagless(
@@ -69,7 +53,7 @@ def served_by(objects: list[dict[str, Any]]) -> upstream.Served:
     return frozenset((str(o["apiVersion"]), str(o["kind"])) for o in objects)
 
 
-def test_the_controller_uses_only_the_operations_options() -> None:
+def test_the_controller_uses_only_the_operations_options(deploy_operation: DeployOperation) -> None:
     """argo-cd v3.4.4 controller/sync.go reads ``operation.sync.syncOptions`` and ``.prune`` only;
     the API server (server/application/application.go) and auto-sync copy the Application's
     options into the operation, an operation written with kubectl
@@ -84,7 +68,9 @@ def test_the_controller_uses_only_the_operations_options() -> None:
 
 
 @needs_helm
-def test_a_release_that_removes_a_resource_is_synced_only_with_prune() -> None:
+def test_a_release_that_removes_a_resource_is_synced_only_with_prune(
+    deploy_operation: DeployOperation,
+) -> None:
     """gitops-engine (argo-cd v3.4.4) sync_context.go ``pruneObject`` deletes a live resource the
     targets no longer hold only when the operation prunes; docs/user-guide/sync-options.md: "The
     app will be out of sync if Argo CD expects a resource to be pruned"."""
@@ -130,7 +116,7 @@ def test_no_cluster_serves_the_guard_kind() -> None:
 
 @needs_helm
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_a_sync_without_a_tag_fails_before_it_prunes(stack: str) -> None:
+def test_a_sync_without_a_tag_fails_before_it_prunes(stack: str, deploy_operation: DeployOperation) -> None:
     """gitops-engine (argo-cd v3.4.4) sync_context.go ``Sync``/``getSyncTasks``: an object whose
     API resource is not served fails the whole operation before any task, prune included. The
     tag-less render is the guard alone, so syncing it (the deploy's operation, or any manual

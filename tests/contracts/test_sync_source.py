@@ -15,28 +15,13 @@ from typing import Any
 import pytest
 
 from infra.config import load_stack_file
-from infra.deploy_model import ImageRef, operation_patch, sync_options, sync_sources
 from tests.argocd_support import generated_applications, image_updater_parameters, with_parameters
 from tests.contracts import upstream
+from tests.contracts.sync_support import VERIFIED_TAG as VERIFIED
+from tests.contracts.sync_support import DeployOperation
 
-VERIFIED = "20261122.063000-0123abc"
 NEWER = "20261122.101500-4567def"
 STACKS = ("staging", "prod")
-
-
-def with_deploy_operation(app: dict[str, Any], *, pinned: bool = True) -> dict[str, Any]:
-    patch = operation_patch(
-        username="github:alice",
-        deploy_id="d1",
-        image=ImageRef("shop/web", VERIFIED),
-        verified="yes",
-        reason="python -m infra.deploy prod",
-        revision="a" * 40,
-        resource_version="7",
-        sources=sync_sources(app) if pinned else {},
-        options=sync_options(app),
-    )
-    return upstream.apply_merge_patch(app, patch)
 
 
 def tag_of(source: dict[str, Any]) -> list[str]:
@@ -44,7 +29,7 @@ def tag_of(source: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_a_tag_written_after_the_patch_is_not_synced(stack: str) -> None:
+def test_a_tag_written_after_the_patch_is_not_synced(stack: str, deploy_operation: DeployOperation) -> None:
     """argo-cd v3.4.4 controller/sync.go ``newSyncOperationResult``/``SyncAppState``: the deploy's
     operation carries the verified spec.source (Helm parameters included), so an Image Updater
     write between the patch and the start changes nothing the sync applies; the old operation
@@ -53,7 +38,7 @@ def test_a_tag_written_after_the_patch_is_not_synced(stack: str) -> None:
     for region, app in generated_applications(config).items():
         verified = with_parameters(app, image_updater_parameters(config, region, VERIFIED))
         for pinned, expected in ((True, VERIFIED), (False, NEWER)):
-            started = with_deploy_operation(verified, pinned=pinned)
+            started = deploy_operation(verified, pinned=pinned)
             moved = with_parameters(started, image_updater_parameters(config, region, NEWER))
             moved["operation"] = copy.deepcopy(started["operation"])
             (synced,) = upstream.argocd_sources_synced(moved)
@@ -62,7 +47,7 @@ def test_a_tag_written_after_the_patch_is_not_synced(stack: str) -> None:
                 assert synced == verified["spec"]["source"]
 
 
-def test_a_multi_source_application_would_pin_every_source() -> None:
+def test_a_multi_source_application_would_pin_every_source(deploy_operation: DeployOperation) -> None:
     """argo-cd v3.4.4 controller/sync.go ``newSyncOperationResult``: ``op.Sources`` replaces the
     spec's sources as ``op.Source`` does for one (server/application/application.go ``Sync``
     fills ``Sources: a.Spec.Sources`` the same way). The platform's Applications are single-source."""
@@ -74,7 +59,7 @@ def test_a_multi_source_application_would_pin_every_source() -> None:
         multi["spec"].pop("source"),
         {"repoURL": "https://example.com/v.git", "ref": "v"},
     ]
-    started = with_deploy_operation(multi)
+    started = deploy_operation(multi)
     moved = copy.deepcopy(started)
     moved["spec"]["sources"][1]["targetRevision"] = "other"
     assert upstream.argocd_sources_synced(moved) == multi["spec"]["sources"]
