@@ -551,9 +551,12 @@ def vpc_cni_configuration() -> dict[str, str]:
     NetworkPolicy (the shop chart's, Argo CD's) is accepted by the API and enforced by nothing.
     The key and its string value ``"true"`` are the EKS user guide's ("Configure your cluster for
     Kubernetes network policies", eks-networking-add-ons.adoc: ``{ "enableNetworkPolicy": "true" }``
-    as the add-on's configuration values, add-on v1.14.0-eksbuild.3 or later). EKS validates
-    configuration values against the add-on version's schema
-    (``aws eks describe-addon-configuration --addon-name vpc-cni --addon-version <v>``).
+    as the add-on's configuration values, add-on v1.14.0-eksbuild.3 or later); the add-on's chart
+    (aws/amazon-vpc-cni-k8s charts/aws-vpc-cni, v1.14.1 to v1.23.0) declares it as a string and
+    passes it to the agent's ``--enable-network-policy``. EKS validates configuration values
+    against the add-on version's schema
+    (``aws eks describe-addon-configuration --addon-name vpc-cni --addon-version <v>``, not
+    readable offline); tests/contracts/test_vpc_cni_configuration.py pins the keys.
     """
     return {"enableNetworkPolicy": "true"}
 

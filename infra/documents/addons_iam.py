@@ -15,13 +15,15 @@ from typing import Any
 from infra import naming
 from infra.documents.argocd_iam import VERSION, pod_identity_trust_policy
 
-# What External Secrets Operator needs to read a secret: its value, and its metadata.
-# ESO's AWS Secrets Manager provider reads with GetSecretValue (and DescribeSecret for
-# metadata); its documentation's example policy also lists GetResourcePolicy and
-# ListSecretVersionIds, which only PushSecret and version listing use (not used here).
-# https://external-secrets.io/v2.8.0/provider/aws-secrets-manager/ ; AWS's own read-only example:
-# https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples.html
-SECRETS_READ_ACTIONS: tuple[str, ...] = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+# What External Secrets Operator calls to read the platform's secrets: GetSecretValue, once per
+# ``remoteRef`` or ``dataFrom.extract`` (external-secrets v2.9.0
+# providers/v1/aws/secretsmanager/secretsmanager.go ``fetch``/``constructSecretValue``).
+# DescribeSecret serves only ``metadataPolicy: Fetch`` (a secret's tags), ListSecrets and
+# BatchGetSecretValue only ``dataFrom.find``, the rest PushSecret: the platform's ExternalSecrets
+# use none of them (tests/contracts/test_addon_contracts.py derives the set from what they
+# render). https://external-secrets.io/v2.8.0/provider/aws-secrets-manager/ ; AWS's own
+# read-only example: https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples.html
+SECRETS_READ_ACTIONS: tuple[str, ...] = ("secretsmanager:GetSecretValue",)
 
 
 def secrets_prefix(environment: str) -> str:
@@ -62,19 +64,23 @@ def addon_trust_policy(
 
 
 # Cluster Autoscaler on AWS: kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md
-# ("Permissions", "Auto-Discovery Setup"): the reads it needs everywhere, and the two writes
-# (SetDesiredCapacity, TerminateInstanceInAutoScalingGroup). EKS tags each managed node group's
-# Auto Scaling group for the autoscaler's auto-discovery (EKS user guide, managed-node-groups.adoc:
-# "Amazon EKS tags managed node group resources so that they are configured to use the Kubernetes
-# Cluster Autoscaler"), with the keys `k8s.io/cluster-autoscaler/enabled` and
+# ("IAM Policy", "Auto-Discovery Setup") at cluster-autoscaler-1.35.0: the reads it needs
+# everywhere, and the two writes (SetDesiredCapacity, TerminateInstanceInAutoScalingGroup); only
+# the calls the AWS cloud provider of that tag makes (aws_wrapper.go, aws_util.go), so neither
+# DescribeTags nor the README's DescribeAutoScalingInstances, which no code of the tag calls.
+# EKS itself tags each managed node group's Auto Scaling group for the autoscaler's
+# auto-discovery (EKS user guide, managed-node-groups.adoc: "Amazon EKS tags managed node group
+# resources so that they are configured to use the Kubernetes Cluster Autoscaler"); the tags the
+# program gives the node group never reach the group ("These tags don't propagate to other
+# resources in the node group, such as Auto Scaling groups", create-managed-node-group.adoc).
+# The keys are the README's `k8s.io/cluster-autoscaler/enabled` and
 # `k8s.io/cluster-autoscaler/<cluster-name>`; the writes are limited to groups carrying this
-# cluster's key (a Null condition: the key exists, whatever its value, as auto-discovery matches).
+# cluster's key (a Null condition: the key exists, whatever its value, as auto-discovery matches
+# keys only). Pinned in tests/contracts/test_addon_contracts.py.
 CLUSTER_AUTOSCALER_READ_ACTIONS: tuple[str, ...] = (
     "autoscaling:DescribeAutoScalingGroups",
-    "autoscaling:DescribeAutoScalingInstances",
     "autoscaling:DescribeLaunchConfigurations",
     "autoscaling:DescribeScalingActivities",
-    "autoscaling:DescribeTags",
     "ec2:DescribeImages",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeLaunchTemplateVersions",

@@ -198,10 +198,7 @@ def test_external_secrets_role_reads_only_its_environments_secrets_in_its_region
         assert addon.policy is not None
         (statement,) = addon.policy(config, region)["Statement"]
         assert statement["Effect"] == "Allow"
-        assert sorted(statement["Action"]) == [
-            "secretsmanager:DescribeSecret",
-            "secretsmanager:GetSecretValue",
-        ]
+        assert statement["Action"] == ["secretsmanager:GetSecretValue"]
         assert statement["Resource"] == (
             f"arn:aws:secretsmanager:{region}:{config.account_id}:secret:platform/{config.environment}/*"
         )
