@@ -404,7 +404,9 @@ def _sync_policy() -> dict[str, Any]:
     """Add-ons sync automatically in every environment, prod included: their version reaches a
     hub only through a reviewed stack-file change and that environment's approved ``pulumi up``,
     and an add-on that waits for a manual sync (the HPAs' metrics, the nodes they need) is an
-    outage, not a safeguard. The application's own ApplicationSet keeps prod's manual sync."""
+    outage, not a safeguard. A version reaches prod only once staging runs it (the policy rule
+    gitops-addon-staged-before-prod, docs/addons.md). The application's own ApplicationSet keeps
+    prod's manual sync."""
     return {
         "automated": {"prune": True, "selfHeal": True},
         "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],

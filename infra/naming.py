@@ -126,6 +126,9 @@ OUTPUT_HUB_REGION = "hubRegion"
 # (prod reads staging's) publishes them; the read stack admits them (infra.components.hub_readers).
 OUTPUT_HUB_EGRESS_CIDRS = "hubEgressCidrs"
 OUTPUT_ENVIRONMENT = "environment"
+# {region: {add-on: chart version}}: what each cluster runs; prod's up reads staging's
+# (policies/gitops.py gitops-addon-staged-before-prod).
+OUTPUT_ADDONS = "addons"
 
 
 # The release branch: up.yml runs on it, prod's environments deploy from it alone, and prod's

@@ -91,7 +91,8 @@ def run(config: StackConfig) -> dict[str, Any]:
     applications = ApplicationSet("applications", ApplicationSetArgs.from_config(config, argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
     # -- cluster add-ons through GitOps (issue 17) ----------------------------------------------
-    ClusterAddons("addons", ClusterAddonsArgs.from_config(config, argocd, clusters))
+    cluster_addons = ClusterAddons("addons", ClusterAddonsArgs.from_config(config, argocd, clusters))
+    outputs[naming.OUTPUT_ADDONS] = cluster_addons.summary
     # The deploy/verify Roles live in Argo CD's namespace: declared after it.
     github.grant_hub_access(clusters[config.hub_region], argocd.namespace)
     return outputs

@@ -186,6 +186,10 @@ class StackView:
     # The other account of the staging/prod pair, when the caller knows it (the offline plan from
     # platform:peerAccountId, the pack from its `peerAccountId` policy config).
     peer_account_id: str | None = None
+    # The add-on chart versions the stack that stages this one (staging, for prod) runs,
+    # {add-on: versions}, when the caller knows them (the offline plan from that stack's file,
+    # the pack from its `stagedAddons` policy config); None when unknown.
+    staged_addons: Mapping[str, frozenset[str]] | None = None
 
     @property
     def is_prod(self) -> bool:

@@ -37,10 +37,30 @@ _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+
 
 # Label the program puts on each cluster add-on's ApplicationSet (infra/addons.py LABEL_ADDON).
 # Those sets deploy upstream charts that Image Updater never targets, and sync automatically in
-# every environment: an add-on version reaches prod only through prod's approved `pulumi up`, and
-# an add-on waiting for a manual sync (the HPAs' metrics, their nodes) is an outage
-# (docs/addons.md). The rules about the application's ApplicationSet skip them.
+# every environment: an add-on version reaches prod only through a reviewed change of prod's
+# stack file and prod's approved `pulumi up`, only once staging runs that version
+# (gitops-addon-staged-before-prod), and an add-on waiting for a manual sync (the HPAs'
+# metrics, their nodes) is an outage (docs/addons.md). The rules about the application's
+# ApplicationSet (manual sync in prod, Image Updater's parameters) skip them.
 ADDON_LABEL = "platform.example.com/addon"
+# Policy config of gitops-addon-staged-before-prod: staging's stack output `addons`
+# ({region: {add-on: chart version}}, infra/naming.py OUTPUT_ADDONS).
+STAGED_ADDONS_KEY = "stagedAddons"
+STAGED_RULE = "gitops-addon-staged-before-prod"
+
+
+def staged_addons(clusters: Any) -> dict[str, frozenset[str]] | None:
+    """``{region: {add-on: version}}`` (staging's ``addons`` output) -> {add-on: versions staging
+    runs on any cluster}; None when absent or not of that shape (nothing known)."""
+    if not isinstance(clusters, Mapping):
+        return None
+    out: dict[str, set[str]] = {}
+    for running in clusters.values():
+        if not isinstance(running, Mapping):
+            return None
+        for addon, version in running.items():
+            out.setdefault(str(addon), set()).add(str(version))
+    return {addon: frozenset(versions) for addon, versions in out.items()}
 
 
 def _is_addon_set(view: ResourceView) -> bool:
@@ -254,6 +274,40 @@ def _ignores_written(stack: StackView) -> list[Finding]:
     return findings
 
 
+# --- gitops-addon-staged-before-prod -----------------------------------------------------------
+
+
+def _staged_first(stack: StackView) -> list[Finding]:
+    """Prod's add-on ApplicationSets sync automatically, so the chart version an add-on set names
+    is what prod's clusters run minutes after `pulumi up`. It must be a version staging runs
+    already (``stack.staged_addons``: staging's stack output ``addons`` in CI, staging's stack
+    file in the offline plan). Unknown staged versions judge nothing."""
+    staged = stack.staged_addons
+    if staged is None:
+        return []
+    findings = []
+    for app_set in stack.of_type(APPLICATION_SET):
+        labels = app_set.get("metadata.labels")
+        version = app_set.get("spec.template.spec.source.targetRevision")
+        if not isinstance(labels, Mapping) or ADDON_LABEL not in labels or is_unknown(version):
+            continue
+        addon = str(labels[ADDON_LABEL])
+        runs = sorted(staged.get(addon, frozenset()))
+        if str(version) in runs:
+            continue
+        where = f"runs {', '.join(runs)}" if runs else "does not run it"
+        findings.append(
+            Finding(
+                f"ApplicationSet {_set_name(app_set)} would sync add-on {addon} chart {version} to prod's "
+                f"clusters, but staging {where}: bump platform:addons.{addon}.chartVersion in "
+                "Pulumi.staging.yaml first and let staging's up apply it, then change Pulumi.prod.yaml "
+                'in a later commit (docs/addons.md, "Versions per environment").',
+                app_set.urn,
+            )
+        )
+    return findings
+
+
 # --- gitops-helm-chart-pinned ------------------------------------------------------------------
 
 
@@ -376,6 +430,16 @@ RULES: tuple[Rule, ...] = (
         _template_parameters,
         resource_types=(APPLICATION_SET,),
         url="https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Controlling-Resource-Modification/",
+    ),
+    stack_rule(
+        STAGED_RULE,
+        "gitops",
+        "A cluster add-on reaches prod only at a chart version staging already runs.",
+        "mandatory",
+        _staged_first,
+        applies_to="prod",
+        resource_types=(APPLICATION_SET,),
+        url="https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Generators-Cluster/",
     ),
     resource_rule(
         "gitops-helm-chart-pinned",

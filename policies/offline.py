@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from infra import addons, stackset
+from infra.config import StackConfig
 from infra.offline import Plan, Resource
 from policies.catalog import ALL_RULES
 from policies.engine import (
@@ -22,6 +24,7 @@ from policies.engine import (
     account_from_provider,
     evaluate_stack,
 )
+from policies.gitops import staged_addons
 
 
 def view_of(plan: Plan, resource: Resource, index: dict[str, Resource] | None = None) -> ResourceView:
@@ -45,6 +48,20 @@ def view_of(plan: Plan, resource: Resource, index: dict[str, Resource] | None = 
     )
 
 
+def staged_from_checkout(config: StackConfig) -> dict[str, frozenset[str]] | None:
+    """The add-on versions of the stack that stages ``config``'s (its image source, staging for
+    prod: infra.stackset.deploy_readers), from that stack's file in the checkout: what staging's
+    up applies, where CI's pack reads what it has applied (its ``addons`` output). None for a
+    stack no file of the checkout stages, or one that is not the checkout's own file."""
+    stacks = stackset.load()
+    if stacks.get(stackset.file_name(config.stack)) != config:
+        return None
+    sources = [s for s in stacks.values() if config.stack in stackset.deploy_readers(s, stacks.values())]
+    if len(sources) != 1:
+        return None
+    return staged_addons(addons.plan_summary(sources[0]))
+
+
 def stack_view(plan: Plan) -> StackView:
     index = plan.by_urn()
     return StackView(
@@ -52,6 +69,7 @@ def stack_view(plan: Plan) -> StackView:
         stack=plan.stack,
         environment=plan.config.environment,
         peer_account_id=plan.config.peer_account_id,
+        staged_addons=staged_from_checkout(plan.config),
     )
 
 

@@ -55,6 +55,7 @@ from policies.engine import (
     account_from_provider,
     region_from_provider,
 )
+from policies.gitops import STAGED_ADDONS_KEY, STAGED_RULE, staged_addons
 
 PACK_NAME = "platform"
 AWS_PROVIDER = "pulumi:providers:aws"
@@ -184,12 +185,14 @@ def _resource_policy(rule: Rule, environment: Callable[[], str | None]) -> Resou
 def _stack_policy(rule: Rule, environment: Callable[[], str | None]) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         env = environment()
-        peer = args.get_config().get(PEER_ACCOUNT_KEY) if rule.name == PEER_ACCOUNT_RULE else None
+        config = args.get_config()
+        peer = config.get(PEER_ACCOUNT_KEY) if rule.name == PEER_ACCOUNT_RULE else None
         stack = StackView(
             resources=tuple(view_from_resource(r, env) for r in args.resources),
             stack=env,
             environment=env,
             peer_account_id=peer if isinstance(peer, str) else None,
+            staged_addons=staged_addons(config.get(STAGED_ADDONS_KEY)) if rule.name == STAGED_RULE else None,
         )
         for finding in rule.run_stack(stack):
             report_violation(finding.message, finding.urn)
@@ -201,6 +204,17 @@ def _stack_policy(rule: Rule, environment: Callable[[], str | None]) -> StackVal
         # foreign account.
         schema = PolicyConfigSchema(
             properties={PEER_ACCOUNT_KEY: {"type": "string", "pattern": "^[0-9]{12}$"}}
+        )
+    if rule.name == STAGED_RULE:
+        # What staging runs: staging's stack output `addons`, {region: {add-on: chart version}},
+        # which up.yml passes (docs/addons.md); without it the rule judges nothing.
+        schema = PolicyConfigSchema(
+            properties={
+                STAGED_ADDONS_KEY: {
+                    "type": "object",
+                    "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
+                }
+            }
         )
     return StackValidationPolicy(
         name=rule.name,

@@ -331,3 +331,67 @@ def test_a_template_patch_writing_parameters_is_refused_and_unknowns_pass() -> N
     unknown = template_spec(MANUAL)
     unknown["template"]["spec"]["source"] = {"helm": {"parameters": UNKNOWN}}
     assert check(KEEP_RULE, app_set(unknown)) == []
+
+
+# --- add-ons reach prod only at a version staging runs ------------------------------------------
+
+
+def addon_set(addon: str, version: Any, environment: str = "prod") -> Any:
+    props = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {"name": f"addon-{addon}", "labels": {gitops.ADDON_LABEL: addon}},
+        "spec": {"template": {"metadata": {"name": "x"}, "spec": {"source": {"targetRevision": version}}}},
+    }
+    return view(gitops.APPLICATION_SET, f"addon-{addon}", props, environment=environment)
+
+
+def staged(**versions: str) -> dict[str, frozenset[str]] | None:
+    return gitops.staged_addons({"us-west-2": {k.replace("_", "-"): v for k, v in versions.items()}})
+
+
+def with_staged(subject: Any, staged_addons: dict[str, frozenset[str]] | None) -> Any:
+    s = stack(*subject.resources)
+    return type(s)(
+        resources=s.resources, stack=s.stack, environment=s.environment, staged_addons=staged_addons
+    )
+
+
+def test_a_prod_addon_at_a_version_staging_runs_passes() -> None:
+    subject = with_staged(stack(addon_set("metrics-server", "3.13.1")), staged(metrics_server="3.13.1"))
+    assert check_stack(gitops.STAGED_RULE, subject) == []
+
+
+@pytest.mark.parametrize(
+    ("staging", "shown"),
+    [({"metrics_server": "3.13.0"}, "staging runs 3.13.0"), ({}, "staging does not run it")],
+)
+def test_a_prod_addon_ahead_of_staging_is_refused(staging: dict[str, str], shown: str) -> None:
+    subject = with_staged(stack(addon_set("metrics-server", "3.13.1")), staged(**staging))
+    (finding,) = check_stack(gitops.STAGED_RULE, subject)
+    assert finding.message.startswith(
+        f"ApplicationSet addon-metrics-server would sync add-on metrics-server chart 3.13.1 to prod's clusters, but {shown}:"
+    )
+    assert finding.urn == subject.resources[0].urn
+
+
+def test_unknown_staged_versions_or_versions_judge_nothing_and_the_application_set_is_skipped() -> None:
+    assert check_stack(gitops.STAGED_RULE, stack(addon_set("metrics-server", "3.13.1"))) == []
+    unknown = with_staged(stack(addon_set("metrics-server", UNKNOWN)), staged())
+    assert check_stack(gitops.STAGED_RULE, unknown) == []
+    application = with_staged(stack(app_set(template_spec(MANUAL))), staged())
+    assert check_stack(gitops.STAGED_RULE, application) == []
+    assert gitops.staged_addons(None) is None and gitops.staged_addons({"r": "x"}) is None
+
+
+def test_the_example_stacks_prod_runs_only_what_staging_runs() -> None:
+    """The offline plan's source for staging's versions: staging's stack file in the checkout."""
+    from policies.offline import staged_from_checkout
+
+    prod, staging = load_stack_file("prod"), load_stack_file("staging")
+    found = staged_from_checkout(prod)
+    assert found is not None
+    for addon, settings in prod.addons.items():
+        if prod.addon_regions(addon):
+            assert settings.chart_version in found[addon]
+    assert staged_from_checkout(staging) is None

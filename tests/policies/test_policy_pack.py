@@ -370,3 +370,24 @@ def test_served_pack_analyzes_the_stack_as_prod(served_pack: str) -> None:
     found = sorted((d.policyName, d.urn) for d in response.diagnostics)
     # No lifecycle policy, and an unprotected repository in prod (PULUMI_STACK=prod).
     assert found == [("ecr-lifecycle-policy", urn), ("ecr-prod-repositories-retained", urn)]
+
+
+def test_staged_addons_come_from_the_policy_config() -> None:
+    """up.yml passes staging's stack output ``addons`` as the rule's ``stagedAddons``."""
+    props = {
+        "metadata": {
+            "name": "addon-metrics-server",
+            "labels": {"platform.example.com/addon": "metrics-server"},
+        },
+        "spec": {"template": {"spec": {"source": {"targetRevision": "3.13.1"}}}},
+    }
+    app_set = stack_resource("kubernetes:argoproj.io/v1alpha1:ApplicationSet", "addon-metrics-server", props)
+    rule = "gitops-addon-staged-before-prod"
+    assert run_stack_policy(rule, [app_set]) == []
+    assert (
+        run_stack_policy(rule, [app_set], {"stagedAddons": {"us-west-2": {"metrics-server": "3.13.1"}}}) == []
+    )
+    found = run_stack_policy(rule, [app_set], {"stagedAddons": {"us-west-2": {"metrics-server": "3.12.2"}}})
+    assert [u for _, u in found] == ["urn:addon-metrics-server"]
+    schema = policies_by_name()[rule].config_schema
+    assert schema is not None and "stagedAddons" in schema.properties

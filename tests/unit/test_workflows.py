@@ -670,8 +670,9 @@ def test_each_up_job_reads_its_own_stacks_token_and_no_other() -> None:
     tokens = _stack_tokens()
     assert len(set(tokens.values())) == len(tokens)
     for stack, job in _jobs(_workflow("up.yml")).items():
-        [step] = _steps_using(job, PULUMI_ACTION)
-        assert _expression(step["env"]["PULUMI_ACCESS_TOKEN"]) == f"secrets.{tokens[stack]}", stack
+        # prod's job also reads staging's `addons` output with its own token (docs/addons.md).
+        for step in _steps_using(job, PULUMI_ACTION):
+            assert _expression(step["env"]["PULUMI_ACCESS_TOKEN"]) == f"secrets.{tokens[stack]}", stack
         others = set(tokens.values()) - {tokens[stack]}
         assert not _secrets_of(job) & others, (stack, _secrets_of(job) & others)
 
@@ -1102,11 +1103,29 @@ def test_up_applies_the_receiving_registry_first_each_in_its_stacks_environment(
     for stack, job in jobs.items():
         [aws] = _steps_using(job, CONFIGURE_AWS)
         assert _expression(aws["with"]["role-to-assume"]) == f"vars.{stack.upper()}_UP_ROLE_ARN"
-        [pulumi] = _steps_using(job, PULUMI_ACTION)
-        assert pulumi["with"]["command"] == "up"
+        [pulumi] = [s for s in _steps_using(job, PULUMI_ACTION) if s["with"]["command"] == "up"]
         assert pulumi["with"]["stack-name"] == stack
         assert pulumi["with"]["policyPacks"] == "policies"
         assert _steps(job).index(aws) < _steps(job).index(pulumi)
+        # Besides its up, a job only reads outputs (prod: staging's `addons`, for the pack).
+        others = [s for s in _steps_using(job, PULUMI_ACTION) if s is not pulumi]
+        assert all(s["with"]["command"] == "output" for s in others), stack
+
+
+def test_prods_up_hands_the_pack_what_staging_runs() -> None:
+    """gitops-addon-staged-before-prod judges prod's add-on versions against staging's stack
+    output ``addons`` (policies/gitops.py): prod's up reads it first and passes it as the rule's
+    policy config (pulumi/actions ``command: output`` sets each stack output as a step output;
+    ``policyPackConfigs`` is ``--policy-pack-config``)."""
+    job = _jobs(_workflow("up.yml"))["prod"]
+    [read] = [s for s in _steps_using(job, PULUMI_ACTION) if s["with"]["command"] == "output"]
+    [up] = [s for s in _steps_using(job, PULUMI_ACTION) if s["with"]["command"] == "up"]
+    assert read["with"]["stack-name"] == "staging"
+    steps = _steps(job)
+    [config] = [s for s in steps if "gitops-addon-staged-before-prod" in str(s.get("run", ""))]
+    assert steps.index(read) < steps.index(config) < steps.index(up)
+    assert f"steps.{read['id']}.outputs.{naming.OUTPUT_ADDONS}" in str(config["env"]["STAGED_ADDONS"])
+    assert str(config["env"]["CONFIG_FILE"]) == str(up["with"]["policyPackConfigs"])
 
 
 # ----------------------------------------------------------------------------------------------
