@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -37,13 +39,20 @@ from pathlib import Path
 from typing import Any
 
 from infra import config as cfg
-from infra import graph, naming, offline, providers
+from infra import graph, naming, offline, providers, stackset
 from infra.offline import Plan, Resource
 
 # Global services: not lost with a region, though declared through a regional provider.
 GLOBAL_TYPE_PREFIXES = ("aws:iam/",)
-# The repository variable every job of up.yml and deploy-prod.yml checks first (docs/dr.md).
-FREEZE_VARIABLE = "PLATFORM_FREEZE"
+# The repository variable prefix of the per-stack freeze (docs/dr.md, "Freeze"):
+# PLATFORM_FREEZE_<STACK>, which the jobs of up.yml and deploy-prod.yml of that stack check first.
+FREEZE_VARIABLE_PREFIX = "PLATFORM_FREEZE_"
+# The operator's address, a /32 the runbook admits to the API of the clusters its commands reach
+# (prod's are private) and withdraws at the end. The printed commands read it from this shell
+# variable (set in the prerequisites); the offline plans use a documentation address
+# (TEST-NET-1, RFC 5737) in its place.
+OPERATOR_CIDR_VARIABLE = "OPERATOR_CIDR"
+OPERATOR_CIDR_STANDIN = "192.0.2.1/32"
 REBUILD, STAYS_DOWN, MOVE_HUB = "rebuild", "stays-down", "move-hub"
 DELETE_UNREACHABLE_ENV = "PULUMI_K8S_DELETE_UNREACHABLE"
 # `pulumi refresh` and `pulumi state delete` read or write the state only; the engine runs 16
@@ -84,21 +93,43 @@ STATE_LOCATIONS = (
 # ---------------------------------------------------------------------------------------------
 
 
+def freeze_variable(stack: str) -> str:
+    """The repository variable that freezes ``stack``'s automation: ``PLATFORM_FREEZE_<STACK>``.
+
+    A GitHub variable name holds only letters, digits and underscores and is case-insensitive
+    (https://docs.github.com/en/actions/reference/workflows-and-actions/variables, naming
+    conventions); a Pulumi stack name may also hold ``-`` and ``.``, which become ``_``."""
+    return FREEZE_VARIABLE_PREFIX + re.sub(r"[^A-Z0-9_]", "_", stack.upper())
+
+
 @dataclass(frozen=True)
 class EditStack:
-    """Edit ``Pulumi.<stack>.yaml``: set top-level keys (full names), drop a region everywhere."""
+    """Edit ``Pulumi.<stack>.yaml``: set top-level keys (full names), drop a region everywhere,
+    add (``admit``) or remove (``withdraw``) the operator's address in regions' publicAccessCidrs."""
 
     stack: str
     set_keys: tuple[tuple[str, Any], ...] = ()
     remove_region: str | None = None
+    admit: tuple[str, ...] = ()
+    withdraw: tuple[str, ...] = ()
 
-    def apply(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(self, raw: Mapping[str, Any], operator_cidr: str = OPERATOR_CIDR_STANDIN) -> dict[str, Any]:
         out = copy.deepcopy(dict(raw))
         for key, value in self.set_keys:
             if value is None:
                 out.pop(key, None)
             else:
                 out[key] = value
+        if self.admit or self.withdraw:
+            regions = copy.deepcopy(dict(out.get("platform:regions") or {}))
+            for region in (*self.admit, *self.withdraw):
+                settings = dict(regions.get(region) or {})
+                cidrs = [c for c in settings.get("publicAccessCidrs") or [] if c != operator_cidr]
+                if region in self.admit:
+                    cidrs.append(operator_cidr)
+                settings["publicAccessCidrs"] = cidrs
+                regions[region] = settings
+            out["platform:regions"] = regions
         if self.remove_region is not None:
             regions = dict(out.get("platform:regions") or {})
             regions.pop(self.remove_region, None)
@@ -118,7 +149,86 @@ class EditStack:
             )
         for key, value in self.set_keys:
             parts.append(f"delete {key};" if value is None else f"set {key}: {json.dumps(value)};")
+        for region in self.admit:
+            parts.append(f"add ${OPERATOR_CIDR_VARIABLE} to platform:regions.{region}.publicAccessCidrs;")
+        for region in self.withdraw:
+            parts.append(
+                f"remove ${OPERATOR_CIDR_VARIABLE} from platform:regions.{region}.publicAccessCidrs;"
+            )
         return " ".join(parts).rstrip(";")
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """Set (or lift) ``stack``'s freeze: every job of up.yml and deploy-prod.yml that writes or
+    deploys ``stack`` is skipped while it is set (docs/dr.md, "Freeze")."""
+
+    stack: str
+    repository: str
+    lift: bool = False
+
+    def command(self) -> str:
+        variable = freeze_variable(self.stack)
+        if self.lift:
+            return f"gh variable delete {variable} --repo {self.repository}"
+        return f"gh variable set {variable} --body true --repo {self.repository}"
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    """Write a kube context for ``region``'s cluster (EKS DescribeCluster: the cluster must exist)."""
+
+    stack: str
+    region: str
+    cluster: str
+    profile: str
+
+    def command(self) -> str:
+        return (
+            f"aws eks update-kubeconfig --name {self.cluster} --region {self.region} "
+            f"--alias {self.cluster} --profile {self.profile}"
+        )
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """Run the saved ECR backfill script for ``region`` (its repositories must exist)."""
+
+    stack: str
+    region: str
+    path: str
+    source_profile: str
+
+    def command(self) -> str:
+        return f"SOURCE_PROFILE={self.source_profile} bash {self.path}"
+
+
+@dataclass(frozen=True)
+class ListApplications:
+    """Read the Applications on the hub through its kube context (the hub's API must admit the caller)."""
+
+    stack: str
+    region: str
+    context: str
+
+    def command(self) -> str:
+        return f"kubectl --context {self.context} -n {naming.ARGOCD_NAMESPACE} get applications"
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """The prod deploy, run by deploy-prod.yml on the stack's runners in the hub's VPC (skipped
+    while the stack is frozen); it reads the source stack's hub through that hub's public endpoint."""
+
+    stack: str
+    repository: str
+    dry_run: bool
+
+    def command(self) -> str:
+        return (
+            f"gh workflow run deploy-prod.yml --repo {self.repository} -f dry-run={str(self.dry_run).lower()}"
+            "   # then: gh run watch"
+        )
 
 
 @dataclass(frozen=True)
@@ -195,7 +305,19 @@ class Shell:
         return self.text
 
 
-Action = EditStack | Refresh | Up | StateDelete | Preview | Shell
+Action = (
+    EditStack
+    | Refresh
+    | Up
+    | StateDelete
+    | Preview
+    | Shell
+    | Freeze
+    | Kubeconfig
+    | Backfill
+    | ListApplications
+    | Deploy
+)
 
 
 @dataclass(frozen=True)
@@ -243,6 +365,178 @@ def _quote(flag: str, urns: Sequence[str]) -> str:
 
 def _is_global(r: Resource) -> bool:
     return r.type.startswith(GLOBAL_TYPE_PREFIXES)
+
+
+# ---------------------------------------------------------------------------------------------
+# pulumi-eks's children: the offline engine does not run the packaged component, the real one does
+# ---------------------------------------------------------------------------------------------
+
+EKS_COMPONENT = "eks:index:Cluster"
+EKS_SERVICE_ROLE = "eks:index:ServiceRole"
+EKS_CONTROL_PLANE = "aws:eks/cluster:Cluster"
+# pulumi-eks's ServiceRole for the control plane: one managed policy (cluster.ts createCore).
+EKS_CLUSTER_POLICY_ID = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+
+# The component's inputs that decide which children it creates, and the values the program
+# passes (infra/components/cluster.py); another value creates children not listed here.
+_EKS_OPTIONS_READ: dict[str, Any] = {
+    "skipDefaultNodeGroup": True,  # no default node group, instance role or profile
+    "skipDefaultSecurityGroups": True,  # no node security group or ingress rule
+    "useDefaultVpcCni": True,  # no VpcCniAddon
+    "createOidcProvider": False,  # no IAM OIDC provider
+    "authenticationMode": "API",  # no aws-auth ConfigMap
+}
+# Inputs that would add children (roles, profiles, Fargate, storage classes, access entries, Auto
+# Mode's node role, a creation role): the program sets none of them.
+_EKS_INPUTS_NOT_READ = (
+    "serviceRole",
+    "instanceRole",
+    "instanceRoles",
+    "createInstanceRole",
+    "fargate",
+    "autoMode",
+    "storageClasses",
+    "accessEntries",
+    "nodeGroupOptions",
+    "roleMappings",
+    "userMappings",
+    "creationRoleProvider",
+)
+
+
+class UnreadEksOptions(ValueError):
+    """The program passes pulumi-eks options whose children :func:`eks_children` does not list."""
+
+
+def _child_urn(parent_urn: str, type_: str, name: str) -> str:
+    """The URN the engine gives a child: its parent's type chain, ``$``, its own type
+    (pulumi/pulumi v3.259.0 sdk/go/common/resource/urn/urn.go ``New``: ``<parent type>$<type>``,
+    the root stack type left out)."""
+    head = parent_urn.rsplit("::", 1)[0]
+    return f"{head}${type_}::{name}"
+
+
+def _sha1_8(text: str) -> str:
+    # pulumi-eks nodejs/eks/servicerole.ts sha1hash: the first 8 hex digits of the SHA-1.
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]
+
+
+def eks_children(component: Resource) -> list[Resource]:
+    """The resources pulumi-eks's ``eks:index:Cluster`` registers under ``component``, as the
+    engine records them in the state, for the options the program passes.
+
+    pulumi/pulumi-eks nodejs/eks/cluster/cluster.ts (read at main 7bf0c1b1 = v4.3.0 plus nine
+    dependency-only commits; 4.4.0 is installed and was not in the copy read), ``createCore`` and
+    ``createCluster``, all with ``parent`` the component:
+
+    * ``eks:index:ServiceRole`` ``<name>-eksRole`` (no ``serviceRole`` input) and under it
+      (nodejs/eks/servicerole.ts) ``aws:iam/role:Role`` ``<name>-eksRole-role`` and
+      ``aws:iam/rolePolicyAttachment:RolePolicyAttachment`` ``<name>-eksRole-<sha1(policy id)[:8]>``
+      for AmazonEKSClusterPolicy;
+    * ``aws:eks/cluster:Cluster`` ``<name>-eksCluster``, the control plane (waits for the role);
+    * ``pulumi:providers:kubernetes`` ``<name>-eks-k8s``, the component's own Kubernetes provider.
+
+    None of the optional children: ``clusterSecurityGroup`` given and ``skipDefaultSecurityGroups``
+    (no ``<name>-eksClusterSecurityGroup``, ``<name>-nodeSecurityGroup``), ``skipDefaultNodeGroup``
+    (no node group, ``<name>-instanceRole``, instance profile), kube-proxy and CoreDNS add-ons
+    disabled, ``useDefaultVpcCni`` (no ``<name>-vpc-cni``), no OIDC provider, authentication mode
+    API (no ``<name>-nodeAccess`` ConfigMap), no storage classes, Fargate or Auto Mode.
+
+    Children inherit the component's ``protect`` (pulumi/pulumi sdk/nodejs/resource.ts v3.259.0:
+    ``opts.protect`` undefined takes the parent's; the construct request carries it,
+    sdk/nodejs/provider/server.ts) and its providers (``this.__providers = parent.__providers``),
+    so the AWS children use the component's ``aws`` provider.
+
+    Raises :class:`UnreadEksOptions` for any other option value: the list would be wrong.
+    """
+    if component.type != EKS_COMPONENT:
+        raise ValueError(f"{component.urn} is not an {EKS_COMPONENT}")
+    inputs = component.inputs
+    wrong = [
+        f"{k}={inputs.get(k)!r} (read: {v!r})" for k, v in _EKS_OPTIONS_READ.items() if inputs.get(k) != v
+    ]
+    wrong += [f"{k} is set" for k in _EKS_INPUTS_NOT_READ if inputs.get(k) not in (None, False, [], {}, "")]
+    for addon in ("corednsAddonOptions", "kubeProxyAddonOptions"):
+        if (inputs.get(addon) or {}).get("enabled") is not False:
+            wrong.append(f"{addon}.enabled is not false")
+    if wrong:
+        raise UnreadEksOptions(
+            f"{component.urn}: pulumi-eks options whose children infra/dr.py eks_children does not list: "
+            + "; ".join(wrong)
+        )
+    aws_provider = component.providers.get("aws") or component.provider
+    name = component.name
+
+    def child(parent: str, type_: str, child_name: str, **kw: Any) -> Resource:
+        custom = not type_.startswith("eks:index:")
+        return Resource(
+            urn=_child_urn(parent, type_, child_name),
+            type=type_,
+            name=child_name,
+            custom=custom,
+            parent=parent,
+            provider=kw.get("provider"),
+            providers=dict(component.providers) if not custom else {},
+            dependencies=list(kw.get("dependencies", [])),
+            property_dependencies={},
+            protect=component.protect,
+            retain_on_delete=False,
+            delete_before_replace=False,
+            ignore_changes=[],
+            remote=False,
+            inputs=dict(kw.get("inputs", {})),
+        )
+
+    service_role = child(component.urn, EKS_SERVICE_ROLE, f"{name}-eksRole")
+    role = child(
+        service_role.urn,
+        "aws:iam/role:Role",
+        f"{name}-eksRole-role",
+        provider=aws_provider,
+        inputs={"assumeRolePolicy": "eks.amazonaws.com"},
+    )
+    attachment = child(
+        service_role.urn,
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        f"{name}-eksRole-{_sha1_8(EKS_CLUSTER_POLICY_ID)}",
+        provider=aws_provider,
+        dependencies=[role.urn],
+        inputs={"policyArn": EKS_CLUSTER_POLICY_ID},
+    )
+    # The control plane carries the component's inputs (vpcConfig, version, encryption ...).
+    control_plane = child(
+        component.urn,
+        EKS_CONTROL_PLANE,
+        f"{name}-eksCluster",
+        provider=aws_provider,
+        dependencies=[role.urn, attachment.urn],
+        inputs={k: v for k, v in inputs.items() if k not in ("tags",)},
+    )
+    k8s_provider = child(component.urn, "pulumi:providers:kubernetes", f"{name}-eks-k8s")
+    return [service_role, role, attachment, control_plane, k8s_provider]
+
+
+def with_eks_children(plan: Plan) -> Plan:
+    """``plan`` with pulumi-eks's children after each ``eks:index:Cluster`` (:func:`eks_children`),
+    the resources a real ``pulumi up`` records and the runbook's commands must name."""
+    known = {r.urn for r in plan.resources}
+    resources: list[Resource] = []
+    for r in plan.resources:
+        resources.append(r)
+        if r.type == EKS_COMPONENT:
+            # Idempotent: a plan that has them already keeps them once.
+            resources.extend(c for c in eks_children(r) if c.urn not in known)
+    return Plan(plan.stack, plan.config, resources, plan.outputs)
+
+
+def control_plane_urns(plan: Plan, regions: Sequence[str]) -> tuple[str, ...]:
+    """The ``eks:index:Cluster`` components of ``regions`` and their control planes: what a
+    targeted update of the clusters' endpoint settings names (no dependents: no Kubernetes call)."""
+    out: list[str] = []
+    for r in plan.resources:
+        if r.type == EKS_COMPONENT and plan.region_of(r) in regions:
+            out += [r.urn, *(c.urn for c in eks_children(r) if c.type == EKS_CONTROL_PLANE)]
+    return tuple(out)
 
 
 def region_resources(plan: Plan, region: str) -> list[Resource]:
@@ -350,8 +644,11 @@ def hub_move(
 
 
 def _build_minutes(plan: Plan, urns: set[str]) -> float:
+    """The critical path of ``urns``; pulumi-eks's children are left out: the bench table's
+    control-plane time is the ``eks:index:Cluster`` component's, which creates them."""
     from infra import bench
 
+    urns = {u for u in urns if f"${EKS_COMPONENT}$" not in u}
     durations = {r.urn: bench.seconds_of(r) for r in plan.resources}
     seconds, _ = graph.critical_path(plan, durations, urns)
     return round(seconds / 60, 1)
@@ -375,15 +672,24 @@ def _where(config: cfg.StackConfig, hub: str) -> dict[str, str]:
     return {
         "workstation": f"an operator workstation (AWS APIs and GitHub only), {admin}",
         "hub": (
-            f"a host that reaches {hub_cluster}'s API ({admin}): the hub VPC, or a workstation whose "
-            f"egress CIDR is in platform:regions.{hub}.publicAccessCidrs (prod: add it for the incident, "
-            "remove it afterwards); CI's runners do not run while frozen"
+            f"the operator workstation ({admin}), whose address (${OPERATOR_CIDR_VARIABLE}) the "
+            f"'Admit the operator' step added to {hub_cluster}'s API endpoint (prod's is private otherwise); "
+            "CI's runners do not run while frozen"
         ),
-        "both-hubs": (
-            "a host that reaches both hubs' APIs with both accounts' profiles (docs/deploy.md), or the "
-            "deploy-prod.yml workflow once the freeze is lifted"
+        "runners": (
+            f"deploy-prod.yml on {config.stack}'s CodeBuild runners in the hub's VPC (private endpoint), "
+            "once the freeze is lifted; it reads the source stack's hub through that hub's public endpoint"
         ),
     }
+
+
+def source_stacks(config: cfg.StackConfig, root: Path = cfg.PROJECT_ROOT) -> list[str]:
+    """The stacks whose hub admits ``config``'s hub NAT addresses (read through a StackReference to
+    this stack's ``hubEgressCidrs``: infra.components.hub_readers), from the checkout's stack files."""
+    stacks = stackset.load(root)
+    return sorted(
+        s.stack for s in stacks.values() if config.stack in stackset.deploy_readers(s, stacks.values())
+    )
 
 
 def build(
@@ -398,6 +704,7 @@ def build(
     ``raw`` is the stack file's ``config:`` map (read from the stack file by default): the
     runbook's edits apply to it. Raises :class:`infra.config.ConfigError` for a region outside
     the stack, ``--new-hub`` for a spoke, ``--stays-down`` for the hub (use ``--new-hub``).
+    The lists of URNs include pulumi-eks's children (:func:`with_eks_children`).
     """
     config = plan.config
     if region not in config.region_names:
@@ -420,16 +727,13 @@ def build(
         raise cfg.ConfigError("--stays-down", region, "the stack's only region cannot leave it")
     raw = dict(raw) if raw is not None else cfg.read_stack_file(cfg.stack_file(plan.stack))
     kind = MOVE_HUB if new_hub is not None else STAYS_DOWN if stays_down else REBUILD
+    full = with_eks_children(plan)
     stack = plan.stack
     gh = config.github
     hub_after = new_hub or config.hub_region
     where = _where(config, hub_after)
-    other_hub_note = (
-        "the staging hub's context too (the deploy command verifies prod's images against staging)"
-        if config.is_prod
-        else "prod's hub context too if prod is affected (docs/deploy.md)"
-    )
     source_profile = "staging" if not config.builds_images else stack
+    sources = source_stacks(config)
     steps: list[Step] = [
         Step(
             "Prerequisites",
@@ -444,25 +748,24 @@ def build(
                     "(staging): the backfill and the deploy command's verification read it"
                 ),
                 Shell(
-                    f"aws eks update-kubeconfig --name {naming.cluster_name(config.environment, hub_after)} "
-                    f"--region {hub_after} --alias {naming.cluster_name(config.environment, hub_after)} "
-                    f"--profile {stack}"
+                    f'export {OPERATOR_CIDR_VARIABLE}="$(curl -fsS https://checkip.amazonaws.com)/32"   '
+                    "# this workstation's egress address, admitted to the clusters' APIs below"
                 ),
             ),
             (
                 "Run every pulumi command as the stack's clusterAdminRoleArn (docs/iam.md): it has an EKS "
                 "access entry on every cluster, and the `up` role trusts only up.yml on main.",
-                f"Kube contexts: the {'new ' if new_hub else ''}hub's (above), and {other_hub_note}.",
+                "Kube contexts are written where the clusters exist (the hub's after its rebuild), not here.",
                 "Every command below uses .venv/bin/platform or pulumi with the project's .venv "
                 "(Pulumi.yaml points the Python runtime at it), never a module run by another Python.",
             ),
         ),
         Step(
-            "Freeze the automation: this runbook is the only writer of the state",
+            f"Freeze {stack}'s automation: this runbook is the only writer of its state",
             where["workstation"],
             1,
             (
-                Shell(f"gh variable set {FREEZE_VARIABLE} --body true --repo {gh.slug}"),
+                Freeze(stack, gh.slug),
                 # Queued and waiting runs (an environment's approval) would start after the freeze
                 # check ran: cancelled (gh run list --status, gh run cancel).
                 *(
@@ -481,18 +784,18 @@ def build(
                 ),
             ),
             (
-                "up.yml and deploy-prod.yml skip every job while the variable is true (docs/dr.md, "
-                '"Freeze"); the Pulumi backend refuses a second concurrent update of the stack anyway.',
+                f"The jobs of up.yml and deploy-prod.yml that write or deploy {stack} skip while "
+                f'{freeze_variable(stack)} is true; other stacks\' jobs run as usual (docs/dr.md, "Freeze"); '
+                "the Pulumi backend refuses a second concurrent update of the stack anyway.",
             ),
         ),
     ]
-    region_urns = [r.urn for r in region_resources(plan, region)]
-    k8s_urns = [r.urn for r in kubernetes_objects(plan, region)]
+    region_urns = [r.urn for r in region_resources(full, region)]
+    k8s_objects = kubernetes_objects(full, region)
+    k8s_urns = [r.urn for r in k8s_objects]
     # The lost cluster's Kubernetes provider is targeted with its objects: only a targeted
     # provider is registered with the program's new inputs (deleteUnreachable).
-    k8s_providers = sorted(
-        {plan.by_urn()[r.provider].urn for r in kubernetes_objects(plan, region) if r.provider}
-    )
+    k8s_providers = sorted({full.by_urn()[r.provider].urn for r in k8s_objects if r.provider})
     # Lost hub pinned as accountRegion (the default follows the hub): never change that region.
     pin: tuple[tuple[str, Any], ...] = ()
     if kind == MOVE_HUB and "platform:accountRegion" not in raw:
@@ -512,12 +815,39 @@ def build(
             ),
         )
     )
+    # The clusters whose Kubernetes API the runbook's updates call: the hub after the runbook (its
+    # Argo CD objects, the cluster Secrets), and a rebuilt spoke (its own objects).
+    admitted = [hub_after] + ([region] if kind == REBUILD and not is_hub and k8s_urns else [])
+    # A cluster that exists now takes the address through a targeted update of its endpoint
+    # settings only; the lost region's is created with it.
+    existing = [r for r in admitted if r != region]
+    admit_urns = control_plane_urns(plan, existing)
+    steps.append(
+        Step(
+            f"Admit the operator's address to the API of {', '.join(naming.cluster_name(config.environment, r) for r in admitted)}",
+            where["workstation"] + " (AWS APIs only: EKS UpdateClusterConfig)",
+            _state_minutes(len(admit_urns)) + (5 if admit_urns else 0),
+            (
+                EditStack(stack, admit=tuple(admitted)),
+                *([Up(stack, admit_urns)] if admit_urns else []),
+            ),
+            (
+                f"${OPERATOR_CIDR_VARIABLE} joins platform:regions.<region>.publicAccessCidrs (prod's endpoints are "
+                "private: no workstation reaches them otherwise); the targeted update names the cluster "
+                "component and its control plane only, so no Kubernetes API is called. Withdrawn at the end.",
+            ),
+        )
+    )
     hub_move_info: dict[str, Any] | None = None
     targets: list[Resource]
     dependents: list[Resource]
+    # The hub's NAT addresses change (a rebuilt hub's new Elastic IPs, a moved hub's): the
+    # stacks whose hub admits them must read them again before the deploy (item below).
+    hub_addresses_change = kind == MOVE_HUB or (kind == REBUILD and is_hub)
     if kind == REBUILD:
-        targets, dependents = rebuild_sets(plan, region)
+        targets, dependents = rebuild_sets(full, region)
         urns = tuple(r.urn for r in targets)
+        plain = {r.urn for r in plan.resources}
         steps += [
             Step(
                 f"Refresh {region}'s resources: what no longer exists drops out of the state",
@@ -527,7 +857,9 @@ def build(
                 (
                     "Run the program (--run-program) so the providers carry deleteUnreachable and stsRegion. "
                     f"The objects of the lost cluster go without a call to it; {region}'s AWS resources are read "
-                    "and dropped if gone. Protected resources that still exist (KMS keys, repositories) stay.",
+                    "and dropped if gone. Protected resources that still exist (KMS keys, repositories) stay. "
+                    "The targets include pulumi-eks's children (the control plane, its role component, its "
+                    "Kubernetes provider: infra/dr.py eks_children).",
                 ),
             ),
             Step(
@@ -543,12 +875,12 @@ def build(
             Step(
                 f"Rebuild {region} and everything that depends on it",
                 where["hub"],
-                _build_minutes(plan, set(urns) | {r.urn for r in dependents}),
+                _build_minutes(plan, (set(urns) | {r.urn for r in dependents}) & plain),
                 (Up(stack, urns, target_dependents=True),),
                 (
                     f"{len(targets)} resources in {region}; --target-dependents also updates these "
                     f"{len(dependents)}, which depend on them:",
-                    *(f"  {_describe(plan, r)}" for r in dependents),
+                    *(f"  {_describe(full, r)}" for r in dependents),
                 ),
             ),
         ]
@@ -562,26 +894,30 @@ def build(
         still = [r for r in lost if r != region or r == config.account_region]
         edit_keys.append(("platform:unreachableRegions", still or None))
         take_out = EditStack(stack, tuple(edit_keys), remove_region=region)
-        after = offline.run(stack, flat_config=take_out.apply(EditStack(stack, pin).apply(raw)))
-        before_urns = {r.urn for r in plan.resources}
-        after_index = after.by_urn()
+        admit_edit = EditStack(stack, admit=tuple(admitted))
+        after = offline.run(
+            stack, flat_config=take_out.apply(admit_edit.apply(EditStack(stack, pin).apply(raw)))
+        )
+        after_full = with_eks_children(after)
+        before_index = full.by_urn()
+        after_index = after_full.by_urn()
         created = sorted(
             (
                 r
-                for r in after.resources
-                if r.urn not in before_urns or plan.by_urn()[r.urn].provider != r.provider
+                for r in after_full.resources
+                if r.urn not in before_index or before_index[r.urn].provider != r.provider
             ),
             key=lambda r: r.urn,
         )
         dependents = sorted(
             (
-                plan.by_urn()[u]
-                for u in graph.closure(set(region_urns), graph.dependents(plan)) - set(region_urns)
+                before_index[u]
+                for u in graph.closure(set(region_urns), graph.dependents(full)) - set(region_urns)
             ),
             key=lambda r: r.urn,
         )
-        targets = region_resources(plan, region)
-        aws_urns = [r.urn for r in lost_with(plan, region) if r.urn not in k8s_urns]
+        targets = region_resources(full, region)
+        aws_urns = [r.urn for r in lost_with(full, region) if r.urn not in k8s_urns]
         # Declared again elsewhere under the same URN (the hub's runners, Argo CD's Pod Identity
         # associations): forgotten first, so the update creates them anew instead of replacing
         # them, which would delete the old ones in the lost region.
@@ -606,6 +942,7 @@ def build(
             if k8s_urns
             else []
         )
+        plain_created = {r.urn for r in created} & {r.urn for r in after.resources}
         steps += [
             *drop_objects,
             Step(
@@ -637,13 +974,12 @@ def build(
             Step(
                 f"Apply it everywhere but {region}",
                 where["hub"],
-                _build_minutes(after, {r.urn for r in created})
-                if created
-                else _state_minutes(len(dependents)),
+                _build_minutes(after, plain_created) if plain_created else _state_minutes(len(dependents)),
                 (Up(stack, excludes=excludes),),
                 (
-                    f"--exclude leaves {region}'s {len(excludes)} AWS resources and providers alone (no call "
-                    "reaches the region); everything else is brought to the new configuration"
+                    f"--exclude leaves {region}'s {len(excludes)} AWS resources and providers alone, pulumi-eks's "
+                    "children included (no call reaches the region); everything else is brought to the new "
+                    "configuration"
                     + (f": {len(created)} resources created, on the new hub and for it." if created else "."),
                 ),
             ),
@@ -681,15 +1017,19 @@ def build(
                     Shell(
                         f".venv/bin/platform dr --stack {stack} --region {region} --backfill-script {path}"
                     ),
-                    Shell(f"SOURCE_PROFILE={source_profile} bash {path}"),
+                    Backfill(stack, region, path, source_profile),
                 ),
                 (
                     "The script is saved, not pasted: it never deletes or re-tags anything in the source, "
                     "copies only what the region lacks, and can be run again after an interruption "
-                    '(docs/registry.md, "Backfill").',
+                    '(docs/registry.md, "Backfill"). It needs the region\'s repositories: after the rebuild.',
                 ),
             )
         )
+    if config.argocd.sync == "automated":
+        steps.append(_applications_step(config, hub_after, where))
+    remaining = [r for r in admitted if r in after.config.region_names]
+    withdraw_urns = control_plane_urns(after, remaining)
     steps += [
         Step(
             "Check that nothing is left to do",
@@ -698,20 +1038,51 @@ def build(
             (Preview(stack),),
         ),
         Step(
-            "Push the stack file and lift the freeze",
+            "Withdraw the operator's address",
+            where["workstation"] + " (AWS APIs only: EKS UpdateClusterConfig)",
+            _state_minutes(len(withdraw_urns)) + 5,
+            (EditStack(stack, withdraw=tuple(remaining)), Up(stack, withdraw_urns)),
+            (
+                "The stack file is back to its configured CIDRs before it is pushed; the targeted update "
+                "names the cluster components and their control planes only.",
+            ),
+        ),
+        Step(
+            f"Push the stack file and lift {stack}'s freeze",
             where["workstation"],
             2,
             (
                 Shell(
                     f"git diff --quiet Pulumi.{stack}.yaml || git commit -am 'DR: {region} of {stack}'; "
-                    "git push   # up.yml skips while frozen"
+                    f"git push   # up.yml skips {stack}'s job while frozen"
                 ),
-                Shell(f"gh variable delete {FREEZE_VARIABLE} --repo {gh.slug}"),
+                Freeze(stack, gh.slug, lift=True),
             ),
             ("The next push to main runs up.yml as usual; its update finds nothing to do.",),
         ),
     ]
-    steps.append(_applications_step(config, region, kind, where))
+    if hub_addresses_change:
+        for source in sources:
+            source_plan = offline.run(source)
+            hub_urns = control_plane_urns(source_plan, [source_plan.config.hub_region])
+            steps.append(
+                Step(
+                    f"{source}'s hub admits {stack}'s new hub addresses",
+                    f"an operator workstation with the {source} profile (AWS APIs only), as "
+                    f"{source_plan.config.cluster_admin_role_arn}",
+                    _state_minutes(len(hub_urns)) + 5,
+                    (Up(source, hub_urns),),
+                    (
+                        f"{source}'s hub endpoint admits {stack}'s hub NAT addresses, read from {stack}'s stack "
+                        f"output {naming.OUTPUT_HUB_EGRESS_CIDRS} (a StackReference, read on every update: "
+                        "infra/components/hub_readers.py); they changed with the hub. Until this update the deploy "
+                        f"cannot read {source}'s Applications. Targeted: only {source}'s hub cluster and its "
+                        "control plane (up.yml may be updating the same stack: on a 409 conflict, wait and re-run).",
+                    ),
+                )
+            )
+    if config.argocd.sync != "automated":
+        steps.append(_deploy_step(config, region, kind, where))
     return Runbook(
         stack,
         region,
@@ -769,37 +1140,39 @@ def _stays_down_notes(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
     )
 
 
-def _applications_step(config: cfg.StackConfig, region: str, kind: str, where: Mapping[str, str]) -> Step:
-    hub = config.hub_region
-    if config.argocd.sync == "automated":
-        return Step(
-            "Applications come back by themselves",
-            where["hub"],
-            5,
-            (
-                Shell(
-                    f"kubectl --context {naming.cluster_name(config.environment, hub)} -n "
-                    f"{naming.ARGOCD_NAMESPACE} get applications"
-                ),
-            ),
-            (
-                "Each Application's automated sync deploys its tag. An Application the ApplicationSet had to "
-                "regenerate (a rebuilt or moved hub) has no tag until Image Updater writes the newest one (a "
-                "minute or two); until then the chart renders only its ImageTagMissing guard, every sync fails "
-                'on it and nothing is pruned (docs/argocd.md, "The first tag").',
-            ),
-        )
+def _applications_step(config: cfg.StackConfig, hub: str, where: Mapping[str, str]) -> Step:
+    cluster = naming.cluster_name(config.environment, hub)
+    return Step(
+        "Applications come back by themselves",
+        where["hub"],
+        5,
+        (
+            Kubeconfig(config.stack, hub, cluster, config.stack),
+            ListApplications(config.stack, hub, cluster),
+        ),
+        (
+            "The hub's context is written now that its cluster exists (a rebuilt hub has a new endpoint). "
+            "Each Application's automated sync deploys its tag. An Application the ApplicationSet had to "
+            "regenerate (a rebuilt or moved hub) has no tag until Image Updater writes the newest one (a "
+            "minute or two); until then the chart renders only its ImageTagMissing guard, every sync fails "
+            'on it and nothing is pruned (docs/argocd.md, "The first tag").',
+        ),
+    )
+
+
+def _deploy_step(config: cfg.StackConfig, region: str, kind: str, where: Mapping[str, str]) -> Step:
     return Step(
         "Deploy the Applications (prod never syncs by itself)",
-        where["both-hubs"],
+        where["runners"],
         max(5, config.deploy.timeout_seconds * len(config.deploy.region_order) / 60 / 3),
         (
-            Shell(f".venv/bin/platform deploy {config.stack} --dry-run"),
-            Shell(f".venv/bin/platform deploy {config.stack}   # or: gh workflow run deploy-prod.yml"),
+            Deploy(config.stack, config.github.slug, dry_run=True),
+            Deploy(config.stack, config.github.slug, dry_run=False),
         ),
         (
             "The deploy command syncs each Application in the configured order, verifying every image "
-            "against what staging runs; regions already in sync finish at once."
+            "against what staging runs; regions already in sync finish at once. It runs on the runners, "
+            "which reach the private hub, after the freeze is lifted (the job skips while frozen)."
             + (f" {region} has left the stack: nothing is deployed there." if kind == STAYS_DOWN else ""),
         ),
     )

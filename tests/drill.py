@@ -21,7 +21,18 @@ behaviour, named where it is used; anything a rule does not cover raises.
 * pulumi-kubernetes (provider/pkg/provider/provider.go, v4.32.0): on an unreachable cluster,
   Read returns "deleted" with ``deleteUnreachable`` and fails without it; Delete succeeds
   (state only) with it, except for a Helm Release, whose Delete always fails; Create and
-  Update always fail.
+  Update always fail. ``deleteUnreachable`` is the provider input, else the
+  ``PULUMI_K8S_DELETE_UNREACHABLE`` environment variable (:func:`delete_unreachable`).
+* pulumi-eks registers children under each ``eks:index:Cluster`` (infra.dr.eks_children, from
+  nodejs/eks/cluster/cluster.ts): the engine records them, so the program's plan here includes them.
+* Where the operator's commands reach: a cluster's Kubernetes API answers the operator's
+  workstation only if its endpoint is public and admits the workstation's address
+  (https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html); ``aws eks
+  update-kubeconfig`` calls DescribeCluster, which fails for a cluster that does not exist; the
+  deploy job of deploy-prod.yml is skipped while the stack is frozen, and reads the source stack's
+  hub, which admits the stack's hub NAT addresses as of the source's last update (a StackReference).
+* The state tells the truth: an update of a resource whose cloud object is gone fails (not
+  found), and after the runbook no resource in the state is gone.
 """
 
 from __future__ import annotations
@@ -47,6 +58,26 @@ class Refused(RuntimeError):
     """The Pulumi CLI refuses the command (protected resource, a dependent left behind)."""
 
 
+class Precondition(AssertionError):
+    """A step runs before what it needs exists (a cluster, a context, an admitted address, the freeze)."""
+
+
+def delete_unreachable(provider_inputs: Mapping[str, Any], environment: Mapping[str, str]) -> bool:
+    """Whether a Kubernetes provider drops the objects of an unreachable cluster.
+
+    pulumi/pulumi-kubernetes provider/pkg/provider/provider.go (v4.32.0, ``Configure``): the
+    provider input ``deleteUnreachable`` ("kubernetes:config:deleteUnreachable") if it is set,
+    ``== "true"``; else the environment variable ``PULUMI_K8S_DELETE_UNREACHABLE`` if it exists,
+    ``== "true"``; else false.
+    """
+    given = provider_inputs.get("deleteUnreachable")
+    if given is not None:
+        return str(given).lower() == "true"
+    if "PULUMI_K8S_DELETE_UNREACHABLE" in environment:
+        return environment["PULUMI_K8S_DELETE_UNREACHABLE"] == "true"
+    return False
+
+
 @dataclass
 class Change:
     op: str  # create, update, replace, delete, drop (refresh/state delete: state only)
@@ -63,6 +94,8 @@ class Cloud:
     aws_down: set[str] = field(default_factory=set)
     clusters_down: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
+    # The operator workstation's address (the runbook's $OPERATOR_CIDR).
+    operator_cidr: str = dr.OPERATOR_CIDR_STANDIN
 
 
 class Engine:
@@ -78,14 +111,55 @@ class Engine:
         self.changes: list[Change] = []
         # PULUMI_K8S_DELETE_UNREACHABLE=true in the environment of the running command.
         self.env_delete_unreachable = False
+        # Stacks whose freeze variable is set (the runbook's Freeze action).
+        self.frozen: set[str] = set()
+        # How many times each resource was created: a re-created cluster has a new endpoint, a
+        # re-created Elastic IP a new address.
+        self.generation: dict[str, int] = {u: 0 for u in self.state}
+        # Kube contexts written: cluster name -> generation of its control plane then.
+        self.contexts: dict[str, int] = {}
+        # The hub NAT addresses in the stack's outputs, and those the source stacks' hubs admit.
+        self.published = self._hub_addresses()
+        self.sources_admit = self.published
 
     # -- the program ---------------------------------------------------------------------------
 
     def program(self) -> Plan:
+        """What the engine registers: the program's resources and pulumi-eks's children."""
         key = repr(sorted(self.raw.items(), key=lambda kv: kv[0]))
         if key not in self._plans:
-            self._plans[key] = offline.run(self.stack, flat_config=self.raw)
+            self._plans[key] = dr.with_eks_children(offline.run(self.stack, flat_config=self.raw))
         return self._plans[key]
+
+    def _hub_addresses(self) -> frozenset[tuple[str, int]]:
+        plan = self.program()
+        hub = plan.config.hub_region
+        return frozenset(
+            (r.urn, self.generation.get(r.urn, 0))
+            for r in plan.of_type("aws:ec2/eip:Eip")
+            if plan.region_of(r) == hub and r.urn in self.state
+        )
+
+    def _cluster_of(self, region: str) -> Resource | None:
+        for r in self.state.values():
+            if r.type == dr.EKS_CONTROL_PLANE and self.regions_of_state.get(r.urn) == region:
+                return r
+        return None
+
+    def _admits_operator(self, region: str) -> bool:
+        """The region's cluster endpoint, as the state has it now, admits the operator's address."""
+        component = next(
+            (
+                r
+                for r in self.state.values()
+                if r.type == dr.EKS_COMPONENT and self.regions_of_state.get(r.urn) == region
+            ),
+            None,
+        )
+        if component is None:
+            return False
+        public = component.inputs.get("endpointPublicAccess")
+        return bool(public) and self.cloud.operator_cidr in (component.inputs.get("publicAccessCidrs") or [])
 
     # -- reachability --------------------------------------------------------------------------
 
@@ -107,15 +181,17 @@ class Engine:
         if provider.type == K8S_PROVIDER:
             region = self.regions_of_state.get(provider.urn) or self.program().region_of(provider)
             if region not in self.cloud.clusters_down:
+                if not self._admits_operator(str(region)):
+                    raise Precondition(
+                        f"{command}: {verb} {r.urn}: {region}'s cluster API does not admit the operator's "
+                        f"address {self.cloud.operator_cidr}"
+                    )
                 return "ok"
-            # pulumi-kubernetes provider.go Configure (read after v4.32.0): the input, else the env variable.
-            given = provider.inputs.get("deleteUnreachable")
-            delete_unreachable = (
-                str(given).lower() == "true" if given is not None else self.env_delete_unreachable
-            )
-            if verb == "read" and delete_unreachable:
+            environment = {"PULUMI_K8S_DELETE_UNREACHABLE": "true"} if self.env_delete_unreachable else {}
+            dropping = delete_unreachable(provider.inputs, environment)
+            if verb == "read" and dropping:
                 return "dropped"
-            if verb == "delete" and delete_unreachable and r.type != HELM_RELEASE:
+            if verb == "delete" and dropping and r.type != HELM_RELEASE:
                 return "dropped"
             raise Unreachable(f"{command}: {verb} {r.urn} on {region}'s unreachable cluster")
         if provider.type == "pulumi:providers:github":
@@ -136,11 +212,22 @@ class Engine:
     # -- commands ------------------------------------------------------------------------------
 
     def run(self, action: dr.Action) -> None:
+        """Run one action of the runbook, after checking what it needs."""
+        pulumi = isinstance(action, (dr.Refresh, dr.Up, dr.StateDelete, dr.Preview))
+        if pulumi and getattr(action, "stack", None) == self.stack and self.stack not in self.frozen:
+            raise Precondition(f"{action.command()}: {self.stack} is not frozen (up.yml may write its state)")
         if isinstance(action, dr.EditStack):
-            self.raw = action.apply(self.raw)
+            self.raw = action.apply(self.raw, self.cloud.operator_cidr)
             self.program()  # the edited stack file is valid: the program runs
+        elif isinstance(action, dr.Freeze):
+            if action.lift:
+                self.frozen.discard(action.stack)
+            else:
+                self.frozen.add(action.stack)
         elif isinstance(action, dr.Refresh):
             self.refresh(action.targets, action.run_program, action.command(), action.delete_unreachable)
+        elif isinstance(action, dr.Up) and action.stack != self.stack:
+            self.source_up(action)
         elif isinstance(action, dr.Up):
             self.up(action.targets, action.target_dependents, action.excludes, action.command())
         elif isinstance(action, dr.StateDelete):
@@ -149,10 +236,70 @@ class Engine:
             pending = self.pending()
             if pending:
                 raise AssertionError(f"preview --expect-no-changes: {pending[:5]}")
+        elif isinstance(action, dr.Kubeconfig):
+            self.kubeconfig(action)
+        elif isinstance(action, dr.ListApplications):
+            self._use_context(action.region, action.context, action.command())
+            if not self._admits_operator(action.region):
+                raise Precondition(f"{action.command()}: {action.region}'s API does not admit the operator")
+        elif isinstance(action, dr.Backfill):
+            self.backfill(action)
+        elif isinstance(action, dr.Deploy):
+            self.deploy(action)
         elif isinstance(action, dr.Shell):
-            pass  # outside Pulumi: freeze, git, kubectl, the backfill, the deploy command
+            pass  # outside Pulumi: gh run list/cancel, git, writing the backfill script
         else:  # pragma: no cover
             raise NotImplementedError(action)
+
+    def kubeconfig(self, action: dr.Kubeconfig) -> None:
+        """``aws eks update-kubeconfig``: EKS DescribeCluster in the cluster's region."""
+        if action.stack != self.stack:
+            return  # another stack's cluster, outside the incident
+        cluster = self._cluster_of(action.region)
+        if action.region in self.cloud.aws_down:
+            raise Precondition(f"{action.command()}: {action.region}'s EKS API does not answer")
+        if cluster is None or cluster.urn in self.cloud.gone:
+            raise Precondition(f"{action.command()}: {action.cluster} does not exist yet")
+        self.contexts[action.cluster] = self.generation.get(cluster.urn, 0)
+
+    def _use_context(self, region: str, context: str, command: str) -> None:
+        cluster = self._cluster_of(region)
+        if cluster is None or cluster.urn in self.cloud.gone or region in self.cloud.clusters_down:
+            raise Precondition(f"{command}: {region}'s cluster does not answer")
+        if self.contexts.get(context) != self.generation.get(cluster.urn, 0):
+            raise Precondition(f"{command}: no kube context {context} for the cluster as it is now")
+
+    def backfill(self, action: dr.Backfill) -> None:
+        """The backfill copies into the region's repositories: they must exist."""
+        repositories = [
+            r
+            for r in self.program().of_type("aws:ecr/repository:Repository")
+            if self.program().region_of(r) == action.region
+        ]
+        missing = [r.urn for r in repositories if r.urn not in self.state or r.urn in self.cloud.gone]
+        if not repositories or missing or action.region in self.cloud.aws_down:
+            raise Precondition(
+                f"{action.command()}: {action.region}'s repositories do not exist: {missing[:3]}"
+            )
+
+    def deploy(self, action: dr.Deploy) -> None:
+        """deploy-prod.yml's job: skipped while frozen; reads the source stacks' hubs, which must
+        admit this stack's current hub NAT addresses."""
+        if action.stack in self.frozen:
+            raise Precondition(f"{action.command()}: the job is skipped while {action.stack} is frozen")
+        if dr.source_stacks(self.program().config) and self.sources_admit != self.published:
+            raise Precondition(
+                f"{action.command()}: the source stack's hub still admits the old hub addresses of {self.stack}"
+            )
+
+    def source_up(self, action: dr.Up) -> None:
+        """A targeted update of a source stack's hub cluster: it reads this stack's published
+        hub addresses (StackReference, read on every update) and admits them."""
+        if action.stack not in dr.source_stacks(self.program().config):
+            raise NotImplementedError(f"an update of {action.stack} in {self.stack}'s runbook")
+        if not action.targets or action.target_dependents or action.excludes:
+            raise AssertionError(f"{action.command()}: expected a targeted update without dependents")
+        self.sources_admit = self.published
 
     def refresh(
         self, targets: Iterable[str], run_program: bool, command: str, env_delete_unreachable: bool = False
@@ -267,8 +414,13 @@ class Engine:
                 continue
             if op in ("delete", "replace") and old is not None and old.protect:
                 raise Refused(f"{command}: {op} of protected {old.urn}")
+            if op == "update" and r.urn in self.cloud.gone and (r.custom or r.remote) and not r.is_provider:
+                raise Refused(f"{command}: update {r.urn}: not found (the state says it exists, it does not)")
             if op in ("create", "update", "replace"):
                 self._call(r, self._provider(r, want), op, command)
+            if op in ("create", "replace"):
+                self.cloud.gone.discard(r.urn)
+                self.generation[r.urn] = self.generation.get(r.urn, -1) + 1
             if op in ("delete", "replace") and old is not None:
                 outcome = self._call(old, self._provider(old, self.state), "delete", command)
                 if op == "delete":
@@ -277,9 +429,10 @@ class Engine:
             self.state[r.urn] = copy.deepcopy(r)
             self.regions_of_state[r.urn] = self.program().region_of(r)
             self.changes.append(Change(op, r.urn, command))
-            if r.type == "eks:index:Cluster":
+            if r.type == dr.EKS_CONTROL_PLANE and op in ("create", "replace"):
                 # A new cluster answers: its region's Kubernetes endpoint is back.
                 self.cloud.clusters_down.discard(self.program().region_of(r) or "")
+        self.published = self._hub_addresses()
 
 
 def _data_edges(r: Resource) -> set[str]:

@@ -9,6 +9,7 @@ can be checked here, in the installed packages, is pinned here.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import botocore.session as botocore_session
@@ -84,19 +85,263 @@ def test_ecr_finds_an_image_by_digest_and_lists_running_backfills() -> None:
     assert "Only one replication backfill can be in progress" in start.documentation
 
 
-def test_the_freeze_variable_is_the_one_the_workflows_check() -> None:
-    """Every job of up.yml and deploy-prod.yml is skipped while the runbook's freeze is set (the
-    ``vars`` context is available to ``jobs.<job_id>.if``: GitHub docs, contexts, context
-    availability)."""
+def _job_if(expression: str, variables: dict[str, str], needs: dict[str, str]) -> bool:
+    """A job's ``if:`` evaluated for the forms the workflows use: ``vars.X`` (an unset variable
+    is the empty string), ``needs.<job>.result``, ``!cancelled()`` (true: no run is cancelled
+    here), ``==``, ``!=``, ``&&``, ``||``, parentheses; a job ``if`` with no status-check function
+    gets an implicit ``success()``, false when a needed job did not succeed (GitHub docs,
+    expressions, status check functions; jobs.<job_id>.needs: "If a job fails or is skipped,
+    all jobs that need it are skipped unless the jobs use a conditional expression that causes
+    the job to continue")."""
+    text = expression.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2].strip()
+    status_function = any(f in text for f in ("cancelled()", "always()", "success()", "failure()"))
+    if not status_function and any(result != "success" for result in needs.values()):
+        return False
+    text = text.replace("!cancelled()", "True").replace("&&", " and ").replace("||", " or ")
+    text = re.sub(r"vars\.([A-Za-z0-9_]+)", lambda m: repr(variables.get(m.group(1), "")), text)
+    text = re.sub(r"needs\.([A-Za-z0-9_-]+)\.result", lambda m: repr(needs[m.group(1)]), text)
+    if re.search(r"[A-Za-z_]+\(", text):
+        raise NotImplementedError(expression)
+    return bool(eval(text, {"__builtins__": {}}, {}))
+
+
+def _workflow_jobs(name: str) -> dict[str, Any]:
     import yaml
+
+    jobs: dict[str, Any] = yaml.safe_load((cfg.PROJECT_ROOT / ".github" / "workflows" / name).read_text())[
+        "jobs"
+    ]
+    return jobs
+
+
+def test_each_stacks_freeze_skips_only_that_stacks_jobs() -> None:
+    """The freeze is per stack (``PLATFORM_FREEZE_<STACK>``, infra.dr.freeze_variable): each job of
+    up.yml (its stack: the pulumi/actions step's stack-name) and deploy-prod.yml (the stack whose
+    github.deployEnvironment is the job's environment) is skipped while its own stack is frozen,
+    and runs while only another stack is (its ``needs`` skipped by that stack's freeze included).
+    The ``vars`` context is available to ``jobs.<job_id>.if`` (GitHub docs, contexts, context
+    availability); variable names are case-insensitive, letters, digits and underscores (GitHub
+    docs, variables, naming conventions)."""
+    from infra import dr, stackset
+
+    stacks = stackset.load()
+    jobs_of: dict[str, tuple[str, dict[str, Any]]] = {}
+    up = _workflow_jobs("up.yml")
+    for job_name, job in up.items():
+        jobs_of[f"up.yml:{job_name}"] = (job["steps"][-1]["with"]["stack-name"], job)
+    for job_name, job in _workflow_jobs("deploy-prod.yml").items():
+        # The stack the deploy command is run for: the first of its arguments.
+        (deployed,) = {m for step in job["steps"] for m in re.findall(r"args=\((\S+)", step.get("run", ""))}
+        assert stacks[stackset.file_name(deployed)].github.deploy_environment == job["environment"]
+        jobs_of[f"deploy-prod.yml:{job_name}"] = (deployed, job)
+    job_stack = {
+        name.split(":", 1)[1]: stack for name, (stack, _) in jobs_of.items() if name.startswith("up.yml")
+    }
+    all_stacks = sorted({stack for stack, _ in jobs_of.values()})
+    for name, (stack, job) in jobs_of.items():
+        needs = job.get("needs", [])
+        needs = [needs] if isinstance(needs, str) else list(needs)
+        own = {dr.freeze_variable(stack): "true"}
+        assert dr.freeze_variable(stack) in job["if"], name
+        # Frozen: skipped, whatever its needs did.
+        for results in ({n: "success" for n in needs}, {n: "skipped" for n in needs}):
+            assert not _job_if(job["if"], own, results), (name, results)
+        # Nothing frozen: runs after its needs succeeded, not after a failure.
+        assert _job_if(job["if"], {}, {n: "success" for n in needs}), name
+        if needs:
+            assert not _job_if(job["if"], {}, {n: "failure" for n in needs}), name
+        # Another stack frozen (that stack's job skipped by its freeze): runs.
+        for other in (s for s in all_stacks if s != stack):
+            frozen = {dr.freeze_variable(other): "true"}
+            results = {n: "skipped" if job_stack.get(n) == other else "success" for n in needs}
+            assert _job_if(job["if"], frozen, results), (name, other)
+
+
+def test_the_freeze_variable_is_a_github_variable_name_per_stack() -> None:
+    """GitHub variable names: letters, digits, underscores, not starting with a digit or
+    GITHUB_ (GitHub docs, variables, naming conventions); one per stack of the checkout."""
+    from infra import dr, stackset
+
+    names = {dr.freeze_variable(c.stack) for c in stackset.load().values()}
+    assert len(names) == len(stackset.load())
+    for name in names:
+        assert re.fullmatch(r"[A-Z_][A-Z0-9_]*", name) and not name.startswith("GITHUB_"), name
+    assert dr.freeze_variable("eu-prod.2") == "PLATFORM_FREEZE_EU_PROD_2"
+
+
+def test_up_yml_holds_one_writer_per_stack() -> None:
+    """Each up.yml job has its stack's concurrency group, never cancelled half-way (docs/dr.md)."""
+    for job_name, job in _workflow_jobs("up.yml").items():
+        stack = job["steps"][-1]["with"]["stack-name"]
+        assert job["concurrency"] == {"group": f"pulumi-state-{stack}", "cancel-in-progress": False}, job_name
+
+
+# --- pulumi-eks's children ----------------------------------------------------------------------
+
+
+def test_pulumi_eks_registers_a_role_component_the_control_plane_and_a_provider_under_each_cluster() -> None:
+    """pulumi/pulumi-eks nodejs/eks/cluster/cluster.ts (main 7bf0c1b1: v4.3.0 plus nine
+    dependency-only commits; 4.4.0 installed, not in the copy read), ``createCore``: with no
+    ``serviceRole``, ``new ServiceRole(`${name}-eksRole`, ..., { parent, provider })``
+    (nodejs/eks/servicerole.ts: ``aws.iam.Role(`${name}-role`)`` and one
+    ``aws.iam.RolePolicyAttachment(`${name}-${sha1hash(policy.id)}`)`` per managed policy,
+    sha1hash = the first 8 hex digits, policy id "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"),
+    ``new aws.eks.Cluster(`${name}-eksCluster`, ..., { parent, ... })`` and
+    ``new k8s.Provider(`${name}-eks-k8s`, ..., { parent })``. A child's URN type is its parent's
+    type chain, ``$``, its type (pulumi/pulumi v3.259.0 sdk/go/common/resource/urn/urn.go ``New``)."""
+    from infra import dr
+
+    for stack in ("prod", "staging"):
+        plan = offline.run(stack)
+        for component in plan.of_type(dr.EKS_COMPONENT):
+            chain = component.urn.rsplit("::", 1)[0]
+            children = {(c.type, c.urn) for c in dr.eks_children(component)}
+            n = component.name
+            role_chain = f"{chain}$eks:index:ServiceRole"
+            assert children == {
+                ("eks:index:ServiceRole", f"{role_chain}::{n}-eksRole"),
+                ("aws:iam/role:Role", f"{role_chain}$aws:iam/role:Role::{n}-eksRole-role"),
+                (
+                    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                    f"{role_chain}$aws:iam/rolePolicyAttachment:RolePolicyAttachment::{n}-eksRole-4b490823",
+                ),
+                ("aws:eks/cluster:Cluster", f"{chain}$aws:eks/cluster:Cluster::{n}-eksCluster"),
+                ("pulumi:providers:kubernetes", f"{chain}$pulumi:providers:kubernetes::{n}-eks-k8s"),
+            }
+            # Children inherit protect and the aws provider (sdk/nodejs/resource.ts v3.259.0).
+            for child in dr.eks_children(component):
+                assert child.protect == component.protect
+                if child.custom and not child.is_provider:
+                    assert child.provider == component.providers["aws"]
+
+
+def test_pulumi_eks_options_that_would_add_children_are_refused() -> None:
+    """cluster.ts (as above): ``skipDefaultSecurityGroups`` false adds ``<name>-nodeSecurityGroup``
+    and its ingress rule, ``skipDefaultNodeGroup`` false a node group and ``<name>-instanceRole``,
+    ``useDefaultVpcCni`` false ``<name>-vpc-cni``, ``createOidcProvider`` ``<name>-oidcProvider``,
+    authentication mode CONFIG_MAP the ``<name>-nodeAccess`` ConfigMap, CoreDNS/kube-proxy add-on
+    options enabled ``<name>-coredns`` / ``<name>-kube-proxy``, ``storageClasses`` one
+    StorageClass each: the list would be wrong, so it is refused. The option names are the
+    installed pulumi-eks 4.4.0 SDK's (pulumi_eks/cluster.py)."""
+    import dataclasses
+
+    import pulumi_eks
 
     from infra import dr
 
-    for name in ("up.yml", "deploy-prod.yml"):
-        workflow = yaml.safe_load((cfg.PROJECT_ROOT / ".github" / "workflows" / name).read_text())
-        for job_name, job in workflow["jobs"].items():
-            assert job.get("if") == f"vars.{dr.FREEZE_VARIABLE} != 'true'", (name, job_name)
-    up = yaml.safe_load((cfg.PROJECT_ROOT / ".github" / "workflows" / "up.yml").read_text())
-    for job_name, job in up["jobs"].items():
-        stack = job["steps"][-1]["with"]["stack-name"]
-        assert job["concurrency"] == {"group": f"pulumi-state-{stack}", "cancel-in-progress": False}, job_name
+    params = set(inspect.signature(pulumi_eks.Cluster._internal_init).parameters)
+    assert {
+        "skip_default_node_group",
+        "skip_default_security_groups",
+        "use_default_vpc_cni",
+        "create_oidc_provider",
+        "authentication_mode",
+        "coredns_addon_options",
+        "kube_proxy_addon_options",
+        "storage_classes",
+        "service_role",
+        "fargate",
+        "auto_mode",
+        "access_entries",
+    } <= params
+    component = offline.run("prod").of_type(dr.EKS_COMPONENT)[0]
+    for key, value in (
+        ("skipDefaultSecurityGroups", False),
+        ("skipDefaultNodeGroup", False),
+        ("useDefaultVpcCni", False),
+        ("createOidcProvider", True),
+        ("authenticationMode", "API_AND_CONFIG_MAP"),
+        ("corednsAddonOptions", {"enabled": True}),
+        ("kubeProxyAddonOptions", {}),
+        ("storageClasses", "gp3"),
+        ("fargate", True),
+    ):
+        changed = dataclasses.replace(component, inputs={**component.inputs, key: value})
+        try:
+            dr.eks_children(changed)
+        except dr.UnreadEksOptions as exc:
+            assert key in str(exc)
+        else:
+            raise AssertionError(f"{key}={value!r} was not refused")
+
+
+# --- What a lost region's providers do ----------------------------------------------------------
+
+
+def test_delete_unreachable_is_the_provider_input_else_the_environment_variable() -> None:
+    """pulumi/pulumi-kubernetes provider/pkg/provider/provider.go (v4.32.0, the newest tag in the
+    copy read; the head of 2026-07-01 has the same lines; 4.34.2 installed, not read at its tag),
+    ``Configure``: ``deleteUnreachable`` is ``vars["kubernetes:config:deleteUnreachable"] ==
+    "true"`` if that input exists, else ``os.LookupEnv("PULUMI_K8S_DELETE_UNREACHABLE") ==
+    "true"`` if the variable exists, else false; ``Read`` on an unreachable cluster with it returns
+    the "deleted" response (the object leaves the state) and without it fails "... rerunning the
+    operation with the PULUMI_K8S_DELETE_UNREACHABLE environment variable set to "true"". The
+    drill's engine (tests/drill.py) decides with this transcription."""
+    from tests.drill import delete_unreachable
+
+    env = {"PULUMI_K8S_DELETE_UNREACHABLE": "true"}
+    assert delete_unreachable({"deleteUnreachable": "true"}, {})
+    assert not delete_unreachable({"deleteUnreachable": "false"}, env)  # the input wins
+    assert delete_unreachable({}, env)
+    assert not delete_unreachable({}, {"PULUMI_K8S_DELETE_UNREACHABLE": "1"})  # only "true"
+    assert not delete_unreachable({}, {})
+    # The runbook's refreshes set the variable, and the program sets the input only to true
+    # (an explicit false would override the variable).
+    from infra import dr
+
+    assert dr.DELETE_UNREACHABLE_ENV == "PULUMI_K8S_DELETE_UNREACHABLE"
+    raw = cfg.read_stack_file(cfg.stack_file("prod"))
+    lost = offline.run("prod").config.spoke_regions[0]
+    marked = offline.run("prod", flat_config={**raw, "platform:unreachableRegions": [lost]})
+    values = {r.inputs.get("deleteUnreachable") for r in marked.of_type("pulumi:providers:kubernetes")}
+    assert values <= {None, "true"}
+
+
+def test_the_lost_regions_aws_provider_calls_sts_in_a_reachable_region() -> None:
+    """pulumi-aws 7.51.1 ``stsRegion``: "The region where AWS STS operations will take place"
+    (pulumi_aws/provider.py); the Terraform AWS provider it wraps uses the AWS SDK for Go v2,
+    whose STS endpoint is regional by default (https://docs.aws.amazon.com/sdkref/latest/guide/feature-sts-regionalized-endpoints.html:
+    sts.<region>.amazonaws.com). botocore 1.44's endpoint rules resolve the same host. So the
+    marked region's provider authenticates at the reachable region's STS host, never the lost one's."""
+    raw = cfg.read_stack_file(cfg.stack_file("prod"))
+    healthy = offline.run("prod", flat_config=raw)
+    lost = healthy.config.spoke_regions[0]
+    marked = offline.run("prod", flat_config={**raw, "platform:unreachableRegions": [lost]})
+    provider = marked.one("pulumi:providers:aws", f"aws-{lost}")
+    sts_region = provider.inputs["stsRegion"]
+    assert sts_region != lost and sts_region in healthy.config.region_names
+    session = botocore_session.get_session()
+    client = session.create_client(
+        "sts", region_name=sts_region, aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    assert client.meta.endpoint_url == f"https://sts.{sts_region}.amazonaws.com"
+    lost_client = session.create_client(
+        "sts", region_name=lost, aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    assert lost_client.meta.endpoint_url != client.meta.endpoint_url
+
+
+def test_ecr_describe_images_by_tag_as_the_backfill_uses_it() -> None:
+    """ECR DescribeImages (botocore ecr 2015-09-21 model; https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html):
+    ``imageIds`` by ``imageTag`` (the script asks whether the region's tag names the digest it
+    would copy); a tag that is not there is ImageNotFoundException ("The image requested does
+    not exist in the specified repository"), so the CLI fails and the script copies; ``filter``
+    ``tagStatus`` TAGGED; each ImageDetail has ``imageDigest``, ``imageTags``, ``imagePushedAt``
+    (the script's --query). The script uses exactly these."""
+    from infra import stackset
+    from infra.documents import ecr as ecr_documents
+
+    describe = operation("ecr", "DescribeImages")
+    assert "imageTag" in describe.input_shape.members["imageIds"].member.members
+    assert "TAGGED" in describe.input_shape.members["filter"].members["tagStatus"].enum
+    detail = describe.output_shape.members["imageDetails"].member.members
+    assert {"imageDigest", "imageTags", "imagePushedAt"} <= set(detail)
+    missing = next(e for e in describe.error_shapes if e.name == "ImageNotFoundException")
+    assert "does not exist" in missing.documentation
+    # The copy path: the source stack's primary region, rebuilt (no replication reaches it).
+    config = next(c for c in stackset.load().values() if c.builds_images)
+    script = "\n".join(ecr_documents.backfill_commands(config, config.ecr.primary_region))
+    assert "--image-ids imageTag=" in script and "--filter tagStatus=TAGGED" in script
+    assert "imageDetails[0].imageDigest" in script and "imagePushedAt" in script

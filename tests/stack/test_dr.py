@@ -11,8 +11,9 @@ import pytest
 
 from infra import dr, graph, offline
 from infra.offline import Plan
+from tests.conftest import stack_names
 
-STACKS = ("staging", "prod")
+STACKS = stack_names()
 SECRET = "kubernetes:core/v1:Secret"
 
 
@@ -27,7 +28,8 @@ def cases() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("stack", "region"), cases())
 def test_targets_are_exactly_the_regions_own_resources(stack: str, region: str) -> None:
-    p = plan(stack)
+    """On the stack as the engine records it: the program's resources and pulumi-eks's children."""
+    p = dr.with_eks_children(plan(stack))
     targets, _ = dr.rebuild_sets(p, region)
     target_urns = {r.urn for r in targets}
     # The region's providers are targets too (their inputs change with unreachableRegions); the
@@ -39,6 +41,7 @@ def test_targets_are_exactly_the_regions_own_resources(stack: str, region: str) 
     }
     assert target_urns == expected
     assert any(r.type == "eks:index:Cluster" for r in targets)
+    assert any(r.type == "aws:eks/cluster:Cluster" for r in targets)
     assert any(r.type == "aws:ecr/repository:Repository" for r in targets)
 
 
@@ -105,29 +108,34 @@ def test_moving_the_hub_gives_a_valid_plan_with_all_clusters_registered(stack: s
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
     p = plan(stack)
-    region = p.config.spoke_regions[-1]
+    region = p.config.region_names[-1]
     book = dr.build(p, region)
     text = dr.render(book)
+    freeze = dr.freeze_variable(stack)
     order = [
-        "gh variable set PLATFORM_FREEZE",
+        f"gh variable set {freeze} ",
         "platform:unreachableRegions",
+        "add $OPERATOR_CIDR to platform:regions.",
         "pulumi refresh",
-        "pulumi up",
         "--target-dependents",
         "Restore the images",
         "--expect-no-changes",
-        "gh variable delete PLATFORM_FREEZE",
+        "remove $OPERATOR_CIDR from platform:regions.",
+        f"gh variable delete {freeze} ",
     ]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions), positions
-    urns = {r.urn for r in p.resources}
+    urns = {r.urn for r in dr.with_eks_children(p).resources}
     assert book.target_urns and set(book.target_urns) <= urns
     for urn in book.target_urns:
         assert f"--target '{urn}'" in text
+    # pulumi-eks's control plane of the region is among them (the offline plan does not show it).
+    assert any(u.endswith(f"$aws:eks/cluster:Cluster::eks-{region}-eksCluster") for u in book.target_urns)
     for where in ("Pulumi state backend", "Git", "ECR"):
         assert where in text
     if p.config.argocd.sync == "manual":
-        assert ".venv/bin/platform deploy prod" in text
+        assert "gh workflow run deploy-prod.yml" in text
+        assert text.index(f"gh variable delete {freeze} ") < text.index("gh workflow run deploy-prod.yml")
     else:
         assert "automated sync" in text
     assert not [c for c in (c for s in book.steps for c in s.commands) if "python" in c]

@@ -4,13 +4,15 @@ The program runs for real (offline engine) for every version of the stack file t
 writes; tests/drill.py plays the Pulumi engine and the cloud, in which the lost region's AWS
 endpoints and cluster API do not answer. Each drill checks that every command finishes, that
 nothing outside the region changes but what depends on it (and nothing account-wide is
-replaced or deleted), and that the next `pulumi up` is a no-op. Regions come from the loaded
-stack files.
+replaced or deleted), and that the next `pulumi up` is a no-op. Stacks and regions come from the
+checkout's stack files (a stack a user adds is drilled too).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace as _replace
 from functools import cache
 
 import pytest
@@ -18,14 +20,21 @@ import pytest
 from infra import config as cfg
 from infra import dr, graph, offline
 from infra.offline import Plan
-from tests.drill import Cloud, Engine, Refused, Unreachable
+from tests.conftest import stack_names
+from tests.drill import Cloud, Engine, Precondition, Refused, Unreachable
 
-STACKS = ("staging", "prod")
+STACKS = stack_names()
 
 
 @cache
 def healthy(stack: str) -> Plan:
-    return offline.run(stack)
+    """The stack as a real `pulumi up` records it: the program's resources and pulumi-eks's children."""
+    return dr.with_eks_children(offline.run(stack))
+
+
+def with_spokes() -> list[str]:
+    """The stacks with a spoke (a stack of one region has no spoke to lose or move the hub to)."""
+    return [s for s in STACKS if healthy(s).config.spoke_regions]
 
 
 def raw(stack: str) -> dict[str, object]:
@@ -60,7 +69,18 @@ class Drill:
         return [(c.op, c.urn) for c in self.engine.changes if self.region_of(c.urn) != self.region]
 
 
-def drill(stack: str, region: str, *, new_hub: str | None = None, stays_down: bool = False) -> Drill:
+@cache
+def runbook(stack: str, region: str, new_hub: str | None = None, stays_down: bool = False) -> dr.Runbook:
+    return dr.build(offline.run(stack), region, new_hub=new_hub, stays_down=stays_down, raw=raw(stack))
+
+
+Edit = Callable[[list[dr.Action]], list[dr.Action]]
+
+
+def drill(
+    stack: str, region: str, *, new_hub: str | None = None, stays_down: bool = False, edit: Edit | None = None
+) -> Drill:
+    """Run the runbook's actions in order (``edit``: the same runbook with a step dropped or moved)."""
     before = healthy(stack)
     own = {r.urn for r in dr.region_resources(before, region)}
     if new_hub or stays_down:
@@ -73,14 +93,23 @@ def drill(stack: str, region: str, *, new_hub: str | None = None, stays_down: bo
             gone={u for u in own if before.by_urn()[u].custom or before.by_urn()[u].remote},
         )
     engine = Engine(stack, raw(stack), cloud)
-    book = dr.build(before, region, new_hub=new_hub, stays_down=stays_down, raw=engine.raw)
-    for action in book.actions:
+    book = runbook(stack, region, new_hub, stays_down)
+    actions = list(book.actions)
+    for action in edit(actions) if edit is not None else actions:
         engine.run(action)
     return Drill(engine, book, before, region)
 
 
 def assert_next_up_is_a_no_op(d: Drill) -> None:
+    # The state tells the truth: nothing in it is gone from the cloud.
+    assert not set(d.engine.state) & d.engine.cloud.gone, sorted(set(d.engine.state) & d.engine.cloud.gone)[
+        :5
+    ]
+    # The stack file is back to its configured endpoints: the operator's address is withdrawn.
+    assert d.engine.cloud.operator_cidr not in repr(d.engine.raw)
+    assert d.engine.stack not in d.engine.frozen
     assert d.engine.pending() == []
+    d.engine.frozen.add(d.engine.stack)
     d.engine.run(dr.Up(d.engine.stack))  # and it runs without reaching the lost region
 
 
@@ -107,15 +136,30 @@ def assert_nothing_account_wide_replaced_or_deleted(d: Drill) -> None:
             assert c.urn in d.engine.state, c.urn
 
 
-@pytest.mark.parametrize("stack", STACKS)
-@pytest.mark.parametrize("which", ["spoke", "hub"])
+def admitted_endpoints(d: Drill) -> set[str]:
+    """The cluster components and control planes whose endpoint settings the runbook's own
+    'Admit the operator' and 'Withdraw' steps update (their targeted `pulumi up`s)."""
+    return {
+        u
+        for a in d.book.actions
+        if isinstance(a, dr.Up) and a.stack == d.engine.stack and a.targets
+        for u in a.targets
+        if not a.target_dependents
+    }
+
+
+@pytest.mark.parametrize(
+    ("stack", "which"),
+    [(s, w) for s in STACKS for w in ("spoke", "hub") if w == "hub" or healthy(s).config.spoke_regions],
+)
 def test_a_region_that_comes_back_empty_is_rebuilt(stack: str, which: str) -> None:
     config = healthy(stack).config
     region = config.hub_region if which == "hub" else config.spoke_regions[-1]
     d = drill(stack, region)
-    dependents = {r.urn for r in d.book.dependents}
+    dependents = {r.urn for r in d.book.dependents} | admitted_endpoints(d)
     outside = d.outside()
-    # Outside the region only what depends on it changes, and only in place.
+    # Outside the region only what depends on it changes (and the endpoints that admit the
+    # operator, then withdraw it), and only in place.
     assert {u for _, u in outside} <= dependents, sorted({u for _, u in outside} - dependents)
     assert {op for op, _ in outside} <= {"update"}, outside
     # Inside: everything comes back.
@@ -126,14 +170,14 @@ def test_a_region_that_comes_back_empty_is_rebuilt(stack: str, which: str) -> No
     assert_next_up_is_a_no_op(d)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", with_spokes())
 def test_a_spoke_that_stays_down_leaves_the_stack_and_nothing_else_moves(stack: str) -> None:
     config = healthy(stack).config
     region = config.spoke_regions[0]
     d = drill(stack, region, stays_down=True)
     final = d.engine.program().config
     assert region not in final.region_names and final.hub_region == config.hub_region
-    dependents = {r.urn for r in d.book.dependents}
+    dependents = {r.urn for r in d.book.dependents} | admitted_endpoints(d)
     for op, urn in d.outside():
         # Elsewhere: in-place updates (the ApplicationSet, the policies naming the region's key),
         # and what existed only for the lost region (its cluster Secret on the hub) removed.
@@ -149,7 +193,7 @@ def test_a_spoke_that_stays_down_leaves_the_stack_and_nothing_else_moves(stack: 
     assert_next_up_is_a_no_op(d)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", with_spokes())
 def test_the_hub_that_stays_down_moves_and_nothing_account_wide_is_recreated(stack: str) -> None:
     config = healthy(stack).config
     old, new = config.hub_region, config.spoke_regions[0]
@@ -172,30 +216,35 @@ def test_the_hub_that_stays_down_moves_and_nothing_account_wide_is_recreated(sta
     assert_next_up_is_a_no_op(d)
 
 
-def test_without_delete_unreachable_the_refresh_would_fail() -> None:
+@pytest.mark.parametrize("stack", STACKS)
+def test_without_delete_unreachable_the_refresh_would_fail(stack: str) -> None:
     """The drill can fail: the same refresh with the providers as the state has them (no
     --run-program, so no deleteUnreachable) stops on the lost cluster."""
-    before = healthy("prod")
+    before = healthy(stack)
     region = before.config.hub_region
-    engine = Engine("prod", raw("prod"), Cloud(aws_down={region}, clusters_down={region}))
+    engine = Engine(stack, raw(stack), Cloud(aws_down={region}, clusters_down={region}))
     objects = tuple(r.urn for r in dr.kubernetes_objects(before, region))
     assert objects
     with pytest.raises(Unreachable):
         engine.refresh(objects, run_program=False, command="pulumi refresh")
 
 
-def test_a_whole_stack_up_with_the_region_down_would_not_finish() -> None:
+@pytest.mark.parametrize("stack", with_spokes())
+def test_a_whole_stack_up_with_the_region_down_would_not_finish(stack: str) -> None:
     """Without the runbook's exclusions, the first update reaches the lost region."""
-    before = healthy("staging")
+    before = healthy(stack)
     region = before.config.spoke_regions[0]
-    engine = Engine("staging", raw("staging"), Cloud(aws_down={region}, clusters_down={region}))
-    engine.raw = dr.EditStack("staging", remove_region=region).apply(engine.raw)
+    engine = Engine(stack, raw(stack), Cloud(aws_down={region}, clusters_down={region}))
+    engine.raw = dr.EditStack(stack, remove_region=region, admit=(before.config.hub_region,)).apply(
+        engine.raw
+    )
     with pytest.raises(Unreachable):
         engine.up((), False, (), "pulumi up")
 
 
-def test_every_step_says_where_it_runs_and_how_long_it_takes() -> None:
-    before = healthy("prod")
+@pytest.mark.parametrize("stack", with_spokes())
+def test_every_step_says_where_it_runs_and_how_long_it_takes(stack: str) -> None:
+    before = healthy(stack)
     for kwargs in ({}, {"stays_down": True}):
         book = dr.build(before, before.config.spoke_regions[0], **kwargs)  # type: ignore[arg-type]
         text = dr.render(book)
@@ -206,53 +255,172 @@ def test_every_step_says_where_it_runs_and_how_long_it_takes() -> None:
 
     book = dr.build(before, before.config.hub_region)
     rebuild = next(s for s in book.steps if s.title.startswith("Rebuild"))
+    # The bench table times the pulumi-eks component, not its children (the offline plan's view).
+    program = offline.run(stack)
     among = {r.urn for r in book.targets} | {r.urn for r in book.dependents}
-    seconds, _ = graph.critical_path(before, {r.urn: bench.seconds_of(r) for r in before.resources}, among)
+    seconds, _ = graph.critical_path(program, {r.urn: bench.seconds_of(r) for r in program.resources}, among)
     assert rebuild.minutes == round(seconds / 60, 1)
 
 
-def test_a_spoke_without_cluster_objects_gets_no_untargeted_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stack", with_spokes()[:1])
+def test_a_spoke_without_cluster_objects_gets_no_untargeted_refresh(
+    stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A spoke whose cluster holds no Kubernetes objects of the stack: the runbook has no refresh
     step (a refresh without --target is the whole stack, through the lost endpoints), and the
     drill refuses such a refresh."""
-    before = healthy("staging")
+    before = healthy(stack)
     region = before.config.spoke_regions[0]
     monkeypatch.setattr(dr, "kubernetes_objects", lambda plan, r: [])
-    engine = Engine("staging", raw("staging"), Cloud(aws_down={region}, clusters_down={region}))
+    engine = Engine(stack, raw(stack), Cloud(aws_down={region}, clusters_down={region}))
     book = dr.build(before, region, stays_down=True, raw=engine.raw)
     assert not [a for a in book.actions if isinstance(a, dr.Refresh) and not a.targets]
     with pytest.raises(Refused):
         engine.refresh((), run_program=True, command="pulumi refresh")
     with pytest.raises(ValueError, match="without targets"):
-        dr.Refresh("staging", ())
+        dr.Refresh(stack, ())
 
 
-def test_an_untargeted_kubernetes_provider_keeps_its_old_inputs() -> None:
+@pytest.mark.parametrize("stack", with_spokes())
+def test_an_untargeted_kubernetes_provider_keeps_its_old_inputs(stack: str) -> None:
     """The lost hub's objects refreshed with the program run but their provider not targeted: the
     engine loads that provider from its old state inputs (no deleteUnreachable) and the read
     fails, unless PULUMI_K8S_DELETE_UNREACHABLE=true (pulumi-kubernetes provider.go, read after v4.32.0) or
     the provider is targeted too. The runbook does both."""
-    before = healthy("prod")
+    before = healthy(stack)
     region = before.config.hub_region
-    engine = Engine("prod", raw("prod"), Cloud(aws_down={region}, clusters_down={region}))
-    engine.raw = dr.EditStack("prod", (("platform:unreachableRegions", [region]),)).apply(engine.raw)
+    engine = Engine(stack, raw(stack), Cloud(aws_down={region}, clusters_down={region}))
+    engine.raw = dr.EditStack(stack, (("platform:unreachableRegions", [region]),)).apply(engine.raw)
     objects = tuple(r.urn for r in dr.kubernetes_objects(before, region))
     providers = tuple(sorted({r.provider for r in dr.kubernetes_objects(before, region) if r.provider}))
     with pytest.raises(Unreachable):
         engine.refresh(objects, run_program=True, command="pulumi refresh")
     engine.refresh((*providers, *objects), run_program=True, command="pulumi refresh")
     assert not [u for u in objects if u in engine.state]
-    book = dr.build(before, region, new_hub=before.config.spoke_regions[0], raw=raw("prod"))
+    book = dr.build(before, region, new_hub=before.config.spoke_regions[0], raw=raw(stack))
     refreshes = [a for a in book.actions if isinstance(a, dr.Refresh)]
     assert refreshes and all(a.delete_unreachable for a in refreshes)
     assert all(a.command().startswith("PULUMI_K8S_DELETE_UNREACHABLE=true ") for a in refreshes)
     assert any(set(providers) <= set(a.targets) for a in refreshes)
 
 
-def test_the_freeze_cancels_queued_and_waiting_runs_and_offers_pulumi_cancel() -> None:
-    before = healthy("staging")
-    book = dr.build(before, before.config.spoke_regions[0], stays_down=True, raw=raw("staging"))
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_freeze_cancels_queued_and_waiting_runs_and_offers_pulumi_cancel(stack: str) -> None:
+    before = healthy(stack)
+    book = dr.build(before, before.config.hub_region, raw=raw(stack))
     shells = [a.command() for a in book.actions if isinstance(a, dr.Shell)]
     for status in ("queued", "waiting"):
         assert any(f"--status {status}" in c and "gh run cancel" in c for c in shells), status
-    assert any(c.startswith("pulumi cancel --stack staging --yes") for c in shells)
+    assert any(c.startswith(f"pulumi cancel --stack {stack} --yes") for c in shells)
+
+
+# --- The drill fails when a step is missing or misordered ---------------------------------------
+
+
+def _in_eks_component(urn: str) -> bool:
+    """A child of pulumi-eks's Cluster (its type chain passes through the component)."""
+    return f"${dr.EKS_COMPONENT}$" in urn
+
+
+def _without_eks_children(actions: list[dr.Action]) -> list[dr.Action]:
+    out: list[dr.Action] = []
+    for a in actions:
+        if isinstance(a, dr.Up):
+            a = _replace(
+                a,
+                targets=tuple(u for u in a.targets if not _in_eks_component(u)),
+                excludes=tuple(u for u in a.excludes if not _in_eks_component(u)),
+            )
+        elif isinstance(a, dr.Refresh):
+            a = _replace(a, targets=tuple(u for u in a.targets if not _in_eks_component(u)))
+        elif isinstance(a, dr.StateDelete):
+            a = _replace(a, urns=tuple(u for u in a.urns if not _in_eks_component(u)))
+        out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("stack", with_spokes()[:1])
+def test_without_pulumi_eks_children_a_spoke_that_stays_down_stops_on_the_lost_region(stack: str) -> None:
+    """pulumi-eks's children (the control plane, its role, its Kubernetes provider) are in the
+    state but not in the program once the region leaves: left out of --exclude, the update deletes
+    them through the lost region (or refuses, protected). The runbook names them."""
+    region = healthy(stack).config.spoke_regions[0]
+    book = runbook(stack, region, None, True)
+    excluded = {u for a in book.actions if isinstance(a, dr.Up) for u in a.excludes}
+    assert {u for u in excluded if _in_eks_component(u)}, "the runbook excludes pulumi-eks's children"
+    with pytest.raises((Unreachable, Refused)):
+        drill(stack, region, stays_down=True, edit=_without_eks_children)
+
+
+@pytest.mark.parametrize("stack", STACKS[:1])
+def test_without_pulumi_eks_children_a_rebuild_keeps_a_control_plane_that_is_gone(stack: str) -> None:
+    """Left out of the refresh, the lost control plane stays in the state: the rebuild updates a
+    cluster that does not exist, or the state ends up naming one."""
+    region = healthy(stack).config.hub_region
+
+    def run() -> None:
+        assert_next_up_is_a_no_op(drill(stack, region, edit=_without_eks_children))
+
+    with pytest.raises((Refused, AssertionError)):
+        run()
+
+
+def _drop(kind: type, where: Callable[[dr.Action], bool] = lambda a: True) -> Edit:
+    return lambda actions: [a for a in actions if not (isinstance(a, kind) and where(a))]
+
+
+@pytest.mark.parametrize("stack", with_spokes()[:1])
+def test_without_the_operators_address_the_hub_move_cannot_reach_the_new_hub(stack: str) -> None:
+    """The new hub's API admits the operator only through the runbook's admission (prod's is private)."""
+    config = healthy(stack).config
+    admits = _drop(dr.EditStack, lambda a: bool(getattr(a, "admit", ())))
+    with pytest.raises(Precondition, match="does not admit the operator"):
+        drill(stack, config.hub_region, new_hub=config.spoke_regions[0], edit=admits)
+
+
+def _source_stacks_with_spokes() -> list[str]:
+    return [s for s in with_spokes() if dr.source_stacks(healthy(s).config)]
+
+
+@pytest.mark.parametrize("stack", _source_stacks_with_spokes())
+def test_after_a_hub_move_the_deploy_waits_for_the_source_stacks_update(stack: str) -> None:
+    """Staging's hub admits prod's hub NAT addresses (StackReference): after prod's hub moves,
+    staging's targeted update runs before the deploy; without it the deploy cannot read staging."""
+    config = healthy(stack).config
+    book = runbook(stack, config.hub_region, config.spoke_regions[0])
+    kinds = [(type(a).__name__, getattr(a, "stack", None)) for a in book.actions]
+    sources = dr.source_stacks(config)
+    first_source_up = min(i for i, (k, s) in enumerate(kinds) if k == "Up" and s in sources)
+    first_deploy = min(i for i, (k, _) in enumerate(kinds) if k == "Deploy")
+    assert first_source_up < first_deploy
+    no_source_up = _drop(dr.Up, lambda a: getattr(a, "stack", stack) != stack)
+    with pytest.raises(Precondition, match="old hub addresses"):
+        drill(stack, config.hub_region, new_hub=config.spoke_regions[0], edit=no_source_up)
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if healthy(s).config.argocd.sync == "automated"][:1])
+def test_the_hubs_kube_context_is_written_after_its_rebuild(stack: str) -> None:
+    """`aws eks update-kubeconfig` for a hub that does not exist yet fails: moved before the
+    rebuild (into the prerequisites), the drill stops there."""
+    region = healthy(stack).config.hub_region
+
+    def early(actions: list[dr.Action]) -> list[dr.Action]:
+        kube = [a for a in actions if isinstance(a, dr.Kubeconfig)]
+        assert kube, "the runbook writes the hub's context"
+        return kube + [a for a in actions if not isinstance(a, dr.Kubeconfig)]
+
+    with pytest.raises(Precondition, match="does not exist yet"):
+        drill(stack, region, edit=early)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pulumi_command_runs_frozen(stack: str) -> None:
+    """Without the freeze, the first pulumi command of the runbook stops the drill (up.yml could
+    write the same state), and the freeze set is the stack's own variable."""
+    region = healthy(stack).config.hub_region
+    book = runbook(stack, region)
+    freezes = [a for a in book.actions if isinstance(a, dr.Freeze)]
+    assert [a.lift for a in freezes] == [False, True] and {a.stack for a in freezes} == {stack}
+    assert dr.freeze_variable(stack) in freezes[0].command()
+    with pytest.raises(Precondition, match="is not frozen"):
+        drill(stack, region, edit=_drop(dr.Freeze))
