@@ -983,6 +983,109 @@ class AddonConfig(_Object):
     ] = Field(None, description="The regions whose clusters run it. Default: every region of the stack.")
 
 
+# Route 53 reads a hosted zone ID as the last '/'-separated piece of what it is given (botocore
+# handlers.py fix_route53_ids, so "/hostedzone/Z0123..." and "Z0123..." name the same zone) and
+# refuses one longer than 32 characters (botocore data/route53/2013-04-01 service-2.json, shape
+# ResourceId: max 32). The IDs it issues are upper-case letters and digits.
+_ZONE_ID = r"(?:/hostedzone/)?[A-Z0-9]{1,32}"
+# Route 53 health checks: RequestInterval is 10 or 30 seconds (fast or standard), FailureThreshold
+# 1 to 10, ResourcePath at most 255 characters (botocore route53 service-2.json, shapes
+# RequestInterval, FailureThreshold, ResourcePath; https://docs.aws.amazon.com/Route53/latest/
+# DeveloperGuide/health-checks-creating-values.html: "10 seconds or 30 seconds").
+HEALTH_CHECK_INTERVALS = (10, 30)
+
+
+def _health_check_interval(value: Any) -> int:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value):
+        value = int(value)
+    if isinstance(value, bool) or value not in HEALTH_CHECK_INTERVALS:
+        raise _fail(
+            "expected 10 or 30 (seconds: Route 53 offers fast and standard health checks only)", value
+        )
+    return int(value)
+
+
+def _zone_id(value: Any) -> str:
+    checked = _text(_ZONE_ID, "a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ").check(value)
+    return str(checked).rsplit("/", 1)[-1]
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class TrafficConfig(_Object):
+    """How users reach the storefront (docs/traffic.md): the zone, the names, the health checks."""
+
+    hosted_zone_id: Annotated[
+        str, _Rule(_zone_id, {"type": "string", "minLength": 1, "pattern": f"^{_ZONE_ID}$"})
+    ] = Field(
+        alias="hostedZoneId",
+        description="ID of an existing public Route 53 hosted zone in this stack's account (the one for "
+        "zoneName), such as Z0123456789ABCDEFGHIJ; /hostedzone/<id> is read as <id>.",
+    )
+    zone_name: Annotated[str, _text(_HOST, "the hosted zone's DNS name, such as shop.example.com")] = Field(
+        alias="zoneName",
+        description="DNS name of that hosted zone; every name below is inside it. Staging and prod each "
+        "own theirs (a zone or a delegated subdomain in their own account).",
+    )
+    host: Annotated[str, _text(_HOST, "a DNS name inside zoneName, such as www.shop.example.com")] = Field(
+        json_schema_extra=_from("zoneName"),
+        description="The public name users type; Route 53 latency records send each user to the nearest "
+        "healthy region. Each region also answers at <region>.<host> (checks, operators). "
+        "Default: www.<zoneName>.",
+    )
+    waf: Annotated[bool, _Rule(_flag)] = Field(
+        json_schema_extra=_from("environment"),
+        description="A regional AWS WAF web ACL with AWS managed rule groups in front of each region's load "
+        "balancer. Default: true in prod (required there), false elsewhere.",
+    )
+    health_check_path: Annotated[
+        str, _text(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,254}", "an absolute URL path such as /healthz")
+    ] = Field(
+        "/healthz",
+        alias="healthCheckPath",
+        description="Path Route 53's health checks and the load balancer request over HTTPS on each "
+        "region's name; the storefront answers it with 2xx/3xx while it can serve.",
+    )
+    health_check_interval_seconds: Annotated[
+        int, _Rule(_health_check_interval, {"type": "integer", "enum": list(HEALTH_CHECK_INTERVALS)})
+    ] = Field(
+        30,
+        alias="healthCheckIntervalSeconds",
+        description="Seconds between a Route 53 health checker's requests: 10 (fast, charged extra) or 30. "
+        "Fixed once the health check exists (changing it replaces the check).",
+    )
+    failure_threshold: Annotated[int, _whole(1, 10)] = Field(
+        3,
+        alias="failureThreshold",
+        description="Consecutive failed requests before Route 53 considers a region unhealthy (1 to 10).",
+    )
+
+    def region_host(self, region: str) -> str:
+        """The name of one region's load balancer: ``<region>.<host>``."""
+        return f"{region}.{self.host}"
+
+    @field_validator("host")
+    @classmethod
+    def _host_in_zone(cls, value: str, info: ValidationInfo) -> str:
+        zone = info.data.get("zone_name")
+        if zone is not None and not value.endswith("." + zone):
+            raise _fail(
+                f"expected a name inside zoneName {zone} (such as www.{zone}): the program validates "
+                "its certificate and ExternalDNS writes its records in that zone only",
+                value,
+            )
+        # <region>.<host> must stay a valid DNS name (253 characters) for the longest region.
+        if zone is not None and len(value) + 1 + max(len(r) for r in KNOWN_REGIONS) > 253:
+            raise _fail("too long: <region>.<host> must fit in 253 characters", value)
+        return value
+
+    @field_validator("waf")
+    @classmethod
+    def _prod_has_a_waf(cls, value: bool, info: ValidationInfo) -> bool:
+        if _context(info).get("environment") == "prod" and not value:
+            raise _fail("prod's storefront is always behind AWS WAF; expected true (or leave it out)", value)
+        return value
+
+
 def _optional_regions(value: Any) -> Any:
     return None if value is None else _list_of("regions", min_items=1).check(value)
 
@@ -1115,6 +1218,12 @@ class StackConfig(_Object):
         default_factory=dict,
         description="Cluster add-ons Argo CD deploys (infra/addons.py): map of add-on name to chartVersion "
         "and optional regions (default: all).",
+    )
+    traffic: TrafficConfig | None = Field(
+        default=None,
+        description="How users reach the storefront (docs/traffic.md): hostedZoneId, zoneName, host, waf, "
+        "healthCheckPath, healthCheckIntervalSeconds, failureThreshold. Without it nothing is reachable "
+        "from outside the clusters.",
     )
     tags: Annotated[
         Mapping[str, str], _Rule(_tags, {"additionalProperties": {"type": "string", "maxLength": 256}})
@@ -1428,6 +1537,16 @@ def _with_derived_defaults(raw: dict[str, Any], context: dict[str, Any]) -> dict
         "argocd", {"ha": (prod, "environment"), "sync": ("manual" if prod else "automated", "environment")}
     )
     section("imageUpdater", {})
+    traffic = raw.get("traffic")
+    if isinstance(traffic, Mapping):
+        zone = traffic.get("zoneName")
+        section(
+            "traffic",
+            {
+                "host": (f"www.{zone}" if isinstance(zone, str) else _MISSING, "traffic.zoneName"),
+                "waf": (prod, "environment"),
+            },
+        )
     order = [r for r in names if r != hub] + ([hub] if hub in names else [])
     section("deploy", {"regionOrder": (order, "hubRegion")})
     return raw
@@ -1463,6 +1582,7 @@ IMAGE_UPDATER_KEYS = tuple(_aliases(ImageUpdaterConfig))
 APPLICATION_KEYS = tuple(_aliases(ApplicationConfig))
 DEPLOY_KEYS = tuple(_aliases(DeployConfig))
 ADDON_KEYS = tuple(_aliases(AddonConfig))
+TRAFFIC_KEYS = tuple(_aliases(TrafficConfig))
 
 # The section classes by the path of YAML keys that leads to them ("*" for a region's name).
 SECTIONS: dict[tuple[str, ...], type] = {
@@ -1476,6 +1596,7 @@ SECTIONS: dict[tuple[str, ...], type] = {
     ("application",): ApplicationConfig,
     ("deploy",): DeployConfig,
     ("addons", "*"): AddonConfig,
+    ("traffic",): TrafficConfig,
 }
 
 _ADAPTER: _TypeAdapter[StackConfig] = _TypeAdapter(StackConfig)
@@ -1557,7 +1678,7 @@ def _problems(exc: ValidationError, raw: Mapping[str, Any], context: Mapping[str
     for key, value in context.get("unknown", []):
         out.append(((key,), value, f"unknown key '{key}'; allowed keys: {', '.join(TOP_LEVEL_KEYS)}"))
     # A default copied from another key that is itself wrong is not a second error.
-    failed = {p[0] for p, _, _ in out}
+    failed = {p[0] for p, _, _ in out} | {".".join(map(str, p[:2])) for p, _, _ in out if len(p) > 1}
     derived: Mapping[tuple[str, ...], str] = context.get("derived", {})
     out = [
         o

@@ -9,7 +9,9 @@ a stranger's ``acme`` repository. :func:`check` refuses them in a real run, befo
 declared, naming every one; under the mock runtime (``infra.offline``) it returns them so the
 offline plan can say they are placeholders.
 
-Sources: documentation address blocks, RFC 5737 (IPv4) https://www.rfc-editor.org/rfc/rfc5737
+Sources: reserved example domains, RFC 2606 (example.com/.net/.org and the .example, .test,
+.invalid, .localhost top-level names) https://www.rfc-editor.org/rfc/rfc2606 and RFC 6761;
+documentation address blocks, RFC 5737 (IPv4) https://www.rfc-editor.org/rfc/rfc5737
 and RFC 3849 (IPv6) https://www.rfc-editor.org/rfc/rfc3849; AWS's example account IDs
 (111122223333, 444455556666, 123456789012, ...) throughout the IAM User Guide, e.g.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html
@@ -35,6 +37,20 @@ DOCUMENTATION_NETWORKS = tuple(
 EXAMPLE_OWNERS: frozenset[str] = frozenset({"acme", "octo-org", "example"})
 # The reviewer ID the example prod stack file carries.
 EXAMPLE_REVIEWER_IDS: frozenset[int] = frozenset({1234567})
+
+# Names nobody can own a public hosted zone for (RFC 2606, RFC 6761).
+RESERVED_DOMAINS: tuple[str, ...] = (
+    "example.com",
+    "example.net",
+    "example.org",
+    "example",
+    "test",
+    "invalid",
+    "localhost",
+)
+# The example stack files' hosted zone IDs carry this word; Route 53 issues no such ID to anyone's zone
+# that a stack file could rely on, and a real up against it fails only at the first record.
+EXAMPLE_ZONE_ID_MARK = "EXAMPLE"
 
 _ARN_ACCOUNT = re.compile(r"^arn:aws:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}):")
 
@@ -91,6 +107,22 @@ def find(config: StackConfig) -> list[Placeholder]:
                 found.append(
                     Placeholder(f"platform:github.reviewers.{kind}", str(i), "the example reviewer ID")
                 )
+    if config.traffic is not None:
+        zone = config.traffic.zone_name
+        if any(zone == d or zone.endswith("." + d) for d in RESERVED_DOMAINS):
+            found.append(
+                Placeholder(
+                    "platform:traffic.zoneName", zone, "a domain reserved for examples (RFC 2606/6761)"
+                )
+            )
+        if EXAMPLE_ZONE_ID_MARK in config.traffic.hosted_zone_id:
+            found.append(
+                Placeholder(
+                    "platform:traffic.hostedZoneId",
+                    config.traffic.hosted_zone_id,
+                    "the example hosted zone ID",
+                )
+            )
     return found
 
 

@@ -39,6 +39,10 @@ def real_values(stack: str) -> dict[str, Any]:
     )
     if "reviewers" in flat["platform:github"]:
         flat["platform:github"]["reviewers"] = {"teams": [7654321]}
+    traffic = flat.get("platform:traffic")
+    if traffic is not None:
+        traffic.update(hostedZoneId="Z0123456789ABCDEFGHIJ", zoneName=f"{stack}.shop.example-corp.io")
+        traffic.pop("host", None)
     return flat
 
 
@@ -48,6 +52,8 @@ def test_the_example_stacks_are_all_placeholders_and_each_is_named(stack: str) -
     found = {p.key for p in placeholders.find(cfg)}
     assert {"platform:accountId", "platform:peerAccountId", "platform:clusterAdminRoleArn"} <= found
     assert {"platform:github.owner", "platform:application.repoUrl"} <= found
+    if cfg.traffic is not None:
+        assert {"platform:traffic.zoneName", "platform:traffic.hostedZoneId"} <= found
     for region in cfg.regions:
         documentation = [
             c

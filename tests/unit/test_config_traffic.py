@@ -1,0 +1,163 @@
+"""platform:traffic (docs/traffic.md): values, defaults and exact messages.
+
+Messages are asserted on the synthetic stack files (``tests/fixtures/stacks``); the project's own
+stack files are checked for invariants only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra import config, placeholders
+from tests.conftest import fixture_config_map, stack_config_map, stack_names
+
+
+def load(raw: dict[str, Any], stack: str = "staging") -> config.StackConfig:
+    return config.from_flat(config.as_pulumi_config(raw), stack)
+
+
+def message(raw: dict[str, Any], stack: str = "staging") -> str:
+    with pytest.raises(config.ConfigError) as info:
+        load(raw, stack)
+    return str(info.value)
+
+
+def with_traffic(stack: str, **values: Any) -> dict[str, Any]:
+    raw = fixture_config_map(stack)
+    raw["platform:traffic"] = {**raw["platform:traffic"], **values}
+    return raw
+
+
+def test_a_stack_without_traffic_loads_and_has_none() -> None:
+    raw = fixture_config_map("staging")
+    del raw["platform:traffic"]
+    assert load(raw).traffic is None
+
+
+def test_defaults_follow_the_zone_and_the_environment() -> None:
+    for stack in ("staging", "prod"):
+        raw = fixture_config_map(stack)
+        zone = raw["platform:traffic"]["zoneName"]
+        raw["platform:traffic"] = {"hostedZoneId": "Z0123456789ABCDEFGHIJ", "zoneName": zone}
+        traffic = load(raw, stack).traffic
+        assert traffic is not None
+        assert traffic.host == f"www.{zone}"
+        assert traffic.waf is (stack == "prod")
+        assert (
+            traffic.health_check_path,
+            traffic.health_check_interval_seconds,
+            traffic.failure_threshold,
+        ) == (
+            "/healthz",
+            30,
+            3,
+        )
+        assert traffic.region_host("eu-west-1") == f"eu-west-1.www.{zone}"
+
+
+def test_a_zone_id_is_read_as_route53_reads_it() -> None:
+    # botocore handlers.py fix_route53_ids keeps the last '/'-separated piece.
+    traffic = load(with_traffic("staging", hostedZoneId="/hostedzone/Z0123456789ABCDEFGHIJ")).traffic
+    assert traffic is not None and traffic.hosted_zone_id == "Z0123456789ABCDEFGHIJ"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            {"hostedZoneId": "z0123abc"},
+            'platform:traffic.hostedZoneId: "z0123abc" is not allowed; expected a Route 53 hosted zone ID '
+            "such as Z0123456789ABCDEFGHIJ",
+        ),
+        (
+            {"hostedZoneId": "Z" * 33},
+            f'platform:traffic.hostedZoneId: "{"Z" * 33}" is not allowed; expected a Route 53 hosted zone '
+            "ID such as Z0123456789ABCDEFGHIJ",
+        ),
+        (
+            {"zoneName": "Shop.Example.com"},
+            'platform:traffic.zoneName: "Shop.Example.com" is not allowed; expected the hosted zone\'s DNS '
+            "name, such as shop.example.com",
+        ),
+        (
+            {"host": "www.other.org"},
+            'platform:traffic.host: "www.other.org" is not allowed; expected a name inside zoneName '
+            "staging.shop.example.com (such as www.staging.shop.example.com): the program validates its "
+            "certificate and ExternalDNS writes its records in that zone only",
+        ),
+        (
+            {"healthCheckIntervalSeconds": 20},
+            "platform:traffic.healthCheckIntervalSeconds: 20 is not allowed; expected 10 or 30 (seconds: "
+            "Route 53 offers fast and standard health checks only)",
+        ),
+        (
+            {"failureThreshold": 11},
+            "platform:traffic.failureThreshold: 11 is not allowed; expected a whole number from 1 to 10",
+        ),
+        (
+            {"healthCheckPath": "healthz"},
+            'platform:traffic.healthCheckPath: "healthz" is not allowed; expected an absolute URL path such '
+            "as /healthz",
+        ),
+        (
+            {"waf": "yes"},
+            'platform:traffic.waf: "yes" is not allowed; expected true or false',
+        ),
+        (
+            {"hostedZone": "Z1"},
+            "platform:traffic.hostedZone: \"Z1\" is not allowed; unknown key 'hostedZone'; did you mean "
+            "'hostedZoneId'? allowed keys: " + ", ".join(config.TRAFFIC_KEYS),
+        ),
+    ],
+)
+def test_bad_values_are_named(values: dict[str, Any], expected: str) -> None:
+    assert message(with_traffic("staging", **values)) == expected
+
+
+def test_prod_requires_the_waf() -> None:
+    assert message(with_traffic("prod", waf=False), "prod") == (
+        "platform:traffic.waf: false is not allowed; prod's storefront is always behind AWS WAF; "
+        "expected true (or leave it out)"
+    )
+
+
+def test_the_zone_keys_are_required() -> None:
+    raw = fixture_config_map("staging")
+    raw["platform:traffic"] = {"zoneName": "shop.example.com"}
+    assert message(raw) == "platform:traffic.hostedZoneId: (missing) is not allowed; this key is required"
+
+
+def test_traffic_is_an_object() -> None:
+    raw = fixture_config_map("staging")
+    raw["platform:traffic"] = "shop.example.com"
+    assert message(raw) == (
+        'platform:traffic: "shop.example.com" is not allowed; expected an object with keys '
+        + ", ".join(config.TRAFFIC_KEYS)
+    )
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_the_project_stacks_names_are_inside_their_zone(stack: str) -> None:
+    cfg = config.load_stack_file(stack)
+    if cfg.traffic is None:
+        pytest.skip(f"Pulumi.{stack}.yaml has no platform:traffic")
+    for region in cfg.region_names:
+        assert cfg.traffic.region_host(region).endswith("." + cfg.traffic.zone_name)
+    if cfg.is_prod:
+        assert cfg.traffic.waf
+
+
+def test_example_zone_values_are_placeholders() -> None:
+    """The example's zone is refused by a real up (infra/placeholders.py) and named offline."""
+    for stack in stack_names():
+        raw = stack_config_map(stack)
+        if "platform:traffic" not in raw:
+            continue
+        found = {p.key for p in placeholders.find(load(raw, stack))}
+        assert "platform:traffic.zoneName" in found or "platform:traffic.hostedZoneId" in found
+    real = with_traffic("staging", hostedZoneId="Z0123456789ABCDEFGHIJ", zoneName="shop.acme-corp.io")
+    real["platform:traffic"]["host"] = "www.shop.acme-corp.io"
+    found = {p.key for p in placeholders.find(load(real))}
+    assert not {"platform:traffic.zoneName", "platform:traffic.hostedZoneId"} & found
