@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import config as cfg
-from infra import graph, naming, offline, providers, stackset
+from infra import graph, naming, offline, providers, stackset, traffic
 from infra.offline import Plan, Resource
 
 # Global services: not lost with a region, though declared through a regional provider.
@@ -1083,6 +1083,10 @@ def build(
             )
     if config.argocd.sync != "automated":
         steps.append(_deploy_step(config, region, kind, where))
+    # The way in (issue 18): the lost region was drained by its failing health check; it is
+    # readmitted by the same check once the rebuilt region answers (docs/traffic.md).
+    steps[1:1] = _traffic_drain_steps(config, region, where)
+    steps += _traffic_readmit_steps(config, region, kind, where)
     return Runbook(
         stack,
         region,
@@ -1135,9 +1139,80 @@ def _stays_down_notes(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
             "tries each push once and never retries, so nothing queues; the backfill fills the region when "
             "it returns."
         ),
-        "Traffic: the platform declares no DNS or global load balancing; take the region out of whatever "
-        "routes users (health checks do it by themselves) for as long as it is down.",
+        (
+            f"Traffic: leaving the stack removes {region}'s certificate, health check and web ACL; its latency "
+            "record stays in the zone until an ExternalDNS deletes it, and Route 53 keeps skipping it as long "
+            "as its health check fails (docs/traffic.md)."
+            if config.traffic is not None
+            else "Traffic: the stack has no platform:traffic, so no user reaches any region from outside."
+        ),
     )
+
+
+def _health_check_status(config: cfg.StackConfig, region: str) -> str:
+    """The shell command printing the Route 53 health check status of ``region``'s name."""
+    assert config.traffic is not None
+    host = config.traffic.region_host(region)
+    query = f"HealthChecks[?HealthCheckConfig.FullyQualifiedDomainName=='{host}'].Id"
+    return (
+        "aws route53 get-health-check-status --profile "
+        f'{config.stack} --health-check-id "$(aws route53 list-health-checks --profile {config.stack} '
+        f'--query "{query}" --output text)" --query "HealthCheckObservations[].StatusReport.Status"'
+    )
+
+
+def _traffic_drain_steps(config: cfg.StackConfig, region: str, where: Mapping[str, str]) -> list[Step]:
+    """Drain: nothing to do but confirm. Route 53 already skips the lost region's latency record
+    because its health check fails (infra/traffic.py failover_bound); the program keeps the check."""
+    if config.traffic is None:
+        return []
+    bound = traffic.failover_bound(config.traffic)
+    return [
+        Step(
+            f"Traffic: confirm {region} is drained",
+            where["workstation"],
+            1,
+            (Shell(_health_check_status(config, region) + "   # expect Failure from most checkers"),),
+            (
+                f"Users already left {region}: its Route 53 health check fails, so Route 53 skips its latency "
+                f"record for {config.traffic.host} within {bound.formula()} (docs/traffic.md). No record is "
+                "changed by hand: the record and its health check stay, so the rebuilt region is readmitted by "
+                "the same check.",
+                "If every region's check fails, Route 53 answers as if all were healthy (docs/traffic.md): "
+                "the surviving regions must answer their health checks.",
+            ),
+        )
+    ]
+
+
+def _traffic_readmit_steps(
+    config: cfg.StackConfig, region: str, kind: str, where: Mapping[str, str]
+) -> list[Step]:
+    """Readmit only when healthy: the rebuilt region's ExternalDNS writes its records once its
+    Application has synced its Ingresses; Route 53 sends users there only once the health check
+    passes again. ``--stays-down`` removes the region (its records go with its ExternalDNS)."""
+    if config.traffic is None or kind == STAYS_DOWN:
+        return []
+    seconds = traffic.readmission_bound(config.traffic)
+    return [
+        Step(
+            f"Traffic: {region} is readmitted when healthy",
+            where["workstation"],
+            max(1, round(seconds / 60)),
+            (
+                Shell(
+                    f"dig +short {config.traffic.region_host(region)}   # the rebuilt load balancer's addresses"
+                ),
+                Shell(_health_check_status(config, region) + "   # expect Success"),
+            ),
+            (
+                "The rebuilt region's ExternalDNS writes its latency record (and the region's own name) once the "
+                "Application above has synced its Ingresses; Route 53 sends users there only after the health "
+                f"check passes {config.traffic.failure_threshold} times in a row: about {seconds} s "
+                "(docs/traffic.md). Close the incident only when it reports Success.",
+            ),
+        )
+    ]
 
 
 def _applications_step(config: cfg.StackConfig, hub: str, where: Mapping[str, str]) -> Step:

@@ -508,7 +508,53 @@ def _helm_release(
     }
 
 
+def _acm_certificate(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    # ACM gives each domain name one validation CNAME per account, the same in every region
+    # (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html): derived from the
+    # account and the name only.
+    arn = f"arn:aws:acm:{region}:{account}:certificate/{_h(urn, n=32)}"
+    names = [str(i.get("domainName")), *[str(n) for n in i.get("subjectAlternativeNames") or []]]
+    options = [
+        {
+            "domainName": domain,
+            "resourceRecordName": f"_{_h(account, domain, n=32)}.{domain}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{_h(domain, account, n=32)}.acm-validations.aws.",
+        }
+        for domain in names
+    ]
+    return arn, {"arn": arn, "domainValidationOptions": options, "status": "PENDING_VALIDATION"}
+
+
+def _route53_record(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    fqdn = str(i.get("name", name)).rstrip(".")
+    return f"{i.get('zoneId')}_{fqdn}_{i.get('type')}", {"fqdn": fqdn}
+
+
+def _health_check(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    rid = _h(urn, n=32)
+    rid = f"{rid[:8]}-{rid[8:12]}-{rid[12:16]}-{rid[16:20]}-{rid[20:32]}"
+    return rid, {"arn": f"arn:aws:route53:::healthcheck/{rid}"}
+
+
+def _web_acl(
+    name: str, i: Mapping[str, Any], account: str, region: str, urn: str
+) -> tuple[str, dict[str, Any]]:
+    rid = _h(urn, n=32)
+    return rid, {"arn": f"arn:aws:wafv2:{region}:{account}:regional/webacl/{_name(i, name)}/{rid}"}
+
+
 _OUTPUTS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
+    "aws:acm/certificate:Certificate": _acm_certificate,
+    "aws:route53/record:Record": _route53_record,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
     "aws:ec2/vpc:Vpc": _vpc,
     "aws:ec2/subnet:Subnet": _prefixed("subnet", "ec2", "subnet"),
     "aws:ec2/internetGateway:InternetGateway": _prefixed("igw", "ec2", "internet-gateway"),

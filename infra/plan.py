@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from infra import addons, placeholders
+from infra import addons, placeholders, traffic
 from infra import config as cfg
 from infra.offline import Plan, Resource, run
 
@@ -163,6 +163,7 @@ def highlights(plan: Plan) -> list[str]:
             f"ApplicationSet {_get(r.inputs, 'metadata', 'name')} on {plan.region_of(r)}: sync {mode}{detail}"
         )
     lines += addon_lines(plan)
+    lines += traffic_lines(plan)
     for r in plan.of_type("kubernetes:helm.sh/v3:Release"):
         lines.append(
             f"Helm release {r.inputs.get('name', r.name)} {r.inputs.get('chart')}@{r.inputs.get('version')}"
@@ -200,6 +201,32 @@ def addon_lines(plan: Plan) -> list[str]:
         name = _get(secret.inputs, "metadata", "name")
         lines.append(f"add-ons of {name}: {', '.join(sorted(running)) or 'none'}")
     return sorted(lines)
+
+
+def traffic_lines(plan: Plan) -> list[str]:
+    """The way in, from the declared health checks, certificates and web ACLs: each region's name,
+    its failover bound (infra/traffic.py, from the declared interval and threshold), or that
+    nothing is reachable from outside."""
+    checks = plan.of_type("aws:route53/healthCheck:HealthCheck")
+    if not checks:
+        return ["traffic: no platform:traffic, so the storefront is NOT reachable from outside the clusters"]
+    acls = {str(plan.region_of(r)) for r in plan.of_type("aws:wafv2/webAcl:WebAcl")}
+    certificates = {str(plan.region_of(r)) for r in plan.of_type("aws:acm/certificate:Certificate")}
+    lines = []
+    for r in sorted(checks, key=lambda c: str(c.inputs.get("fqdn"))):
+        fqdn = str(r.inputs.get("fqdn"))
+        region = fqdn.split(".", 1)[0]
+        bound = traffic.FailoverBound(
+            int(r.inputs.get("requestInterval", 30)),
+            int(r.inputs.get("failureThreshold", 3)),
+            traffic.ALIAS_TTL_SECONDS,
+        )
+        lines.append(
+            f"traffic {region}: https://{fqdn}{r.inputs.get('resourcePath', '')} health-checked, failover "
+            f"within {bound.formula()}; certificate {'yes' if region in certificates else 'NO'}, "
+            f"WAF {'on' if region in acls else 'off'}"
+        )
+    return lines
 
 
 def policy_rows(plan: Plan) -> list[tuple[str, str, str, str]] | None:

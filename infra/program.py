@@ -24,6 +24,7 @@ from infra.components.github_repository import (
 from infra.components.image_updater import ImageUpdater, ImageUpdaterArgs
 from infra.components.registry import Registry, RegistryArgs
 from infra.components.runner import HubRunner, HubRunnerArgs
+from infra.components.traffic import build_traffic
 from infra.config import StackConfig
 
 
@@ -83,7 +84,12 @@ def run(config: StackConfig) -> dict[str, Any]:
     # -- ci runners (issue 15): the jobs that talk to the hub's API run inside its VPC ----------
     HubRunner("runner", HubRunnerArgs(config=config, hub=clusters[config.hub_region], iam_provider=account))
     # -- argo cd (issue 6) --------------------------------------------------------------------
-    argocd = ArgoCdHub("argocd", ArgoCdHubArgs(config=config, clusters=clusters, iam_provider=account))
+    # -- the way in (issue 18): certificates, health checks, web ACLs; their facts go into the
+    # cluster Secrets, so they come before Argo CD ----------------------------------------------
+    traffic = build_traffic(config, aws, account)
+    argocd = ArgoCdHub(
+        "argocd", ArgoCdHubArgs(config=config, clusters=clusters, iam_provider=account, traffic=traffic)
+    )
     ImageUpdater(
         "image-updater",
         ImageUpdaterArgs(config=config, hub=clusters[config.hub_region], argocd=argocd, iam_provider=account),

@@ -61,6 +61,13 @@ AWS_FORCE_NEW: Mapping[str, tuple[str, ...]] = {
     "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("url",),
     "aws:kms/key:Key": ("customKeyStoreId", "customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"),
+    "aws:route53/healthCheck:HealthCheck": (
+        "measureLatency",
+        "referenceName",
+        "requestInterval",
+        "routingControlArn",
+        "type",
+    ),
     "aws:ec2/subnet:Subnet": (
         "availabilityZone",
         "availabilityZoneId",
@@ -89,6 +96,7 @@ AWS_SOURCES: Mapping[str, str] = {
     + "internal/service/iam/openid_connect_provider.go",
     "aws:kms/key:Key": _TF + "internal/service/kms/key.go",
     "aws:ec2/subnet:Subnet": _TF + "internal/service/ec2/vpc_subnet.go",
+    "aws:route53/healthCheck:HealthCheck": _TF + "internal/service/route53/health_check.go",
 }
 
 #: Types the program declares whose ForceNew markers have not been read yet: the diff shows
@@ -131,6 +139,11 @@ NOT_READ: tuple[str, ...] = (
     # Issue 15 review: the ruleset on main and the workflow token settings (rules not read).
     "github:index/repositoryRuleset:RepositoryRuleset",
     "github:index/workflowRepositoryPermissions:WorkflowRepositoryPermissions",
+    # Issue 18 (the way in): certificates, their validation records, the web ACLs.
+    "aws:acm/certificate:Certificate",
+    "aws:acm/certificateValidation:CertificateValidation",
+    "aws:route53/record:Record",
+    "aws:wafv2/webAcl:WebAcl",
 )
 
 #: Inputs that are sets, not lists: Terraform ``TypeSet`` attributes of the bridged provider

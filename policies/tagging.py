@@ -33,6 +33,9 @@ UNTAGGABLE_TYPES: frozenset[str] = frozenset(
         "aws:iam/rolePolicy:RolePolicy",
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "aws:kms/alias:Alias",
+        # The way in (issue 18): DNS records and ACM's validation wait take no tags.
+        "aws:acm/certificateValidation:CertificateValidation",
+        "aws:route53/record:Record",
     }
 )
 

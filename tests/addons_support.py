@@ -19,7 +19,7 @@ import yaml
 from infra import naming
 from infra.config import StackConfig
 from infra.manifests import argocd as manifests
-from tests.argocd_support import render_template, require_shared, selector_matches
+from tests.argocd_support import example_traffic_facts, render_template, require_shared, selector_matches
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 
@@ -39,6 +39,7 @@ def cluster_secrets(config: StackConfig) -> dict[str, dict[str, Any]]:
             endpoint=f"https://{region}.eks.example.com",
             ca_data="Q0EK",
             vpc_id=fake_vpc_id(region),
+            traffic_facts=example_traffic_facts(config, region),
         )
         for region in config.region_names
     }

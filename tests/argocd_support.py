@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -17,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from infra import naming
+from infra import naming, traffic
 from infra.config import StackConfig
 from infra.manifests import argocd as manifests
 from tests.conftest import SHARED
@@ -287,7 +288,7 @@ def helm_template_application(
     argoproj/argo-cd v3.4.4, reposerver/repository/repository.go ``helmTemplate``: release name =
     the Application's name (``helm.releaseName`` unset), namespace = the destination namespace,
     ``--kube-version`` = the destination cluster's, the value files in order (relative to the
-    source path), then each ``helm.parameters`` entry as ``--set name=value`` (``--set-string``
+    source path), the ``valuesObject`` as one more values file, then each ``helm.parameters`` entry as ``--set name=value`` (``--set-string``
     with ``forceString``). The caller skips when ``helm`` is not on PATH.
     """
     helm_bin = shutil.which("helm")
@@ -310,6 +311,14 @@ def helm_template_application(
     ]
     for name in helm.get("valueFiles") or []:
         args += ["--values", str(chart_dir / name)]
+    values_object = helm.get("valuesObject")
+    if values_object:
+        # util/helm/cmd.go ``template``: the values object is written to a temporary file and
+        # passed as the last --values, after the value files and before the --set parameters.
+        extra = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
+        with extra:
+            yaml.safe_dump(values_object, extra)
+        args += ["--values", extra.name]
     for parameter in helm.get("parameters") or []:
         flag = "--set-string" if parameter.get("forceString") else "--set"
         args += [flag, f"{parameter['name']}={parameter['value']}"]
@@ -339,6 +348,7 @@ def generated_applications(config: StackConfig) -> dict[str, dict[str, Any]]:
             cluster_name=naming.cluster_name(config.environment, region),
             endpoint=f"https://{region}.eks.example.com",
             ca_data="Q0EK",
+            traffic_facts=example_traffic_facts(config, region),
         )
         labels = secret["metadata"]["labels"]
         if labels.get(manifests.SECRET_TYPE_LABEL) == "cluster" and selector_matches(selector, labels):
@@ -348,6 +358,23 @@ def generated_applications(config: StackConfig) -> dict[str, dict[str, Any]]:
             app["metadata"].setdefault("namespace", naming.ARGOCD_NAMESPACE)
             apps[region] = app
     return apps
+
+
+def example_traffic_facts(config: StackConfig, region: str) -> traffic.RegionFacts | None:
+    """What the program's traffic components would hand the cluster Secret of ``region`` (shaped
+    as ACM, Route 53 and WAFv2 return them), or None without platform:traffic."""
+    if config.traffic is None:
+        return None
+    account = config.account_id
+    return traffic.RegionFacts(
+        certificate_arn=f"arn:aws:acm:{region}:{account}:certificate/0a1b2c3d-{region}",
+        health_check_id=f"abcdef01-2345-6789-abcd-{region.replace('-', '')[:12]:0<12}",
+        waf_acl_arn=(
+            f"arn:aws:wafv2:{region}:{account}:regional/webacl/{traffic.web_acl_name(config, region)}/0a1b2c3d"
+            if config.traffic.waf
+            else None
+        ),
+    )
 
 
 def image_updater_parameters(config: StackConfig, region: str, tag: str) -> list[dict[str, str]]:

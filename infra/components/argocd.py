@@ -22,8 +22,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import naming, versions
+from infra import naming, traffic, versions
 from infra.components.cluster import bound_to_entry, bound_to_principal
+from infra.components.traffic import RegionTraffic
 from infra.config import StackConfig
 from infra.documents import argocd_iam
 from infra.manifests import argocd as manifests
@@ -77,6 +78,8 @@ class ClusterRegistrationArgs:
     hub_role: pulumi.Resource
     hub_k8s_provider: k8s.Provider
     namespace: k8s.core.v1.Namespace
+    # This region's certificate, health check and web ACL (platform:traffic); None without it.
+    traffic: RegionTraffic | None = None
 
 
 class ClusterRegistration(pulumi.ComponentResource):
@@ -114,11 +117,24 @@ class ClusterRegistration(pulumi.ComponentResource):
             ),
         )
 
+        facts = args.traffic
         manifest = pulumi.Output.all(
-            cluster.cluster_name, cluster.endpoint, cluster.certificate_authority, cluster.vpc_id
+            cluster.cluster_name,
+            cluster.endpoint,
+            cluster.certificate_authority,
+            cluster.vpc_id,
+            facts.certificate_arn if facts is not None else None,
+            facts.health_check_id if facts is not None else None,
+            facts.waf_acl_arn if facts is not None else None,
         ).apply(
             lambda v: manifests.cluster_secret(
-                config, region, cluster_name=v[0], endpoint=v[1], ca_data=v[2], vpc_id=v[3]
+                config,
+                region,
+                cluster_name=v[0],
+                endpoint=v[1],
+                ca_data=v[2],
+                vpc_id=v[3],
+                traffic_facts=traffic.RegionFacts(v[4], v[5], v[6]) if facts is not None else None,
             )
         )
         string_data: pulumi.Output[dict[str, str]] = manifest.apply(lambda m: m["stringData"])
@@ -156,6 +172,9 @@ class ArgoCdHubArgs:
     # The account's provider (infra.providers.account_provider) for the IAM objects with fixed
     # names: it never follows the hub, so a hub move updates them in place. None: the hub's.
     iam_provider: aws.Provider | None = None
+    # Each region's traffic facts (infra.components.traffic.build_traffic); empty without
+    # platform:traffic. They go into the cluster Secrets' annotations.
+    traffic: Mapping[str, RegionTraffic] | None = None
 
 
 class ArgoCdHub(pulumi.ComponentResource):
@@ -253,6 +272,7 @@ class ArgoCdHub(pulumi.ComponentResource):
                     hub_role=self.role,
                     hub_k8s_provider=hub.k8s_provider,
                     namespace=self.namespace,
+                    traffic=(args.traffic or {}).get(region),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

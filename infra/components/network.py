@@ -8,7 +8,6 @@ https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,14 +19,13 @@ from infra import naming
 from infra.config import NatMode
 from infra.documents import kms as kms_docs
 
+# Re-exported: the layout moved to a pure module (infra/traffic.py reads it without Pulumi).
+from infra.subnets import MAX_ZONES as MAX_ZONES
+from infra.subnets import SubnetPlan as SubnetPlan
+from infra.subnets import subnet_layout as subnet_layout
+
 TYPE = "platform:network:RegionalNetwork"
 
-# The layout cuts the VPC into eighths: the first six are the private subnets (one per zone, up
-# to six zones), the seventh is kept free, the last is cut again into eighths for the public
-# subnets. A /16 gives /19 private and /22 public subnets, a /20 gives /23 and /26.
-_PRIVATE_SPLIT = 3
-_PUBLIC_SPLIT = 3
-MAX_ZONES = 6
 
 # Subnet tags the AWS Load Balancer Controller and the in-tree service controller use to pick
 # subnets. https://docs.aws.amazon.com/eks/latest/userguide/network-load-balancing.html
@@ -51,32 +49,6 @@ INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 
 def cluster_tag(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
-
-
-@dataclass(frozen=True)
-class SubnetPlan:
-    availability_zone: str
-    public_cidr: str
-    private_cidr: str
-
-
-def subnet_layout(vpc_cidr: str, availability_zones: Sequence[str]) -> tuple[SubnetPlan, ...]:
-    """The subnets of each zone, carved from ``vpc_cidr`` by zone position.
-
-    A zone's subnets depend only on its position, never on how many zones there are, so adding a
-    zone at the end never renumbers (and so never replaces) the subnets of the others.
-    """
-    if not 1 <= len(availability_zones) <= MAX_ZONES:
-        raise ValueError(f"expected 1 to {MAX_ZONES} availability zones, got {len(availability_zones)}")
-    if len(set(availability_zones)) != len(availability_zones):
-        raise ValueError(f"availability zones must be unique: {', '.join(availability_zones)}")
-    vpc = ipaddress.IPv4Network(vpc_cidr)
-    eighths = list(vpc.subnets(prefixlen_diff=_PRIVATE_SPLIT))
-    public_block = eighths[-1]
-    publics = list(public_block.subnets(prefixlen_diff=_PUBLIC_SPLIT))
-    return tuple(
-        SubnetPlan(zone, str(publics[i]), str(eighths[i])) for i, zone in enumerate(availability_zones)
-    )
 
 
 def nat_zones(availability_zones: Sequence[str], mode: NatMode) -> tuple[str, ...]:

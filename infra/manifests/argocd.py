@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from infra import addons, naming
+from infra import addons, naming, traffic
 from infra.config import ApplicationConfig, StackConfig
 
 # --- Names other modules and tests rely on -------------------------------------------------------
@@ -275,6 +275,7 @@ def cluster_secret(
     endpoint: str,
     ca_data: str,
     vpc_id: str | None = None,
+    traffic_facts: traffic.RegionFacts | None = None,
 ) -> dict[str, Any]:
     """An Argo CD cluster Secret (declarative setup). The hub is registered by its endpoint too,
     like the spokes, so every Application is generated and authenticated the same way; the
@@ -282,7 +283,9 @@ def cluster_secret(
 
     It also carries the cluster's facts for the add-on ApplicationSets (GitOps Bridge, see
     :mod:`infra.addons`): ``enable_<addon>: "true"`` labels and the ``aws_*`` / ``<addon>_*``
-    annotations. ``vpc_id`` is required once the cluster runs an add-on."""
+    annotations. ``vpc_id`` is required once the cluster runs an add-on. ``traffic_facts`` (this
+    region's certificate ARN, health check ID, web ACL ARN) is required with platform:traffic:
+    they become the annotations the shop ApplicationSet hands the chart (:mod:`infra.traffic`)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -299,6 +302,7 @@ def cluster_secret(
                 naming.ANNOTATION_REGION: region,
                 naming.ANNOTATION_CLUSTER_NAME: cluster_name,
                 naming.ANNOTATION_REGISTRY: naming.registry_host(config.account_id, region),
+                **traffic.cluster_annotations(config, region, traffic_facts),
             },
         },
         "type": "Opaque",
@@ -495,6 +499,12 @@ def application_set(config: StackConfig) -> dict[str, Any]:
     base_files = naming.value_files(env, "REGION")
     # The last file is regional; build it from the same naming function, region templated.
     value_files = [*base_files[:-1], base_files[-1].replace("REGION", region)]
+    helm: dict[str, Any] = {"valueFiles": value_files}
+    # The per-cluster traffic values (infra.traffic.chart_values): a values object, never
+    # parameters, which Image Updater owns (check_application_template).
+    values = traffic.chart_values(config)
+    if values is not None:
+        helm["valuesObject"] = values
     app_sync: dict[str, Any] = {"syncOptions": application_sync_options(config)}
     if config.argocd.sync == "automated":
         app_sync["automated"] = {"prune": True, "selfHeal": True}
@@ -525,7 +535,7 @@ def application_set(config: StackConfig) -> dict[str, Any]:
                     "repoURL": app.repo_url,
                     "path": app.path,
                     "targetRevision": app.revision,
-                    "helm": {"valueFiles": value_files},
+                    "helm": helm,
                 },
                 "destination": {"server": "{{ .server }}", "namespace": app.namespace},
                 "syncPolicy": app_sync,

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from infra import addons, naming
+from infra import addons, naming, traffic
 from infra import config as cfg
 from infra.manifests import argocd as m
 from tests.argocd_support import (
     cluster_generator_params,
     crd_errors,
+    example_traffic_facts,
     jq_available,
     jq_delete,
     normalise_application,
@@ -46,6 +47,7 @@ def secrets(config: cfg.StackConfig) -> list[dict[str, Any]]:
             cluster_name=naming.cluster_name(config.environment, region),
             endpoint=endpoint(region),
             ca_data="Q0EK",
+            traffic_facts=example_traffic_facts(config, region),
         )
         for region in config.region_names
     ]
@@ -90,6 +92,8 @@ def test_one_secret_per_cluster_with_labels_and_metadata(stack: str) -> None:
             naming.ANNOTATION_REGION: region,
             naming.ANNOTATION_CLUSTER_NAME: cluster_name,
             naming.ANNOTATION_REGISTRY: f"{config.account_id}.dkr.ecr.{region}.amazonaws.com",
+            # The way in (issue 18, tests/unit/test_traffic.py checks those).
+            **traffic.cluster_annotations(config, region, example_traffic_facts(config, region)),
         }
         assert secret["stringData"]["server"] == endpoint(region)
 

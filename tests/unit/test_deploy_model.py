@@ -36,7 +36,7 @@ from infra.deploy_model import (
     verify,
 )
 from infra.manifests import argocd as argocd_manifests
-from tests.argocd_support import cluster_generator_params, crd_errors, render_template
+from tests.argocd_support import cluster_generator_params, crd_errors, example_traffic_facts, render_template
 from tests.unit.test_deploy_fakehub import NEW_TAG, OLD_TAG, OTHER_TAG, make_application, merge_patch
 
 PROD = load_stack_file("prod")
@@ -401,6 +401,7 @@ def _generated_applications() -> list[dict[str, Any]]:
             cluster_name=naming.cluster_name(PROD.environment, region),
             endpoint=f"https://{region}.eks.example.com",
             ca_data="Y2E=",
+            traffic_facts=example_traffic_facts(PROD, region),
         )
         apps.append(render_template(appset["spec"]["template"], cluster_generator_params(secret)))
     return apps
