@@ -70,7 +70,10 @@ def service_account_annotation(addon: str) -> str:
 
 
 def role_arn_annotation(addon: str) -> str:
-    return f"aws_{snake(addon)}_iam_role_arn"
+    """``aws_<addon>_iam_role_arn``; an add-on whose name already starts with ``aws-`` is not
+    prefixed twice (``aws_load_balancer_controller_iam_role_arn``, the GitOps Bridge's name)."""
+    name = snake(addon)
+    return f"{name}_iam_role_arn" if name.startswith("aws_") else f"aws_{name}_iam_role_arn"
 
 
 def annotation(key: str) -> str:
@@ -105,6 +108,9 @@ class Addon:
     hub_namespaces: tuple[str, ...] = ()
     # Its IAM permission policy on the cluster of a region (an add-on that calls AWS).
     policy: Callable[[StackConfig, str], dict[str, Any]] | None = None
+    # Fields of rendered objects that Argo CD neither diffs nor overwrites once they exist
+    # (``ignoreDifferences`` entries, applied at sync with ``RespectIgnoreDifferences=true``).
+    ignore_differences: tuple[Mapping[str, Any], ...] = ()
     summary: str = field(default="")
 
     @property
@@ -258,6 +264,133 @@ def cluster_autoscaler_values(config: StackConfig, role: str | None) -> dict[str
     }
 
 
+# --- AWS Load Balancer Controller ---------------------------------------------------------------
+
+LOAD_BALANCER_CONTROLLER = "aws-load-balancer-controller"
+LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+# The IngressClass the chart creates (its ``ingressClass``; the controller is
+# ``ingress.k8s.aws/alb``): the shop chart's Ingress names it in ``spec.ingressClassName``.
+INGRESS_CLASS = "alb"
+# The controller's webhook certificate: the chart generates a new CA and serving certificate each
+# time it is rendered (templates/_helpers.tpl ``webhookCerts``: ``genCA``; ``keepTLSSecret`` reads
+# the live Secret with Helm's ``lookup``, which Argo CD's ``helm template`` cannot do), and writes
+# the same render's CA into both webhook configurations and the Secret (templates/webhook.yaml).
+# Argo CD re-renders on every manifest refresh, so without this the Application is always
+# OutOfSync, and a sync would replace the CA in the configurations before the pods reload the
+# new certificate from the Secret, failing every admission call in between
+# (kubernetes-sigs/aws-load-balancer-controller#1828). Argo CD applies these fields only when it
+# creates the objects (one render: matching CA and certificate), then leaves them alone.
+LOAD_BALANCER_CONTROLLER_WEBHOOK = "aws-load-balancer-webhook"
+LOAD_BALANCER_CONTROLLER_TLS_SECRET = "aws-load-balancer-tls"
+_CA_BUNDLES = (".webhooks[]?.clientConfig.caBundle",)
+LOAD_BALANCER_CONTROLLER_GENERATED: tuple[Mapping[str, Any], ...] = (
+    {"group": "", "kind": "Secret", "name": LOAD_BALANCER_CONTROLLER_TLS_SECRET, "jsonPointers": ["/data"]},
+    {
+        "group": "admissionregistration.k8s.io",
+        "kind": "MutatingWebhookConfiguration",
+        "name": LOAD_BALANCER_CONTROLLER_WEBHOOK,
+        "jqPathExpressions": list(_CA_BUNDLES),
+    },
+    {
+        "group": "admissionregistration.k8s.io",
+        "kind": "ValidatingWebhookConfiguration",
+        "name": LOAD_BALANCER_CONTROLLER_WEBHOOK,
+        "jqPathExpressions": list(_CA_BUNDLES),
+    },
+)
+
+
+def load_balancer_controller_values(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """Values for the aws-load-balancer-controller chart (aws/eks-charts
+    stable/aws-load-balancer-controller 3.5.0, app v3.5.0).
+
+    * ``clusterName``, ``region``, ``vpcId`` from the cluster Secret's annotations: the controller
+      tags what it creates with ``elbv2.k8s.aws/cluster: <clusterName>`` (the tag its IAM policy's
+      conditions require) and picks subnets tagged for this cluster; region and VPC are passed so
+      it never asks the instance metadata service (the nodes' IMDSv2 hop limit keeps pods from it).
+    * The service account the Pod Identity association names, with no IRSA annotation.
+    * The chart's IngressClass ``alb`` (``createIngressClassResource``), not the default class:
+      an Ingress is handled only when it names it. No IngressClassParams (``create: false``): the
+      chart's default one is empty and referenced by nothing; the Ingress's annotations set the
+      scheme, certificate and target type.
+    * ``defaultTargetType: ip``: the ALB sends to pod IPs (the chart's advice for the Amazon VPC
+      CNI), so the path to the pods is the ALB's security group, which NetworkPolicies can name.
+    * ``enableServiceMutatorWebhook: false``: that webhook only sets ``loadBalancerClass`` on new
+      ``type: LoadBalancer`` Services (webhooks/core/service_mutator.go at v3.5.0), which this
+      platform has none of, yet it is called for *every* Service created in the cluster with
+      ``failurePolicy: Fail`` and no namespace selector (values.yaml
+      ``serviceMutatorWebhookConfig``): while no controller pod answers (day 0, a rebuilt
+      region, both replicas rescheduling) no Service could be created anywhere. A LoadBalancer
+      Service that wants this controller sets ``loadBalancerClass: service.k8s.aws/nlb``.
+    * Two replicas and a PodDisruptionBudget: its Ingress validating webhook fails closed.
+    """
+    return {
+        "clusterName": annotation(ANNOTATION_CLUSTER_NAME),
+        "region": annotation(ANNOTATION_REGION),
+        "vpcId": annotation(ANNOTATION_VPC),
+        "serviceAccount": {"create": True, "name": LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT},
+        "replicaCount": 2,
+        "podDisruptionBudget": {"maxUnavailable": 1},
+        "ingressClass": INGRESS_CLASS,
+        "createIngressClassResource": True,
+        "ingressClassConfig": {"default": False},
+        "ingressClassParams": {"create": False},
+        "defaultTargetType": "ip",
+        "enableServiceMutatorWebhook": False,
+    }
+
+
+# --- ExternalDNS ---------------------------------------------------------------------------------
+
+EXTERNAL_DNS = "external-dns"
+EXTERNAL_DNS_NAMESPACE = "external-dns"
+EXTERNAL_DNS_SERVICE_ACCOUNT = "external-dns"
+# Sync, not upsert-only: each cluster's ExternalDNS owns only the records whose TXT registry
+# record carries its owner ID (plan/plan.go at v0.21.0 filters deletes and updates by
+# ``OwnerID``), so deleting is safe for the other regions' records, and a record whose Ingress
+# is gone is removed instead of pointing at a deleted load balancer (docs/addons.md).
+EXTERNAL_DNS_POLICY = "sync"
+
+
+def external_dns_owner_id(config: StackConfig, region: str) -> str:
+    """The TXT registry owner of a cluster's records: its cluster name, unique per environment and
+    region and the same after the region is rebuilt, so the rebuilt ExternalDNS takes its old
+    records back and no region's ExternalDNS ever deletes another's."""
+    return naming.cluster_name(config.environment, region)
+
+
+def external_dns_values(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """Values for the external-dns chart (kubernetes-sigs/external-dns charts/external-dns 1.21.1,
+    app 0.21.0): Route 53 (``provider.name: aws``), names from Ingresses only, the TXT registry
+    with this cluster's owner ID (its ``aws_cluster_name`` annotation, :func:`external_dns_owner_id`),
+    only platform:traffic's zone (``domainFilters`` by name, ``--zone-id-filter`` by ID,
+    ``--aws-zone-type=public``: flags of pkg/apis/externaldns/types.go at v0.21.0), policy
+    :data:`EXTERNAL_DNS_POLICY`. Route 53 is global, but the AWS SDK needs a region: the cluster's,
+    as ``AWS_DEFAULT_REGION`` (docs/tutorials/aws.md at v0.21.0, "Using Helm"). Pod Identity
+    credentials need no annotation (same tutorial, "EKS Pod Identity Associations").
+
+    ValueError when the stack has no platform:traffic (config refuses external-dns without it)."""
+    if config.traffic is None:
+        raise ValueError("external-dns needs platform:traffic (hostedZoneId, zoneName)")
+    return {
+        "provider": {"name": "aws"},
+        "sources": ["ingress"],
+        "policy": EXTERNAL_DNS_POLICY,
+        "registry": "txt",
+        "txtOwnerId": annotation(ANNOTATION_CLUSTER_NAME),
+        "domainFilters": [config.traffic.zone_name],
+        "extraArgs": {"zone-id-filter": config.traffic.hosted_zone_id, "aws-zone-type": "public"},
+        "env": [{"name": "AWS_DEFAULT_REGION", "value": annotation(ANNOTATION_REGION)}],
+        "serviceAccount": {"create": True, "name": EXTERNAL_DNS_SERVICE_ACCOUNT},
+    }
+
+
+def _external_dns_policy(config: StackConfig, region: str) -> dict[str, Any]:
+    if config.traffic is None:
+        raise ValueError("external-dns needs platform:traffic (hostedZoneId, zoneName)")
+    return addons_iam.external_dns_policy(config.traffic.hosted_zone_id)
+
+
 RBAC = "rbac.authorization.k8s.io"
 ADMISSION = "admissionregistration.k8s.io"
 
@@ -303,6 +436,36 @@ CATALOG: dict[str, Addon] = {
         ),
         summary="Adds and removes managed nodes for pods that do not fit",
     ),
+    "aws-load-balancer-controller": Addon(
+        name="aws-load-balancer-controller",
+        namespace=KUBE_SYSTEM,
+        values=load_balancer_controller_values,
+        cluster_kinds=(
+            ("apiextensions.k8s.io", "CustomResourceDefinition"),
+            (ADMISSION, "MutatingWebhookConfiguration"),
+            (ADMISSION, "ValidatingWebhookConfiguration"),
+            ("networking.k8s.io", "IngressClass"),
+            (RBAC, "ClusterRole"),
+            (RBAC, "ClusterRoleBinding"),
+        ),
+        service_account=LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
+        policy=lambda config, region: addons_iam.load_balancer_controller_policy(config.account_id, region),
+        ignore_differences=LOAD_BALANCER_CONTROLLER_GENERATED,
+        summary="Application Load Balancers for Ingresses of class alb (Pod Identity)",
+    ),
+    "external-dns": Addon(
+        name="external-dns",
+        namespace=EXTERNAL_DNS_NAMESPACE,
+        values=external_dns_values,
+        cluster_kinds=(
+            ("apiextensions.k8s.io", "CustomResourceDefinition"),
+            (RBAC, "ClusterRole"),
+            (RBAC, "ClusterRoleBinding"),
+        ),
+        service_account=EXTERNAL_DNS_SERVICE_ACCOUNT,
+        policy=_external_dns_policy,
+        summary="Route 53 records of the Ingresses, in platform:traffic's zone (Pod Identity)",
+    ),
 }
 
 
@@ -342,9 +505,19 @@ def role_arn(config: StackConfig, region: str, addon: str) -> str:
     return f"arn:aws:iam::{config.account_id}:role/{addon_role_name(config, region, addon)}"
 
 
+# IAM role names have at most 64 characters
+# (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html, RoleName).
+ROLE_NAME_MAX = 64
+# Shorter role-name parts where ``platform-<env>-<addon>-<region>`` could pass 64 characters
+# (an environment of 12 characters in a region of 14).
+_ROLE_PURPOSE = {"aws-load-balancer-controller": "lb-controller"}
+
+
 def addon_role_name(config: StackConfig, region: str, addon: str) -> str:
-    """One role per add-on and cluster (IAM is global; the region keeps each cluster's apart)."""
-    return naming.role_name(config.environment, f"{addon}-{region}")
+    """One role per add-on and cluster (IAM is global; the region keeps each cluster's apart):
+    ``platform-<env>-<addon>-<region>``, at most :data:`ROLE_NAME_MAX` characters for any
+    environment and region config accepts."""
+    return naming.role_name(config.environment, f"{_ROLE_PURPOSE.get(addon, addon)}-{region}")
 
 
 def identities(config: StackConfig) -> list[tuple[str, Addon]]:
@@ -400,16 +573,24 @@ def _selector(config: StackConfig, addon: Addon, role: str | None) -> dict[str, 
     return {"matchLabels": labels}
 
 
-def _sync_policy() -> dict[str, Any]:
+def _sync_policy(addon: Addon) -> dict[str, Any]:
     """Add-ons sync automatically in every environment, prod included: their version reaches a
     hub only through a reviewed stack-file change and that environment's approved ``pulumi up``,
     and an add-on that waits for a manual sync (the HPAs' metrics, the nodes they need) is an
     outage, not a safeguard. A version reaches prod only once staging runs it (the policy rule
     gitops-addon-staged-before-prod, docs/addons.md). The application's own ApplicationSet keeps
-    prod's manual sync."""
+    prod's manual sync.
+
+    An add-on with ``ignore_differences`` also syncs with ``RespectIgnoreDifferences=true``: Argo
+    CD then keeps the live value of those fields when it syncs an existing object, and applies
+    the rendered one only when it creates the object (argo-cd v3.4.4
+    docs/user-guide/sync-options.md, "Respect ignore differences configs")."""
+    options = ["CreateNamespace=true", "ServerSideApply=true"]
+    if addon.ignore_differences:
+        options.append("RespectIgnoreDifferences=true")
     return {
         "automated": {"prune": True, "selfHeal": True},
-        "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+        "syncOptions": options,
         "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
     }
 
@@ -447,10 +628,12 @@ def application_set(config: StackConfig, addon: Addon, role: str | None = None) 
                     "helm": {"releaseName": addon.name, "valuesObject": values},
                 },
                 "destination": {"server": "{{ .server }}", "namespace": addon.namespace},
-                "syncPolicy": _sync_policy(),
+                "syncPolicy": _sync_policy(addon),
             },
         },
     }
+    if addon.ignore_differences:
+        spec["template"]["spec"]["ignoreDifferences"] = [dict(d) for d in addon.ignore_differences]
     if config.is_prod:
         # Removing the label (or the add-on's entry) deletes the Application, never what runs.
         spec["syncPolicy"] = {"preserveResourcesOnDeletion": True}

@@ -1401,6 +1401,20 @@ class StackConfig(_Object):
                 _one_of_the_stacks_regions(region, info, name, "regions", i)
         return dict(sorted(value.items()))
 
+    @model_validator(mode="after")
+    def _dns_addon_needs_a_zone(self) -> StackConfig:
+        # ExternalDNS may change records only in platform:traffic's zone (its IAM policy names
+        # that zone's ARN, infra/documents/addons_iam.py); without a zone it has nothing to manage.
+        if "external-dns" in self.addons and self.traffic is None:
+            raise _fail(
+                "external-dns manages the records of platform:traffic's hosted zone; set platform:traffic "
+                "(hostedZoneId, zoneName) or remove external-dns",
+                {"chartVersion": self.addons["external-dns"].chart_version},
+                "addons",
+                "external-dns",
+            )
+        return self
+
     def addon_regions(self, name: str) -> tuple[str, ...]:
         """The regions whose clusters run add-on ``name`` (none when it is not enabled)."""
         addon = self.addons.get(name)

@@ -118,7 +118,9 @@ def eks_addon_versions(version: str) -> dict[str, str | None]:
 # staging can run a newer chart than prod; this table says where each chart comes from and which
 # version the tests render (the packaged chart in ../shared/upstream-charts/). Repositories: each
 # chart's README (kubernetes-sigs/metrics-server charts/metrics-server, external-secrets
-# deploy/charts/external-secrets, kubernetes/autoscaler cluster-autoscaler/charts/cluster-autoscaler).
+# deploy/charts/external-secrets, kubernetes/autoscaler cluster-autoscaler/charts/cluster-autoscaler,
+# aws/eks-charts stable/aws-load-balancer-controller (the EKS user guide's lbc-helm.adoc installs it
+# from https://aws.github.io/eks-charts), kubernetes-sigs/external-dns charts/external-dns).
 ADDON_CHARTS: dict[str, dict[str, str]] = {
     "metrics-server": {
         "repository": "https://kubernetes-sigs.github.io/metrics-server/",
@@ -134,5 +136,15 @@ ADDON_CHARTS: dict[str, dict[str, str]] = {
         "repository": "https://kubernetes.github.io/autoscaler",
         "chart": "cluster-autoscaler",
         "tested": "9.59.0",
+    },
+    "aws-load-balancer-controller": {
+        "repository": "https://aws.github.io/eks-charts",
+        "chart": "aws-load-balancer-controller",
+        "tested": "3.5.0",
+    },
+    "external-dns": {
+        "repository": "https://kubernetes-sigs.github.io/external-dns/",
+        "chart": "external-dns",
+        "tested": "1.21.1",
     },
 }

@@ -154,7 +154,21 @@ def helm_template(
     ]
     result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return unlisted([doc for doc in yaml.safe_load_all(result.stdout) if doc])
+
+
+def unlisted(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The objects Argo CD applies: a ``kind: List`` (the aws-load-balancer-controller chart wraps
+    its IngressClass in one) stands for its items (argo-cd v3.4.4
+    reposerver/repository/repository.go ``GenerateManifests``: ``obj.IsList()`` ->
+    ``EachListItem``)."""
+    out: list[dict[str, Any]] = []
+    for obj in objects:
+        if obj.get("kind") == "List" and str(obj.get("apiVersion")) == "v1":
+            out.extend(dict(item) for item in obj.get("items") or [])
+        else:
+            out.append(dict(obj))
+    return out
 
 
 # Kinds by scope, for checking the add-ons' AppProject (an unknown kind fails the test, so a new
@@ -170,6 +184,7 @@ CLUSTER_SCOPED = frozenset(
         "Namespace",
         "PriorityClass",
         "IngressClass",
+        "IngressClassParams",
         "ClusterSecretStore",
         "ClusterExternalSecret",
         "ClusterGenerator",

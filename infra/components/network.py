@@ -51,6 +51,14 @@ def cluster_tag(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
 
 
+def subnet_role_tags(cluster_name: str, *, public: bool) -> dict[str, str]:
+    """The Kubernetes tags of a cluster's public or private subnet: this cluster's tag (``shared``)
+    and the load balancer role (``elb`` for internet-facing, ``internal-elb`` for internal), value
+    ``"1"``. The AWS Load Balancer Controller v3.5.0 discovers subnets by exactly these
+    (tests/contracts/test_traffic_addons.py)."""
+    return {cluster_tag(cluster_name): "shared", (ELB_ROLE_TAG if public else INTERNAL_ELB_ROLE_TAG): "1"}
+
+
 def nat_zones(availability_zones: Sequence[str], mode: NatMode) -> tuple[str, ...]:
     """The zones that get a NAT gateway. ``single`` keeps the first zone's, so switching modes
     adds or removes gateways without replacing the one that stays."""
@@ -123,7 +131,6 @@ class RegionalNetwork(pulumi.ComponentResource):
             f"igw-{region}", vpc_id=self.vpc.id, tags=tags(args.cluster_name), opts=child
         )
 
-        shared = {cluster_tag(args.cluster_name): "shared"}
         self.public_subnets = []
         self.private_subnets = []
         for plan in layout:
@@ -137,7 +144,9 @@ class RegionalNetwork(pulumi.ComponentResource):
                     # Load balancers and NAT gateways get their own addresses; nothing launched
                     # here needs one by default.
                     map_public_ip_on_launch=False,
-                    tags=tags(f"{args.cluster_name}-public-{zone}", {**shared, ELB_ROLE_TAG: "1"}),
+                    tags=tags(
+                        f"{args.cluster_name}-public-{zone}", subnet_role_tags(args.cluster_name, public=True)
+                    ),
                     opts=child,
                 )
             )
@@ -148,7 +157,10 @@ class RegionalNetwork(pulumi.ComponentResource):
                     availability_zone=zone,
                     cidr_block=plan.private_cidr,
                     map_public_ip_on_launch=False,
-                    tags=tags(f"{args.cluster_name}-private-{zone}", {**shared, INTERNAL_ELB_ROLE_TAG: "1"}),
+                    tags=tags(
+                        f"{args.cluster_name}-private-{zone}",
+                        subnet_role_tags(args.cluster_name, public=False),
+                    ),
                     opts=child,
                 )
             )

@@ -125,3 +125,272 @@ def cluster_autoscaler_policy(account_id: str, region: str, environment: str) ->
             },
         ],
     }
+
+
+# --- AWS Load Balancer Controller ----------------------------------------------------------------
+#
+# The controller's upstream policy for the pinned app version, statement by statement:
+# kubernetes-sigs/aws-load-balancer-controller docs/install/iam_policy.json at tag v3.5.0
+# (commit 11eb202c97e4ae2ee45e0658c4cde9a4b59f33d4). Every action and every condition is the
+# upstream's (tests/contracts/test_lb_addons_iam.py compares them one by one). What keeps it least
+# privilege is the upstream's tag conditions: the controller tags everything it creates with
+# ``elbv2.k8s.aws/cluster`` (its ``--cluster-name``), creates only with that tag in the request,
+# and modifies or deletes only resources that carry it. The one change: the ARNs the upstream
+# writes with ``*:*`` for region and account name this cluster's region and this account (the
+# controller works only there; IAM matches the narrower ARN the same way).
+LBC_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+LBC_REQUEST_TAGGED = {"Null": {f"aws:RequestTag/{LBC_CLUSTER_TAG}": "false"}}
+LBC_RESOURCE_TAGGED = {"Null": {f"aws:ResourceTag/{LBC_CLUSTER_TAG}": "false"}}
+# A tag change that does not touch the cluster tag, on a resource that has it.
+LBC_TAGGED_NOT_RETAGGED = {
+    "Null": {f"aws:RequestTag/{LBC_CLUSTER_TAG}": "true", f"aws:ResourceTag/{LBC_CLUSTER_TAG}": "false"}
+}
+
+LBC_DESCRIBE_ACTIONS: tuple[str, ...] = (
+    "ec2:DescribeAccountAttributes",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeVpcPeeringConnections",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeInstances",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeTags",
+    "ec2:GetCoipPoolUsage",
+    "ec2:DescribeCoipPools",
+    "ec2:GetSecurityGroupsForVpc",
+    "ec2:DescribeIpamPools",
+    "ec2:DescribeRouteTables",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeListenerCertificates",
+    "elasticloadbalancing:DescribeSSLPolicies",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTrustStores",
+    "elasticloadbalancing:DescribeListenerAttributes",
+    "elasticloadbalancing:DescribeCapacityReservation",
+)
+# Certificates (ACM), WAF and Shield the Ingress annotations name.
+LBC_INTEGRATION_ACTIONS: tuple[str, ...] = (
+    "cognito-idp:DescribeUserPoolClient",
+    "acm:ListCertificates",
+    "acm:DescribeCertificate",
+    "iam:ListServerCertificates",
+    "iam:GetServerCertificate",
+    "waf-regional:GetWebACL",
+    "waf-regional:GetWebACLForResource",
+    "waf-regional:AssociateWebACL",
+    "waf-regional:DisassociateWebACL",
+    "wafv2:GetWebACL",
+    "wafv2:GetWebACLForResource",
+    "wafv2:AssociateWebACL",
+    "wafv2:DisassociateWebACL",
+    "shield:GetSubscriptionState",
+    "shield:DescribeProtection",
+    "shield:CreateProtection",
+    "shield:DeleteProtection",
+)
+LBC_MODIFY_TAGGED_ACTIONS: tuple[str, ...] = (
+    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+    "elasticloadbalancing:SetIpAddressType",
+    "elasticloadbalancing:SetSecurityGroups",
+    "elasticloadbalancing:SetSubnets",
+    "elasticloadbalancing:DeleteLoadBalancer",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:ModifyListenerAttributes",
+    "elasticloadbalancing:ModifyCapacityReservation",
+    "elasticloadbalancing:ModifyIpPools",
+)
+LBC_LISTENER_ACTIONS: tuple[str, ...] = (
+    "elasticloadbalancing:SetWebAcl",
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:AddListenerCertificates",
+    "elasticloadbalancing:RemoveListenerCertificates",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:SetRulePriorities",
+)
+
+
+def load_balancer_controller_policy(account_id: str, region: str) -> dict[str, Any]:
+    """The AWS Load Balancer Controller's permissions on one cluster: upstream v3.5.0's
+    ``docs/install/iam_policy.json``, its statements in the same order, with this region and
+    account in the ARNs. Shape: an IAM policy document (dict)."""
+    ec2 = f"arn:aws:ec2:{region}:{account_id}"
+    elb = f"arn:aws:elasticloadbalancing:{region}:{account_id}"
+    balancers = [f"{elb}:targetgroup/*/*", f"{elb}:loadbalancer/net/*/*", f"{elb}:loadbalancer/app/*/*"]
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ElbServiceLinkedRole",
+                "Effect": "Allow",
+                "Action": ["iam:CreateServiceLinkedRole"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+            },
+            {"Sid": "Describe", "Effect": "Allow", "Action": list(LBC_DESCRIBE_ACTIONS), "Resource": "*"},
+            {
+                "Sid": "CertificatesWafShield",
+                "Effect": "Allow",
+                "Action": list(LBC_INTEGRATION_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "SecurityGroupRules",
+                "Effect": "Allow",
+                "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "CreateSecurityGroup",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateSecurityGroup"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "TagNewSecurityGroup",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags"],
+                "Resource": f"{ec2}:security-group/*",
+                "Condition": {
+                    "StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"},
+                    **LBC_REQUEST_TAGGED,
+                },
+            },
+            {
+                "Sid": "RetagOwnSecurityGroups",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+                "Resource": f"{ec2}:security-group/*",
+                "Condition": LBC_TAGGED_NOT_RETAGGED,
+            },
+            {
+                "Sid": "ChangeOwnSecurityGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:DeleteSecurityGroup",
+                ],
+                "Resource": "*",
+                "Condition": LBC_RESOURCE_TAGGED,
+            },
+            {
+                "Sid": "CreateTaggedBalancers",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticloadbalancing:CreateLoadBalancer",
+                    "elasticloadbalancing:CreateTargetGroup",
+                ],
+                "Resource": "*",
+                "Condition": LBC_REQUEST_TAGGED,
+            },
+            {
+                "Sid": "ListenersAndRules",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticloadbalancing:CreateListener",
+                    "elasticloadbalancing:DeleteListener",
+                    "elasticloadbalancing:CreateRule",
+                    "elasticloadbalancing:DeleteRule",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "RetagOwnBalancers",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                "Resource": balancers,
+                "Condition": LBC_TAGGED_NOT_RETAGGED,
+            },
+            {
+                "Sid": "TagListenersAndRules",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                "Resource": [
+                    f"{elb}:listener/net/*/*/*",
+                    f"{elb}:listener/app/*/*/*",
+                    f"{elb}:listener-rule/net/*/*/*",
+                    f"{elb}:listener-rule/app/*/*/*",
+                ],
+            },
+            {
+                "Sid": "ChangeOwnBalancers",
+                "Effect": "Allow",
+                "Action": list(LBC_MODIFY_TAGGED_ACTIONS),
+                "Resource": "*",
+                "Condition": LBC_RESOURCE_TAGGED,
+            },
+            {
+                "Sid": "TagOnCreate",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags"],
+                "Resource": balancers,
+                "Condition": {
+                    "StringEquals": {
+                        "elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"]
+                    },
+                    **LBC_REQUEST_TAGGED,
+                },
+            },
+            {
+                "Sid": "Targets",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                "Resource": f"{elb}:targetgroup/*/*",
+            },
+            {"Sid": "Listeners", "Effect": "Allow", "Action": list(LBC_LISTENER_ACTIONS), "Resource": "*"},
+        ],
+    }
+
+
+# --- ExternalDNS ---------------------------------------------------------------------------------
+#
+# kubernetes-sigs/external-dns docs/tutorials/aws.md at tag v0.21.0, "IAM Policy": ChangeResourceRecordSets,
+# ListResourceRecordSets and ListTagsForResources on hosted zones, ListHostedZones on "*"; its
+# "Further improvements" recommends naming the zones instead of ``hostedzone/*``. Here: the one
+# zone of platform:traffic. ListTagsForResources is left out: provider/aws/aws.go (v0.21.0)
+# ``zones`` calls it only with a zone tag filter (``--aws-zone-tags``), which the platform does
+# not set. ListHostedZones accepts no resource ARN (Route 53's actions table:
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonroute53.html).
+EXTERNAL_DNS_ZONE_ACTIONS: tuple[str, ...] = (
+    "route53:ChangeResourceRecordSets",
+    "route53:ListResourceRecordSets",
+)
+EXTERNAL_DNS_LIST_ACTIONS: tuple[str, ...] = ("route53:ListHostedZones",)
+
+
+def hosted_zone_arn(hosted_zone_id: str) -> str:
+    """A Route 53 hosted zone's ARN (global: no region, no account)."""
+    return f"arn:aws:route53:::hostedzone/{hosted_zone_id}"
+
+
+def external_dns_policy(hosted_zone_id: str) -> dict[str, Any]:
+    """ExternalDNS's permissions: change and list the records of the stack's zone, and list the
+    zones (to find that one). Shape: an IAM policy document (dict)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ChangeTheStacksZone",
+                "Effect": "Allow",
+                "Action": list(EXTERNAL_DNS_ZONE_ACTIONS),
+                "Resource": hosted_zone_arn(hosted_zone_id),
+            },
+            {
+                "Sid": "ListZones",
+                "Effect": "Allow",
+                "Action": list(EXTERNAL_DNS_LIST_ACTIONS),
+                "Resource": "*",
+            },
+        ],
+    }
