@@ -40,7 +40,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra import naming
+from infra import naming, release_records
 from infra.config import PROJECT_ROOT, ConfigError, StackConfig, load_stack_file
 from infra.deploy_kube import Applications, HubError, KubeconfigError, connect
 from infra.deploy_model import (
@@ -341,8 +341,11 @@ class Deployer:
         sleep: Sleep = time.sleep,
         input_fn: InputFn = input,
         deploy_id: str | None = None,
+        records: release_records.Records | None = None,
     ) -> None:
         self.stacks = stacks
+        # GitHub deployments per region (infra/release_records.py); none when not configured.
+        self.records = records or release_records.NoRecords()
         self.prod = prod
         self.staging = staging
         self.options = options
@@ -476,6 +479,9 @@ class Deployer:
             )
             return Report(results, ExitCode.REFUSED, "nothing was changed")
 
+        for target, decision in zip(targets, decisions, strict=True):
+            if decision.action == "sync":
+                self.records.queued(self._release(target, decision, found[target.application]))
         results_list: list[RegionResult] = []
         for index, target in enumerate(targets):
             try:
@@ -489,14 +495,31 @@ class Deployer:
                     "interrupted; a sync already requested keeps running in Argo CD",
                 )
             results_list.append(result)
+            self.records.finished(result.region, result.outcome, result.detail)
             if exit_code([result.outcome]) is not ExitCode.OK:
                 results_list.extend(
                     RegionResult(t.region, t.application, str(d.image), Outcome.NOT_STARTED, "")
                     for t, d in zip(targets[index + 1 :], decisions[index + 1 :], strict=True)
                 )
+                for t in targets[index + 1 :]:
+                    self.records.finished(
+                        t.region, Outcome.NOT_STARTED, f"the deploy stopped at {target.region}"
+                    )
                 break
         results = tuple(results_list)
         return Report(results, exit_code(r.outcome for r in results))
+
+    def _release(self, target: Target, decision: Decision, app: Mapping[str, Any]) -> release_records.Release:
+        assert decision.image is not None  # a sync decision always knows its image
+        return release_records.Release(
+            region=target.region,
+            application=target.application,
+            image=str(decision.image),
+            tag=decision.image.tag,
+            ref=sync_revision(app),
+            deploy_id=self.deploy_id,
+            verified=decision.detail,
+        )
 
     def _stopped_before_start(self, outcome: Outcome, message: str) -> Report:
         results = tuple(
@@ -576,6 +599,7 @@ class Deployer:
                     )
                     continue
                 return result(Outcome.API_ERROR, decision.image, str(error))
+            self.records.in_progress(target.region, f"sync requested: {decision.image}")
             break
         else:
             image = decision.image if decision else None
@@ -701,6 +725,7 @@ def main(
     connect_fn: Connect = connect,
     deploy_id: str | None = None,
     prog: str = "platform deploy",
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     console = console or Console()
     parser = build_parser(prog)
@@ -719,7 +744,15 @@ def main(
         console.print(f"[red]error:[/] {escape(str(error))}")
         return int(ExitCode.USAGE)
 
+    if options.dry_run:
+        records: release_records.Records = release_records.NoRecords()
+        records_note = "release records: off (dry run)"
+    else:
+        records, records_note = release_records.from_environment(
+            os.environ if environ is None else environ, stacks.deploy.environment
+        )
     deployer = Deployer(
+        records=records,
         stacks=stacks,
         prod=prod,
         staging=staging,
@@ -736,12 +769,15 @@ def main(
         f"(context {escape(prod_context)}), verified by {stacks.staging.stack} (context "
         f"{escape(staging_context)}); order {order}; deploy id {deployer.deploy_id}"
     )
+    console.print(escape(records_note))
     try:
         report = deployer.run()
     finally:
         prod.close()
         staging.close()
     console.print(summary_table(stacks.deploy.environment, report))
+    for warning in records.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if report.message:
         console.print(escape(report.message))
     console.print(f"exit code {int(report.exit_code)} ({report.exit_code.name.lower().replace('_', ' ')})")

@@ -573,7 +573,9 @@ class Harness:
             staged = staging_tag or tag
             self.staging.add(make_application(self.staging_config, region, tag=staged, running_tag=staged))
 
-    def run(self, *flags: str, answers: tuple[str, ...] = ()) -> RunResult:
+    def run(
+        self, *flags: str, answers: tuple[str, ...] = (), environ: dict[str, str] | None = None
+    ) -> RunResult:
         out = io.StringIO()
         console = Console(file=out, width=400, force_terminal=False, color_system=None)
         prompts: list[str] = []
@@ -593,6 +595,8 @@ class Harness:
             sleep=self.clock.sleep,
             input_fn=input_fn,
             deploy_id="deploy-test-1",
+            # Never the developer's own GITHUB_TOKEN: release records only where a test asks.
+            environ=environ or {},
         )
         return RunResult(code, out.getvalue(), prompts)
 

@@ -325,7 +325,12 @@ def test_every_job_states_least_permissions() -> None:
         for scope, level in perms.items():
             assert level in ("read", "write", "none"), f"{name}/{job_id}: {scope}: {level}"
             if level == "write":
-                assert scope in {"id-token", "pull-requests"}, f"{name}/{job_id}: {scope}: write"
+                assert scope in {"id-token", "pull-requests", "deployments"}, (
+                    f"{name}/{job_id}: {scope}: write"
+                )
+            if scope == "deployments" and level == "write":
+                # Release records (infra/release_records.py): only the prod deploy writes them.
+                assert (name, job_id) == ("deploy-prod.yml", "deploy"), f"{name}/{job_id}: deployments: write"
             if scope == "pull-requests" and level == "write":
                 assert name == "preview.yml", f"{name}/{job_id} has no pull request to comment on"
 
@@ -1434,9 +1439,11 @@ def test_the_doc_lists_every_token_permission_of_every_job_and_why() -> None:
     for key, access in declared.items():
         assert documented[key]["access"] == access, key
         assert len(documented[key]["why"]) > 10, key
-    # Writes are the OIDC token and PR comments only.
+    # Writes are the OIDC token, PR comments and the prod deploy's release records only.
     writes = {key[2] for key, access in declared.items() if access == "write"}
-    assert writes <= {"id-token", "pull-requests"}, writes
+    assert writes <= {"id-token", "pull-requests", "deployments"}, writes
+    deployment_writers = {(n, j) for (n, j, p), a in declared.items() if p == "deployments" and a == "write"}
+    assert deployment_writers <= {("deploy-prod.yml", "deploy")}, deployment_writers
     # Only pull-request jobs may comment.
     for (name, _job, permission), access in declared.items():
         if permission == "pull-requests" and access == "write":
