@@ -5,6 +5,7 @@ pyproject.toml ``[project.scripts]``; the ``make`` targets call it).
     platform diff BASE [--stack STACK] [--json FILE]
     platform dr --stack STACK --region REGION [--new-hub REGION | --stays-down] [--backfill-script FILE] [--json]
     platform deploy STACK [deploy options]        (platform deploy prod --help: its options)
+    platform fleet [--json] [--kubeconfig PATH] [--prod-context C] [--staging-context C]
     platform bench [--repeats N]
 
 Built on click (a well-kept CLI library: subcommands, ``--help``, usage errors with exit code
@@ -133,7 +134,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 @click.group(context_settings=CONTEXT)
 def app() -> None:
     """The platform's operator commands: the offline plan and its diff, the DR runbook, the prod
-    deploy and the benchmark. None of them changes the cloud except deploy."""
+    deploy, the fleet view and the benchmark. None of them changes the cloud except deploy."""
 
 
 STACK_HELP = "a stack (Pulumi.<stack>.yaml) or 'all'"
@@ -283,6 +284,63 @@ def deploy(args: tuple[str, ...]) -> None:
     from infra import deploy as deploy_module
 
     _exit_with(deploy_module.main(list(args)))
+
+
+@app.command(short_help="Fleet view: both stacks' Applications, images, sync, health, canary, verified.")
+@click.option("--stack", default="prod", show_default=True, metavar="STACK", help="the deployed stack")
+@click.option(
+    "--staging-stack",
+    default="staging",
+    show_default=True,
+    metavar="STACK",
+    help="the stack whose Applications verify the deployed stack's images",
+)
+@click.option(
+    "--kubeconfig",
+    metavar="PATH",
+    help="kubeconfig holding both contexts (default: $KUBECONFIG or ~/.kube/config)",
+)
+@click.option(
+    "--prod-context",
+    "--context",
+    "prod_context",
+    metavar="CONTEXT",
+    help="context of the deployed stack's hub (default: platform-<env>-<hub region>, as the deploy)",
+)
+@click.option(
+    "--staging-context",
+    metavar="CONTEXT",
+    help="context of the staging hub (default: platform-<env>-<hub region>)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document instead of the table")
+def fleet(
+    stack: str,
+    staging_stack: str,
+    kubeconfig: str | None,
+    prod_context: str | None,
+    staging_context: str | None,
+    as_json: bool,
+) -> None:
+    """Fleet view: for both stacks and every region, the image each Application would deploy and
+    the one it runs, sync and health, the canary step, and whether prod's image is
+    staging-verified (the deploy's own rule). Reads the hubs through the deploy's contexts, `get`
+    only (infra/fleet.py, docs/deploy.md "Fleet view").
+
+    Exit codes: 0 both hubs read; 2 usage or configuration error; 6 a hub could not be reached
+    (it is named; the other hub's Applications are still shown).
+    """
+    from infra import fleet as fleet_module
+
+    _exit_with(
+        fleet_module.run(
+            stack=stack,
+            staging_stack=staging_stack,
+            kubeconfig=kubeconfig,
+            prod_context=prod_context,
+            staging_context=staging_context,
+            as_json=as_json,
+        )
+    )
 
 
 @app.command(short_help="Benchmark: the plan against its floor, scaling, rebuild critical paths, set-up.")

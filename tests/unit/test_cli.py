@@ -51,7 +51,7 @@ def test_the_project_installs_the_platform_command_and_it_is_the_cli() -> None:
 def test_help_lists_exactly_the_operator_commands() -> None:
     result = _run("--help")
     assert result.returncode == 0, result.stderr
-    assert set(cli.app.commands) == {"plan", "diff", "dr", "deploy", "bench"}
+    assert set(cli.app.commands) == {"plan", "diff", "dr", "deploy", "fleet", "bench"}
     for name in cli.app.commands:
         assert re.search(rf"^\s+{name}\s", result.stdout, re.M), result.stdout
         sub = _run(name, *(("prod",) if name == "deploy" else ()), "--help")
