@@ -391,6 +391,43 @@ def _external_dns_policy(config: StackConfig, region: str) -> dict[str, Any]:
     return addons_iam.external_dns_policy(config.traffic.hosted_zone_id)
 
 
+# --- Argo Rollouts ------------------------------------------------------------------------------
+
+ARGO_ROLLOUTS = "argo-rollouts"
+ARGO_ROLLOUTS_NAMESPACE = "argo-rollouts"
+# The chart's serviceAccount.name; the Pod Identity association names exactly this account.
+ARGO_ROLLOUTS_SERVICE_ACCOUNT = "argo-rollouts"
+
+
+def argo_rollouts_values(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """Values for the argo-rollouts chart (argoproj/argo-helm charts/argo-rollouts 2.41.0, Argo
+    Rollouts v1.9.0): the controller under the service account the Pod Identity association
+    names, with ALB target group verification on and the cluster's region for its AWS clients.
+
+    * ``controller.awsVerifyTargetGroup`` adds ``--aws-verify-target-group``
+      (templates/controller/deployment.yaml). Beyond checking that the load balancer really carries
+      each ``setWeight`` before the next step (argo-rollouts v1.9.0
+      docs/features/traffic-management/alb.md, "TargetGroup weight verification"), it is what
+      fills the Rollout's ``status.alb`` (rollout/trafficrouting/alb/alb.go ``VerifyWeight``: without
+      it ``Status.ALB = nil``), whose load balancer and canary target group names the shop chart's
+      analysis reads for CloudWatch's dimensions (docs/chart.md).
+    * ``AWS_REGION``: the AWS SDK's default config (config.LoadDefaultConfig in utils/aws/aws.go and
+      metricproviders/cloudwatch/cloudwatch.go) takes the region from the environment, and the
+      cloudwatch provider's doc says to set it (docs/analysis/cloudwatch.md, "Setup").
+    * Two replicas (leader election) in prod, like the other controllers.
+    """
+    return {
+        "installCRDs": True,
+        "serviceAccount": {"create": True, "name": ARGO_ROLLOUTS_SERVICE_ACCOUNT},
+        "controller": {
+            "replicas": 2 if config.argocd.ha else 1,
+            "awsVerifyTargetGroup": True,
+            "extraEnv": [{"name": "AWS_REGION", "value": annotation(ANNOTATION_REGION)}],
+        },
+        "dashboard": {"enabled": False},
+    }
+
+
 RBAC = "rbac.authorization.k8s.io"
 ADMISSION = "admissionregistration.k8s.io"
 
@@ -466,7 +503,19 @@ CATALOG: dict[str, Addon] = {
         policy=_external_dns_policy,
         summary="Route 53 records of the Ingresses, in platform:traffic's zone (Pod Identity)",
     ),
-}
+    ARGO_ROLLOUTS: Addon(
+        name=ARGO_ROLLOUTS,
+        namespace=ARGO_ROLLOUTS_NAMESPACE,
+        values=argo_rollouts_values,
+        cluster_kinds=(
+            ("apiextensions.k8s.io", "CustomResourceDefinition"),
+            (RBAC, "ClusterRole"),
+            (RBAC, "ClusterRoleBinding"),
+        ),
+        service_account=ARGO_ROLLOUTS_SERVICE_ACCOUNT,
+        policy=lambda config, region: addons_iam.argo_rollouts_policy(region),
+        summary="Canary releases of the shop's services: ALB traffic shifting, CloudWatch analysis (Pod Identity)",
+    ),}
 
 
 def catalog() -> dict[str, Addon]:

@@ -147,4 +147,14 @@ ADDON_CHARTS: dict[str, dict[str, str]] = {
         "chart": "external-dns",
         "tested": "1.21.1",
     },
+    # argoproj/argo-helm charts/argo-rollouts 2.41.0 = Argo Rollouts v1.9.0 (its appVersion).
+    "argo-rollouts": {
+        "repository": ARGO_HELM_REPOSITORY,
+        "chart": "argo-rollouts",
+        "tested": "2.41.0",
+    },
 }
+
+# The Argo Rollouts release the chart above installs: the upstream source every Rollout, analysis
+# and status rule of the shop chart and the deploy command was read at (argoproj/argo-rollouts).
+ARGO_ROLLOUTS_VERSION = "v1.9.0"

@@ -28,6 +28,10 @@ CRD_FILES = {
     ("argoproj.io", "ApplicationSet"): "crd-applicationset.yaml",
     ("argoproj.io", "AppProject"): "crd-appproject.yaml",
     ("argocd-image-updater.argoproj.io", "ImageUpdater"): "crd-imageupdaters.yaml",
+    # argo-rollouts 2.41.0 (Argo Rollouts v1.9.0): ../shared/crds/argo-rollouts/ (its README).
+    ("argoproj.io", "Rollout"): "argo-rollouts/rollouts.argoproj.io.yaml",
+    ("argoproj.io", "AnalysisTemplate"): "argo-rollouts/analysistemplates.argoproj.io.yaml",
+    ("argoproj.io", "AnalysisRun"): "argo-rollouts/analysisruns.argoproj.io.yaml",
 }
 
 

@@ -394,3 +394,56 @@ def external_dns_policy(hosted_zone_id: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+# Argo Rollouts v1.9.0 (argoproj/argo-rollouts @v1.9.0). Two AWS integrations call AWS with the
+# controller's credentials (the AWS SDK's default chain, so Pod Identity: utils/aws/aws.go
+# DefaultNewClientFunc and metricproviders/cloudwatch/cloudwatch.go NewCloudWatchAPIClient both call
+# config.LoadDefaultConfig):
+# * the cloudwatch metric provider calls only GetMetricData (cloudwatch.go CloudWatchClient.Query);
+# * the ALB traffic router's weight verification (controller flag --aws-verify-target-group,
+#   rollout/trafficrouting/alb/alb.go VerifyWeightPerIngress) and the target group IP verification
+#   (rollout/service.go awsVerifyTargetGroups) call, through utils/aws/aws.go ClientAdapter:
+#   DescribeLoadBalancers (FindLoadBalancerByDNSName), DescribeTargetGroups, DescribeTags,
+#   DescribeListeners, DescribeRules (GetTargetGroupMetadata) and DescribeTargetHealth
+#   (GetTargetGroupHealth): the six actions docs/features/traffic-management/alb.md lists.
+# None of these actions supports resource-level permissions (Service Authorization Reference,
+# "Actions defined by Amazon CloudWatch" / "Elastic Load Balancing V2": no resource type for
+# GetMetricData and the Describe* calls), so the resource is "*"; the region condition keeps
+# the role to its own cluster's region.
+ARGO_ROLLOUTS_CLOUDWATCH_ACTIONS: tuple[str, ...] = ("cloudwatch:GetMetricData",)
+ARGO_ROLLOUTS_ELB_ACTIONS: tuple[str, ...] = (
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
+
+
+def argo_rollouts_policy(region: str) -> dict[str, Any]:
+    """Read-only: the canary analysis's CloudWatch query and the ALB router's Describe calls, in
+    the cluster's region only (``aws:RequestedRegion``). No write of any kind: Rollouts shifts
+    traffic by annotating the Ingress, and the AWS Load Balancer Controller (its own role) applies
+    it to the load balancer."""
+    in_region = {"StringEquals": {"aws:RequestedRegion": region}}
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "CanaryAnalysisMetrics",
+                "Effect": "Allow",
+                "Action": list(ARGO_ROLLOUTS_CLOUDWATCH_ACTIONS),
+                "Resource": "*",
+                "Condition": in_region,
+            },
+            {
+                "Sid": "VerifyAlbWeights",
+                "Effect": "Allow",
+                "Action": list(ARGO_ROLLOUTS_ELB_ACTIONS),
+                "Resource": "*",
+                "Condition": in_region,
+            },
+        ],
+    }

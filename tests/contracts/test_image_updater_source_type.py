@@ -119,7 +119,7 @@ def test_a_brand_new_application_renders_and_its_first_tag_flows(stack: str) -> 
         objects = rendered_objects(
             helm_template_application(updated, PROJECT_ROOT, kube_version(config, region))
         )
-        deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+        deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "Rollout")}
         assert m.IMAGE_TAG_GUARD_KIND not in {o["kind"] for o in objects}
         registry = naming.registry_host(config.account_id, region)
         images = {

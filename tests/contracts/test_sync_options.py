@@ -8,6 +8,7 @@ program's pure functions and, where helm is on PATH, the real chart rendered as 
 
 from __future__ import annotations
 
+import re
 import shutil
 from typing import Any
 
@@ -91,7 +92,8 @@ def test_a_release_that_removes_a_resource_is_synced_only_with_prune(
     options, prune = upstream.operation_sync_options(deploy_operation(app))
     done = upstream.sync(targets, live, prune=prune, served=served, sync_options=options)
     assert (done.phase, done.sync_status) == ("Succeeded", "Synced")
-    assert done.pruned and all(name.endswith(f"-{dropped}") for name in done.pruned)
+    # Every object of the dropped service (with canary releases: its per-step AnalysisTemplates too).
+    assert done.pruned and all(re.search(rf"-{dropped}(-step-[0-9]+)?$", name) for name in done.pruned)
     # With the Application's own options (Prune=confirm) the same prune would wait for an approval.
     own = app["spec"]["syncPolicy"]["syncOptions"]
     waiting = upstream.sync(targets, live, prune=True, served=served, sync_options=own)
@@ -144,7 +146,9 @@ def test_a_sync_of_selected_resources_skips_the_guard_and_prods_prune_waits(stac
     config = load_stack_file(stack)
     for region, app, live, guard_only in tagged_and_tagless(config):
         served = served_by(live)
-        deployment = next(f"Deployment/{o['metadata']['name']}" for o in live if o["kind"] == "Deployment")
+        deployment = next(
+            f"{o['kind']}/{o['metadata']['name']}" for o in live if o["kind"] in ("Deployment", "Rollout")
+        )
         # The rule bites: a selected Deployment is pruned past the guard.
         bare = upstream.sync(guard_only, live, prune=True, served=served, resources=[deployment])
         assert bare.pruned == (deployment,), region

@@ -376,7 +376,7 @@ def test_first_tag_every_generated_application_renders_the_first_image(stack: st
         images = [
             c["image"]
             for d in docs
-            if d["kind"] == "Deployment"
+            if d["kind"] in ("Deployment", "Rollout")
             for c in d["spec"]["template"]["spec"]["containers"]
         ]
         assert len(images) >= len(p.config.services), region

@@ -77,7 +77,7 @@ def test_each_service_with_secrets_gets_its_external_secret_and_reads_it(
     for region in config.region_names:
         objects = shop_release(config, region)
         externals = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ExternalSecret"}
-        deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+        deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "Rollout")}
         for name, deployment in deployments.items():
             container = deployment["spec"]["template"]["spec"]["containers"][0]
             from_secret = {

@@ -29,6 +29,7 @@ from infra import naming
 from infra.config import PROJECT_ROOT, StackConfig, load_stack_file
 from infra.manifests.argocd import IMAGE_TAG_GUARD_KIND
 from tests.conftest import stack_names
+from tests.unit.test_chart_values import merged_values
 
 STACKS = stack_names()
 CI_TAG = "20261122.063000-0123abc"
@@ -325,11 +326,37 @@ def rendered(stack_name: str, region: str, *extra: str) -> list[Manifest]:
 def by_component(manifests: list[Manifest]) -> dict[str, dict[str, Manifest]]:
     out: dict[str, dict[str, Manifest]] = {}
     for doc in manifests:
+        if doc["kind"] == "AnalysisTemplate":
+            continue  # one per canary step: analysis_templates()
         component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
         kinds = out.setdefault(component, {})
         assert doc["kind"] not in kinds, f"two {doc['kind']} objects for {component}"
         kinds[doc["kind"]] = doc
     return out
+
+
+def analysis_templates(manifests: list[Manifest], component: str) -> dict[str, Manifest]:
+    """A service's AnalysisTemplates (one per canary step), by name."""
+    return {
+        d["metadata"]["name"]: d
+        for d in manifests
+        if d["kind"] == "AnalysisTemplate"
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    }
+
+
+def rollouts_on(stack_name: str, region: str) -> bool:
+    """Whether the stack's value files release this region's services as Argo Rollouts."""
+    return bool(merged_values(stack(stack_name), region)["rollouts"]["enabled"])
+
+
+WORKLOAD_KINDS = ("Deployment", "Rollout")
+
+
+def workload(kinds: Mapping[str, Manifest]) -> Manifest:
+    """A service's workload: its Deployment, or its Rollout where rollouts are on (never both)."""
+    (found,) = [kinds[k] for k in WORKLOAD_KINDS if k in kinds]
+    return found
 
 
 def validation_version(kubernetes_version: str) -> str:
@@ -368,9 +395,10 @@ def test_rendered_manifests_are_valid_kubernetes(stack_name: str, region: str) -
     manifests = rendered(stack_name, region)
     assert manifests
     for doc in manifests:
-        if doc["kind"] == "ExternalSecret":
-            # A custom resource: validated against the external-secrets CRD of the pinned chart
-            # in tests/unit/test_addon_external_secrets.py (issue 17).
+        if doc["kind"] == "ExternalSecret" or doc["apiVersion"].startswith("argoproj.io/"):
+            # Custom resources: validated against the CRDs of the pinned charts, external-secrets
+            # in tests/unit/test_addon_external_secrets.py (issue 17), Argo Rollouts' in
+            # tests/unit/test_chart_rollouts.py (issue 19).
             continue
         try:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -382,17 +410,24 @@ def test_rendered_manifests_are_valid_kubernetes(stack_name: str, region: str) -
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=COMBO_IDS)
 def test_every_service_gets_its_objects(stack_name: str, region: str) -> None:
     cfg = stack(stack_name)
-    components = by_component(rendered(stack_name, region))
+    manifests = rendered(stack_name, region)
+    components = by_component(manifests)
     assert sorted(components) == sorted(cfg.services)
-    expected = {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"}
+    expected = {"Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"}
+    # Where rollouts are on, a Rollout and its AnalysisTemplate replace the Deployment.
+    on = rollouts_on(stack_name, region)
+    expected |= {"Rollout"} if on else {"Deployment"}
     if cfg.is_prod:
         expected.add("HorizontalPodAutoscaler")
     for service, kinds in components.items():
-        (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+        (container,) = workload(kinds)["spec"]["template"]["spec"]["containers"]
         # A service that lists secrets also gets its ExternalSecret (issue 17).
         reads_secrets = any("secretKeyRef" in (e.get("valueFrom") or {}) for e in container.get("env", []))
         assert set(kinds) == expected | ({"ExternalSecret"} if reads_secrets else set()), service
         assert len({doc["metadata"]["name"] for doc in kinds.values()}) == 1, "one name per service"
+        # Where rollouts are on, one AnalysisTemplate per canary step.
+        steps = len(merged_values(cfg, region)["rollouts"]["steps"]) if on else 0
+        assert len(analysis_templates(manifests, service)) == steps, service
 
 
 @needs_helm
@@ -417,7 +452,7 @@ def test_labels_and_namespace(stack_name: str, region: str) -> None:
 def test_deployments_have_secure_defaults(stack_name: str, region: str) -> None:
     cfg = stack(stack_name)
     for service, kinds in by_component(rendered(stack_name, region)).items():
-        pod = kinds["Deployment"]["spec"]["template"]["spec"]
+        pod = workload(kinds)["spec"]["template"]["spec"]
         assert pod["automountServiceAccountToken"] is False
         assert kinds["ServiceAccount"]["automountServiceAccountToken"] is False
         assert pod["serviceAccountName"] == kinds["ServiceAccount"]["metadata"]["name"]
@@ -458,7 +493,7 @@ def test_selectors_spread_and_scaling(stack_name: str, region: str) -> None:
     cfg = stack(stack_name)
     zones = len(cfg.region(region).availability_zones)
     for service, kinds in by_component(rendered(stack_name, region)).items():
-        deployment = kinds["Deployment"]["spec"]
+        deployment = workload(kinds)["spec"]
         selector = deployment["selector"]["matchLabels"]
         assert selector["app.kubernetes.io/component"] == service
         assert selector.items() <= deployment["template"]["metadata"]["labels"].items()
@@ -472,10 +507,11 @@ def test_selectors_spread_and_scaling(stack_name: str, region: str) -> None:
             # The HPA owns the count: a replicas field would reset it at every sync.
             assert "replicas" not in deployment, service
             hpa = kinds["HorizontalPodAutoscaler"]["spec"]
+            target = workload(kinds)
             assert hpa["scaleTargetRef"] == {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": kinds["Deployment"]["metadata"]["name"],
+                "apiVersion": target["apiVersion"],
+                "kind": target["kind"],
+                "name": target["metadata"]["name"],
             }
             assert hpa["minReplicas"] >= zones, f"{service}: fewer pods than zones"
             assert spread["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "DoNotSchedule"
@@ -487,7 +523,7 @@ def test_selectors_spread_and_scaling(stack_name: str, region: str) -> None:
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=COMBO_IDS)
 def test_network_policy_denies_all_but_the_service_port_and_dns(stack_name: str, region: str) -> None:
     for service, kinds in by_component(rendered(stack_name, region)).items():
-        (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+        (container,) = workload(kinds)["spec"]["template"]["spec"]["containers"]
         (port,) = container["ports"]
         assert kinds["Service"]["spec"]["ports"] == [
             {"name": "http", "port": port["containerPort"], "targetPort": "http", "protocol": "TCP"}
@@ -572,8 +608,7 @@ def test_digest_pins_only_its_service() -> None:
     cfg = stack("prod")
     components = by_component(rendered("prod", PROD_REGION, "--set", f"image.digest.{SERVICE}={DIGEST}"))
     images = {
-        s: k["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
-        for s, k in components.items()
+        s: workload(k)["spec"]["template"]["spec"]["containers"][0]["image"] for s, k in components.items()
     }
     repository = naming.image_repository(cfg.account_id, PROD_REGION, cfg.ecr.prefix, SERVICE)
     assert images[SERVICE] == f"{repository}:{CI_TAG}@{DIGEST}"

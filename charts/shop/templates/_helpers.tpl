@@ -139,3 +139,77 @@ rather than duplicating it, since duplicate names make the effective value depen
       key: {{ $key }}
 {{- end }}
 {{- end -}}
+
+{{/*
+Whether a service's canary shifts traffic through the load balancer ("true" or ""): the service
+the ALB Ingress fronts (rollouts.trafficRouting.service), once that Ingress exists
+(rollouts.trafficRouting.ingress). Every other service runs a replica-based canary.
+*/}}
+{{- define "shop.trafficRouted" -}}
+{{- $tr := .root.Values.rollouts.trafficRouting -}}
+{{- if and $tr.ingress (eq $tr.service .name) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The ALB's name (the AWS Load Balancer Controller's load-balancer-name annotation): an internal
+service's analysis finds the load balancer's metrics by it. Defaults to the release name, which
+is unique per environment and region; at most 32 characters (ELBv2 CreateLoadBalancer Name).
+*/}}
+{{- define "shop.loadBalancerName" -}}
+{{- .Values.rollouts.loadBalancerName | default .Release.Name | trunc 32 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The canary strategy of one service's Rollout (argo-rollouts v1.9.0 pkg/apis/rollouts/v1alpha1
+types.go CanaryStrategy). Each entry of rollouts.steps is a setWeight, a pause that lets the
+load balancer's one-minute CloudWatch datapoints arrive, then an analysis of the service's
+AnalysisTemplate; a failed analysis aborts the Rollout, which sends all traffic back to the
+stable ReplicaSet and scales the canary down (docs/features/analysis.md). After the last step
+the Rollout promotes itself fully.
+Traffic-routed (the ALB-fronted service): the weight is the share of the load balancer's
+requests (ALB weighted target groups through the stable/canary Services,
+docs/features/traffic-management/alb.md), and the analysis reads the canary target group's own
+metrics, by the names the controller records in status.alb (fieldRef args,
+docs/features/analysis.md). Otherwise: the weight is the share of replicas, and the analysis
+reads the whole load balancer's metrics (every request it serves passes through this service's
+callers).
+*/}}
+{{- define "shop.canary" -}}
+{{- $routed := include "shop.trafficRouted" . -}}
+{{- $full := include "shop.serviceFullname" . -}}
+canary:
+  {{- if $routed }}
+  canaryService: {{ $full }}-canary
+  stableService: {{ $full }}-stable
+  trafficRouting:
+    alb:
+      ingress: {{ .root.Values.rollouts.trafficRouting.ingress }}
+      rootService: {{ $full }}
+      servicePort: {{ .svc.port }}
+  {{- end }}
+  maxSurge: 25%
+  maxUnavailable: 0
+  steps:
+    {{- range $i, $step := .root.Values.rollouts.steps }}
+    - setWeight: {{ $step.weight }}
+    - pause:
+        duration: {{ $step.pause }}
+    - analysis:
+        templates:
+          - templateName: {{ $full }}-step-{{ add1 $i }}
+        args:
+          {{- if $routed }}
+          - name: load-balancer
+            valueFrom:
+              fieldRef:
+                fieldPath: status.alb.loadBalancer.fullName
+          - name: target-group
+            valueFrom:
+              fieldRef:
+                fieldPath: status.alb.canaryTargetGroup.fullName
+          {{- else }}
+          - name: load-balancer-name
+            value: {{ include "shop.loadBalancerName" $.root }}
+          {{- end }}
+    {{- end }}
+{{- end -}}

@@ -1,0 +1,195 @@
+"""Transcriptions of the Argo Rollouts v1.9.0 rules the canary releases rely on.
+
+One function per rule, each naming the upstream file at tag v1.9.0 of argoproj/argo-rollouts
+(``infra.versions.ARGO_ROLLOUTS_VERSION``; chart argo-rollouts 2.41.0). Only the branches the
+platform reaches are transcribed; anything else raises, so a test cannot pass on a case the
+transcription does not cover.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+ARGO_ROLLOUTS_VERSION = "v1.9.0"
+
+# --- AWS calls -----------------------------------------------------------------------------------
+
+# utils/aws/aws.go: the ELBv2APIClient interface and ClientAdapter's three methods.
+# FindLoadBalancerByDNSName: DescribeLoadBalancers (paginated); GetTargetGroupMetadata:
+# DescribeTargetGroups, DescribeTags, DescribeListeners, DescribeRules; GetTargetGroupHealth:
+# DescribeTargetHealth. Callers: rollout/trafficrouting/alb/alb.go (VerifyWeightPerIngress:
+# FindLoadBalancerByDNSName, GetTargetGroupMetadata) and rollout/service.go awsVerifyTargetGroups
+# (GetTargetGroupHealth through aws.VerifyTargetGroupBinding).
+ELB_CALLS_OF_THE_CONTROLLER = frozenset(
+    {
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTargetHealth",
+    }
+)
+# metricproviders/cloudwatch/cloudwatch.go CloudWatchClient.Query: GetMetricData, nothing else.
+CLOUDWATCH_CALLS_OF_THE_PROVIDER = frozenset({"cloudwatch:GetMetricData"})
+
+
+# --- status.alb ----------------------------------------------------------------------------------
+
+
+def alb_status(load_balancer_arn: str, canary_target_group_arn: str) -> dict[str, Any]:
+    """``status.alb`` as the controller records it after verifying a weight.
+
+    rollout/trafficrouting/alb/alb.go ``updateLoadBalancerStatus``:
+    ``FullName = strings.Join(strings.Split(arn, "/")[2:], "/")``;
+    ``updateTargetGroupStatus``: ``FullName = strings.Join(strings.Split(arn, "/")[1:], "/")``.
+    ``VerifyWeight`` sets ``Status.ALB = nil`` unless weight verification is on
+    (controller flag ``--aws-verify-target-group``).
+    """
+    lb_parts = load_balancer_arn.split("/")
+    tg_parts = canary_target_group_arn.split("/")
+    if len(lb_parts) <= 2 or len(tg_parts) <= 1:
+        raise NotImplementedError("the error branches (unparsable ARN: empty fullName) are not transcribed")
+    return {
+        "loadBalancer": {"arn": load_balancer_arn, "fullName": "/".join(lb_parts[2:])},
+        "canaryTargetGroup": {"arn": canary_target_group_arn, "fullName": "/".join(tg_parts[1:])},
+    }
+
+
+def field_ref(rollout: Mapping[str, Any], path: str) -> str:
+    """utils/analysis/factory.go ``extractValueFromRollout``: the path split on ``.``, ``[``, ``]``
+    walks the Rollout's JSON; a missing field or a non-primitive end is an error."""
+    node: Any = rollout
+    for section in re.split(r"[.\[\]]+", path):
+        if section == "":
+            continue
+        if not isinstance(node, Mapping) or node.get(section) is None:
+            raise KeyError(f"invalid path {path} in rollout")
+        node = node[section]
+    if isinstance(node, (Mapping, list)):
+        raise ValueError(f"path {path} in rollout must terminate in a primitive value")
+    return str(node)
+
+
+def resolve_args(template: str, args: Mapping[str, str]) -> str:
+    """utils/template/template.go ``ResolveArgs``: ``{{args.<name>}}`` replaced by the argument's
+    value (fasttemplate with tags ``{{`` ``}}``); an unknown tag is an error."""
+
+    def one(match: re.Match[str]) -> str:
+        key = match.group(1).strip()
+        if not key.startswith("args.") or key[5:] not in args:
+            raise KeyError(f"failed to resolve {{{{{key}}}}}")
+        return args[key[5:]]
+
+    return re.sub(r"\{\{(.*?)\}\}", one, template)
+
+
+# --- the cloudwatch provider ---------------------------------------------------------------------
+
+# metricproviders/cloudwatch/cloudwatch.go convertType: the fields of each CloudWatchMetricDataQuery
+# copied into types.MetricDataQuery (Id, Expression, Label, MetricStat{Metric{Namespace,
+# MetricName, Dimensions}, Period, Stat, Unit}, Period, ReturnData). Nothing else reaches AWS.
+QUERY_FIELDS = frozenset({"id", "expression", "label", "metricStat", "period", "returnData"})
+METRIC_STAT_FIELDS = frozenset({"metric", "period", "stat", "unit"})
+METRIC_FIELDS = frozenset({"namespace", "metricName", "dimensions"})
+DEFAULT_WINDOW = "5m"  # cloudwatch.go Run: interval := time.Minute * 5 unless provider.cloudWatch.interval
+
+
+def get_metric_data_queries(queries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The MetricDataQueries the provider sends (convertType), refusing fields it drops."""
+    out = []
+    for q in queries:
+        unknown = set(q) - QUERY_FIELDS
+        if unknown:
+            raise ValueError(f"fields the provider does not pass: {sorted(unknown)}")
+        stat = q.get("metricStat")
+        if stat is not None and (set(stat) - METRIC_STAT_FIELDS or set(stat["metric"]) - METRIC_FIELDS):
+            raise ValueError("metricStat fields the provider does not pass")
+        out.append(dict(q))
+    return out
+
+
+def measurement_passes(success_condition: str, values: Sequence[float]) -> bool:
+    """utils/evaluate with the cloudwatch provider: ``result`` is GetMetricData's
+    ``MetricDataResults`` (cloudwatch.go ``evaluate.EvaluateResult(result.MetricDataResults, ...)``),
+    so ``result[0].Values`` is the first returned series. Only the one shape the chart writes,
+    ``all(result[0].Values, {# <= X})`` (expr-lang ``all``: true on an empty list), is transcribed."""
+    m = re.fullmatch(r"all\(result\[0\]\.Values, \{# <= ([0-9.]+)\}\)", success_condition)
+    if m is None:
+        raise NotImplementedError(f"condition not transcribed: {success_condition}")
+    return all(v <= float(m.group(1)) for v in values)
+
+
+# --- Rollout status ------------------------------------------------------------------------------
+
+# pkg/apis/rollouts/v1alpha1/types.go: RolloutPhase values and PauseReasonCanaryPauseStep.
+PHASE_HEALTHY, PHASE_PROGRESSING, PHASE_PAUSED, PHASE_DEGRADED = (
+    "Healthy",
+    "Progressing",
+    "Paused",
+    "Degraded",
+)
+PAUSE_REASON_CANARY_STEP = "CanaryPauseStep"
+# utils/rollout/rolloututil.go CalculateRolloutPhase, canary branch before full promotion.
+WAITING_FOR_STEPS = "waiting for all steps to complete"
+
+
+def failure_limit_reason(failed: int, limit: int) -> str:
+    """analysis/analysis.go assessMetricStatus: the reason a metric failed past its failureLimit
+    (analysis_test.go: ``failed (1) > failureLimit (0)``)."""
+    return f"failed ({failed}) > failureLimit ({limit})"
+
+
+def analysis_run_message(metric: str, phase: str, reason: str) -> str:
+    """analysis/analysis.go: the AnalysisRun's status.message names its worst metric,
+    ``Metric "<name>" assessed <phase> due to <reason>``."""
+    return f'Metric "{metric}" assessed {phase} due to {reason}'
+
+
+def aborted_rollout_status(revision: int, run_message: str, *, step_index: int, steps: int) -> dict[str, Any]:
+    """The status of a Rollout whose step analysis failed.
+
+    rollout/analysis.go reconcileStepBasedAnalysisRun: abort message
+    ``"Step-based analysis phase error/failed: " + run.Status.Message``; rollout/sync.go: the
+    Progressing condition (reason RolloutAborted) ``"Rollout aborted update to revision N: " +
+    abort message``; utils/rollout/rolloututil.go CalculateRolloutPhase: phase Degraded, message
+    ``"<reason>: <condition message>"``; ``status.abort`` true; the stable ReplicaSet stays the
+    stable one (stableRS != currentPodHash)."""
+    if step_index >= steps:
+        raise ValueError("an aborted canary stops before its last step")
+    message = f"Rollout aborted update to revision {revision}: Step-based analysis phase error/failed: {run_message}"
+    return {
+        "phase": PHASE_DEGRADED,
+        "message": f"RolloutAborted: {message}",
+        "abort": True,
+        "currentStepIndex": step_index,
+        "stableRS": "stable0hash",
+        "currentPodHash": "canary0hash",
+        "conditions": [
+            {"type": "Progressing", "status": "False", "reason": "RolloutAborted", "message": message}
+        ],
+    }
+
+
+def argocd_rollout_health(rollout: Mapping[str, Any]) -> dict[str, str]:
+    """argo-cd v3.4.4 resource_customizations/argoproj.io/Rollout/health.lua for a Rollout the
+    v1.0+ controller has reconciled (``status.phase`` set, generation observed): the phase as
+    the health status, ``Paused`` renamed ``Suspended``, ``status.message`` as the message. The
+    pre-1.0 branches are not transcribed."""
+    status = rollout.get("status") or {}
+    phase = status.get("phase")
+    if phase is None:
+        raise NotImplementedError("Rollouts before v1.0 (no status.phase) are not transcribed")
+    observed = status.get("observedGeneration")
+    if (
+        observed is not None
+        and str(observed).isdigit()
+        and int(observed) != rollout["metadata"]["generation"]
+    ):
+        return {"status": "Progressing", "message": "Waiting for rollout spec update to be observed"}
+    health = {"status": "Suspended" if phase == PHASE_PAUSED else str(phase)}
+    if status.get("message"):
+        health["message"] = str(status["message"])
+    return health

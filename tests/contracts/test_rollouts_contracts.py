@@ -1,0 +1,193 @@
+"""Argo Rollouts v1.9.0 behaviour the canary releases rely on (issue 19), one test per rule.
+
+Sources: argoproj/argo-rollouts at tag v1.9.0 (transcribed in tests/contracts/rollouts_upstream.py),
+the argo-rollouts 2.41.0 chart in ../shared/upstream-charts, and the Elastic Load Balancing guide
+"CloudWatch metrics for your Application Load Balancer"
+(https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html,
+"Metric dimensions for Application Load Balancers").
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from infra import addons, versions
+from infra.config import load_stack_file
+from infra.documents import addons_iam
+from tests.argocd_support import require_shared
+from tests.contracts import rollouts_upstream as upstream
+from tests.unit.test_chart_render import COMBOS, rendered
+from tests.unit.test_chart_values import merged_values
+
+STACKS = ("staging", "prod")
+INGRESS = "shop-ingress"
+# ARNs of the shape ELBv2 gives (API_LoadBalancer / API_TargetGroup), and the dimension values
+# the ELB guide gives for them: "LoadBalancer ... the final portion of the load balancer ARN
+# (app/load-balancer-name/1234567890123456)", "TargetGroup ... the final portion of the target
+# group ARN (targetgroup/target-group-name/1234567890123456)".
+LB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/k8s-shop-shopingr-0a1b2c3d4e/50dc6c495c0c9188"
+TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/k8s-shop-shopwebc-9f8e7d6c5b/73e2d6bc24d8a067"
+CLOUDWATCH_DIMENSIONS = {
+    "LoadBalancer": "app/k8s-shop-shopingr-0a1b2c3d4e/50dc6c495c0c9188",
+    "TargetGroup": "targetgroup/k8s-shop-shopwebc-9f8e7d6c5b/73e2d6bc24d8a067",
+}
+
+
+def canary_combos() -> list[tuple[str, str]]:
+    return [(s, r) for s, r in COMBOS if merged_values(load_stack_file(s), r)["rollouts"]["enabled"]]
+
+
+def release(stack: str, region: str) -> list[dict[str, Any]]:
+    if shutil.which("helm") is None:
+        pytest.skip("helm is not on PATH")
+    return rendered(stack, region, "--set", f"rollouts.trafficRouting.ingress={INGRESS}")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_controller_role_allows_exactly_the_aws_calls_of_v1_9_0(stack: str) -> None:
+    """utils/aws/aws.go (ClientAdapter: DescribeLoadBalancers, DescribeTargetGroups, DescribeTags,
+    DescribeListeners, DescribeRules, DescribeTargetHealth) and metricproviders/cloudwatch/
+    cloudwatch.go (GetMetricData) are every AWS call of the controller; the role allows those, in
+    its own region, and nothing else."""
+    config = load_stack_file(stack)
+    for region in config.addon_regions(addons.ARGO_ROLLOUTS):
+        policy = addons.CATALOG[addons.ARGO_ROLLOUTS].policy
+        assert policy is not None
+        doc = policy(config, region)
+        allowed = {a for s in doc["Statement"] for a in s["Action"]}
+        assert allowed == upstream.ELB_CALLS_OF_THE_CONTROLLER | upstream.CLOUDWATCH_CALLS_OF_THE_PROVIDER
+        for statement in doc["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": region}}
+        assert set(addons_iam.ARGO_ROLLOUTS_ELB_ACTIONS) == upstream.ELB_CALLS_OF_THE_CONTROLLER
+
+
+def test_the_chart_turns_on_weight_verification_and_gives_the_region() -> None:
+    """rollout/trafficrouting/alb/alb.go VerifyWeight: without weight verification
+    (``--aws-verify-target-group``) ``Status.ALB`` is nil and the analysis has no names to read.
+    The argo-rollouts 2.41.0 chart adds the flag for ``controller.awsVerifyTargetGroup``
+    (templates/controller/deployment.yaml); the AWS SDK reads the region from AWS_REGION
+    (docs/analysis/cloudwatch.md "Setup"). Rendered from the real package with the add-on's values."""
+    shared = require_shared()
+    helm = shutil.which("helm")
+    if helm is None:
+        pytest.skip("helm is not on PATH")
+    config = load_stack_file("prod")
+    values = addons.argo_rollouts_values(config, None)
+    values["controller"]["extraEnv"] = [{"name": "AWS_REGION", "value": "eu-west-1"}]
+    package = (
+        shared / "upstream-charts" / f"argo-rollouts-{versions.ADDON_CHARTS['argo-rollouts']['tested']}.tgz"
+    )
+    result = subprocess.run(
+        [
+            helm,
+            "template",
+            "argo-rollouts",
+            str(package),
+            "--namespace",
+            addons.ARGO_ROLLOUTS_NAMESPACE,
+            "-f",
+            "-",
+        ],
+        input=yaml.safe_dump(values),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    (controller,) = [d for d in docs if d["kind"] == "Deployment"]
+    pod = controller["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == addons.ARGO_ROLLOUTS_SERVICE_ACCOUNT
+    (container,) = pod["containers"]
+    assert "--aws-verify-target-group" in container["args"]
+    assert {"name": "AWS_REGION", "value": "eu-west-1"} in container["env"]
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_the_canary_analysis_reads_the_canary_target_groups_cloudwatch_series(
+    stack: str, region: str
+) -> None:
+    """rollout/trafficrouting/alb/alb.go updateLoadBalancerStatus / updateTargetGroupStatus cut
+    the type prefix off the ARNs' tails (fullName ``<name>/<id>``); utils/analysis/factory.go
+    extractValueFromRollout reads them for ``valueFrom.fieldRef`` args and utils/template
+    ResolveArgs puts them in the queries. The dimensions that reach GetMetricData must be the
+    ones CloudWatch keys the load balancer's metrics by (ELB guide, see the module docstring)."""
+    docs = release(stack, region)
+    fronted = merged_values(load_stack_file(stack), region)["rollouts"]["trafficRouting"]["service"]
+    templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
+    (rollout,) = [
+        d
+        for d in docs
+        if d["kind"] == "Rollout" and d["metadata"]["labels"]["app.kubernetes.io/component"] == fronted
+    ]
+    live = {**rollout, "status": {"alb": upstream.alb_status(LB_ARN, TG_ARN)}}
+    steps = [s["analysis"] for s in rollout["spec"]["strategy"]["canary"]["steps"] if "analysis" in s]
+    assert steps
+    for step in steps:
+        args = {
+            a["name"]: upstream.field_ref(live, a["valueFrom"]["fieldRef"]["fieldPath"]) for a in step["args"]
+        }
+        (ref,) = step["templates"]
+        template = templates[ref["templateName"]]
+        assert {a["name"] for a in template["spec"]["args"]} == set(args)
+        for metric in template["spec"]["metrics"]:
+            queries = upstream.get_metric_data_queries(metric["provider"]["cloudWatch"]["metricDataQueries"])
+            stats = [q["metricStat"] for q in queries if "metricStat" in q]
+            assert stats, metric["name"]
+            for stat in stats:
+                dims = {
+                    d["name"]: upstream.resolve_args(d["value"], args) for d in stat["metric"]["dimensions"]
+                }
+                assert dims == CLOUDWATCH_DIMENSIONS, metric["name"]
+                assert stat["metric"]["namespace"] == "AWS/ApplicationELB"
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_every_query_reaches_get_metric_data_whole(stack: str, region: str) -> None:
+    """metricproviders/cloudwatch/cloudwatch.go convertType copies id, expression, label,
+    metricStat, period and returnData only; a field beyond those would be dropped silently. Every
+    metric-math expression names only ids of its own query list, and exactly one query per metric
+    returns data (``result[0]`` is the judged series)."""
+    for doc in release(stack, region):
+        if doc["kind"] != "AnalysisTemplate":
+            continue
+        for metric in doc["spec"]["metrics"]:
+            queries = upstream.get_metric_data_queries(metric["provider"]["cloudWatch"]["metricDataQueries"])
+            ids = {q["id"] for q in queries}
+            returned = [q for q in queries if q.get("returnData", True)]
+            assert len(returned) == 1, (doc["metadata"]["name"], metric["name"])
+            for q in queries:
+                expression = q.get("expression", "")
+                if "SEARCH(" in expression:
+                    continue
+                referenced = set(re.findall(r"\b([a-z][A-Za-z0-9_]*)\b", expression)) - {"FILL"}
+                assert referenced <= ids, (metric["name"], expression)
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_a_measurement_passes_under_the_threshold_and_without_data(stack: str, region: str) -> None:
+    """The cloudwatch provider evaluates ``successCondition`` on GetMetricData's
+    MetricDataResults (``result[0].Values``: utils/evaluate, expr-lang ``all``); ELB publishes a
+    datapoint only when requests flow (ELB guide: "If there are no requests ... the metric is not
+    reported"), so an idle minute must not fail the canary, and one minute over the limit must."""
+    limits = merged_values(load_stack_file(stack), region)["rollouts"]["analysis"]
+    for doc in release(stack, region):
+        if doc["kind"] != "AnalysisTemplate":
+            continue
+        conditions = {
+            m["name"].split("-", 2)[2]: m["successCondition"] for m in doc["spec"]["metrics"]
+        }  # step-<n>-<metric>
+        rate, latency = limits["maxErrorRate"], limits["maxResponseTimeSeconds"]
+        assert upstream.measurement_passes(conditions["error-rate"], [])
+        assert upstream.measurement_passes(conditions["error-rate"], [0.0, rate])
+        assert not upstream.measurement_passes(conditions["error-rate"], [0.0, rate + 0.001])
+        assert upstream.measurement_passes(conditions["response-time"], [latency])
+        assert not upstream.measurement_passes(conditions["response-time"], [latency * 2])
+
