@@ -81,8 +81,10 @@ exit codes:
   3  refused: an image staging has not run Synced and Healthy, a missing Application or
      image.tag, an operation already running, or break-glass not confirmed; nothing changed
      in the refused region or after it
-  4  failed: a sync failed or the Application went Degraded; later regions untouched
-  5  timed out: a sync did not finish Synced and Healthy in time; later regions untouched
+  4  failed: a sync failed, the Application went Degraded, or a canary was aborted (its
+     analysis failed: the summary names the service, step and metric); later regions untouched
+  5  timed out: a sync did not finish Synced and Healthy in time (mid-canary: a Rollout not yet
+     fully promoted); later regions untouched
   6  API error: a hub was unreachable or refused a call (401/403/5xx); later regions untouched
   130 interrupted (Ctrl-C); a sync already requested keeps running in Argo CD
 
@@ -647,6 +649,13 @@ class Deployer:
             while True:
                 if self.clock() >= deadline:
                     detail = last.detail if last else "no status read"
+                    if last is not None and last.mid_canary:
+                        # Argo Rollouts goes on with the canary (or waits at its pause): the
+                        # region is neither done nor failed, and the later regions stay untouched.
+                        return (
+                            Outcome.TIMED_OUT,
+                            f"timed out mid-canary after {self.timeout:.0f}s, canary still in progress ({detail})",
+                        )
                     return Outcome.TIMED_OUT, f"not Synced and Healthy after {self.timeout:.0f}s ({detail})"
                 try:
                     if app is None:
@@ -685,6 +694,7 @@ def _outcome(assessment: Assessment) -> tuple[Outcome, str]:
     mapping = {
         Phase.SUCCEEDED: Outcome.SYNCED,
         Phase.DEGRADED: Outcome.DEGRADED,
+        Phase.ABORTED: Outcome.ABORTED,
         Phase.FAILED: Outcome.FAILED,
     }
     return mapping[assessment.phase], assessment.detail

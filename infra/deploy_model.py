@@ -47,7 +47,7 @@ class ExitCode(IntEnum):
     OK = 0  # every region synced, Healthy, or already up to date (or a dry run that would proceed)
     USAGE = 2  # bad flags, stack file or kubeconfig/context (argparse uses 2 as well)
     REFUSED = 3  # an image staging has not run Synced+Healthy, a missing Application, ...: nothing changed
-    FAILED = 4  # a sync failed or the Application went Degraded; later regions untouched
+    FAILED = 4  # a sync failed, the Application went Degraded or a canary aborted; later regions untouched
     TIMED_OUT = 5  # a sync did not finish Synced+Healthy within the timeout; later regions untouched
     API_ERROR = 6  # a hub could not be reached or refused a call (401/403/5xx); later regions untouched
     INTERRUPTED = 130  # Ctrl-C; the sync already started keeps running in Argo CD
@@ -60,6 +60,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     FAILED = "failed"
     DEGRADED = "degraded"
+    ABORTED = "canary aborted"
     TIMED_OUT = "timed out"
     API_ERROR = "api error"
     INTERRUPTED = "interrupted"
@@ -74,6 +75,7 @@ EXIT_CODES: dict[Outcome, ExitCode] = {
     Outcome.REFUSED: ExitCode.REFUSED,
     Outcome.FAILED: ExitCode.FAILED,
     Outcome.DEGRADED: ExitCode.FAILED,
+    Outcome.ABORTED: ExitCode.FAILED,
     Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
     Outcome.API_ERROR: ExitCode.API_ERROR,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
@@ -422,6 +424,160 @@ def operation_patch(
     return patch
 
 
+# --------------------------------------------------------------------------------------------
+# Argo Rollouts (issue 19): where each service's canary stands
+# --------------------------------------------------------------------------------------------
+
+ROLLOUT_GROUP = "argoproj.io"
+ROLLOUT_KIND = "Rollout"
+# Rollout status.phase values (argo-rollouts v1.9.0 pkg/apis/rollouts/v1alpha1/types.go
+# RolloutPhase) and Argo CD's name for a paused one (argo-cd v3.4.4
+# resource_customizations/argoproj.io/Rollout/health.lua: phase "Paused" -> "Suspended", any other
+# phase surfaced as it is, with status.message as the health message).
+ROLLOUT_HEALTHY = "Healthy"
+ROLLOUT_PROGRESSING = "Progressing"
+ROLLOUT_PAUSED = "Paused"
+ROLLOUT_DEGRADED = "Degraded"
+SUSPENDED = "Suspended"
+# utils/conditions/conditions.go RolloutAbortedReason; the controller's phase message of an aborted
+# Rollout is "<reason>: <condition message>" (utils/rollout/rolloututil.go CalculateRolloutPhase),
+# the condition message "Rollout aborted update to revision N: <abort message>"
+# (rollout/sync.go, RolloutAbortedMessage), and a failed step analysis's abort message
+# "Step-based analysis phase error/failed: <AnalysisRun status.message>" (rollout/analysis.go),
+# whose worst metric reads 'Metric "<name>" assessed <phase> due to <why>' (analysis/analysis.go).
+ROLLOUT_ABORTED_REASON = "RolloutAborted"
+_ASSESSED = re.compile(r'Metric "(?P<metric>[^"]+)" assessed (?P<phase>\w+) due to (?P<why>.*)$')
+# The shop chart names each analysis metric step-<n>-<metric> (charts/shop/templates/
+# analysistemplate.yaml): the step number reaches the abort message only that way.
+_STEP_METRIC = re.compile(r"^step-(?P<step>[0-9]+)-(?P<metric>.+)$")
+
+
+@dataclass(frozen=True)
+class CanaryFailure:
+    """What failed a canary, read from an aborted Rollout's message. ``step`` is the chart's
+    canary step (1-based entry of ``rollouts.steps``), ``metric`` the analysis metric; either is
+    None when the message does not say (an abort by hand, a progress deadline)."""
+
+    step: int | None
+    metric: str | None
+    phase: str | None
+    why: str
+
+
+def canary_failure(message: str) -> CanaryFailure:
+    """Parse the abort message of a Rollout (see ROLLOUT_ABORTED_REASON for its shape)."""
+    found = _ASSESSED.search(message)
+    if found is None:
+        return CanaryFailure(None, None, None, message)
+    metric: str = found["metric"]
+    step: int | None = None
+    named = _STEP_METRIC.match(metric)
+    if named is not None:
+        step, metric = int(named["step"]), named["metric"]
+    return CanaryFailure(step, metric, found["phase"], found["why"])
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """One Rollout's canary as a person reads it.
+
+    ``phase``: Healthy | Progressing | Paused | Degraded (Argo CD's Suspended reads as Paused);
+    ``aborted``: the canary was aborted (traffic back on the stable version); ``done``: fully
+    promoted and Healthy; ``step_index`` / ``steps``: the Rollout's ``status.currentStepIndex`` and
+    its number of canary steps, when the source shows them (a Rollout object does, Argo CD's
+    persisted health does not); ``failure``: what aborted it.
+    """
+
+    name: str
+    phase: str
+    message: str
+    aborted: bool
+    done: bool
+    step_index: int | None = None
+    steps: int | None = None
+    failure: CanaryFailure | None = None
+
+    def describe(self) -> str:
+        """``web: canary aborted at step 2, metric error-rate Failed (failed (1) > failureLimit (0))``,
+        or ``web: Paused (CanaryPauseStep)``."""
+        if self.aborted and self.failure is not None:
+            f = self.failure
+            at = f" at step {f.step}" if f.step is not None else ""
+            what = f", metric {f.metric} {f.phase} ({f.why})" if f.metric else f": {f.why}"
+            return f"{self.name}: canary aborted{at}{what}"
+        at = f" at step {self.step_index}/{self.steps}" if self.step_index is not None and self.steps else ""
+        detail = f" ({self.message})" if self.message else ""
+        return f"{self.name}: {self.phase}{at}{detail}"
+
+
+def rollout_state(rollout: Mapping[str, Any]) -> RolloutState:
+    """Read a Rollout object (``argoproj.io/v1alpha1``, as the Kubernetes API returns it).
+
+    argo-rollouts v1.9.0: ``status.phase`` / ``status.message`` are computed by the controller
+    (utils/rollout/rolloututil.go ``GetRolloutPhase``: until ``status.observedGeneration`` equals
+    ``metadata.generation`` the phase is Progressing, "waiting for rollout spec update to be
+    observed"); ``status.abort`` marks an aborted update; ``status.currentStepIndex`` the canary
+    step; fully promoted means ``status.stableRS == status.currentPodHash`` (``IsFullyPromoted``).
+    Pure: the deploy reads the same facts from Argo CD (:func:`rollout_states`), the fleet view
+    may read Rollouts directly.
+    """
+    status = _get(rollout, "status") or {}
+    name = str(_get(rollout, "metadata", "name") or "")
+    observed = str(status.get("observedGeneration") or "")
+    generation = str(_get(rollout, "metadata", "generation") or "")
+    phase, message = str(status.get("phase") or ROLLOUT_PROGRESSING), str(status.get("message") or "")
+    if observed.isdigit() and generation and observed != generation:
+        phase, message = ROLLOUT_PROGRESSING, "waiting for rollout spec update to be observed"
+    aborted = bool(status.get("abort"))
+    steps = _get(rollout, "spec", "strategy", "canary", "steps")
+    index = status.get("currentStepIndex")
+    promoted = bool(status.get("stableRS")) and status.get("stableRS") == status.get("currentPodHash")
+    return RolloutState(
+        name=name,
+        phase=phase,
+        message=message,
+        aborted=aborted,
+        done=promoted and phase == ROLLOUT_HEALTHY and not aborted,
+        step_index=int(index) if isinstance(index, int) else None,
+        steps=len(steps) if isinstance(steps, list) else None,
+        failure=canary_failure(message) if aborted else None,
+    )
+
+
+def rollout_states(app: Mapping[str, Any]) -> list[RolloutState] | None:
+    """Every Rollout of an Application, from the health Argo CD persists in
+    ``status.resources[]`` (``health.status``, ``health.message``: the Rollout's phase and
+    message, argo-cd v3.4.4 health.lua; persisted because the hub sets
+    ``controller.resource.health.persist``, infra/manifests/argocd.py). None when the Application
+    lists Rollouts without their health (persisting off: ``status.resourceHealthSource: appTree``);
+    then only the Application's aggregated health tells.
+    """
+    out: list[RolloutState] = []
+    for resource in _get(app, "status", "resources") or ():
+        if not isinstance(resource, Mapping):
+            continue
+        if resource.get("kind") != ROLLOUT_KIND or resource.get("group") != ROLLOUT_GROUP:
+            continue
+        health = resource.get("health")
+        if not isinstance(health, Mapping) or not health.get("status"):
+            return None
+        status = str(health["status"])
+        phase = ROLLOUT_PAUSED if status == SUSPENDED else status
+        message = str(health.get("message") or "")
+        aborted = phase == ROLLOUT_DEGRADED and message.startswith(ROLLOUT_ABORTED_REASON)
+        out.append(
+            RolloutState(
+                name=str(resource.get("name") or ""),
+                phase=phase,
+                message=message,
+                aborted=aborted,
+                done=phase == ROLLOUT_HEALTHY,
+                failure=canary_failure(message) if aborted else None,
+            )
+        )
+    return sorted(out, key=lambda r: r.name)
+
+
 class Phase(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -429,15 +585,18 @@ class Phase(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DEGRADED = "degraded"
+    ABORTED = "aborted"
 
 
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.DEGRADED})
+TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.DEGRADED, Phase.ABORTED})
 
 
 @dataclass(frozen=True)
 class Assessment:
     phase: Phase
     detail: str
+    # A canary was under way (some Rollout not yet promoted) when this was read.
+    mid_canary: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -455,8 +614,10 @@ def assess(app: Mapping[str, Any], deploy_id: str, desired: ImageRef, service: s
     """Where the sync this deploy started stands, judged from one read of the Application.
 
     Done means: our operation (recognised by its deploy id) Succeeded, the Application is Synced
-    and Healthy, and Argo CD reports the desired image running. A failed or errored operation,
-    or Degraded health after the sync, is a failure.
+    and Healthy, every Rollout it manages fully promoted and Healthy (:func:`rollout_states`), and
+    Argo CD reports the desired image running. A failed or errored operation, or Degraded health
+    after the sync, is a failure; an aborted canary is ``Phase.ABORTED`` naming the service, the
+    step and the metric.
     """
     state = _get(app, "status", "operationState")
     if _info(_get(state, "operation"), INFO_DEPLOY_ID) != deploy_id:
@@ -477,9 +638,31 @@ def assess(app: Mapping[str, Any], deploy_id: str, desired: ImageRef, service: s
             "was verified; prod now runs an image staging has not verified",
         )
     sync, health = sync_status(app), health_status(app)
+    rollouts = rollout_states(app)
+    aborted = [r for r in rollouts or () if r.aborted]
+    if aborted:
+        # Argo Rollouts has already sent the traffic back to the stable version and scaled the
+        # canary down; the region is not done and the deploy stops here.
+        return Assessment(
+            Phase.ABORTED,
+            "; ".join(r.describe() for r in aborted) + "; the stable version serves all traffic",
+        )
     if health == DEGRADED:
         detail = str(_get(app, "status", "health", "message") or "")
+        degraded = [r.describe() for r in rollouts or () if r.phase == ROLLOUT_DEGRADED]
+        detail = "; ".join([detail, *degraded]).strip("; ")
         return Assessment(Phase.DEGRADED, f"{sync}/{health}: {detail}".rstrip(": "))
+    canary = [r for r in rollouts or () if not r.done]
+    if canary:
+        return Assessment(
+            Phase.SETTLING,
+            f"sync succeeded; {sync}/{health}; canary: " + "; ".join(r.describe() for r in canary),
+            mid_canary=True,
+        )
+    if rollouts is None and health == SUSPENDED:
+        return Assessment(
+            Phase.SETTLING, f"sync succeeded; {sync}/{health} (a canary is paused)", mid_canary=True
+        )
     # The operation pins the verified source (sync_sources), so Image Updater may have moved the
     # spec to a newer tag meanwhile: Argo CD then compares the live state with that newer spec and
     # reports OutOfSync, as for any prod Application waiting for its next deploy. Only then is

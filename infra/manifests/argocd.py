@@ -87,6 +87,11 @@ def port_forward_command(namespace: str = naming.ARGOCD_NAMESPACE) -> str:
 # values.yaml does not list among configs.cm's defaults; the chart writes configs.cm into argocd-cm
 # as given (argo-cd 10.1.1 templates/argocd-configs/argocd-cm.yaml).
 ARGOCD_CM_KEYS_BEYOND_CHART_DEFAULTS: tuple[str, ...] = ("cluster.inClusterEnabled",)
+# argocd-cmd-params-cm keys (v3.4.4 docs/operator-manual/argocd-cmd-params-cm.yaml) the chart's
+# values.yaml does not list under configs.params; the chart writes every key of configs.params
+# into that ConfigMap (argo-cd 10.1.1 templates/_helpers.tpl "argo-cd.config.params").
+RESOURCE_HEALTH_PERSIST = "controller.resource.health.persist"
+ARGOCD_PARAMS_KEYS_BEYOND_CHART_DEFAULTS: tuple[str, ...] = (RESOURCE_HEALTH_PERSIST,)
 
 
 def argocd_values(config: StackConfig) -> dict[str, Any]:
@@ -132,6 +137,16 @@ def argocd_values(config: StackConfig) -> dict[str, Any]:
                 "cluster.inClusterEnabled": "false",
                 "exec.enabled": False,
                 "statusbadge.enabled": False,
+            },
+            "params": {
+                # Each resource's health (status and message) in the Application's
+                # status.resources, as before Argo CD 3.0 (v3.4.4
+                # docs/operator-manual/upgrading/2.14-3.0.md, "Health status in the Application
+                # CR": off by default since 3.0). The prod deploy reads every Rollout's health
+                # there (infra/deploy_model.py rollout_healths): which service's canary is paused,
+                # aborted or promoted, with the Rollout's own message, through the one
+                # `get applications` its Role already has and no access to the spokes.
+                RESOURCE_HEALTH_PERSIST: "true",
             },
             "rbac": {
                 # Authenticated users get nothing unless a policy grants it.

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import addons, versions
+from infra import addons, deploy_model, versions
 from infra.config import load_stack_file
 from infra.documents import addons_iam
+from infra.manifests import argocd as argocd_manifests
 from tests.argocd_support import require_shared
 from tests.contracts import rollouts_upstream as upstream
 from tests.unit.test_chart_render import COMBOS, rendered
@@ -191,3 +192,114 @@ def test_a_measurement_passes_under_the_threshold_and_without_data(stack: str, r
         assert upstream.measurement_passes(conditions["response-time"], [latency])
         assert not upstream.measurement_passes(conditions["response-time"], [latency * 2])
 
+
+# --- Rollout status, as the deploy reads it through Argo CD ---------------------------------------
+
+
+def rollout(name: str, status: dict[str, Any], steps: int = 6) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "generation": 2},
+        "spec": {"strategy": {"canary": {"steps": [{"pause": {}}] * steps}}},
+        "status": {"observedGeneration": "2", **status},
+    }
+
+
+def application_with(*rollouts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": {
+            "resources": [
+                {
+                    "group": "argoproj.io",
+                    "kind": "Rollout",
+                    "name": r["metadata"]["name"],
+                    "health": upstream.argocd_rollout_health(r),
+                }
+                for r in rollouts
+            ]
+        }
+    }
+
+
+def rollout_cases() -> dict[str, dict[str, Any]]:
+    run = upstream.analysis_run_message("step-2-error-rate", "Failed", upstream.failure_limit_reason(1, 0))
+    return {
+        "aborted": rollout("shop-web", upstream.aborted_rollout_status(3, run, step_index=5, steps=6)),
+        "paused": rollout(
+            "shop-catalog",
+            {
+                "phase": upstream.PHASE_PAUSED,
+                "message": upstream.PAUSE_REASON_CANARY_STEP,
+                "currentStepIndex": 1,
+                "stableRS": "a",
+                "currentPodHash": "b",
+            },
+        ),
+        "analysing": rollout(
+            "shop-checkout",
+            {
+                "phase": upstream.PHASE_PROGRESSING,
+                "message": upstream.WAITING_FOR_STEPS,
+                "currentStepIndex": 2,
+                "stableRS": "a",
+                "currentPodHash": "b",
+            },
+        ),
+        "promoted": rollout(
+            "shop-payments",
+            {"phase": upstream.PHASE_HEALTHY, "currentStepIndex": 6, "stableRS": "b", "currentPodHash": "b"},
+        ),
+    }
+
+
+def test_argo_cd_surfaces_each_rollouts_phase_and_message_and_the_deploy_reads_both_alike() -> None:
+    """argo-rollouts v1.9.0 computes status.phase/message (utils/rollout/rolloututil.go
+    CalculateRolloutPhase; an aborted step analysis: rollout/analysis.go, rollout/sync.go); argo-cd
+    v3.4.4 health.lua surfaces them as the resource's health (Paused as Suspended). The deploy's
+    reading through the Application (``rollout_states``) and a direct reading of the Rollout
+    (``rollout_state``, for the fleet view) agree on what matters: aborted or not, promoted or
+    not, and which step and metric failed."""
+    cases = rollout_cases()
+    through_argocd = {r.name: r for r in deploy_model.rollout_states(application_with(*cases.values())) or ()}
+    for case, obj in cases.items():
+        direct = deploy_model.rollout_state(obj)
+        seen = through_argocd[obj["metadata"]["name"]]
+        assert (seen.phase, seen.aborted, seen.done) == (direct.phase, direct.aborted, direct.done), case
+        assert seen.failure == direct.failure, case
+    aborted = through_argocd["shop-web"]
+    assert aborted.failure is not None
+    assert (aborted.failure.step, aborted.failure.metric, aborted.failure.phase) == (
+        2,
+        "error-rate",
+        "Failed",
+    )
+    assert deploy_model.rollout_state(cases["aborted"]).step_index == 5
+    assert [name for name, r in through_argocd.items() if r.done] == ["shop-payments"]
+
+
+def test_a_spec_change_the_controller_has_not_seen_is_not_done() -> None:
+    """utils/rollout/rolloututil.go GetRolloutPhase and health.lua isGenerationObserved: until
+    status.observedGeneration equals metadata.generation the Rollout is Progressing, whatever its
+    last phase said: a deploy must not take the previous release's Healthy for this one."""
+    promoted = rollout_cases()["promoted"]
+    promoted["metadata"]["generation"] = 3
+    assert not deploy_model.rollout_state(promoted).done
+    states = deploy_model.rollout_states(application_with(promoted))
+    assert states is not None
+    (seen,) = states
+    assert seen.phase == "Progressing" and not seen.done
+
+
+def test_the_hub_persists_resource_health_in_the_application() -> None:
+    """argo-cd v3.4.4 docs/operator-manual/upgrading/2.14-3.0.md ("Health status in the
+    Application CR"): since 3.0 status.resources[].health is not persisted unless
+    ``controller.resource.health.persist`` is true in argocd-cmd-params-cm; the argo-cd 10.1.1
+    chart writes configs.params into that ConfigMap. Without it the deploy sees no Rollout's
+    health and can name no aborted service."""
+    for stack in STACKS:
+        params = argocd_manifests.argocd_values(load_stack_file(stack))["configs"]["params"]
+        assert params[argocd_manifests.RESOURCE_HEALTH_PERSIST] == "true"
+    # Not persisted: the deploy says it cannot tell rather than guessing.
+    unpersisted = {"status": {"resources": [{"group": "argoproj.io", "kind": "Rollout", "name": "x"}]}}
+    assert deploy_model.rollout_states(unpersisted) is None

@@ -68,6 +68,7 @@ def test_every_argocd_value_is_a_key_of_the_pinned_chart(stack: str) -> None:
     # values.yaml does not list: the chart renders configs.cm verbatim into argocd-cm.
     defaults = copy.deepcopy(chart_defaults("argo-cd"))
     defaults["configs"]["cm"].update(dict.fromkeys(m.ARGOCD_CM_KEYS_BEYOND_CHART_DEFAULTS, ""))
+    defaults["configs"]["params"].update(dict.fromkeys(m.ARGOCD_PARAMS_KEYS_BEYOND_CHART_DEFAULTS, ""))
     assert unknown_value_paths(m.argocd_values(load(stack)), defaults) == []
 
 

@@ -38,7 +38,7 @@ import yaml
 from rich.console import Console
 
 from infra import naming
-from infra.config import StackConfig, load_stack_file
+from infra.config import PROJECT_ROOT, StackConfig, load_stack_file
 from infra.deploy import main
 from infra.deploy_kube import Applications, HubError, connect
 from infra.manifests import rbac
@@ -103,6 +103,13 @@ class Script:
     progressing_reads: int = 2
     outcome: Outcome = "healthy"
     removes: tuple[str, ...] = ()
+    # Argo Rollouts (issue 19): after the sync succeeded, the health one service's Rollout
+    # reports at each further controller step, as Argo CD persists it in status.resources[]
+    # (``(status, message)``: argo-cd v3.4.4 health.lua surfaces the Rollout's status.phase and
+    # status.message, Paused as Suspended); the last state stays. The other services' Rollouts
+    # are Healthy. Empty: the release has no Rollouts (plain Deployments).
+    canary_service: str | None = None
+    canary: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -129,6 +136,12 @@ def images(config: StackConfig, region: str, tag: str) -> list[str]:
         f"{naming.image_repository(config.account_id, region, config.ecr.prefix, service)}:{tag}"
         for service in config.services
     ]
+
+
+def rollout_name(config: StackConfig, service: str) -> str:
+    """The chart's name of a service's Rollout, ``<fullnameOverride>-<service>``."""
+    values = yaml.safe_load((PROJECT_ROOT / config.application.path / "values.yaml").read_text())
+    return f"{values['fullnameOverride']}-{service}"
 
 
 def make_application(
@@ -208,6 +221,7 @@ class FakeHub:
         self.after_patch: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._faults: dict[tuple[str, str | None], Fault] = {}
         self._progress: dict[str, int] = {}
+        self._canary: dict[str, int] = {}
         self._synced_source: dict[str, dict[str, Any]] = {}
         self._rv = 100
         self._lock = threading.RLock()
@@ -413,6 +427,7 @@ class FakeHub:
         script = self.scripts[name]
         status = app.setdefault("status", {})
         if "operation" in app:
+            self._canary.pop(name, None)
             operation = app.pop("operation")
             # argo-cd v3.4.4 controller/sync.go SyncAppState/newSyncOperationResult: the source
             # synced is fixed when the operation starts: the operation's own, else the spec's now.
@@ -427,6 +442,11 @@ class FakeHub:
             }
             status["health"] = {"status": "Progressing"}
             self._progress[name] = script.progressing_reads
+        elif name in self._canary:
+            if self._canary[name] + 1 >= len(script.canary):
+                return  # the canary's last state stays (promoted, aborted or stuck)
+            self._canary[name] += 1
+            self._set_rollouts(app, script)
         elif name in self._progress and status["operationState"]["phase"] == "Running":
             if script.outcome == "stuck":
                 return
@@ -490,6 +510,37 @@ class FakeHub:
             }
         else:
             status["health"] = {"status": "Healthy"}
+        if script.canary:
+            self._canary[name] = 0
+            self._set_rollouts(app, script)
+
+    def _set_rollouts(self, app: dict[str, Any], script: Script) -> None:
+        """Every service's Rollout in status.resources with its health; the Application's health
+        is the worst of them (Argo CD's aggregation: Degraded over Progressing over Suspended
+        over Healthy)."""
+        status = app["status"]
+        health, message = script.canary[self._canary[app["metadata"]["name"]]]
+        others = [r for r in status.get("resources", []) if r.get("kind") != "Rollout"]
+        rollouts: list[dict[str, Any]] = [
+            {
+                "group": "argoproj.io",
+                "version": "v1alpha1",
+                "kind": "Rollout",
+                "namespace": self.config.application.namespace,
+                "name": rollout_name(self.config, service),
+                "status": "Synced",
+                "health": (
+                    {"status": health, **({"message": message} if message else {})}
+                    if service == script.canary_service
+                    else {"status": "Healthy"}
+                ),
+            }
+            for service in self.config.services
+        ]
+        status["resources"] = others + rollouts
+        order = ("Degraded", "Progressing", "Suspended", "Healthy")
+        worst = min((r["health"]["status"] for r in rollouts), key=order.index)
+        status["health"] = {"status": worst}
 
 
 def closed_port() -> int:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra import naming
+from infra import deploy_model, naming
 from infra.config import load_stack_file
 from infra.deploy import load_stacks
 from infra.deploy_model import (
@@ -430,3 +430,35 @@ def test_the_deploy_reads_the_parameters_and_repository_image_updater_writes() -
             {"name": target["tag"], "value": NEW_TAG},
         ]
         assert desired_image(app, stacks.repository, stacks.service) == (image(), None)
+
+
+# --- Argo Rollouts (issue 19) ----------------------------------------------------------------------
+
+
+def test_canary_failure_reads_step_and_metric_from_the_abort_message() -> None:
+    message = (
+        "RolloutAborted: Rollout aborted update to revision 4: Step-based analysis phase error/failed: "
+        'Metric "step-1-response-time" assessed Failed due to failed (2) > failureLimit (1)'
+    )
+    failure = deploy_model.canary_failure(message)
+    assert (failure.step, failure.metric, failure.phase) == (1, "response-time", "Failed")
+    assert failure.why == "failed (2) > failureLimit (1)"
+    # An abort without an analysis (by hand, a progress deadline) keeps the whole message.
+    by_hand = deploy_model.canary_failure("RolloutAborted: Rollout aborted update to revision 4")
+    assert (by_hand.step, by_hand.metric) == (None, None) and "revision 4" in by_hand.why
+
+
+def test_rollout_states_need_persisted_health_and_ignore_other_kinds() -> None:
+    app = {
+        "status": {
+            "resources": [
+                {"group": "apps", "kind": "Deployment", "name": "old", "health": {"status": "Healthy"}},
+                {"group": "argoproj.io", "kind": "Rollout", "name": "b", "health": {"status": "Suspended"}},
+                {"group": "argoproj.io", "kind": "Rollout", "name": "a", "health": {"status": "Healthy"}},
+            ]
+        }
+    }
+    states = deploy_model.rollout_states(app)
+    assert states is not None
+    assert [(r.name, r.phase, r.done) for r in states] == [("a", "Healthy", True), ("b", "Paused", False)]
+    assert deploy_model.rollout_states({"status": {"resources": []}}) == []

@@ -17,6 +17,7 @@ from infra import deploy_model
 from infra.config import load_stack_file
 from infra.deploy_model import ExitCode
 from infra.manifests.argocd import application_set
+from tests.contracts import rollouts_upstream
 from tests.unit.test_deploy_fakehub import (
     APP_SYNC_OPTIONS,
     NEW_TAG,
@@ -28,6 +29,7 @@ from tests.unit.test_deploy_fakehub import (
     closed_port,
     images,
     make_application,
+    rollout_name,
     write_kubeconfig,
 )
 
@@ -553,3 +555,88 @@ def test_a_benign_conflict_is_re_verified_and_retried(h: Harness) -> None:
     assert h.prod.patched() == names(h, *h.order)
     assert all(result.result(r) == "synced" for r in h.order)
     assert "re-verifying" in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# Canary releases (issue 19): Argo Rollouts under the Application
+# --------------------------------------------------------------------------------------------
+
+PAUSED = ("Suspended", rollouts_upstream.PAUSE_REASON_CANARY_STEP)
+ANALYSING = ("Progressing", rollouts_upstream.WAITING_FOR_STEPS)
+PROMOTED = ("Healthy", "")
+
+
+def aborted_at(step: int, metric: str) -> tuple[str, str]:
+    """Argo CD's health of a Rollout whose analysis at chart step ``step`` failed on ``metric``
+    (the chart names analysis metrics step-<n>-<metric>), from the v1.9.0 transcriptions."""
+    run = rollouts_upstream.analysis_run_message(
+        f"step-{step}-{metric}", "Failed", rollouts_upstream.failure_limit_reason(1, 0)
+    )
+    status = rollouts_upstream.aborted_rollout_status(2, run, step_index=3 * step - 1, steps=6)
+    health = rollouts_upstream.argocd_rollout_health({"metadata": {"generation": 2}, "status": status})
+    return health["status"], health["message"]
+
+
+def test_a_promoted_canary_finishes_each_region_only_when_every_rollout_is_healthy(h: Harness) -> None:
+    h.seed()
+    service = h.prod_config.sentinel_service
+    script = Script(canary_service=service, canary=(PAUSED, ANALYSING, PAUSED, ANALYSING, PROMOTED))
+    for region in h.order:
+        h.prod.scripts[h.prod.app_name(region)] = script
+        script = Script(canary_service=service, canary=script.canary)
+    # A region's sync is requested only once the earlier region's canary is promoted.
+    for i, region in enumerate(h.order[1:], start=1):
+        earlier = h.prod.app_name(h.order[i - 1])
+
+        def check(_app: dict[str, Any], earlier: str = earlier) -> None:
+            rollouts = deploy_model.rollout_states(h.prod.apps[earlier])
+            assert rollouts and all(r.done for r in rollouts)
+
+        h.prod.before_patch[h.prod.app_name(region)] = check
+
+    result = h.run()
+
+    assert result.code == ExitCode.OK, result.output
+    assert [result.result(r) for r in h.order] == ["synced"] * len(h.order)
+    assert h.prod.patched() == names(h, *h.order)
+    # The progress lines show the canary moving through its steps.
+    assert "canary:" in result.output and "Paused (CanaryPauseStep)" in result.output
+    assert_untouched_staging(h)
+
+
+def test_an_aborted_canary_stops_the_deploy_naming_service_step_and_metric(h: Harness) -> None:
+    h.seed()
+    second = h.order[1]
+    service = h.prod_config.services[0]
+    h.prod.scripts[h.prod.app_name(second)] = Script(
+        canary_service=service, canary=(PAUSED, ANALYSING, PAUSED, aborted_at(2, "error-rate"))
+    )
+
+    result = h.run()
+
+    assert result.code == ExitCode.FAILED
+    assert h.prod.touched() == names(h, *h.order[:2])
+    assert [result.result(r) for r in h.order] == ["synced", "canary aborted"] + ["not started"] * (
+        len(h.order) - 2
+    )
+    detail = result.row(second)["detail"]
+    assert rollout_name(h.prod_config, service) in detail
+    assert "step 2" in detail and "metric error-rate Failed" in detail
+    assert "failureLimit" in detail
+    assert_untouched_staging(h)
+
+
+def test_a_canary_still_running_at_the_deadline_is_a_timeout_mid_canary(h: Harness) -> None:
+    h.seed()
+    service = h.prod_config.sentinel_service
+    h.prod.scripts[h.prod.app_name(h.order[0])] = Script(canary_service=service, canary=(ANALYSING, PAUSED))
+
+    result = h.run("--timeout", "60", "--poll-interval", "10")
+
+    assert result.code == ExitCode.TIMED_OUT
+    assert h.prod.touched() == names(h, h.order[0])
+    row = result.row(h.order[0])
+    assert row["result"] == "timed out"
+    assert "mid-canary" in row["detail"]
+    assert f"{rollout_name(h.prod_config, service)}: Paused (CanaryPauseStep)" in row["detail"]
+    assert [result.result(r) for r in h.order[1:]] == ["not started"] * (len(h.order) - 1)
