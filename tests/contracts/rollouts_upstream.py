@@ -39,23 +39,28 @@ CLOUDWATCH_CALLS_OF_THE_PROVIDER = frozenset({"cloudwatch:GetMetricData"})
 # --- status.alb ----------------------------------------------------------------------------------
 
 
-def alb_status(load_balancer_arn: str, canary_target_group_arn: str) -> dict[str, Any]:
-    """``status.alb`` as the controller records it after verifying a weight.
+def alb_status(load_balancer_arn: str, canary_target_group_arns: Sequence[str]) -> dict[str, Any]:
+    """``status.alb`` and ``status.albs`` as the controller records them after verifying a weight,
+    one canary target group per Ingress of ``alb.ingresses`` (in that order).
 
-    rollout/trafficrouting/alb/alb.go ``updateLoadBalancerStatus``:
-    ``FullName = strings.Join(strings.Split(arn, "/")[2:], "/")``;
-    ``updateTargetGroupStatus``: ``FullName = strings.Join(strings.Split(arn, "/")[1:], "/")``.
-    ``VerifyWeight`` sets ``Status.ALB = nil`` unless weight verification is on
-    (controller flag ``--aws-verify-target-group``).
+    rollout/trafficrouting/alb/alb.go ``VerifyWeight``: ``Status.ALBs`` has one entry per Ingress,
+    filled in ``VerifyWeightPerIngress`` by index, and ``Status.ALB`` is overwritten for each, so it
+    ends as the *last* Ingress's; ``updateLoadBalancerStatus``:
+    ``FullName = strings.Join(strings.Split(arn, "/")[2:], "/")``; ``updateTargetGroupStatus``:
+    ``FullName = strings.Join(strings.Split(arn, "/")[1:], "/")``. ``VerifyWeight`` sets both to
+    nil unless weight verification is on (controller flag ``--aws-verify-target-group``).
     """
     lb_parts = load_balancer_arn.split("/")
-    tg_parts = canary_target_group_arn.split("/")
-    if len(lb_parts) <= 2 or len(tg_parts) <= 1:
+    if len(lb_parts) <= 2 or any(len(arn.split("/")) <= 1 for arn in canary_target_group_arns):
         raise NotImplementedError("the error branches (unparsable ARN: empty fullName) are not transcribed")
-    return {
-        "loadBalancer": {"arn": load_balancer_arn, "fullName": "/".join(lb_parts[2:])},
-        "canaryTargetGroup": {"arn": canary_target_group_arn, "fullName": "/".join(tg_parts[1:])},
-    }
+    albs = [
+        {
+            "loadBalancer": {"arn": load_balancer_arn, "fullName": "/".join(lb_parts[2:])},
+            "canaryTargetGroup": {"arn": arn, "fullName": "/".join(arn.split("/")[1:])},
+        }
+        for arn in canary_target_group_arns
+    ]
+    return {"alb": albs[-1], "albs": albs}
 
 
 def field_ref(rollout: Mapping[str, Any], path: str) -> str:
@@ -65,9 +70,14 @@ def field_ref(rollout: Mapping[str, Any], path: str) -> str:
     for section in re.split(r"[.\[\]]+", path):
         if section == "":
             continue
-        if not isinstance(node, Mapping) or node.get(section) is None:
+        if isinstance(node, list):
+            if not section.isdigit() or int(section) >= len(node):
+                raise KeyError(f"invalid index '{section}'")
+            node = node[int(section)]
+        elif not isinstance(node, Mapping) or node.get(section) is None:
             raise KeyError(f"invalid path {path} in rollout")
-        node = node[section]
+        else:
+            node = node[section]
     if isinstance(node, (Mapping, list)):
         raise ValueError(f"path {path} in rollout must terminate in a primitive value")
     return str(node)
@@ -193,3 +203,56 @@ def argocd_rollout_health(rollout: Mapping[str, Any]) -> dict[str, str]:
     if status.get("message"):
         health["message"] = str(status["message"])
     return health
+
+
+# --- ALB traffic routing -------------------------------------------------------------------------
+
+# utils/ingress/ingress.go ALBIngressAnnotation, ALBActionPrefix.
+ALB_ANNOTATION_PREFIX = "alb.ingress.kubernetes.io"
+ALB_ACTION_PREFIX = "/actions."
+
+
+def alb_ingresses(rollout: Mapping[str, Any]) -> list[str]:
+    """The Ingresses the ALB router manages: ``alb.ingresses`` when set, else ``alb.ingress``
+    (rollout/trafficrouting/alb/alb.go SetWeight / VerifyWeight)."""
+    alb = rollout["spec"]["strategy"]["canary"]["trafficRouting"]["alb"]
+    return list(alb.get("ingresses") or [alb["ingress"]])
+
+
+def alb_action_service(rollout: Mapping[str, Any]) -> str:
+    """alb.go SetWeightPerIngress: ``rootService`` when set, else ``canary.stableService``."""
+    canary = rollout["spec"]["strategy"]["canary"]
+    return str(canary["trafficRouting"]["alb"].get("rootService") or canary["stableService"])
+
+
+def alb_action_annotation_key(rollout: Mapping[str, Any]) -> str:
+    """utils/ingress/ingress.go ALBActionAnnotationKey: ``<annotationPrefix>/actions.<action service>``."""
+    prefix = rollout["spec"]["strategy"]["canary"]["trafficRouting"]["alb"].get("annotationPrefix")
+    return f"{prefix or ALB_ANNOTATION_PREFIX}{ALB_ACTION_PREFIX}{alb_action_service(rollout)}"
+
+
+def has_rule_with_service(ingress: Mapping[str, Any], service: str) -> bool:
+    """utils/ingress/ingress.go HasRuleWithService (networking.k8s.io/v1): some rule path's
+    backend is that Service. Without it SetWeightPerIngress fails ("ingress does not have
+    service ... in rules") and the Rollout is invalid (validation_references.go validateAlbIngress)."""
+    return any(
+        ((path.get("backend") or {}).get("service") or {}).get("name") == service
+        for rule in ingress["spec"].get("rules") or ()
+        for path in (rule.get("http") or {}).get("paths") or ()
+    )
+
+
+def forward_action(rollout: Mapping[str, Any], weight: int) -> dict[str, Any]:
+    """alb.go getForwardActionString (no additional destinations, no stickiness): the canary
+    Service at ``weight``, the stable one at the rest, both on ``alb.servicePort`` as a string."""
+    canary = rollout["spec"]["strategy"]["canary"]
+    port = str(canary["trafficRouting"]["alb"]["servicePort"])
+    return {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [
+                {"ServiceName": canary["canaryService"], "ServicePort": port, "Weight": weight},
+                {"ServiceName": canary["stableService"], "ServicePort": port, "Weight": 100 - weight},
+            ]
+        },
+    }

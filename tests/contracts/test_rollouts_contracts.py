@@ -128,7 +128,10 @@ def test_the_canary_analysis_reads_the_canary_target_groups_cloudwatch_series(
         for d in docs
         if d["kind"] == "Rollout" and d["metadata"]["labels"]["app.kubernetes.io/component"] == fronted
     ]
-    live = {**rollout, "status": {"alb": upstream.alb_status(LB_ARN, TG_ARN)}}
+    ingresses = rollout["spec"]["strategy"]["canary"]["trafficRouting"]["alb"].get("ingresses") or [None]
+    # The first Ingress's canary target group is the one judged; the others get other ARNs.
+    others = [TG_ARN.replace("73e2d6bc24d8a067", f"{i:016x}") for i in range(1, len(ingresses))]
+    live = {**rollout, "status": upstream.alb_status(LB_ARN, [TG_ARN, *others])}
     steps = [s["analysis"] for s in rollout["spec"]["strategy"]["canary"]["steps"] if "analysis" in s]
     assert steps
     for step in steps:

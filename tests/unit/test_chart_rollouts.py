@@ -123,7 +123,7 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
             assert "trafficRouting" not in canary, name
             continue
         alb = canary["trafficRouting"]["alb"]
-        assert alb["ingress"] == INGRESS
+        assert alb["ingresses"][0] == INGRESS
         assert alb["rootService"] == name and name in services
         for role in ("canaryService", "stableService"):
             svc = services[canary[role]]
@@ -138,8 +138,8 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
             for a in step["analysis"]["args"]
         }
         assert args == {
-            "load-balancer": "status.alb.loadBalancer.fullName",
-            "target-group": "status.alb.canaryTargetGroup.fullName",
+            "load-balancer": "status.albs[0].loadBalancer.fullName",
+            "target-group": "status.albs[0].canaryTargetGroup.fullName",
         }
 
 

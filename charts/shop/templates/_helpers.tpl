@@ -183,7 +183,8 @@ canary:
   stableService: {{ $full }}-stable
   trafficRouting:
     alb:
-      ingress: {{ .root.Values.rollouts.trafficRouting.ingress }}
+      ingresses:
+        - {{ .root.Values.rollouts.trafficRouting.ingress }}
       rootService: {{ $full }}
       servicePort: {{ .svc.port }}
   {{- end }}
@@ -199,14 +200,15 @@ canary:
           - templateName: {{ $full }}-step-{{ add1 $i }}
         args:
           {{- if $routed }}
+          {{- /* status.albs[0]: the first Ingress's (status.alb is the last one's: alb.go VerifyWeight) */}}
           - name: load-balancer
             valueFrom:
               fieldRef:
-                fieldPath: status.alb.loadBalancer.fullName
+                fieldPath: status.albs[0].loadBalancer.fullName
           - name: target-group
             valueFrom:
               fieldRef:
-                fieldPath: status.alb.canaryTargetGroup.fullName
+                fieldPath: status.albs[0].canaryTargetGroup.fullName
           {{- else }}
           - name: load-balancer-name
             value: {{ include "shop.loadBalancerName" $.root }}
