@@ -515,7 +515,8 @@ CATALOG: dict[str, Addon] = {
         service_account=ARGO_ROLLOUTS_SERVICE_ACCOUNT,
         policy=lambda config, region: addons_iam.argo_rollouts_policy(region),
         summary="Canary releases of the shop's services: ALB traffic shifting, CloudWatch analysis (Pod Identity)",
-    ),}
+    ),
+}
 
 
 def catalog() -> dict[str, Addon]:
