@@ -42,8 +42,11 @@ from infra import config as cfg
 from infra import graph, naming, offline, providers, stackset, traffic
 from infra.offline import Plan, Resource
 
-# Global services: not lost with a region, though declared through a regional provider.
-GLOBAL_TYPE_PREFIXES = ("aws:iam/",)
+# Global services: not lost with a region, though declared through a regional provider (IAM and
+# Route 53 have one global endpoint each: https://docs.aws.amazon.com/general/latest/gr/iam-service.html,
+# https://docs.aws.amazon.com/general/latest/gr/r53.html). The traffic records and health checks
+# go through the account's provider (infra/components/traffic.py) for the same reason.
+GLOBAL_TYPE_PREFIXES = ("aws:iam/", "aws:route53/")
 # The repository variable prefix of the per-stack freeze (docs/dr.md, "Freeze"):
 # PLATFORM_FREEZE_<STACK>, which the jobs of up.yml and deploy-prod.yml of that stack check first.
 FREEZE_VARIABLE_PREFIX = "PLATFORM_FREEZE_"
@@ -365,6 +368,28 @@ def _quote(flag: str, urns: Sequence[str]) -> str:
 
 def _is_global(r: Resource) -> bool:
     return r.type.startswith(GLOBAL_TYPE_PREFIXES)
+
+
+# The traffic components of one region (infra/components/traffic.py names them
+# ``traffic-<what>-<region>``): their Route 53 objects are global, but they belong to that region.
+TRAFFIC_TYPE_PREFIX = "platform:traffic:"
+
+
+def region_traffic_globals(plan: Plan, region: str) -> list[Resource]:
+    """The global (Route 53) resources of ``region``'s traffic components: its health check and
+    its certificate's validation records. They are declared through the account's provider, so a
+    lost region does not take them down, but a region that leaves the stack takes them with it."""
+    index = plan.by_urn()
+
+    def owned(r: Resource) -> bool:
+        parent = index.get(r.parent) if r.parent else None
+        return (
+            parent is not None
+            and parent.type.startswith(TRAFFIC_TYPE_PREFIX)
+            and parent.name.endswith(f"-{region}")
+        )
+
+    return sorted((r for r in plan.resources if _is_global(r) and owned(r)), key=lambda r: r.urn)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -971,6 +996,7 @@ def build(
                 if survivors
                 else []
             ),
+            *_traffic_records_removal_steps(config, region, where),
             Step(
                 f"Apply it everywhere but {region}",
                 where["hub"],
@@ -1140,9 +1166,9 @@ def _stays_down_notes(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
             "it returns."
         ),
         (
-            f"Traffic: leaving the stack removes {region}'s certificate, health check and web ACL; its latency "
-            "record stays in the zone until an ExternalDNS deletes it, and Route 53 keeps skipping it as long "
-            "as its health check fails (docs/traffic.md)."
+            f"Traffic: leaving the stack removes {region}'s certificate, health check and web ACL; its "
+            "records, which its ExternalDNS wrote and cannot delete while down, are deleted by the runbook "
+            "first (docs/traffic.md)."
             if config.traffic is not None
             else "Traffic: the stack has no platform:traffic, so no user reaches any region from outside."
         ),
@@ -1180,6 +1206,50 @@ def _traffic_drain_steps(config: cfg.StackConfig, region: str, where: Mapping[st
                 "the same check.",
                 "If every region's check fails, Route 53 answers as if all were healthy (docs/traffic.md): "
                 "the surviving regions must answer their health checks.",
+            ),
+        )
+    ]
+
+
+def _traffic_records_removal_steps(
+    config: cfg.StackConfig, region: str, where: Mapping[str, str]
+) -> list[Step]:
+    """A region that leaves the stack loses its health check in the next update, but its records
+    were written by its own ExternalDNS, which is down and cannot delete them. A record whose
+    health check is deleted has an unpredictable status in Route 53 ("If you delete a health
+    check ... the status of the health check can't be predicted": Route 53 Developer Guide,
+    health-checks-creating-deleting.html), so the runbook deletes the region's records (its
+    latency record and ExternalDNS's TXT registry records carry the region as set identifier; its
+    own name is <region>.<host>) before that update."""
+    if config.traffic is None:
+        return []
+    t = config.traffic
+    host = t.region_host(region).rstrip(".") + "."
+    batch = f"/tmp/{config.stack}-{region}-records.json"
+    select = (
+        f'{{Changes: [.ResourceRecordSets[] | select(.SetIdentifier == "{region}" or (.Name | endswith("{host}")))'
+        ' | {Action: "DELETE", ResourceRecordSet: .}]}'
+    )
+    return [
+        Step(
+            f"Traffic: delete {region}'s records",
+            where["workstation"],
+            2,
+            (
+                Shell(
+                    f"aws route53 list-resource-record-sets --profile {config.stack} --hosted-zone-id "
+                    f"{t.hosted_zone_id} --output json | jq '{select}' > {batch}"
+                ),
+                Shell(
+                    f"jq -e '.Changes | length > 0' {batch} >/dev/null && aws route53 change-resource-record-sets "
+                    f"--profile {config.stack} --hosted-zone-id {t.hosted_zone_id} --change-batch file://{batch}"
+                ),
+            ),
+            (
+                f"{region}'s ExternalDNS is down and cannot remove what it wrote; the next update deletes "
+                f"{region}'s health check, and a record left pointing at a deleted health check has an "
+                "unpredictable status (Route 53 Developer Guide, health-checks-creating-deleting.html). "
+                "Route 53 is global: this works while the region is down.",
             ),
         )
     ]

@@ -58,11 +58,19 @@ class Drill:
         return None
 
     def account_wide(self) -> set[str]:
+        """Declared through the account's provider, except the lost region's own traffic objects
+        (global Route 53 objects that a region leaving the stack takes with it)."""
         index = self.before.by_urn()
+        own = (
+            {r.urn for r in dr.region_traffic_globals(self.before, self.region)}
+            if self.book.kind != dr.REBUILD
+            else set()
+        )
         return {
             r.urn
             for r in self.before.resources
-            if (r.provider and index[r.provider].name == "aws-account") or r.name == "aws-account"
+            if ((r.provider and index[r.provider].name == "aws-account") or r.name == "aws-account")
+            and r.urn not in own
         }
 
     def outside(self) -> list[tuple[str, str]]:
