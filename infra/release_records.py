@@ -60,6 +60,8 @@ FINAL_STATES: dict[Outcome, str] = {
     Outcome.FAILED: FAILURE,
     Outcome.DEGRADED: FAILURE,
     Outcome.TIMED_OUT: FAILURE,
+    # A canary the analysis aborted (and rolled back): the release failed in that region.
+    Outcome.ABORTED: FAILURE,
     Outcome.REFUSED: FAILURE,
     Outcome.API_ERROR: ERROR,
     Outcome.INTERRUPTED: ERROR,

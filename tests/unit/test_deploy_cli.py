@@ -186,7 +186,9 @@ def test_the_real_stack_pair_loads(
 def test_git_write_back_is_refused(
     prod_map: dict[str, Any], staging_map: dict[str, Any], tmp_path: Path
 ) -> None:
-    prod_map["platform:imageUpdater"].update(writeBackMethod="git", gitBranch="main")
+    # A write-back branch other than main (main itself is refused earlier, by the config: the
+    # protect-main ruleset would reject every push); the deploy still refuses git write-back.
+    prod_map["platform:imageUpdater"].update(writeBackMethod="git", gitBranch="image-updates")
     with pytest.raises(UsageError, match="Helm parameters"):
         load_stacks("prod", "staging", write_stacks(tmp_path, prod_map, staging_map))
 
