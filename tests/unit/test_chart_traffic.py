@@ -102,7 +102,9 @@ def test_every_rendered_object_is_valid_kubernetes(stack_name: str, region: str)
     if tuple(int(x) for x in version.split(".")) > tuple(int(x) for x in latest.split(".")[:2]):
         version = latest
     for doc in render(config, region):
-        if doc["kind"] in ("ExternalSecret",):
+        # Custom resources: ExternalSecrets have their own tests; the Rollouts objects are
+        # validated against the pinned CRDs by tests/unit/test_chart_rollouts.py.
+        if doc["kind"] in ("ExternalSecret",) or doc["apiVersion"].startswith("argoproj.io/"):
             continue
         try:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -152,6 +154,8 @@ def test_the_load_balancer_cidrs_are_the_public_subnets_inside_the_vpc() -> None
 def test_a_stack_without_traffic_has_no_values_object_and_no_ingress() -> None:
     raw = stack_config_map(STACKS[0])
     raw.pop("platform:traffic", None)
+    # ExternalDNS needs the zone (the config refuses it without platform:traffic).
+    raw.get("platform:addons", {}).pop("external-dns", None)
     bare = config_module.from_flat(config_module.as_pulumi_config(raw), STACKS[0])
     region = bare.region_names[0]
     app = generated_applications(bare)[region]
