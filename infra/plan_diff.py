@@ -267,7 +267,12 @@ def diff_resource(old: Mapping[str, Any], new: Mapping[str, Any]) -> ResourceCha
     ]
     changes = [c for _, c in raw]
     custom = bool(new.get("custom"))
-    keys = replacement.replace_keys(new["type"], [p for p, _ in raw], new.get("replaceOnChanges") or ())
+    keys = replacement.replace_keys(
+        new["type"],
+        [p for p, _ in raw],
+        new.get("replaceOnChanges") or (),
+        values={tuple(p): (c.old, c.new) for p, c in raw},
+    )
     if _provider_label(old.get("provider")) != _provider_label(new.get("provider")):
         changes.insert(
             0,

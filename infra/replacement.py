@@ -68,6 +68,13 @@ AWS_FORCE_NEW: Mapping[str, tuple[str, ...]] = {
         "routingControlArn",
         "type",
     ),
+    # cidrBlock: ForceNew in the schema and again in CustomizeDiff (unless IPAM derived it from
+    # ipv4NetmaskLength); instanceTenancy: CustomizeDiff forces replacement for every change but
+    # dedicated -> default (IN_PLACE_CHANGES), the only one EC2's ModifyVpcTenancy makes. Read in
+    # vpc_.go at terraform-provider-aws commit 00081ce4 (an SDKv2 copy: the repository is too
+    # large to fetch here, so the exact v6 tag pulumi-aws 7.51.1 bridges, later than v6.61.0 of
+    # pulumi-aws 7.43.0's release notes, was not read; re-check this row on a provider upgrade).
+    "aws:ec2/vpc:Vpc": ("cidrBlock", "instanceTenancy", "ipv4IpamPoolId", "ipv4NetmaskLength"),
     "aws:ec2/subnet:Subnet": (
         "availabilityZone",
         "availabilityZoneId",
@@ -97,6 +104,19 @@ AWS_SOURCES: Mapping[str, str] = {
     "aws:kms/key:Key": _TF + "internal/service/kms/key.go",
     "aws:ec2/subnet:Subnet": _TF + "internal/service/ec2/vpc_subnet.go",
     "aws:route53/healthCheck:HealthCheck": _TF + "internal/service/route53/health_check.go",
+    "aws:ec2/vpc:Vpc": _TF + "internal/service/ec2/vpc_.go (schema ForceNew and resourceVPCCustomizeDiff); "
+    "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyVpcTenancy.html",
+}
+
+#: Inputs whose replacement the provider decides from the old and new value (a CustomizeDiff that
+#: calls ForceNew conditionally): (type, input) -> the (old, new) changes made in place; every other
+#: change of the input replaces (it is listed in :data:`AWS_FORCE_NEW`). ``None`` is an input the
+#: program does not set, i.e. the provider's default.
+IN_PLACE_CHANGES: Mapping[tuple[str, str], tuple[tuple[object, object], ...]] = {
+    # internal/service/ec2/vpc_.go resourceVPCCustomizeDiff: ForceNew("instance_tenancy") unless
+    # old == dedicated and new == default; the schema's default is default. EC2's ModifyVpcTenancy
+    # accepts only default ("You cannot change the instance tenancy attribute to dedicated").
+    ("aws:ec2/vpc:Vpc", "instanceTenancy"): (("dedicated", "default"), ("dedicated", None)),
 }
 
 #: Types the program declares whose ForceNew markers have not been read yet: the diff shows
@@ -110,7 +130,6 @@ NOT_READ: tuple[str, ...] = (
     "aws:ec2/route:Route",
     "aws:ec2/routeTable:RouteTable",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
-    "aws:ec2/vpc:Vpc",
     "aws:ecr/lifecyclePolicy:LifecyclePolicy",
     "aws:ecr/registryPolicy:RegistryPolicy",
     "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration",
@@ -200,20 +219,37 @@ def replace_keys(
     type_: str,
     changed: Iterable[Sequence[str | int]],
     replace_on_changes: Iterable[str] = (),
+    values: Mapping[tuple[str | int, ...], tuple[object, object]] | None = None,
 ) -> list[str]:
     """The changed input paths (sequences of keys and list indices) that force replacement.
 
     ``replace_on_changes`` is the resource's own option (dotted paths, ``*`` for everything);
     list indices in a change's path are skipped when matching, as the engine's property paths
-    match any element.
+    match any element. ``values`` gives a changed path's (old, new) value (None when absent), for
+    the inputs of :data:`IN_PLACE_CHANGES`; without it such a change counts as a replacement.
     """
     rules = list(force_new_paths(type_) or ())
     own = list(replace_on_changes)
     out = []
     for path in changed:
-        if "*" in own or any(_covers(rule, path) for rule in [*rules, *own]):
+        if "*" in own or any(_covers(rule, path) for rule in own):
             out.append(".".join(str(p) for p in path if isinstance(p, str)))
+            continue
+        for rule in rules:
+            if _covers(rule, path) and not _in_place(type_, rule, path, values or {}):
+                out.append(".".join(str(p) for p in path if isinstance(p, str)))
+                break
     return sorted(set(out))
+
+
+def _in_place(
+    type_: str,
+    rule: str,
+    path: Sequence[str | int],
+    values: Mapping[tuple[str | int, ...], tuple[object, object]],
+) -> bool:
+    allowed = IN_PLACE_CHANGES.get((type_, rule))
+    return allowed is not None and tuple(path) in values and values[tuple(path)] in allowed
 
 
 def unknown_types(types: Iterable[str]) -> list[str]:

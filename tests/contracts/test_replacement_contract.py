@@ -156,6 +156,53 @@ def test_every_force_new_input_of_the_table_replaces(type_: str, path: str) -> N
     assert _change(base, head).replace_keys == (path,)
 
 
+VPC = "aws:ec2/vpc:Vpc"
+
+
+def test_a_vpcs_address_range_replaces_it_and_its_dns_settings_update_in_place() -> None:
+    """hashicorp/terraform-provider-aws internal/service/ec2/vpc_.go: cidr_block is ForceNew (the
+    schema, and resourceVPCCustomizeDiff for a change of an existing VPC); enable_dns_support and
+    enable_dns_hostnames are updated by resourceVPCUpdate (ModifyVpcAttribute); tags in place."""
+    base = _resource(VPC, {"cidrBlock": "10.10.0.0/16", "enableDnsSupport": True, "enableDnsHostnames": True})
+    head = copy.deepcopy(base)
+    head["inputs"]["cidrBlock"] = "10.20.0.0/16"
+    change = _change(base, head)
+    assert change.op == "replace" and change.replace_keys == ("cidrBlock",)
+    head = copy.deepcopy(base)
+    head["inputs"].update(enableDnsHostnames=False, tags={"team": "platform"})
+    change = _change(base, head)
+    assert change.op == "update" and change.replace_keys == ()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "replaced"),
+    [
+        (None, "dedicated", True),
+        ("default", "dedicated", True),
+        ("dedicated", "default", False),
+        ("dedicated", None, False),
+    ],
+)
+def test_a_vpcs_tenancy_is_changed_in_place_only_from_dedicated_to_default(
+    old: str | None, new: str | None, replaced: bool
+) -> None:
+    """hashicorp/terraform-provider-aws internal/service/ec2/vpc_.go resourceVPCCustomizeDiff:
+    ForceNew("instance_tenancy") unless old is dedicated and new is default (the schema's default,
+    so also when the input is removed); EC2 ModifyVpcTenancy accepts only default
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyVpcTenancy.html)."""
+
+    def vpc(tenancy: str | None) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"cidrBlock": "10.10.0.0/16"}
+        if tenancy is not None:
+            inputs["instanceTenancy"] = tenancy
+        return _resource(VPC, inputs)
+
+    change = _change(vpc(old), vpc(new))
+    assert (change.op, change.replace_keys) == (
+        ("replace", ("instanceTenancy",)) if replaced else ("update", ())
+    )
+
+
 def test_the_aws_sdk_ships_no_schema_so_the_table_is_kept_here() -> None:
     """pulumi-aws's Python SDK holds only pulumi-plugin.json, not the provider schema with its
     willReplaceOnChanges markers; if a future SDK ships it, read the markers from there."""

@@ -10,7 +10,7 @@ import copy
 import json
 from typing import Any
 
-from infra import plan_diff
+from infra import plan_diff, replacement
 
 STACK_URN = "urn:pulumi:s::platform::pulumi:pulumi:Stack"
 AWS_A = f"{STACK_URN}$pulumi:providers:aws::aws-us-west-2"
@@ -197,9 +197,11 @@ def test_replace_on_changes_option_is_honoured() -> None:
 
 
 def test_a_type_outside_the_table_is_an_update_marked_unknown() -> None:
-    base = _resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})
+    type_ = "aws:ec2/routeTable:RouteTable"
+    assert type_ in replacement.NOT_READ and replacement.force_new_paths(type_) is None
+    base = _resource(type_, "private", {"vpcId": "vpc-1"})
     head = copy.deepcopy(base)
-    head["inputs"]["cidrBlock"] = "10.1.0.0/16"
+    head["inputs"]["vpcId"] = "vpc-2"
     r = _one(_doc(base), _doc(head))
     assert r.op == "update" and any("replacement not known" in n for n in r.notes)
 
