@@ -1430,12 +1430,12 @@ class StackConfig(_Object):
             return value
         for i, region in enumerate(value.region_order):
             _one_of_the_stacks_regions(region, info, "regionOrder", i)
-        # A region added to the stack but not yet to the order deploys after the listed ones, so
-        # adding a region needs nothing but its entry under platform:regions.
         if info.data.get("environment") == "prod":  # the stack deploy-prod.yml deploys
             _deploy_fits_in_its_session(len(names), value.timeout_seconds)
         if "regions" not in info.data:  # checked against the raw names; the stack is refused anyway
             return value
+        # A region added to the stack but not yet to the order deploys after the listed ones, so
+        # adding a region needs nothing but its entry under platform:regions.
         hub = info.data.get("hub_region", names[0])
         default = [r for r in names if r != hub] + [hub]
         order = (*value.region_order, *(r for r in default if r not in value.region_order))
