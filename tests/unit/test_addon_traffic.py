@@ -337,3 +337,26 @@ def test_every_addon_role_name_fits_iam_for_any_environment_and_region() -> None
         if addon.service_account is not None:
             name = addons.addon_role_name(long_env, longest_region, addon.name)
             assert len(name) <= addons.ROLE_NAME_MAX, name
+
+
+@pytest.mark.parametrize("stack", stacks_running(DNS))
+def test_the_docs_name_the_labels_and_annotations_the_traffic_addons_put_on_the_secret(stack: str) -> None:
+    """docs/addons.md ("What the other parts rely on") lists the Secret labels and per-add-on
+    annotations of the two traffic add-ons exactly as the program writes them."""
+    config = load(stack)
+    text = (ROOT / "docs" / "addons.md").read_text()
+    bullet = text[text.index("* Cluster Secret annotations (GitOps Bridge names)") :]
+    bullet = bullet[: bullet.index("\n* ")]
+    documented = set(re.findall(r"`([a-z_]+)`", bullet))
+    region = config.addon_regions(DNS)[0]
+    secret = cluster_secrets(config)[region]["metadata"]
+    expected = {addons.enable_label(LBC), addons.enable_label(DNS)}
+    for name in (LBC, DNS):
+        expected |= {
+            addons.namespace_annotation(name),
+            addons.service_account_annotation(name),
+            addons.role_arn_annotation(name),
+        }
+    expected |= {addons.ANNOTATION_CLUSTER_NAME, addons.ANNOTATION_REGION, addons.ANNOTATION_VPC}
+    assert documented == expected
+    assert expected <= set(secret["labels"]) | set(secret["annotations"])
