@@ -229,9 +229,15 @@ def external_secrets_values(config: StackConfig, role: str | None) -> dict[str, 
     deploy/charts/external-secrets): the controller under the service account the Pod Identity
     association names, and the cluster's store (plus, on the hub, Argo CD's repository
     credentials) as ``extraObjects`` the chart renders with ``tpl`` (templates/extra-manifests.yaml)."""
+    from infra.manifests import notifications  # it builds on this module's names
+
     objects = [cluster_secret_store(config, role)]
     if role == "hub":
         objects.append(repo_creds_external_secret(config))
+        # Argo CD notifications' Secret (GitHub App key, chat webhook URL), when configured.
+        notifications_secret = notifications.external_secret(config)
+        if notifications_secret is not None:
+            objects.append(notifications_secret)
     return {
         "installCRDs": True,
         "serviceAccount": {"create": True, "name": EXTERNAL_SECRETS_SERVICE_ACCOUNT},

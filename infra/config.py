@@ -48,6 +48,7 @@ from pydantic_core import ArgsKwargs, PydanticCustomError, core_schema
 from infra import naming, stack_yaml, versions
 from infra.documents import eks as _eks
 from infra.documents import github_plans as _github_plans
+from infra.documents.addons_iam import secrets_prefix as addons_iam_secrets_prefix
 
 NAMESPACE = "platform"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -898,6 +899,49 @@ class ArgoCdConfig(_Object):
     )
 
 
+# A Secrets Manager secret name: letters, digits and /_+=.@- (AWS Secrets Manager CreateSecret,
+# "Name": https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
+# No ':' so a URL pasted where the NAME belongs is refused.
+_SECRET_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class GitHubAppConfig(_Object):
+    app_id: Annotated[int, _whole(1, 10**15)] = Field(
+        alias="appId", description="The GitHub App's numeric App ID (not secret)."
+    )
+    installation_id: Annotated[int, _whole(1, 10**15)] = Field(
+        alias="installationId",
+        description="The numeric ID of the App's installation on the repository's owner (not secret).",
+    )
+
+
+@_pydantic_dataclass(frozen=True, config=_SECTION)
+class NotificationsConfig(_Object):
+    github_app: GitHubAppConfig | None = Field(
+        None,
+        alias="githubApp",
+        description="The GitHub App (appId, installationId) Argo CD's notifications controller records the "
+        "automatic syncs with, as GitHub deployments <env>/<region>; its private key is the Secrets Manager "
+        "secret platform/<env>/argocd/notifications-github-app-key in the hub region (docs/deploy.md). "
+        "Only for a stack whose Applications sync by themselves (argocd.sync automated).",
+    )
+    chat_webhook_secret: Annotated[
+        str | None,
+        _text(
+            _SECRET_NAME,
+            "a Secrets Manager secret name such as platform/prod/chat-webhook, not the URL",
+            optional=True,
+        ),
+    ] = Field(
+        None,
+        alias="chatWebhookSecret",
+        description="The NAME of the Secrets Manager secret (hub region, under platform/<env>/) whose value "
+        "is the chat webhook URL that sync failures, Degraded health and aborted canaries are posted to. "
+        "Never the URL itself.",
+    )
+
+
 @_pydantic_dataclass(frozen=True, config=_SECTION)
 class ImageUpdaterConfig(_Object):
     chart_version: Annotated[str, _chart_version("1.2.4")] = Field(
@@ -1225,6 +1269,12 @@ class StackConfig(_Object):
         "healthCheckPath, healthCheckIntervalSeconds, failureThreshold. Without it nothing is reachable "
         "from outside the clusters.",
     )
+    notifications: NotificationsConfig | None = Field(
+        default=None,
+        description="Argo CD notifications on the hub (optional): githubApp (release records of the automatic "
+        "syncs) and chatWebhookSecret (the Secrets Manager secret NAME holding the chat webhook URL for "
+        "failures). Needs the external-secrets add-on on the hub.",
+    )
     tags: Annotated[
         Mapping[str, str], _Rule(_tags, {"additionalProperties": {"type": "string", "maxLength": 256}})
     ] = Field(default_factory=dict, description="Extra tags applied to every taggable AWS resource.")
@@ -1414,6 +1464,42 @@ class StackConfig(_Object):
                 "external-dns",
             )
         return self
+
+    @field_validator("notifications")
+    @classmethod
+    def _notifications_have_their_secrets(
+        cls, value: NotificationsConfig | None, info: ValidationInfo
+    ) -> NotificationsConfig | None:
+        if value is None:
+            return value
+        env = info.data.get("environment")
+        if value.chat_webhook_secret is not None and env is not None:
+            prefix = addons_iam_secrets_prefix(env)
+            if not value.chat_webhook_secret.startswith(prefix):
+                raise _fail(
+                    f"expected a secret name under {prefix} (the only prefix External Secrets may read)",
+                    value.chat_webhook_secret,
+                    "chatWebhookSecret",
+                )
+        argocd = info.data.get("argocd")
+        if value.github_app is not None and argocd is not None and argocd.sync != "automated":
+            raise _fail(
+                "the notifications controller records only automatic syncs; this stack syncs by hand "
+                "(platform:argocd.sync manual), where `platform deploy` records each region itself",
+                {"appId": value.github_app.app_id, "installationId": value.github_app.installation_id},
+                "githubApp",
+            )
+        addons = info.data.get("addons")
+        hub = info.data.get("hub_region")
+        if addons is not None and hub is not None and (value.github_app or value.chat_webhook_secret):
+            addon = addons.get("external-secrets")
+            if addon is None or (addon.regions is not None and hub not in addon.regions):
+                raise _fail(
+                    f"the notifications' secrets reach Argo CD through External Secrets: enable the "
+                    f"external-secrets add-on on the hub ({hub}) under platform:addons",
+                    "githubApp" if value.github_app else value.chat_webhook_secret,
+                )
+        return value
 
     def addon_regions(self, name: str) -> tuple[str, ...]:
         """The regions whose clusters run add-on ``name`` (none when it is not enabled)."""

@@ -30,6 +30,7 @@ from typing import Any
 
 from infra import addons, naming, traffic
 from infra.config import ApplicationConfig, StackConfig
+from infra.manifests import notifications
 
 # --- Names other modules and tests rely on -------------------------------------------------------
 
@@ -180,6 +181,12 @@ def argocd_values(config: StackConfig) -> dict[str, Any]:
             "pdb": pdb,
         },
     }
+    # Argo CD notifications (platform:notifications): release records of the automatic syncs and
+    # the chat webhook for failures; infra/manifests/notifications.py.
+    argocd_url = f"https://{config.argocd.hostname}" if config.argocd.hostname else LOCAL_URL
+    notification_values = notifications.values(config, argocd_url)
+    if notification_values is not None:
+        values["notifications"] = notification_values
     return values
 
 

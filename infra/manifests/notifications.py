@@ -1,0 +1,284 @@
+"""Argo CD notifications on the hub, as data: the argo-cd chart's ``notifications`` values and the
+ExternalSecret that fills the notifications Secret.
+
+Two recipients, both optional (``platform:notifications``):
+
+* ``github`` (``githubApp``, only for a stack that syncs by itself: staging): every automatic
+  sync becomes a GitHub deployment ``<env>/<region>`` with statuses ``in_progress``, then
+  ``success`` (Succeeded and Healthy) or ``failure`` (sync Failed/Error, or Degraded). Prod's
+  deploys are recorded by ``platform deploy`` itself (infra/release_records.py);
+* ``chat`` (``chatWebhookSecret``): a JSON ``{"text": ...}`` POST for a failed sync or Degraded
+  health (an aborted canary makes its Rollout, hence its Application, Degraded: argo-cd v3.4.4
+  resource_customizations/argoproj.io/Rollout/health.lua surfaces the Rollout's ``status.phase``).
+
+The semantics are those of the notifications-engine Argo CD v3.4.4 vendors (go.mod:
+``github.com/argoproj/notifications-engine v0.5.1-0.20260213231747-1dbe3de712f8``):
+
+* ``pkg/api/config.go`` ``ParseConfig``: ``service.<type>(.<name>)`` keys define services (the
+  name is the type when absent), ``template.<name>`` and ``trigger.<name>`` keys, ``subscriptions``
+  a YAML list whose recipients are ``<service>[:<recipient>]``; ``$<key>`` (regexp ``[$][\\w-]+``)
+  in a service's configuration is replaced by that key of the notifications Secret;
+* ``pkg/services/github.go``: ``GitHubOptions`` (``appID``, ``installationID``, ``privateKey``);
+  a template's ``github.deployment`` (``state``, ``environment``, ``logURL``,
+  ``requiredContexts``, ``autoMerge`` (default **true**), ``transientEnvironment``,
+  ``reference``): ``Send`` lists the deployments of the revision and environment, reuses the
+  first or creates one (no payload), then posts a status whose description is the template's
+  ``message`` cut to 140 characters; the revision is ``revisionPath``
+  (default ``{{.app.status.operationState.syncResult.revision}}``) and the repository
+  ``repoURLPath`` (default ``{{.app.spec.source.repoURL}}``);
+* ``pkg/services/webhook.go``: ``service.webhook.<name>`` takes ``url`` and ``headers``; a
+  template's ``webhook.<name>`` has ``method`` and ``body``.
+
+The triggers follow the Argo CD catalog (argo-cd v3.4.4 notifications_catalog/triggers/
+on-sync-running.yaml, on-sync-succeeded.yaml, on-sync-failed.yaml, on-health-degraded.yaml) with
+one change: ``oncePer`` is the operation's ``startedAt``, not the commit, because Image Updater's
+write-back ``argocd`` changes the image without a new commit, and each image is a new sync.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from infra import addons, naming
+from infra.config import StackConfig
+
+NOTIFICATIONS_SECRET = "argocd-notifications-secret"  # the chart's notifications.secret.name default
+GITHUB_SERVICE = "github"
+CHAT_SERVICE = "chat"
+# Keys of NOTIFICATIONS_SECRET the services reference as $<key>.
+GITHUB_PRIVATE_KEY = "github-privateKey"
+CHAT_WEBHOOK_URL = "chat-webhook-url"
+
+TRIGGER_RUNNING = "on-release-running"
+TRIGGER_SUCCEEDED = "on-release-succeeded"
+TRIGGER_FAILED = "on-release-failed"
+TRIGGER_DEGRADED = "on-release-degraded"
+
+TEMPLATE_RUNNING = "release-running"
+TEMPLATE_SUCCEEDED = "release-succeeded"
+TEMPLATE_FAILED = "release-failed"
+TEMPLATE_DEGRADED = "release-degraded"
+
+# Once per sync operation (see the module docstring).
+ONCE_PER_SYNC = "app.status.operationState?.startedAt"
+
+_TAG = '{{range .app.spec.source.helm.parameters}}{{if eq .name "image.tag"}}{{.value}}{{end}}{{end}}'
+_ENVIRONMENT = (
+    f'{{{{index .app.metadata.labels "{naming.LABEL_ENVIRONMENT}"}}}}/'
+    f'{{{{index .app.metadata.labels "{naming.LABEL_REGION}"}}}}'
+)
+_LOG_URL = (
+    "{{.context.argocdUrl}}/applications/{{.app.metadata.namespace}}/{{.app.metadata.name}}?operation=true"
+)
+
+
+def github_app_key_secret_name(config: StackConfig) -> str:
+    """The Secrets Manager secret (hub region) whose value is the GitHub App's private key (PEM)."""
+    return addons.secret_name(config, "argocd", "notifications-github-app-key")
+
+
+def triggers() -> dict[str, str]:
+    """``trigger.<name>`` entries (chart value ``notifications.triggers``)."""
+
+    def trigger(when: str, description: str, template: str) -> str:
+        return yaml.safe_dump(
+            [{"when": when, "description": description, "send": [template], "oncePer": ONCE_PER_SYNC}],
+            sort_keys=False,
+            width=1_000_000,
+        )
+
+    started = "app.status.operationState != nil and app.status.operationState.phase"
+    return {
+        f"trigger.{TRIGGER_RUNNING}": trigger(
+            f"{started} in ['Running']", "A sync of the release is running", TEMPLATE_RUNNING
+        ),
+        f"trigger.{TRIGGER_SUCCEEDED}": trigger(
+            f"{started} in ['Succeeded'] and app.status.health.status == 'Healthy'",
+            "The release synced and is Healthy",
+            TEMPLATE_SUCCEEDED,
+        ),
+        f"trigger.{TRIGGER_FAILED}": trigger(
+            f"{started} in ['Error', 'Failed']", "The release's sync failed", TEMPLATE_FAILED
+        ),
+        f"trigger.{TRIGGER_DEGRADED}": trigger(
+            "app.status.health.status == 'Degraded'",
+            "The release is Degraded (an aborted canary included)",
+            TEMPLATE_DEGRADED,
+        ),
+    }
+
+
+# The image tag into $tag, for a chat text built with printf and JSON-escaped with sprig's toJson
+# (notifications-engine pkg/templates/service.go renders templates with sprig.TxtFuncMap()).
+_SET_TAG = (
+    '{{- $tag := "" -}}{{- range .app.spec.source.helm.parameters -}}'
+    '{{- if eq .name "image.tag" -}}{{- $tag = .value -}}{{- end -}}{{- end -}}'
+)
+
+
+def _template(message: str, state: str, chat: str | None = None) -> str:
+    """One template: the GitHub deployment status ``state`` with ``message`` as its description,
+    and, when ``chat`` (a printf call over ``$tag`` and the Application), the chat webhook's body."""
+    body: dict[str, Any] = {
+        "message": message,
+        GITHUB_SERVICE: {
+            "repoURLPath": "{{.app.spec.source.repoURL}}",
+            "revisionPath": "{{.app.status.operationState.syncResult.revision}}",
+            "deployment": {
+                "state": state,
+                "environment": _ENVIRONMENT,
+                "logURL": _LOG_URL,
+                # GitHub's defaults would check every status context of the commit and merge the
+                # default branch into it (autoMerge defaults to true in github.go).
+                "requiredContexts": [],
+                "autoMerge": False,
+                "transientEnvironment": False,
+            },
+        },
+    }
+    if chat is not None:
+        body["webhook"] = {
+            CHAT_SERVICE: {"method": "POST", "body": f'{_SET_TAG}{{"text": {{{{ {chat} | toJson }}}}}}'}
+        }
+    return yaml.safe_dump(body, sort_keys=False, width=1_000_000)
+
+
+def templates() -> dict[str, str]:
+    """``template.<name>`` entries (chart value ``notifications.templates``). The message (the
+    GitHub status description, at most 140 characters) names the Application and the image tag."""
+    app = "{{.app.metadata.name}}"
+    failed_chat = (
+        'printf "%s (%s): sync %s on image %s: %s" .app.metadata.name .context.environment '
+        ".app.status.operationState.phase $tag .app.status.operationState.message"
+    )
+    degraded_chat = (
+        'printf "%s (%s): Degraded on image %s (a failed sync, a crashing workload or an aborted canary): '
+        '%s/applications/%s/%s" .app.metadata.name .context.environment $tag .context.argocdUrl '
+        ".app.metadata.namespace .app.metadata.name"
+    )
+    return {
+        f"template.{TEMPLATE_RUNNING}": _template(f"{app}: syncing image {_TAG}", "in_progress"),
+        f"template.{TEMPLATE_SUCCEEDED}": _template(f"{app}: Synced and Healthy on {_TAG}", "success"),
+        f"template.{TEMPLATE_FAILED}": _template(
+            f"{app}: sync {{{{.app.status.operationState.phase}}}} on {_TAG}: "
+            "{{.app.status.operationState.message}}",
+            "failure",
+            failed_chat,
+        ),
+        f"template.{TEMPLATE_DEGRADED}": _template(f"{app}: Degraded on {_TAG}", "failure", degraded_chat),
+    }
+
+
+def notifiers(config: StackConfig) -> dict[str, str]:
+    """``service.*`` entries (chart value ``notifications.notifiers``); secrets only as ``$key``."""
+    settings = config.notifications
+    out: dict[str, str] = {}
+    if settings is None:
+        return out
+    if settings.github_app is not None:
+        out[f"service.{GITHUB_SERVICE}"] = yaml.safe_dump(
+            {
+                "appID": settings.github_app.app_id,
+                "installationID": settings.github_app.installation_id,
+                "privateKey": f"${GITHUB_PRIVATE_KEY}",
+            },
+            sort_keys=False,
+            width=1_000_000,
+        )
+    if settings.chat_webhook_secret is not None:
+        out[f"service.webhook.{CHAT_SERVICE}"] = yaml.safe_dump(
+            {
+                "url": f"${CHAT_WEBHOOK_URL}",
+                "headers": [{"name": "Content-Type", "value": "application/json"}],
+            },
+            sort_keys=False,
+            width=1_000_000,
+        )
+    return out
+
+
+def subscriptions(config: StackConfig) -> list[dict[str, Any]]:
+    """Default subscriptions for the application's Applications (selected by the ApplicationSet label)."""
+    settings = config.notifications
+    if settings is None:
+        return []
+    selector = (
+        f"{naming.LABEL_APPLICATION_SET}="
+        f"{naming.application_set_name(config.application.name, config.environment)}"
+    )
+    out: list[dict[str, Any]] = []
+    if settings.github_app is not None:
+        out.append(
+            {
+                "recipients": [GITHUB_SERVICE],
+                "selector": selector,
+                "triggers": [TRIGGER_RUNNING, TRIGGER_SUCCEEDED, TRIGGER_FAILED, TRIGGER_DEGRADED],
+            }
+        )
+    if settings.chat_webhook_secret is not None:
+        out.append(
+            {
+                "recipients": [CHAT_SERVICE],
+                "selector": selector,
+                "triggers": [TRIGGER_FAILED, TRIGGER_DEGRADED],
+            }
+        )
+    return out
+
+
+def values(config: StackConfig, argocd_url: str) -> dict[str, Any] | None:
+    """The argo-cd chart's ``notifications`` values, or None when nothing is configured (the
+    chart's defaults: a controller with no service). The Secret is not the chart's (no value may
+    hold a key): External Secrets writes it (:func:`external_secret`)."""
+    if config.notifications is None:
+        return None
+    return {
+        "enabled": True,
+        "argocdUrl": argocd_url,
+        # {{.context.environment}} in the chat texts: which stack's hub is speaking.
+        "context": {"environment": config.environment},
+        "secret": {"create": False},
+        "notifiers": notifiers(config),
+        "triggers": triggers(),
+        "templates": templates(),
+        "subscriptions": subscriptions(config),
+    }
+
+
+def secret_keys(config: StackConfig) -> dict[str, str]:
+    """The notifications Secret's keys and the Secrets Manager secret each comes from."""
+    settings = config.notifications
+    out: dict[str, str] = {}
+    if settings is None:
+        return out
+    if settings.github_app is not None:
+        out[GITHUB_PRIVATE_KEY] = github_app_key_secret_name(config)
+    if settings.chat_webhook_secret is not None:
+        out[CHAT_WEBHOOK_URL] = settings.chat_webhook_secret
+    return out
+
+
+def external_secret(config: StackConfig) -> dict[str, Any] | None:
+    """On the hub: ``argocd-notifications-secret`` from Secrets Manager, through the cluster's
+    store (read with External Secrets' Pod Identity role: no key anywhere in Git, values or stack
+    config). Each key is a whole secret value (``remoteRef.key``, no property)."""
+    keys = secret_keys(config)
+    if not keys:
+        return None
+    return {
+        "apiVersion": addons.EXTERNAL_SECRETS_API,
+        "kind": "ExternalSecret",
+        "metadata": {
+            "name": NOTIFICATIONS_SECRET,
+            "namespace": naming.ARGOCD_NAMESPACE,
+            "annotations": dict(addons.AFTER_THE_CONTROLLER),
+        },
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": addons.SECRET_STORE},
+            "target": {"name": NOTIFICATIONS_SECRET, "creationPolicy": "Owner"},
+            "data": [{"secretKey": key, "remoteRef": {"key": name}} for key, name in keys.items()],
+        },
+    }
