@@ -52,7 +52,9 @@ class ApplicationSet(pulumi.ComponentResource):
             parent=self, provider=argocd.k8s_provider, depends_on=[argocd.release]
         )
         project: pulumi.Output[dict[str, Any]] = argocd.servers.apply(
-            lambda servers: manifests.application_project(application, environment, servers)
+            lambda servers: manifests.application_project(
+                application.name, application.repo_url, application.namespace, environment, servers
+            )
         )
         self.project = k8s.apiextensions.CustomResource(
             "app-project",

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infra import addons, naming, traffic
-from infra.config import ApplicationConfig, StackConfig
+from infra.config import StackConfig
 from infra.manifests import notifications
 
 # --- Names other modules and tests rely on -------------------------------------------------------
@@ -347,21 +347,25 @@ def cluster_selector(environment: str) -> dict[str, Any]:
 def app_project(config: StackConfig, servers: Sequence[str]) -> dict[str, Any]:
     """The one project the generated Applications run in: one repo, the registered clusters'
     application namespace, and of cluster-scoped kinds only the Namespace CreateNamespace needs."""
-    return application_project(config.application, config.environment, servers)
+    application = config.application
+    return application_project(
+        application.name, application.repo_url, application.namespace, config.environment, servers
+    )
 
 
 def application_project(
-    application: ApplicationConfig, environment: str, servers: Sequence[str]
+    name: str, repo_url: str, namespace: str, environment: str, servers: Sequence[str]
 ) -> dict[str, Any]:
-    """:func:`app_project` from the two settings it reads (``servers``: API server URLs)."""
+    """:func:`app_project` from the settings it reads: the application's name, repository URL
+    and namespace, the environment, and the clusters' API server URLs."""
     return {
         "apiVersion": ARGOPROJ_API,
         "kind": "AppProject",
         "metadata": {"name": naming.APP_PROJECT, "namespace": naming.ARGOCD_NAMESPACE},
         "spec": {
-            "description": f"{application.name} in {environment}, one Application per region",
-            "sourceRepos": [application.repo_url],
-            "destinations": [{"server": server, "namespace": application.namespace} for server in servers],
+            "description": f"{name} in {environment}, one Application per region",
+            "sourceRepos": [repo_url],
+            "destinations": [{"server": server, "namespace": namespace} for server in servers],
             "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
         },
     }

@@ -52,6 +52,6 @@ def test_from_config_carries_what_the_pure_functions_say(stack: str) -> None:
     s = applicationset.ApplicationSetArgs.from_config(config, hub)
     assert s.application_set == manifests.application_set(config)
     urls = list(servers.values())
-    assert manifests.application_project(s.application, s.environment, urls) == manifests.app_project(
-        config, urls
-    )
+    app = s.application
+    project = manifests.application_project(app.name, app.repo_url, app.namespace, s.environment, urls)
+    assert project == manifests.app_project(config, urls)
