@@ -62,6 +62,11 @@ PLAN_FORMAT_VERSION = "1.2"
 # name for some modules (aws_iam_role, aws_eks_addon) and not for others (aws_vpc, aws_eip), so
 # the table is explicit, and a type missing from it stops the conversion.
 TERRAFORM_TYPES: dict[str, str] = {
+    "aws:acm/certificate:Certificate": "aws_acm_certificate",
+    "aws:acm/certificateValidation:CertificateValidation": "aws_acm_certificate_validation",
+    "aws:route53/healthCheck:HealthCheck": "aws_route53_health_check",
+    "aws:route53/record:Record": "aws_route53_record",
+    "aws:wafv2/webAcl:WebAcl": "aws_wafv2_web_acl",
     "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
     "aws:codebuild/project:Project": "aws_codebuild_project",
     "aws:codebuild/webhook:Webhook": "aws_codebuild_webhook",

@@ -209,6 +209,11 @@ ANNOTATION_CERTIFICATE_ARN = "platform.example.com/traffic-certificate-arn"
 ANNOTATION_HEALTH_CHECK_ID = "platform.example.com/traffic-health-check-id"
 ANNOTATION_WAF_ACL_ARN = "platform.example.com/traffic-waf-acl-arn"
 ANNOTATION_SOURCE_CIDRS = "platform.example.com/traffic-source-cidrs"
+# For the ExternalDNS add-on (infra/addons.py): the one zone it may write (zone ID filter and
+# domain filter). Each region's ExternalDNS needs its own TXT owner ID (the cluster name), or one
+# region's ExternalDNS would take the others' latency records for its own and delete them.
+ANNOTATION_ZONE_ID = "platform.example.com/traffic-zone-id"
+ANNOTATION_ZONE_NAME = "platform.example.com/traffic-zone-name"
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,8 @@ def cluster_annotations(config: StackConfig, region: str, facts: RegionFacts | N
         ANNOTATION_HEALTH_CHECK_ID: facts.health_check_id,
         # A comma-separated list: annotations are strings, the chart splits it.
         ANNOTATION_SOURCE_CIDRS: ",".join(load_balancer_source_cidrs(config, region)),
+        ANNOTATION_ZONE_ID: config.traffic.hosted_zone_id,
+        ANNOTATION_ZONE_NAME: config.traffic.zone_name,
     }
     if waf_on(config):
         if facts.waf_acl_arn is None:
