@@ -212,6 +212,26 @@ def _second_sources(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
     return out
 
 
+def _same_public_names(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
+    """Two stacks with the same ``platform:traffic.host``: their ExternalDNS would write the same
+    latency records (set identifier = region) and their certificates and health checks name the
+    same hosts; users would reach either stack. Refused, whatever the accounts (docs/traffic.md)."""
+    out = []
+    for (a, ca), (b, cb) in combinations(sorted(stacks.items()), 2):
+        if ca.traffic is not None and cb.traffic is not None and ca.traffic.host == cb.traffic.host:
+            out.append(
+                Finding(
+                    "error",
+                    (a, b),
+                    "platform:traffic.host",
+                    f'both publish "{ca.traffic.host}": the same latency records and region names, '
+                    "written by both stacks' ExternalDNS; allowed: a different platform:traffic.host "
+                    "per stack, such as <stack>.<zoneName>",
+                )
+            )
+    return out
+
+
 def _same_repository(a: str, ca: cfg.StackConfig, b: str, cb: cfg.StackConfig) -> list[Finding]:
     """Two stacks of one repository must describe it alike: its plan and visibility decide which
     protections exist (infra/documents/github_plans.py), and prod's stack declares the other
@@ -243,6 +263,7 @@ def findings(stacks: Mapping[str, cfg.StackConfig]) -> list[Finding]:
             out += _same_account(a, ca, b, cb)
         if ca.github.slug == cb.github.slug:
             out += _same_repository(a, ca, b, cb)
+    out += _same_public_names(stacks)
     extra = _second_sources(stacks)
     out += extra
     for s, source in sorted(stacks.items()):

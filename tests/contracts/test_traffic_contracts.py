@@ -335,3 +335,11 @@ def test_a_disabled_health_check_counts_as_healthy() -> None:
     runbook never disables the lost region's check to drain it (docs/dr.md)."""
     doc = route53_shapes().shape_for("HealthCheckConfig").members["Disabled"].documentation
     assert "considers the status of the health check to always be healthy" in doc
+
+
+def test_a_record_whose_health_check_is_deleted_has_no_predictable_status() -> None:
+    """botocore route53 service-2.json, DeleteHealthCheck: "If you delete a health check and you don't
+    update the associated resource record sets, the future status of the health check can't be
+    predicted". Why a region that leaves the stack has its records deleted by hand (infra/dr.py)."""
+    doc = route53_shapes().operation_model("DeleteHealthCheck").documentation
+    assert "the future status of the health check can't be predicted" in doc

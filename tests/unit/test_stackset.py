@@ -47,6 +47,9 @@ def debug_in_stagings_account() -> dict[str, Any]:
     raw["platform:environment"] = "debug"
     raw["platform:github"]["environment"] = "debug"
     raw["platform:peerAccountId"] = ELSEWHERE
+    traffic = raw.get("platform:traffic")
+    if traffic is not None:  # a public name of its own (docs/walkthroughs.md, a third stack)
+        traffic["host"] = f"debug.{traffic['zoneName']}"
     return raw
 
 
@@ -272,3 +275,17 @@ def test_stacks_of_one_repository_must_agree_on_its_plan_and_visibility(key: str
     assert found.severity == "error" and found.files == (PROD, STAGING)
     theirs = {"plan": prod.plan, "visibility": prod.visibility}[key]
     assert f'one with "{theirs}", the other with "{raw["platform:github"][key]}"' in found.message
+
+
+def test_two_stacks_with_one_public_name_are_refused() -> None:
+    """Their ExternalDNS would write the same latency records (docs/traffic.md)."""
+    staging = example()[STAGING]
+    if staging.traffic is None:
+        pytest.skip("the staging stack file has no platform:traffic")
+    raw = debug_in_stagings_account()
+    raw["platform:traffic"]["host"] = staging.traffic.host
+    found = stackset.findings({**example(), DEBUG: load(raw, "debug")})
+    clash = only(found, "platform:traffic.host")
+    assert clash.files == (DEBUG, STAGING)
+    assert f'both publish "{staging.traffic.host}"' in clash.message
+    assert "allowed: a different platform:traffic.host per stack" in clash.message

@@ -342,6 +342,9 @@ def _new_stack_file(c: Checkout) -> None:
     raw = c.config("staging")
     raw["platform:environment"] = stack
     raw["platform:github"]["environment"] = stack
+    traffic = raw.get("platform:traffic")
+    if traffic is not None:
+        traffic["host"] = f"{stack}.{traffic['zoneName']}"
     c.write_config(stack, raw)
 
 
@@ -396,8 +399,11 @@ ADD_STACK = Walkthrough(
     (
         Step(
             "Create `Pulumi.<stack>.yaml` from a copy of `Pulumi.staging.yaml`; set "
-            "`platform:environment: <stack>` and `platform:github.environment: <stack>`. In an "
-            "account of its own, also set `platform:accountId` and `platform:clusterAdminRoleArn`.",
+            "`platform:environment: <stack>` and `platform:github.environment: <stack>`; with "
+            "`platform:traffic`, a public name of its own, `platform:traffic.host: "
+            "<stack>.<zoneName>` (`make plan` refuses two stacks with one host). In an "
+            "account of its own, also set `platform:accountId` and `platform:clusterAdminRoleArn`"
+            " (and its own zone in `platform:traffic`).",
             _new_stack_file,
         ),
         Step(
