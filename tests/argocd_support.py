@@ -315,18 +315,19 @@ def helm_template_application(
     ]
     for name in helm.get("valueFiles") or []:
         args += ["--values", str(chart_dir / name)]
-    values_object = helm.get("valuesObject")
-    if values_object:
-        # util/helm/cmd.go ``template``: the values object is written to a temporary file and
-        # passed as the last --values, after the value files and before the --set parameters.
-        extra = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
-        with extra:
-            yaml.safe_dump(values_object, extra)
-        args += ["--values", extra.name]
-    for parameter in helm.get("parameters") or []:
-        flag = "--set-string" if parameter.get("forceString") else "--set"
-        args += [flag, f"{parameter['name']}={parameter['value']}"]
-    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    with tempfile.TemporaryDirectory() as scratch:
+        values_object = helm.get("valuesObject")
+        if values_object:
+            # util/helm/cmd.go ``template``: the values object is written to a temporary file
+            # and passed as the last --values, after the value files and before the --set
+            # parameters.
+            extra = Path(scratch) / "values-object.yaml"
+            extra.write_text(yaml.safe_dump(values_object))
+            args += ["--values", str(extra)]
+        for parameter in helm.get("parameters") or []:
+            flag = "--set-string" if parameter.get("forceString") else "--set"
+            args += [flag, f"{parameter['name']}={parameter['value']}"]
+        return subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
 
 
 def rendered_objects(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
