@@ -708,6 +708,16 @@ def _where(config: cfg.StackConfig, hub: str) -> dict[str, str]:
     }
 
 
+def _workflows_waiting_for(config: cfg.StackConfig) -> tuple[str, ...]:
+    """The workflows whose queued or waiting runs the freeze step cancels for ``config``'s stack."""
+    out: list[str] = []
+    if config.github.reviewers is not None:
+        out.append("up.yml")
+    if config.argocd.sync != "automated":
+        out.append("deploy-prod.yml")
+    return tuple(out)
+
+
 def source_stacks(config: cfg.StackConfig, root: Path = cfg.PROJECT_ROOT) -> list[str]:
     """The stacks whose hub admits ``config``'s hub NAT addresses (read through a StackReference to
     this stack's ``hubEgressCidrs``: infra.components.hub_readers), from the checkout's stack files."""
@@ -792,13 +802,17 @@ def build(
             (
                 Freeze(stack, gh.slug),
                 # Queued and waiting runs (an environment's approval) would start after the freeze
-                # check ran: cancelled (gh run list --status, gh run cancel).
+                # check ran: cancelled (gh run list --status, gh run cancel). Only the workflows
+                # whose jobs write or deploy this stack and can wait past that check: up.yml when
+                # this stack's environment has required reviewers (a run holds every stack's
+                # job: another stack's incident leaves it alone), deploy-prod.yml for the stack it
+                # deploys (the one that never syncs by itself).
                 *(
                     Shell(
                         f"gh run list --repo {gh.slug} --workflow {w} --status {status} --json databaseId "
                         f"--jq '.[].databaseId' | xargs -r -n1 gh run cancel --repo {gh.slug}"
                     )
-                    for w in ("up.yml", "deploy-prod.yml")
+                    for w in _workflows_waiting_for(config)
                     for status in ("queued", "waiting")
                 ),
                 Shell(
