@@ -444,3 +444,19 @@ def test_every_pulumi_command_runs_frozen(stack: str) -> None:
     assert dr.freeze_variable(stack) in freezes[0].command()
     with pytest.raises(Precondition, match="is not frozen"):
         drill(stack, region, edit=_drop(dr.Freeze))
+
+
+@pytest.mark.parametrize("stack", STACKS[:1])
+def test_the_backfill_before_the_rebuild_finds_no_repositories(stack: str) -> None:
+    """Moved before the rebuild, the backfill has no repositories to copy into."""
+    region = healthy(stack).config.hub_region
+
+    def early(actions: list[dr.Action]) -> list[dr.Action]:
+        backfill = [a for a in actions if isinstance(a, dr.Backfill)]
+        assert backfill, "the runbook backfills a rebuilt region"
+        rest = [a for a in actions if not isinstance(a, dr.Backfill)]
+        first_freeze = next(i for i, a in enumerate(rest) if isinstance(a, dr.Freeze))
+        return rest[: first_freeze + 1] + backfill + rest[first_freeze + 1 :]
+
+    with pytest.raises(Precondition, match="repositories do not exist"):
+        drill(stack, region, edit=early)
