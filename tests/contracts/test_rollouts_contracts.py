@@ -18,16 +18,24 @@ import pytest
 import yaml
 
 from infra import addons, deploy_model, versions
-from infra.config import load_stack_file
+from infra.config import PROJECT_ROOT, load_stack_file
 from infra.documents import addons_iam
 from infra.manifests import argocd as argocd_manifests
-from tests.argocd_support import require_shared
+from tests.argocd_support import (
+    generated_applications,
+    helm_template_application,
+    image_updater_parameters,
+    rendered_objects,
+    require_shared,
+    with_parameters,
+)
 from tests.contracts import rollouts_upstream as upstream
 from tests.unit.test_chart_render import COMBOS, rendered
+from tests.unit.test_chart_rollouts import routed
 from tests.unit.test_chart_values import merged_values
 
 STACKS = ("staging", "prod")
-INGRESS = "shop-ingress"
+TAG = "20261122.063000-0123abc"
 # ARNs of the shape ELBv2 gives (API_LoadBalancer / API_TargetGroup), and the dimension values
 # the ELB guide gives for them: "LoadBalancer ... the final portion of the load balancer ARN
 # (app/load-balancer-name/1234567890123456)", "TargetGroup ... the final portion of the target
@@ -47,7 +55,7 @@ def canary_combos() -> list[tuple[str, str]]:
 def release(stack: str, region: str) -> list[dict[str, Any]]:
     if shutil.which("helm") is None:
         pytest.skip("helm is not on PATH")
-    return rendered(stack, region, "--set", f"rollouts.trafficRouting.ingress={INGRESS}")
+    return rendered(stack, region, *routed())
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -121,7 +129,7 @@ def test_the_canary_analysis_reads_the_canary_target_groups_cloudwatch_series(
     ResolveArgs puts them in the queries. The dimensions that reach GetMetricData must be the
     ones CloudWatch keys the load balancer's metrics by (ELB guide, see the module docstring)."""
     docs = release(stack, region)
-    fronted = merged_values(load_stack_file(stack), region)["rollouts"]["trafficRouting"]["service"]
+    fronted = merged_values(load_stack_file(stack), region)["ingress"]["service"]
     templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
     (rollout,) = [
         d
@@ -306,3 +314,76 @@ def test_the_hub_persists_resource_health_in_the_application() -> None:
     # Not persisted: the deploy says it cannot tell rather than guessing.
     unpersisted = {"status": {"resources": [{"group": "argoproj.io", "kind": "Rollout", "name": "x"}]}}
     assert deploy_model.rollout_states(unpersisted) is None
+
+
+# --- ALB traffic routing through the program's own Ingresses --------------------------------------
+
+
+def argocd_render(config: Any, region: str) -> list[dict[str, Any]]:
+    """The region's Application as the ApplicationSet generates it (its helm.valuesObject carries
+    the Ingress facts) rendered as the repo-server does."""
+    if shutil.which("helm") is None:
+        pytest.skip("helm is not on PATH")
+    app = with_parameters(
+        generated_applications(config)[region], image_updater_parameters(config, region, TAG)
+    )
+    return rendered_objects(
+        helm_template_application(app, PROJECT_ROOT, config.region(region).kubernetes_version)
+    )
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_the_alb_router_finds_its_rule_and_the_controller_reads_its_action(stack: str, region: str) -> None:
+    """argo-rollouts v1.9.0: rollout/trafficrouting/alb/alb.go SetWeightPerIngress patches each of
+    ``alb.ingresses`` with the annotation ``alb.ingress.kubernetes.io/actions.<rootService>``
+    (utils/ingress/ingress.go ALBActionAnnotationKey), after checking the Ingress has a rule whose
+    backend is that Service (HasRuleWithService; validation_references.go validateAlbIngress);
+    the forward action names the canary and stable Services on ``alb.servicePort``
+    (getForwardActionString). aws-load-balancer-controller v3.5.0
+    docs/guide/ingress/annotations.md: the action's name must be the rule's serviceName and its
+    servicePort ``use-annotation``; ``load-balancer-name`` is Exclusive in an IngressGroup (one
+    value on every Ingress) and at most 32 characters."""
+    config = load_stack_file(stack)
+    if config.traffic is None:
+        pytest.skip(f"{stack} has no platform:traffic: no Ingress to route through")
+    objects = argocd_render(config, region)
+    ingresses = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Ingress"}
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    routed = [
+        o for o in objects if o["kind"] == "Rollout" and "trafficRouting" in o["spec"]["strategy"]["canary"]
+    ]
+    (rollout,) = routed
+    service = upstream.alb_action_service(rollout)
+    assert sorted(upstream.alb_ingresses(rollout)) == sorted(ingresses)
+    for ingress in ingresses.values():
+        assert upstream.has_rule_with_service(ingress, service), ingress["metadata"]["name"]
+        ports = [
+            p["backend"]["service"]["port"]
+            for rule in ingress["spec"]["rules"]
+            for p in rule["http"]["paths"]
+            if p["backend"]["service"]["name"] == service
+        ]
+        assert ports and all(port == {"name": "use-annotation"} for port in ports)
+        # Rollouts owns the action: the chart must not render it (Argo CD would reset it).
+        assert upstream.alb_action_annotation_key(rollout) not in ingress["metadata"]["annotations"]
+    names = {
+        i["metadata"]["annotations"]["alb.ingress.kubernetes.io/load-balancer-name"]
+        for i in ingresses.values()
+    }
+    (lb_name,) = names
+    assert len(lb_name) <= 32
+    selector = rollout["spec"]["selector"]["matchLabels"]
+    for target in upstream.forward_action(rollout, 10)["ForwardConfig"]["TargetGroups"]:
+        svc = services[target["ServiceName"]]
+        assert str(svc["spec"]["ports"][0]["port"]) == target["ServicePort"]
+        assert svc["spec"]["selector"] == selector
+    # The internal services' analyses look the load balancer up by that same name.
+    names_read = {
+        a["value"]
+        for o in objects
+        if o["kind"] == "Rollout" and o is not rollout
+        for step in o["spec"]["strategy"]["canary"]["steps"]
+        if "analysis" in step
+        for a in step["analysis"]["args"]
+    }
+    assert names_read == {lb_name}

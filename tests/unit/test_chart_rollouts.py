@@ -27,12 +27,22 @@ from tests.unit.test_chart_render import (
 )
 from tests.unit.test_chart_values import merged_values
 
-INGRESS = "shop-ingress"
+# The values the shop ApplicationSet gives a region with platform:traffic (infra/traffic.py
+# chart_values); only their presence matters here: the Ingresses render, the canary routes.
+INGRESS_VALUES = {
+    "ingress.enabled": "true",
+    "ingress.group": "shop-test",
+    "ingress.certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/test",
+    "ingress.healthCheckId": "test-health-check",
+    "ingress.host": "www.shop.example.com",
+    "ingress.regionHost": "region.www.shop.example.com",
+    "ingress.sourceCidrs": "10.0.0.0/24",
+}
 
 
 def routed() -> tuple[str, ...]:
-    """The --set arguments that give the chart an ALB Ingress to route the canary through."""
-    return ("--set", f"rollouts.trafficRouting.ingress={INGRESS}")
+    """The --set arguments that render the ALB Ingresses the canary routes through."""
+    return ("--set", ",".join(f"{k}={v}" for k, v in INGRESS_VALUES.items()))
 
 
 def argo_objects(manifests: list[Manifest]) -> list[Manifest]:
@@ -110,9 +120,10 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
     values = merged_values(stack(stack_name), region)
     if not values["rollouts"]["enabled"]:
         pytest.skip(f"rollouts are off in {stack_name}")
-    fronted = values["rollouts"]["trafficRouting"]["service"]
+    fronted = values["ingress"]["service"]
     manifests = rendered(stack_name, region, *routed())
     services = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Service"}
+    ingresses = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Ingress"}
     for doc in manifests:
         if doc["kind"] != "Rollout":
             continue
@@ -123,7 +134,9 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
             assert "trafficRouting" not in canary, name
             continue
         alb = canary["trafficRouting"]["alb"]
-        assert alb["ingresses"][0] == INGRESS
+        # Every rendered Ingress, the public host's first (the one the analysis reads).
+        assert sorted(alb["ingresses"]) == sorted(ingresses)
+        assert ingresses[alb["ingresses"][0]]["spec"]["rules"][0]["host"] == INGRESS_VALUES["ingress.host"]
         assert alb["rootService"] == name and name in services
         for role in ("canaryService", "stableService"):
             svc = services[canary[role]]

@@ -82,7 +82,10 @@ def test_each_region_renders_its_ingresses_with_its_host_certificate_and_scheme(
             assert waf == "none"
         (rule,) = ingress["spec"]["rules"]
         (path,) = rule["http"]["paths"]
-        assert path["backend"]["service"] == {"name": "shop-web", "port": {"name": "http"}}
+        # With canary releases (issue 19) the backend is the root Service's use-annotation action,
+        # written by Argo Rollouts (tests/contracts/test_rollouts_contracts.py).
+        port = "use-annotation" if any(o["kind"] == "Rollout" for o in objects) else "http"
+        assert path["backend"]["service"] == {"name": "shop-web", "port": {"name": port}}
         hosts[rule["host"]] = annotations
     assert set(hosts) == {config.traffic.host, config.traffic.region_host(region)}
     public = hosts[config.traffic.host]

@@ -141,13 +141,13 @@ rather than duplicating it, since duplicate names make the effective value depen
 {{- end -}}
 
 {{/*
-Whether a service's canary shifts traffic through the load balancer ("true" or ""): the service
-the ALB Ingress fronts (rollouts.trafficRouting.service), once that Ingress exists
-(rollouts.trafficRouting.ingress). Every other service runs a replica-based canary.
+Whether a service's canary shifts traffic through the load balancer ("true" or ""): with rollouts
+on, the service the ALB Ingresses front (ingress.service, templates/ingress.yaml) when they are
+rendered (ingress.enabled). Every other service runs a replica-based canary.
 */}}
 {{- define "shop.trafficRouted" -}}
-{{- $tr := .root.Values.rollouts.trafficRouting -}}
-{{- if and $tr.ingress (eq $tr.service .name) -}}true{{- end -}}
+{{- $in := .root.Values.ingress -}}
+{{- if and .root.Values.rollouts.enabled $in.enabled (eq $in.service .name) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -183,8 +183,10 @@ canary:
   stableService: {{ $full }}-stable
   trafficRouting:
     alb:
+      {{- /* templates/ingress.yaml's two Ingresses, the public host's first (the analysis reads it) */}}
       ingresses:
-        - {{ .root.Values.rollouts.trafficRouting.ingress }}
+        - {{ $full }}
+        - {{ $full }}-region
       rootService: {{ $full }}
       servicePort: {{ .svc.port }}
   {{- end }}
