@@ -505,9 +505,39 @@ def helm_template_chart(plans: Sequence[Plan], out: Path) -> Path:
                     f"helm template {app.path} ({plan.stack}, {region}) failed: {proc.stderr.strip()}"
                 )
             docs.append(proc.stdout)
+    rendered = [d for text in docs for d in yaml.safe_load_all(text) if d]
     path = out / "chart.yaml"
-    path.write_text("\n---\n".join(docs))
+    path.write_text(yaml.safe_dump_all(pod_template_view(rendered), sort_keys=True))
     return path
+
+
+ROLLOUT_API = "argoproj.io/v1alpha1"
+
+
+def pod_template_view(docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``docs`` with each Argo Rollout that carries its own pod template (``spec.template``) also
+    shown as the Deployment it replaces: same metadata, selector, replicas and pod template.
+
+    checkov's kubernetes checks judge the pod specs of built-in workload kinds and not a
+    Rollout's (seen here: with ``rollouts.enabled`` the chart's pod-spec findings on its
+    Deployments vanished and their justified skips in scan-skips.yaml went stale), so without
+    this the shop's pods would go unjudged. The view is for the scanner only; what the chart
+    renders is unchanged."""
+    out: list[dict[str, Any]] = []
+    for doc in docs:
+        out.append(dict(doc))
+        spec = doc.get("spec") or {}
+        if doc.get("apiVersion") == ROLLOUT_API and doc.get("kind") == "Rollout" and "template" in spec:
+            view_spec = {k: spec[k] for k in ("replicas", "selector", "template") if k in spec}
+            out.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": doc["metadata"],
+                    "spec": view_spec,
+                }
+            )
+    return out
 
 
 def write_inputs(plans: Sequence[Plan], out: Path) -> dict[str, list[Path]]:
