@@ -66,10 +66,10 @@ setup: $(STAMP) $(CHECKOV) $(HELM)
 
 # The operator targets are thin aliases of the `platform` CLI (infra/cli.py; `platform --help`).
 ## plan: the offline plan of every stack, or of STACK (desired state under Pulumi's mock runtime; no
-## cloud account), then the standard scanners over every stack (checkov, zizmor; scan-skips.yaml)
+## cloud account), then the standard scanners over the same stacks (checkov, zizmor; scan-skips.yaml)
 plan: $(STAMP) $(CHECKOV) $(HELM)
 	$(BIN)/platform plan --stack $(or $(GIVEN_STACK),all)
-	PATH="$(CURDIR)/.ci/bin:$$PATH" $(BIN)/python -m infra.scan
+	PATH="$(CURDIR)/.ci/bin:$$PATH" $(BIN)/python -m infra.scan --stack $(or $(GIVEN_STACK),all)
 
 ## scan: only the scanners, over both stacks, the chart and the workflows
 scan: $(STAMP) $(CHECKOV) $(HELM)
