@@ -119,6 +119,13 @@ IN_PLACE_CHANGES: Mapping[tuple[str, str], tuple[tuple[object, object], ...]] = 
     ("aws:ec2/vpc:Vpc", "instanceTenancy"): (("dedicated", "default"), ("dedicated", None)),
 }
 
+#: The provider schema's default of an input of :data:`IN_PLACE_CHANGES`: an absent value and the
+#: default are the same to the provider, so a change between them is no change at all
+#: (vpc_.go: ``instance_tenancy`` defaults to ``default``).
+SCHEMA_DEFAULTS: Mapping[tuple[str, str], object] = {
+    ("aws:ec2/vpc:Vpc", "instanceTenancy"): "default",
+}
+
 #: Types the program declares whose ForceNew markers have not been read yet: the diff shows
 #: their changes as updates marked "replacement not known". Reading one moves it to
 #: :data:`AWS_FORCE_NEW` with its source.
@@ -249,7 +256,13 @@ def _in_place(
     values: Mapping[tuple[str | int, ...], tuple[object, object]],
 ) -> bool:
     allowed = IN_PLACE_CHANGES.get((type_, rule))
-    return allowed is not None and tuple(path) in values and values[tuple(path)] in allowed
+    if allowed is None or tuple(path) not in values:
+        return False
+    old, new = values[tuple(path)]
+    default = SCHEMA_DEFAULTS.get((type_, rule))
+    if default is not None and (default if old is None else old) == (default if new is None else new):
+        return True
+    return (old, new) in allowed
 
 
 def unknown_types(types: Iterable[str]) -> list[str]:

@@ -181,6 +181,9 @@ def test_a_vpcs_address_range_replaces_it_and_its_dns_settings_update_in_place()
         ("default", "dedicated", True),
         ("dedicated", "default", False),
         ("dedicated", None, False),
+        # The schema's default: an absent input and "default" are the same value, no change.
+        (None, "default", False),
+        ("default", None, False),
     ],
 )
 def test_a_vpcs_tenancy_is_changed_in_place_only_from_dedicated_to_default(
