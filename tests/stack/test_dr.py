@@ -33,11 +33,14 @@ def test_targets_are_exactly_the_regions_own_resources(stack: str, region: str) 
     targets, _ = dr.rebuild_sets(p, region)
     target_urns = {r.urn for r in targets}
     # The region's providers are targets too (their inputs change with unreachableRegions); the
-    # account's provider and the global IAM objects are not (infra/providers.py).
+    # account's provider and the global objects (IAM, Route 53: dr.GLOBAL_TYPE_PREFIXES) are not
+    # (infra/providers.py).
     expected = {
         r.urn
         for r in p.resources
-        if p.region_of(r) == region and not r.type.startswith("aws:iam/") and r.name != "aws-account"
+        if p.region_of(r) == region
+        and not r.type.startswith(dr.GLOBAL_TYPE_PREFIXES)
+        and r.name != "aws-account"
     }
     assert target_urns == expected
     assert any(r.type == "eks:index:Cluster" for r in targets)
