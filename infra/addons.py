@@ -725,6 +725,9 @@ class ProjectSpec:
     source_repos: tuple[str, ...]
     destinations: tuple[tuple[str, str], ...]
     cluster_kinds: tuple[tuple[str, str], ...]
+    # The namespaces the add-on Applications create (CreateNamespace=true): the Namespace kind is
+    # cluster-scoped, so the whitelist must name them (by name, nothing else).
+    created_namespaces: tuple[str, ...] = ()
 
     def manifest(self, servers: Mapping[str, str]) -> dict[str, Any]:
         """The AppProject, ``servers`` mapping each region to its cluster's API server URL."""
@@ -739,7 +742,15 @@ class ProjectSpec:
                 "destinations": [
                     {"server": server, "namespace": namespace} for server, namespace in destinations
                 ],
-                "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in self.cluster_kinds],
+                # A namespace that does not exist yet becomes a sync task of its own with
+                # CreateNamespace=true, and that task passes the project's cluster-resource check
+                # like any other (argo-cd v3.4.4 controller/sync_namespace.go, gitops-engine
+                # sync_context.go autoCreateNamespace, AppProject.IsGroupKindNamePermitted):
+                # without these entries the first sync on a new cluster fails with
+                # "resource :Namespace is not permitted". ``name`` limits each entry to one
+                # namespace (crd-appproject.yaml of v3.4.4: ClusterResourceRestrictionItem.name).
+                "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in self.cluster_kinds]
+                + [{"group": "", "kind": "Namespace", "name": n} for n in self.created_namespaces],
             },
         }
 
@@ -765,6 +776,7 @@ def project_spec(config: StackConfig) -> ProjectSpec:
             )
         ),
         cluster_kinds=tuple(sorted({k for a in addons for k in a.cluster_kinds})),
+        created_namespaces=tuple(sorted({a.namespace for a in addons if a.namespace != KUBE_SYSTEM})),
     )
 
 

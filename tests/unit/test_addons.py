@@ -285,3 +285,25 @@ def test_an_unknown_addon_or_region_is_refused_naming_the_key() -> None:
 
 def test_vpc_cni_configuration_turns_the_network_policy_agent_on() -> None:
     assert addons.vpc_cni_configuration() == {"enableNetworkPolicy": "true"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_namespaces_the_addons_create_are_allowed_by_name(stack: str) -> None:
+    """An add-on Application syncs with CreateNamespace=true; on a new cluster its namespace is
+    a sync task checked against the project's cluster-resource whitelist like any other
+    cluster-scoped object (argo-cd v3.4.4 controller/sync_namespace.go and
+    AppProject.IsGroupKindNamePermitted): each destination namespace that does not exist on a
+    fresh EKS cluster must be whitelisted, by name and nothing more."""
+    config = load(stack)
+    project = addons.addons_project(config, servers(config))["spec"]
+    namespaces = {
+        k.get("name")
+        for k in project["clusterResourceWhitelist"]
+        if (k["group"], k["kind"]) == ("", "Namespace")
+    }
+    assert None not in namespaces, "a Namespace entry without a name allows every namespace"
+    for _, app in _apps(stack):
+        assert "CreateNamespace=true" in app["spec"]["syncPolicy"]["syncOptions"]
+        namespace = app["spec"]["destination"]["namespace"]
+        if namespace != "kube-system":  # exists on every cluster
+            assert namespace in namespaces, (app["metadata"]["name"], namespace)
