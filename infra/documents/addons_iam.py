@@ -132,7 +132,7 @@ def cluster_autoscaler_policy(account_id: str, region: str, environment: str) ->
 # The controller's upstream policy for the pinned app version, statement by statement:
 # kubernetes-sigs/aws-load-balancer-controller docs/install/iam_policy.json at tag v3.5.0
 # (commit 11eb202c97e4ae2ee45e0658c4cde9a4b59f33d4). Every action and every condition is the
-# upstream's (tests/contracts/test_lb_addons_iam.py compares them one by one). What keeps it least
+# upstream's (tests/contracts/test_traffic_addons.py compares them one by one). What keeps it least
 # privilege is the upstream's tag conditions: the controller tags everything it creates with
 # ``elbv2.k8s.aws/cluster`` (its ``--cluster-name``), creates only with that tag in the request,
 # and modifies or deletes only resources that carry it. The one change: the ARNs the upstream
