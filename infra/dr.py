@@ -1125,7 +1125,7 @@ def build(
         steps.append(_deploy_step(config, region, kind, where))
     # The way in (issue 18): the lost region was drained by its failing health check; it is
     # readmitted by the same check once the rebuilt region answers (docs/traffic.md).
-    steps[1:1] = _traffic_drain_steps(config, region, where)
+    steps[1:1] = _traffic_drain_steps(config, region, where, kind)
     steps += _traffic_readmit_steps(config, region, kind, where)
     return Runbook(
         stack,
@@ -1201,12 +1201,23 @@ def _health_check_status(config: cfg.StackConfig, region: str) -> str:
     )
 
 
-def _traffic_drain_steps(config: cfg.StackConfig, region: str, where: Mapping[str, str]) -> list[Step]:
+def _traffic_drain_steps(
+    config: cfg.StackConfig, region: str, where: Mapping[str, str], kind: str = REBUILD
+) -> list[Step]:
     """Drain: nothing to do but confirm. Route 53 already skips the lost region's latency record
-    because its health check fails (infra/traffic.py failover_bound); the program keeps the check."""
+    because its health check fails (infra/traffic.py failover_bound). A rebuild keeps the record
+    and the check (they readmit the region); a region that leaves the stack (``--stays-down``,
+    ``--new-hub``) has its records deleted later in the runbook and its check with the update."""
     if config.traffic is None:
         return []
     bound = traffic.failover_bound(config.traffic)
+    stays = (
+        "No record is changed by hand now: the record and its health check stay, so the rebuilt region is "
+        "readmitted by the same check."
+        if kind == REBUILD
+        else f"No record is changed by hand now: {region} leaves the stack, so its records are deleted later "
+        "in this runbook (before the update that deletes its health check), and it is not readmitted."
+    )
     return [
         Step(
             f"Traffic: confirm {region} is drained",
@@ -1215,9 +1226,7 @@ def _traffic_drain_steps(config: cfg.StackConfig, region: str, where: Mapping[st
             (Shell(_health_check_status(config, region) + "   # expect Failure from most checkers"),),
             (
                 f"Users already left {region}: its Route 53 health check fails, so Route 53 skips its latency "
-                f"record for {config.traffic.host} within {bound.formula()} (docs/traffic.md). No record is "
-                "changed by hand: the record and its health check stay, so the rebuilt region is readmitted by "
-                "the same check.",
+                f"record for {config.traffic.host} within {bound.formula()} (docs/traffic.md). " + stays,
                 "If every region's check fails, Route 53 answers as if all were healthy (docs/traffic.md): "
                 "the surviving regions must answer their health checks.",
             ),
@@ -1254,9 +1263,12 @@ def _traffic_records_removal_steps(
                     f"aws route53 list-resource-record-sets --profile {config.stack} --hosted-zone-id "
                     f"{t.hosted_zone_id} --output json | jq '{select}' > {batch}"
                 ),
+                # An if, not &&: a region with no record left (ExternalDNS never wrote one) passes
+                # with status 0 instead of stopping the runbook on jq's exit status 1.
                 Shell(
-                    f"jq -e '.Changes | length > 0' {batch} >/dev/null && aws route53 change-resource-record-sets "
-                    f"--profile {config.stack} --hosted-zone-id {t.hosted_zone_id} --change-batch file://{batch}"
+                    f"if jq -e '.Changes | length > 0' {batch} >/dev/null; then aws route53 "
+                    f"change-resource-record-sets --profile {config.stack} --hosted-zone-id {t.hosted_zone_id} "
+                    f"--change-batch file://{batch}; fi"
                 ),
             ),
             (
@@ -1274,8 +1286,9 @@ def _traffic_readmit_steps(
 ) -> list[Step]:
     """Readmit only when healthy: the rebuilt region's ExternalDNS writes its records once its
     Application has synced its Ingresses; Route 53 sends users there only once the health check
-    passes again. ``--stays-down`` removes the region (its records go with its ExternalDNS)."""
-    if config.traffic is None or kind == STAYS_DOWN:
+    passes again. Only a rebuild readmits: ``--stays-down`` and ``--new-hub`` take the region out
+    of the stack (its records deleted by the runbook, its health check by the update)."""
+    if config.traffic is None or kind != REBUILD:
         return []
     seconds = traffic.readmission_bound(config.traffic)
     return [
