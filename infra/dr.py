@@ -308,8 +308,33 @@ class Shell:
         return self.text
 
 
+RUNNER_CONNECTION = "aws:codeconnections/connection:Connection"
+
+
+@dataclass(frozen=True)
+class AuthorizeConnection:
+    """A person authorizes the hub runners' new CodeConnections connection (created ``PENDING``)
+    in the console, then confirms it is ``AVAILABLE``: CreateProject and CreateWebhook fail
+    against a pending connection (infra/components/runner.py; AWS Developer Tools console user
+    guide, connections-update.html)."""
+
+    stack: str
+    region: str
+    name: str
+
+    def command(self) -> str:
+        return (
+            f"# console ({self.region}): Developer Tools > Settings > Connections > {self.name} > "
+            "Update pending connection > install or pick the AWS Connector for GitHub > Connect\n"
+            f"aws codeconnections list-connections --profile {self.stack} --region {self.region} "
+            f"--provider-type-filter GitHub --query \"Connections[?ConnectionName=='{self.name}']"
+            '.ConnectionStatus" --output text   # expect AVAILABLE'
+        )
+
+
 Action = (
     EditStack
+    | AuthorizeConnection
     | Refresh
     | Up
     | StateDelete
@@ -878,6 +903,18 @@ def build(
         )
     )
     hub_move_info: dict[str, Any] | None = None
+    # The moved hub's runners get a new CodeConnections connection, PENDING until a person
+    # authorizes it; CreateProject and CreateWebhook fail against it (infra/components/runner.py),
+    # so the update that moves the hub declares the connection only (runnerConnectionAuthorized
+    # false) and the runners follow the authorization (_runner_connection_steps).
+    github_raw = dict(raw.get("platform:github") or {})
+    # A rebuilt hub's connection is new too (the region came back empty).
+    reconnect = (
+        kind == MOVE_HUB or (kind == REBUILD and is_hub)
+    ) and config.github.runner_connection_authorized
+    unauthorized = (
+        (("platform:github", {**github_raw, "runnerConnectionAuthorized": False}),) if reconnect else ()
+    )
     targets: list[Resource]
     dependents: list[Resource]
     # The hub's NAT addresses change (a rebuilt hub's new Elastic IPs, a moved hub's): the
@@ -887,6 +924,20 @@ def build(
         targets, dependents = rebuild_sets(full, region)
         urns = tuple(r.urn for r in targets)
         plain = {r.urn for r in plan.resources}
+        build_urns = urns
+        runner_steps: list[Step] = []
+        if reconnect:
+            cleared = EditStack(
+                stack,
+                (("platform:unreachableRegions", [r for r in lost if r != region] or None), *unauthorized),
+            )
+            rebuild_raw = cleared.apply(
+                EditStack(stack, admit=tuple(admitted)).apply(EditStack(stack, pin).apply(raw))
+            )
+            declared = with_eks_children(offline.run(stack, flat_config=rebuild_raw))
+            # The runners are not declared while the connection is pending: not targeted.
+            build_urns = tuple(u for u in urns if u in declared.by_urn())
+            runner_steps, _ = _runner_connection_steps(stack, region, declared, full, github_raw, where)
         steps += [
             Step(
                 f"Refresh {region}'s resources: what no longer exists drops out of the state",
@@ -907,21 +958,34 @@ def build(
                 1,
                 (
                     EditStack(
-                        stack, (("platform:unreachableRegions", [r for r in lost if r != region] or None),)
+                        stack,
+                        (
+                            ("platform:unreachableRegions", [r for r in lost if r != region] or None),
+                            *unauthorized,
+                        ),
                     ),
+                ),
+                (
+                    (
+                        "runnerConnectionAuthorized false: the rebuild declares the hub runners' new "
+                        "connection alone (it is PENDING); the runners follow its authorization below.",
+                    )
+                    if reconnect
+                    else ()
                 ),
             ),
             Step(
                 f"Rebuild {region} and everything that depends on it",
                 where["hub"],
                 _build_minutes(plan, (set(urns) | {r.urn for r in dependents}) & plain),
-                (Up(stack, urns, target_dependents=True),),
+                (Up(stack, build_urns, target_dependents=True),),
                 (
                     f"{len(targets)} resources in {region}; --target-dependents also updates these "
                     f"{len(dependents)}, which depend on them:",
                     *(f"  {_describe(full, r)}" for r in dependents),
                 ),
             ),
+            *runner_steps,
         ]
         after = plan
     else:
@@ -932,11 +996,12 @@ def build(
         # Once the region leaves the stack, only the account's provider may still name it.
         still = [r for r in lost if r != region or r == config.account_region]
         edit_keys.append(("platform:unreachableRegions", still or None))
+        if reconnect:
+            edit_keys.append(("platform:github", {**github_raw, "runnerConnectionAuthorized": False}))
         take_out = EditStack(stack, tuple(edit_keys), remove_region=region)
         admit_edit = EditStack(stack, admit=tuple(admitted))
-        after = offline.run(
-            stack, flat_config=take_out.apply(admit_edit.apply(EditStack(stack, pin).apply(raw)))
-        )
+        moved_raw = take_out.apply(admit_edit.apply(EditStack(stack, pin).apply(raw)))
+        after = offline.run(stack, flat_config=moved_raw)
         after_full = with_eks_children(after)
         before_index = full.by_urn()
         after_index = after_full.by_urn()
@@ -1036,10 +1101,21 @@ def build(
                 ),
             ),
         ]
+        runner_urns: list[str] = []
+        if reconnect:
+            assert new_hub is not None
+            authorized = offline.run(
+                stack, flat_config=EditStack(stack, (("platform:github", github_raw),)).apply(moved_raw)
+            )
+            runner_steps, runner_urns = _runner_connection_steps(
+                stack, new_hub, after, authorized, github_raw, where
+            )
+            steps += runner_steps
+            after = authorized
         if new_hub:
             hub_move_info = {
                 "newHub": new_hub,
-                "created": [r.urn for r in created],
+                "created": [r.urn for r in created] + runner_urns,
                 "deleted": [*survivors, *excludes],
                 "clusterSecrets": sorted(
                     r.name for r in after.of_type("kubernetes:core/v1:Secret") if "cluster" in r.name
@@ -1199,6 +1275,52 @@ def _health_check_status(config: cfg.StackConfig, region: str) -> str:
         f'{config.stack} --health-check-id "$(aws route53 list-health-checks --profile {config.stack} '
         f'--query "{query}" --output text)" --query "HealthCheckObservations[].StatusReport.Status"'
     )
+
+
+def _runner_connection_steps(
+    stack: str,
+    hub: str,
+    before: Plan,
+    after: Plan,
+    github_raw: Mapping[str, Any],
+    where: Mapping[str, str],
+) -> tuple[list[Step], list[str]]:
+    """The new hub's runners, once a person has authorized their connection: the update that
+    moved the hub declared the connection only (``runnerConnectionAuthorized: false``), as on
+    day 0 (docs/github-actions.md, "Day 0"); CreateProject and CreateWebhook fail against a
+    PENDING connection (infra/components/runner.py). Returns the steps and the URNs the
+    targeted update creates (the runners: what ``after`` declares that ``before`` does not)."""
+    have = {r.urn for r in before.resources}
+    runner_urns = sorted(r.urn for r in after.resources if r.urn not in have)
+    name = naming.runner_project_name(after.config.environment)
+    steps = [
+        Step(
+            f"Authorize the new hub's runner connection {name} in {hub}",
+            where["workstation"] + ", in the AWS console",
+            5,
+            (AuthorizeConnection(stack, hub, name),),
+            (
+                "The update above created the connection PENDING: only a person, signed in to GitHub as an "
+                "owner of the organization, can install or pick the AWS Connector for GitHub "
+                '(docs/github-actions.md, "Day 0"). Go on only when the status is AVAILABLE.',
+            ),
+        ),
+        Step(
+            f"Create {hub}'s runners",
+            where["hub"],
+            _build_minutes(after, set(runner_urns) & {r.urn for r in after.resources}),
+            (
+                EditStack(stack, (("platform:github", dict(github_raw)),)),
+                Up(stack, tuple(runner_urns)),
+            ),
+            (
+                "platform:github is back as configured (runnerConnectionAuthorized removed); the targeted "
+                f"update creates the CodeBuild project and its webhook ({len(runner_urns)} resources) against "
+                "the authorized connection. Every job that runs on the runners (deploy-prod.yml) comes after.",
+            ),
+        ),
+    ]
+    return steps, runner_urns
 
 
 def _traffic_drain_steps(

@@ -98,6 +98,10 @@ class Cloud:
     operator_cidr: str = dr.OPERATOR_CIDR_STANDIN
 
 
+RUNNER_PROJECT = "aws:codebuild/project:Project"
+RUNNER_NEEDS_CONNECTION = frozenset({RUNNER_PROJECT, "aws:codebuild/webhook:Webhook"})
+
+
 class Engine:
     def __init__(self, stack: str, raw: Mapping[str, Any], cloud: Cloud) -> None:
         self.stack = stack
@@ -121,6 +125,10 @@ class Engine:
         # The hub NAT addresses in the stack's outputs, and those the source stacks' hubs admit.
         self.published = self._hub_addresses()
         self.sources_admit = self.published
+        # CodeConnections connections created by an update: PENDING until the runbook's
+        # AuthorizeConnection (a person, in the console); CreateProject and CreateWebhook fail
+        # against them (infra/components/runner.py).
+        self.pending_connections: set[str] = set()
 
     # -- the program ---------------------------------------------------------------------------
 
@@ -219,6 +227,8 @@ class Engine:
         if isinstance(action, dr.EditStack):
             self.raw = action.apply(self.raw, self.cloud.operator_cidr)
             self.program()  # the edited stack file is valid: the program runs
+        elif isinstance(action, dr.AuthorizeConnection):
+            self.authorize(action)
         elif isinstance(action, dr.Freeze):
             if action.lift:
                 self.frozen.discard(action.stack)
@@ -282,11 +292,38 @@ class Engine:
                 f"{action.command()}: {action.region}'s repositories do not exist: {missing[:3]}"
             )
 
+    def authorize(self, action: dr.AuthorizeConnection) -> None:
+        """A person authorizes the connection named ``action.name`` in ``action.region``."""
+        found = [
+            u
+            for u in self.pending_connections
+            if self.state[u].inputs.get("name") == action.name
+            and self.regions_of_state.get(u) == action.region
+        ]
+        if not found or action.region in self.cloud.aws_down:
+            raise Precondition(f"{action.command()}: no pending connection {action.name} in {action.region}")
+        self.pending_connections -= set(found)
+
+    def runners_ready(self) -> bool:
+        """The hub's runners exist (the program declares and the state holds the CodeBuild
+        project) and their connection is authorized."""
+        projects = self.program().of_type(RUNNER_PROJECT)
+        return (
+            not self.pending_connections
+            and bool(projects)
+            and all(r.urn in self.state and r.urn not in self.cloud.gone for r in projects)
+        )
+
     def deploy(self, action: dr.Deploy) -> None:
-        """deploy-prod.yml's job: skipped while frozen; reads the source stacks' hubs, which must
-        admit this stack's current hub NAT addresses."""
+        """deploy-prod.yml's job: skipped while frozen; runs on the hub's runners, which need
+        their connection authorized; reads the source stacks' hubs, which must admit this
+        stack's current hub NAT addresses."""
         if action.stack in self.frozen:
             raise Precondition(f"{action.command()}: the job is skipped while {action.stack} is frozen")
+        if not self.runners_ready():
+            raise Precondition(
+                f"{action.command()}: {action.stack}'s hub runners do not exist or their connection is PENDING"
+            )
         if dr.source_stacks(self.program().config) and self.sources_admit != self.published:
             raise Precondition(
                 f"{action.command()}: the source stack's hub still admits the old hub addresses of {self.stack}"
@@ -416,8 +453,16 @@ class Engine:
                 raise Refused(f"{command}: {op} of protected {old.urn}")
             if op == "update" and r.urn in self.cloud.gone and (r.custom or r.remote) and not r.is_provider:
                 raise Refused(f"{command}: update {r.urn}: not found (the state says it exists, it does not)")
+            if (
+                op in ("create", "update", "replace")
+                and r.type in RUNNER_NEEDS_CONNECTION
+                and self.pending_connections
+            ):
+                raise Refused(f"{command}: {op} {r.urn}: the runners' connection is PENDING")
             if op in ("create", "update", "replace"):
                 self._call(r, self._provider(r, want), op, command)
+            if op in ("create", "replace") and r.type == dr.RUNNER_CONNECTION:
+                self.pending_connections.add(r.urn)
             if op in ("create", "replace"):
                 self.cloud.gone.discard(r.urn)
                 self.generation[r.urn] = self.generation.get(r.urn, -1) + 1

@@ -460,3 +460,40 @@ def test_the_backfill_before_the_rebuild_finds_no_repositories(stack: str) -> No
 
     with pytest.raises(Precondition, match="repositories do not exist"):
         drill(stack, region, edit=early)
+
+
+@pytest.mark.parametrize(
+    "stack", sorted(with_spokes(), key=lambda s: healthy(s).config.argocd.sync == "automated")[:1]
+)
+def test_the_moved_hubs_runners_wait_for_their_connection(stack: str) -> None:
+    """The moved hub's runner connection is created PENDING: the update that moves the hub
+    declares it alone, a person authorizes it, then the runners are created. Without the
+    authorization the runners' update is refused; without the runners' step nothing runs on them."""
+    config = healthy(stack).config
+    old, new = config.hub_region, config.spoke_regions[0]
+    kinds = [type(a).__name__ for a in runbook(stack, old, new).actions]
+    authorize = kinds.index("AuthorizeConnection")
+    assert kinds.index("Up") < authorize
+    if "Deploy" in kinds:
+        assert authorize < kinds.index("Deploy")
+    with pytest.raises(Refused, match="connection is PENDING"):
+        drill(stack, old, new_hub=new, edit=_drop(dr.AuthorizeConnection))
+    runners = [
+        a
+        for a in runbook(stack, old, new).actions
+        if isinstance(a, dr.Up) and any("codebuild/project:Project" in u for u in a.targets)
+    ]
+    assert len(runners) == 1
+    restore = [
+        a
+        for a in runbook(stack, old, new).actions
+        if isinstance(a, dr.EditStack) and [k for k, _ in a.set_keys] == ["platform:github"]
+    ]
+    assert restore
+    # The key stays false and no runner is created: the preview has nothing left to do, the
+    # deploy (which runs on the runners) is refused.
+    no_runners = _drop(dr.Up, lambda a: a in runners)
+    no_runners_at_all = lambda actions: no_runners([a for a in actions if a not in restore])  # noqa: E731
+    if config.argocd.sync != "automated":
+        with pytest.raises(Precondition, match="runners do not exist"):
+            drill(stack, old, new_hub=new, edit=no_runners_at_all)
