@@ -1180,7 +1180,32 @@ def build(
     if hub_addresses_change:
         for source in sources:
             source_plan = offline.run(source)
-            hub_urns = control_plane_urns(source_plan, [source_plan.config.hub_region])
+            source_hub = source_plan.config.hub_region
+            if source_hub in lost:
+                # The source stack's hub is lost too (both hubs in one region): its own runbook
+                # first, then its hub (moved or rebuilt) admits this stack's addresses.
+                source_survivors = [r for r in source_plan.config.region_names if r not in lost]
+                if kind == REBUILD or not source_survivors:
+                    own = f".venv/bin/platform dr --stack {source} --region {source_hub}"
+                else:
+                    moved_to = hub_after if hub_after in source_survivors else source_survivors[0]
+                    own = f".venv/bin/platform dr --stack {source} --region {source_hub} --new-hub {moved_to}"
+                    source_plan = hub_move(source_plan, moved_to)[0]
+                    source_hub = moved_to
+                steps.append(
+                    Step(
+                        f"{source}'s hub is in {region} too: run {source}'s own runbook first",
+                        f"an operator workstation with the {source} profile",
+                        1,
+                        (Shell(own + "   # print it, then follow it to the end"),),
+                        (
+                            f"{source}'s hub control plane is in {region}, which does not answer: the update below "
+                            f"and the deploy read {source}'s hub, so they wait until {source}'s own runbook has "
+                            f"brought its hub back in {source_hub}.",
+                        ),
+                    )
+                )
+            hub_urns = control_plane_urns(source_plan, [source_hub])
             steps.append(
                 Step(
                     f"{source}'s hub admits {stack}'s new hub addresses",

@@ -336,6 +336,11 @@ class Engine:
             raise NotImplementedError(f"an update of {action.stack} in {self.stack}'s runbook")
         if not action.targets or action.target_dependents or action.excludes:
             raise AssertionError(f"{action.command()}: expected a targeted update without dependents")
+        # The source stack's regions are the same AWS regions: a target there must answer.
+        regions = graph.region_index(offline.run(action.stack))
+        down = sorted({r for u in action.targets if (r := regions.get(u)) is not None} & self.cloud.aws_down)
+        if down:
+            raise Precondition(f"{action.command()}: {action.stack}'s hub in {down} does not answer")
         self.sources_admit = self.published
 
     def refresh(

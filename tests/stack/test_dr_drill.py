@@ -497,3 +497,47 @@ def test_the_moved_hubs_runners_wait_for_their_connection(stack: str) -> None:
     if config.argocd.sync != "automated":
         with pytest.raises(Precondition, match="runners do not exist"):
             drill(stack, old, new_hub=new, edit=no_runners_at_all)
+
+
+@pytest.mark.parametrize("stack", _source_stacks_with_spokes())
+def test_a_source_stacks_hub_in_the_lost_region_is_brought_back_first(stack: str) -> None:
+    """When a source stack's hub is in the lost region too (derived from the stack files), its
+    own runbook comes before this stack's update of it, which targets its hub where it is after
+    that runbook; the drill refuses an update of the source's hub in the down region."""
+    config = healthy(stack).config
+    old, new = config.hub_region, config.spoke_regions[0]
+    book = runbook(stack, old, new)
+    sources = dr.source_stacks(config)
+    titles = [s.title for s in book.steps]
+    for source in sources:
+        source_config = cfg.load_stack_file(source)
+        ups = [
+            i
+            for i, s in enumerate(book.steps)
+            for a in s.actions
+            if isinstance(a, dr.Up) and a.stack == source
+        ]
+        first = [i for i, t in enumerate(titles) if t.startswith(f"{source}'s hub is in {old} too")]
+        if source_config.hub_region != old:
+            assert not first
+            continue
+        assert first and first[0] < min(ups)
+        regions = graph.region_index(offline.run(source))
+        for i in ups:
+            for a in book.steps[i].actions:
+                if isinstance(a, dr.Up) and a.stack == source:
+                    assert {regions.get(u) for u in a.targets} - {None} and old not in {
+                        regions.get(u) for u in a.targets
+                    }
+    source_plans = {s: offline.run(s) for s in sources}
+    stale = {s: tuple(dr.control_plane_urns(p, [p.config.hub_region])) for s, p in source_plans.items()}
+
+    def old_targets(actions: list[dr.Action]) -> list[dr.Action]:
+        return [
+            _replace(a, targets=stale[a.stack]) if isinstance(a, dr.Up) and a.stack in stale else a
+            for a in actions
+        ]
+
+    if any(p.config.hub_region == old for p in source_plans.values()):
+        with pytest.raises(Precondition, match="does not answer"):
+            drill(stack, old, new_hub=new, edit=old_targets)
