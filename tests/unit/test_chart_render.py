@@ -369,6 +369,22 @@ def validation_version(kubernetes_version: str) -> str:
     return kubernetes_version if key(kubernetes_version) <= key(latest) else latest
 
 
+def is_custom_resource(doc: Manifest) -> bool:
+    """Objects kubernetes-validate has no schema for: validated against the CRDs of the pinned
+    charts instead, external-secrets in tests/unit/test_addon_external_secrets.py (issue 17),
+    Argo Rollouts' in tests/unit/test_chart_rollouts.py (issue 19)."""
+    return doc["kind"] == "ExternalSecret" or doc["apiVersion"].startswith("argoproj.io/")
+
+
+def assert_valid_kubernetes(doc: Manifest, kubernetes_version: str) -> None:
+    """``doc`` validates, strictly, against the Kubernetes schemas of ``kubernetes_version``
+    (or the newest kubernetes-validate ships)."""
+    try:
+        kubernetes_validate.validate(doc, validation_version(kubernetes_version), strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc}")
+
+
 @needs_helm
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=COMBO_IDS)
 def test_helm_lint(stack_name: str, region: str) -> None:
@@ -391,19 +407,12 @@ def test_helm_lint(stack_name: str, region: str) -> None:
 @needs_helm
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=COMBO_IDS)
 def test_rendered_manifests_are_valid_kubernetes(stack_name: str, region: str) -> None:
-    version = validation_version(stack(stack_name).region(region).kubernetes_version)
+    version = stack(stack_name).region(region).kubernetes_version
     manifests = rendered(stack_name, region)
     assert manifests
     for doc in manifests:
-        if doc["kind"] == "ExternalSecret" or doc["apiVersion"].startswith("argoproj.io/"):
-            # Custom resources: validated against the CRDs of the pinned charts, external-secrets
-            # in tests/unit/test_addon_external_secrets.py (issue 17), Argo Rollouts' in
-            # tests/unit/test_chart_rollouts.py (issue 19).
-            continue
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc}")
+        if not is_custom_resource(doc):
+            assert_valid_kubernetes(doc, version)
 
 
 @needs_helm

@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-import kubernetes_validate
 import pytest
 
 from infra import config as config_module
@@ -26,6 +25,7 @@ from tests.argocd_support import (
     with_parameters,
 )
 from tests.conftest import stack_config_map, stack_names
+from tests.unit.test_chart_render import assert_valid_kubernetes, is_custom_resource
 
 CI_TAG = "20261122.063000-0123abc"
 STACKS = stack_names()
@@ -100,19 +100,9 @@ def test_each_region_renders_its_ingresses_with_its_host_certificate_and_scheme(
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=IDS)
 def test_every_rendered_object_is_valid_kubernetes(stack_name: str, region: str) -> None:
     config = stack(stack_name)
-    version = config.region(region).kubernetes_version
-    latest = kubernetes_validate.latest_version()
-    if tuple(int(x) for x in version.split(".")) > tuple(int(x) for x in latest.split(".")[:2]):
-        version = latest
     for doc in render(config, region):
-        # Custom resources: ExternalSecrets have their own tests; the Rollouts objects are
-        # validated against the pinned CRDs by tests/unit/test_chart_rollouts.py.
-        if doc["kind"] in ("ExternalSecret",) or doc["apiVersion"].startswith("argoproj.io/"):
-            continue
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc}")
+        if not is_custom_resource(doc):
+            assert_valid_kubernetes(doc, config.region(region).kubernetes_version)
 
 
 @needs_helm
