@@ -33,6 +33,18 @@ def fixture_config_map(stack: str) -> dict[str, Any]:
     return stack_config_map(stack, FIXTURE_STACKS)
 
 
+def load_map(raw: dict[str, Any], stack: str = "staging") -> config.StackConfig:
+    """The config of a stack file's ``config`` map (as the stack-file readers return it)."""
+    return config.from_flat(config.as_pulumi_config(raw), stack)
+
+
+def config_error(raw: dict[str, Any], stack: str = "staging") -> str:
+    """The ConfigError message ``raw`` gives (the test fails when it loads)."""
+    with pytest.raises(config.ConfigError) as info:
+        load_map(raw, stack)
+    return str(info.value)
+
+
 @pytest.fixture
 def staging_map() -> dict[str, Any]:
     return stack_config_map("staging")

@@ -18,17 +18,8 @@ import yaml
 from infra import config, config_schema
 from tests import changes
 from tests.conftest import ROOT, fixture_config_map, stack_config_map
-
-
-def load(raw: dict[str, Any], stack: str = "staging") -> config.StackConfig:
-    return config.from_flat(config.as_pulumi_config(raw), stack)
-
-
-def error(raw: dict[str, Any], stack: str = "staging") -> str:
-    with pytest.raises(config.ConfigError) as info:
-        load(raw, stack)
-    return str(info.value)
-
+from tests.conftest import config_error as error
+from tests.conftest import load_map as load
 
 # ---------------------------------------------------------------------------------------------
 # The examples

@@ -11,17 +11,9 @@ from typing import Any
 import pytest
 
 from infra import config, placeholders
+from tests.conftest import config_error as message
 from tests.conftest import fixture_config_map, stack_config_map, stack_names
-
-
-def load(raw: dict[str, Any], stack: str = "staging") -> config.StackConfig:
-    return config.from_flat(config.as_pulumi_config(raw), stack)
-
-
-def message(raw: dict[str, Any], stack: str = "staging") -> str:
-    with pytest.raises(config.ConfigError) as info:
-        load(raw, stack)
-    return str(info.value)
+from tests.conftest import load_map as load
 
 
 def with_traffic(stack: str, **values: Any) -> dict[str, Any]:
