@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.argocd_support import (
     unknown_value_paths,
 )
 from tests.conftest import stack_config_map
+from tests.unit.test_argocd_hardening import render as render_argocd
 
 HELM = shutil.which("helm")
 APP_ID, INSTALLATION_ID = 123456, 7654321
@@ -116,18 +116,7 @@ def test_every_notifications_value_is_a_key_of_the_argo_cd_chart(stack: str) -> 
 def render_chart(config: cfg.StackConfig, tmp_path: Path) -> list[dict[str, Any]]:
     if HELM is None:
         pytest.skip("needs the helm binary to render the argo-cd chart")
-    chart = require_shared() / "upstream-charts" / "argo-cd-10.1.1.tgz"
-    values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump(m.argocd_values(config)))
-    proc = subprocess.run(
-        [HELM, "template", "argocd", str(chart), "--namespace", "argocd", "--values", str(values)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+    return render_argocd(config, tmp_path)
 
 
 def notifications_cm(objects: list[dict[str, Any]]) -> dict[str, str]:
