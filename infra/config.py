@@ -1130,6 +1130,15 @@ class TrafficConfig(_Object):
         return value
 
 
+#: The add-ons platform:traffic needs in every region of the stack, with what each does there
+#: (docs/traffic.md, "Who owns what"): without them a region has its certificate and health check
+#: but no load balancer and no records, and nothing says so until users cannot reach it.
+TRAFFIC_ADDONS: dict[str, str] = {
+    "aws-load-balancer-controller": "creates the region's load balancer from the chart's Ingresses",
+    "external-dns": "writes the region's DNS records (the public name's latency record and the region's name)",
+}
+
+
 def _optional_regions(value: Any) -> Any:
     return None if value is None else _list_of("regions", min_items=1).check(value)
 
@@ -1260,13 +1269,16 @@ class StackConfig(_Object):
     )
     addons: Annotated[Mapping[str, AddonConfig], _Rule(_addon_entries, _ADDONS_SCHEMA)] = Field(
         default_factory=dict,
+        # Checked when absent too: platform:traffic needs two add-ons (_traffic_has_its_addons).
+        validate_default=True,
         description="Cluster add-ons Argo CD deploys (infra/addons.py): map of add-on name to chartVersion "
         "and optional regions (default: all).",
     )
     traffic: TrafficConfig | None = Field(
         default=None,
         description="How users reach the storefront (docs/traffic.md): hostedZoneId, zoneName, host, waf, "
-        "healthCheckPath, healthCheckIntervalSeconds, failureThreshold. Without it nothing is reachable "
+        "healthCheckPath, healthCheckIntervalSeconds, failureThreshold. Needs the aws-load-balancer-controller "
+        "and external-dns add-ons in every region. Without it nothing is reachable "
         "from outside the clusters.",
     )
     notifications: NotificationsConfig | None = Field(
@@ -1450,6 +1462,39 @@ class StackConfig(_Object):
             for i, region in enumerate(addon.regions or ()):
                 _one_of_the_stacks_regions(region, info, name, "regions", i)
         return dict(sorted(value.items()))
+
+    @field_validator("addons")
+    @classmethod
+    def _traffic_has_its_addons(
+        cls, value: Mapping[str, AddonConfig], info: ValidationInfo
+    ) -> Mapping[str, AddonConfig]:
+        # Whether platform:traffic is set is read from the raw keys (recorded by
+        # _with_derived_defaults): it is declared after platform:addons, and a wrong traffic key
+        # must not hide this check in the same report.
+        if not _context(info).get("traffic_set"):
+            return value
+        names = _stack_region_names(info) or []
+        for name, role in TRAFFIC_ADDONS.items():
+            addon = value.get(name)
+            if addon is None:
+                raise _fail(
+                    f"platform:traffic needs the {name} add-on in every region of the stack "
+                    f"({', '.join(names)}): it {role}; add {name}: "
+                    f"{{chartVersion: {versions.ADDON_CHARTS[name]['tested']}}} or remove platform:traffic",
+                    _MISSING,
+                    name,
+                )
+            without = [r for r in names if addon.regions is not None and r not in addon.regions]
+            if without:
+                raise _fail(
+                    f"platform:traffic serves the storefront from every region of the stack, and {name} "
+                    f"{role} in each; {', '.join(without)} would have none: expected every region "
+                    f"({', '.join(names)}), or leave regions out",
+                    list(addon.regions or ()),
+                    name,
+                    "regions",
+                )
+        return value
 
     @model_validator(mode="after")
     def _dns_addon_needs_a_zone(self) -> StackConfig:
@@ -1638,6 +1683,7 @@ def _with_derived_defaults(raw: dict[str, Any], context: dict[str, Any]) -> dict
     )
     section("imageUpdater", {})
     traffic = raw.get("traffic")
+    context["traffic_set"] = traffic is not None
     if isinstance(traffic, Mapping):
         zone = traffic.get("zoneName")
         section(

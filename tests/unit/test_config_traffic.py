@@ -6,14 +6,19 @@ stack files are checked for invariants only.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra import config, placeholders
+from infra import config, placeholders, versions
+from tests.conftest import FIXTURE_STACKS, fixture_config_map, stack_config_map, stack_names, without_traffic
 from tests.conftest import config_error as message
-from tests.conftest import fixture_config_map, stack_config_map, stack_names
 from tests.conftest import load_map as load
+
+
+def fixture_text(stack: str) -> str:
+    return (FIXTURE_STACKS / f"Pulumi.{stack}.yaml").read_text()
 
 
 def with_traffic(stack: str, **values: Any) -> dict[str, Any]:
@@ -23,9 +28,7 @@ def with_traffic(stack: str, **values: Any) -> dict[str, Any]:
 
 
 def test_a_stack_without_traffic_loads_and_has_none() -> None:
-    raw = fixture_config_map("staging")
-    del raw["platform:traffic"]
-    assert load(raw).traffic is None
+    assert load(without_traffic(fixture_config_map("staging"))).traffic is None
 
 
 def test_defaults_follow_the_zone_and_the_environment() -> None:
@@ -153,3 +156,69 @@ def test_example_zone_values_are_placeholders() -> None:
     real["platform:traffic"]["host"] = "www.shop.acme-corp.io"
     found = {p.key for p in placeholders.find(load(real))}
     assert not {"platform:traffic.zoneName", "platform:traffic.hostedZoneId"} & found
+
+
+# --- the add-ons the way in needs (infra/config.py TRAFFIC_ADDONS) --------------------------------
+
+
+def test_the_traffic_addons_are_addons_the_program_knows() -> None:
+    assert set(config.TRAFFIC_ADDONS) <= set(versions.ADDON_CHARTS)
+
+
+@pytest.mark.parametrize("name", list(config.TRAFFIC_ADDONS))
+def test_traffic_without_an_addon_it_needs_is_refused_naming_the_addon(name: str) -> None:
+    raw = fixture_config_map("staging")
+    raw["platform:addons"].pop(name)
+    regions = ", ".join(raw["platform:regions"])
+    assert message(raw) == (
+        f"platform:addons.{name}: (missing) is not allowed; platform:traffic needs the {name} add-on in "
+        f"every region of the stack ({regions}): it {config.TRAFFIC_ADDONS[name]}; add {name}: "
+        f"{{chartVersion: {versions.ADDON_CHARTS[name]['tested']}}} or remove platform:traffic"
+    )
+
+
+@pytest.mark.parametrize("name", list(config.TRAFFIC_ADDONS))
+def test_traffic_with_an_addon_in_some_regions_only_is_refused_naming_the_others(name: str) -> None:
+    raw = fixture_config_map("staging")
+    first, *others = list(raw["platform:regions"])
+    raw["platform:addons"][name] = {**raw["platform:addons"][name], "regions": [first]}
+    assert message(raw) == (
+        f'platform:addons.{name}.regions: ["{first}"] is not allowed; platform:traffic serves the storefront '
+        f"from every region of the stack, and {name} {config.TRAFFIC_ADDONS[name]} in each; "
+        f"{', '.join(others)} would have none: expected every region ({', '.join([first, *others])}), "
+        "or leave regions out"
+    )
+    # Listing every region is the same as leaving regions out.
+    raw["platform:addons"][name]["regions"] = [*others, first]
+    assert load(raw).addon_regions(name) == load(raw).region_names
+
+
+def test_traffic_without_any_addon_is_refused_in_the_file_with_the_other_errors(tmp_path: Path) -> None:
+    """No platform:addons at all (the key is optional) is refused too, with the file's other errors."""
+    text = fixture_text("staging")
+    start = text.index("  platform:addons:\n")
+    end = text.index("  platform:traffic:\n")
+    text = text[:start] + text[end:]
+    text = text.replace("hostedZoneId: Z0EXAMPLESTAGING0000", "hostedZoneId: zone-1")
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    with pytest.raises(config.ConfigError) as info:
+        config.load_stack_file("staging", root=tmp_path)
+    lines = str(info.value).splitlines()
+    first = next(iter(config.TRAFFIC_ADDONS))
+    # A missing key is reported at the line of the map it belongs in (here the file's config map).
+    config_line = text.splitlines().index("config:") + 1
+    assert lines[0].startswith(
+        f"Pulumi.staging.yaml:{config_line}: platform:addons.{first}: (missing) is not allowed; platform:traffic "
+    )
+    zone_line = text.splitlines().index("    hostedZoneId: zone-1") + 1
+    assert lines[1] == (
+        f'Pulumi.staging.yaml:{zone_line}: platform:traffic.hostedZoneId: "zone-1" is not allowed; expected a '
+        "Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ"
+    )
+    assert len(lines) == 2
+
+
+def test_a_stack_without_traffic_needs_no_traffic_addons() -> None:
+    raw = without_traffic(fixture_config_map("staging"))
+    raw.pop("platform:addons")
+    assert load(raw).addons == {}

@@ -9,7 +9,7 @@ import pytest
 
 from infra import config, traffic
 from infra.config import PROJECT_ROOT, TrafficConfig
-from tests.conftest import fixture_config_map, stack_names
+from tests.conftest import fixture_config_map, stack_names, without_traffic
 
 DOC = PROJECT_ROOT / "docs" / "traffic.md"
 
@@ -103,8 +103,7 @@ def test_cluster_annotations_carry_what_the_values_object_reads(stack: str) -> N
 
 
 def test_plan_summary_says_a_stack_without_traffic_is_not_reachable() -> None:
-    raw = fixture_config_map("staging")
-    del raw["platform:traffic"]
+    raw = without_traffic(fixture_config_map("staging"))
     cfg = config.from_flat(config.as_pulumi_config(raw), "staging")
     (line,) = traffic.plan_summary(cfg)
     assert "NOT reachable from outside" in line
