@@ -1269,7 +1269,7 @@ class StackConfig(_Object):
     )
     addons: Annotated[Mapping[str, AddonConfig], _Rule(_addon_entries, _ADDONS_SCHEMA)] = Field(
         default_factory=dict,
-        # Checked when absent too: platform:traffic needs two add-ons (_traffic_has_its_addons).
+        # Checked when absent too: platform:traffic needs two add-ons (_addons_follow_traffic).
         validate_default=True,
         description="Cluster add-ons Argo CD deploys (infra/addons.py): map of add-on name to chartVersion "
         "and optional regions (default: all).",
@@ -1465,13 +1465,23 @@ class StackConfig(_Object):
 
     @field_validator("addons")
     @classmethod
-    def _traffic_has_its_addons(
+    def _addons_follow_traffic(
         cls, value: Mapping[str, AddonConfig], info: ValidationInfo
     ) -> Mapping[str, AddonConfig]:
         # Whether platform:traffic is set is read from the raw keys (recorded by
-        # _with_derived_defaults): it is declared after platform:addons, and a wrong traffic key
-        # must not hide this check in the same report.
+        # _with_derived_defaults), not from the model: it is declared after platform:addons, and,
+        # as a field validator rather than a model validator, these checks are reported together
+        # with any other key's error (a wrong traffic key included) instead of hidden behind it.
         if not _context(info).get("traffic_set"):
+            # ExternalDNS may change records only in platform:traffic's zone (its IAM policy names
+            # that zone's ARN, infra/documents/addons_iam.py); without a zone it has nothing to manage.
+            if "external-dns" in value:
+                raise _fail(
+                    "external-dns manages the records of platform:traffic's hosted zone; set platform:traffic "
+                    "(hostedZoneId, zoneName) or remove external-dns",
+                    {"chartVersion": value["external-dns"].chart_version},
+                    "external-dns",
+                )
             return value
         names = _stack_region_names(info) or []
         for name, role in TRAFFIC_ADDONS.items():
@@ -1495,20 +1505,6 @@ class StackConfig(_Object):
                     "regions",
                 )
         return value
-
-    @model_validator(mode="after")
-    def _dns_addon_needs_a_zone(self) -> StackConfig:
-        # ExternalDNS may change records only in platform:traffic's zone (its IAM policy names
-        # that zone's ARN, infra/documents/addons_iam.py); without a zone it has nothing to manage.
-        if "external-dns" in self.addons and self.traffic is None:
-            raise _fail(
-                "external-dns manages the records of platform:traffic's hosted zone; set platform:traffic "
-                "(hostedZoneId, zoneName) or remove external-dns",
-                {"chartVersion": self.addons["external-dns"].chart_version},
-                "addons",
-                "external-dns",
-            )
-        return self
 
     @field_validator("notifications")
     @classmethod

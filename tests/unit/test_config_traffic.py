@@ -222,3 +222,27 @@ def test_a_stack_without_traffic_needs_no_traffic_addons() -> None:
     raw = without_traffic(fixture_config_map("staging"))
     raw.pop("platform:addons")
     assert load(raw).addons == {}
+
+
+def test_external_dns_without_a_zone_is_reported_with_the_files_other_errors(tmp_path: Path) -> None:
+    """A cross-key check is reported together with another key's error, not hidden behind it."""
+    text = fixture_text("staging")
+    start = text.index("  platform:traffic:\n")
+    end = text.index("  platform:deploy:\n")
+    text = (text[:start] + text[end:]).replace("sync: automated", "sync: auto")
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    with pytest.raises(config.ConfigError) as info:
+        config.load_stack_file("staging", root=tmp_path)
+    lines = text.splitlines()
+    dns_line = next(i for i, line in enumerate(lines) if line.startswith("    external-dns:")) + 1
+    sync_line = lines.index("    sync: auto") + 1
+    version = fixture_config_map("staging")["platform:addons"]["external-dns"]["chartVersion"]
+    assert sorted(str(info.value).splitlines()) == sorted(
+        [
+            f'Pulumi.staging.yaml:{sync_line}: platform:argocd.sync: "auto" is not allowed; expected one of: '
+            "automated, manual",
+            f'Pulumi.staging.yaml:{dns_line}: platform:addons.external-dns: {{"chartVersion": "{version}"}} is '
+            "not allowed; external-dns manages the records of platform:traffic's hosted zone; set "
+            "platform:traffic (hostedZoneId, zoneName) or remove external-dns",
+        ]
+    )
