@@ -220,6 +220,7 @@ def traffic_lines(plan: Plan) -> list[str]:
             int(r.inputs.get("requestInterval", 30)),
             int(r.inputs.get("failureThreshold", 3)),
             traffic.ALIAS_TTL_SECONDS,
+            traffic.REQUEST_TIMEOUT_SECONDS[str(r.inputs.get("type"))],
         )
         lines.append(
             f"traffic {region}: https://{fqdn}{r.inputs.get('resourcePath', '')} health-checked, failover "

@@ -49,24 +49,50 @@ RECORD_PROPAGATION_SECONDS = 60
 HEALTH_CHECK_TYPE = "HTTPS"
 HTTPS_PORT = 443
 HTTP_PORT = 80
+#: How long one health checker's request may take, in seconds, before it fails (Route 53 Developer
+#: Guide, "How Amazon Route 53 determines whether a health check is healthy",
+#: https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html:
+#: "HTTP and HTTPS health checks - Route 53 must be able to establish a TCP connection with the
+#: endpoint within four seconds. In addition, the endpoint must respond with an HTTP status code of
+#: 2xx or 3xx within two seconds after connecting").
+HEALTH_CHECK_CONNECT_SECONDS = 4
+HEALTH_CHECK_RESPONSE_SECONDS = 2
+#: The longest request, by health check type (only the HTTP(S) types are used here).
+REQUEST_TIMEOUT_SECONDS: dict[str, int] = {
+    "HTTP": HEALTH_CHECK_CONNECT_SECONDS + HEALTH_CHECK_RESPONSE_SECONDS,
+    "HTTPS": HEALTH_CHECK_CONNECT_SECONDS + HEALTH_CHECK_RESPONSE_SECONDS,
+}
 
 
 @dataclass(frozen=True)
 class FailoverBound:
-    """The longest a dead region keeps new users, in seconds, from the declared values.
+    """The longest a region that stops answering keeps receiving new users, in seconds.
 
-    ``detection = interval x failure_threshold`` (a Route 53 health checker declares the endpoint
-    unhealthy after that many consecutive failures, one request per interval), then resolvers
-    may serve the cached answer for at most ``ttl`` more seconds.
+    Each health checker waits ``interval`` seconds between getting a response (or giving up on
+    one) and sending its next request (botocore route53 service-2.json, HealthCheckConfig
+    ``RequestInterval``: "between the time that Amazon Route 53 gets a response from your endpoint
+    and the time that it sends the next health check request"), and a failing request ends at
+    most ``request_timeout`` seconds after it is sent. So from the last answer, a checker has seen
+    ``failure_threshold`` consecutive failures after at most
+    ``detection = failure_threshold x (interval + request_timeout)`` seconds; every checker has,
+    so fewer than the 18% Route 53 needs report the region healthy and Route 53 skips its latency
+    record. Resolvers may then serve the cached answer for at most ``ttl`` more seconds.
+
+    Bounded: a region that answers no checker (the region, its load balancer or its pods gone),
+    for resolvers that respect the TTL. Not bounded: Route 53's own time to aggregate the checkers'
+    reports and apply them at its name servers (its docs give no figure), a region that still
+    answers more than 18% of the checkers (Route 53 then keeps it on purpose), and clients that
+    cache answers beyond the TTL.
     """
 
     interval_seconds: int
     failure_threshold: int
     ttl_seconds: int
+    request_timeout_seconds: int
 
     @property
     def detection_seconds(self) -> int:
-        return self.interval_seconds * self.failure_threshold
+        return self.failure_threshold * (self.interval_seconds + self.request_timeout_seconds)
 
     @property
     def total_seconds(self) -> int:
@@ -74,24 +100,34 @@ class FailoverBound:
 
     def formula(self) -> str:
         return (
-            f"{self.interval_seconds} s interval x {self.failure_threshold} failures + "
-            f"{self.ttl_seconds} s TTL = {self.total_seconds} s"
+            f"{self.failure_threshold} failures x ({self.interval_seconds} s interval + "
+            f"{self.request_timeout_seconds} s request timeout) + {self.ttl_seconds} s TTL = {self.total_seconds} s"
         )
 
 
 def failover_bound(traffic: TrafficConfig) -> FailoverBound:
     """How long, at most, a region that stops answering keeps receiving new users."""
-    return FailoverBound(traffic.health_check_interval_seconds, traffic.failure_threshold, ALIAS_TTL_SECONDS)
+    return FailoverBound(
+        traffic.health_check_interval_seconds,
+        traffic.failure_threshold,
+        ALIAS_TTL_SECONDS,
+        REQUEST_TIMEOUT_SECONDS[HEALTH_CHECK_TYPE],
+    )
 
 
 def readmission_bound(traffic: TrafficConfig) -> int:
-    """Seconds from a rebuilt region answering (its records written) to users reaching it again:
-    the record change propagates, the health check needs ``failure_threshold`` passing requests
-    (Route 53 uses the same threshold both ways), then cached answers of the others expire."""
+    """Seconds from a rebuilt region's ExternalDNS writing its records to users reaching it again:
+    the record change propagates (``RECORD_PROPAGATION_SECONDS``); a request a checker sent just
+    before may still fail, up to one request timeout later; then ``failure_threshold`` passing
+    requests, each after an interval and answered within the timeout (Route 53 uses the same
+    threshold both ways: botocore HealthCheckConfig ``FailureThreshold``, "must pass or fail");
+    then cached answers naming the other regions expire (TTL). Same limits as :class:`FailoverBound`."""
+    bound = failover_bound(traffic)
     return (
         RECORD_PROPAGATION_SECONDS
-        + traffic.health_check_interval_seconds * traffic.failure_threshold
-        + ALIAS_TTL_SECONDS
+        + bound.request_timeout_seconds
+        + bound.detection_seconds
+        + bound.ttl_seconds
     )
 
 

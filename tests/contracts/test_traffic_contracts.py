@@ -19,6 +19,7 @@ from infra import config as cfg
 from infra import offline, traffic
 from infra.config import PROJECT_ROOT
 from infra.manifests import argocd as m
+from infra.plan import traffic_lines
 from tests.argocd_support import (
     generated_applications,
     helm_template_application,
@@ -75,6 +76,19 @@ def test_health_check_settings_are_inside_route53s_limits() -> None:
             args = traffic.health_check_args(config, region)
             assert len(args["resource_path"]) <= members["ResourcePath"].metadata["max"]
             assert len(args["fqdn"]) <= members["FullyQualifiedDomainName"].metadata["max"]
+
+
+@pytest.mark.parametrize("stack", TRAFFIC_STACKS)
+def test_the_plan_states_each_regions_failover_bound_from_its_declared_health_check(stack: str) -> None:
+    """The offline plan (infra/plan.py ``traffic_lines``) computes each region's bound from the
+    health check it declares (type, interval, threshold), the figure of docs/traffic.md "Failover
+    time"; the rules behind it: tests/contracts/test_traffic_failover.py."""
+    p = plan(stack)
+    assert p.config.traffic is not None
+    expected = traffic.failover_bound(p.config.traffic).formula()
+    lines = traffic_lines(p)
+    assert len(lines) == len(p.config.region_names)
+    assert all(f"failover within {expected};" in line for line in lines), lines
 
 
 def route53_answer(

@@ -32,7 +32,11 @@ def test_the_docs_figure_is_the_functions() -> None:
 
 
 @pytest.mark.parametrize(("interval", "threshold"), [(10, 1), (30, 3), (10, 10), (30, 10)])
-def test_the_bound_is_interval_times_threshold_plus_the_alias_ttl(interval: int, threshold: int) -> None:
+def test_the_bound_counts_each_failure_as_an_interval_and_a_request_timeout(
+    interval: int, threshold: int
+) -> None:
+    """threshold x (interval + request timeout) + alias TTL; readmission adds the record's
+    propagation and one more request timeout (the rules: tests/contracts/test_traffic_failover.py)."""
     raw = fixture_config_map("staging")
     raw["platform:traffic"] = {
         **raw["platform:traffic"],
@@ -41,10 +45,15 @@ def test_the_bound_is_interval_times_threshold_plus_the_alias_ttl(interval: int,
     }
     cfg = config.from_flat(config.as_pulumi_config(raw), "staging")
     assert cfg.traffic is not None
+    timeout = traffic.REQUEST_TIMEOUT_SECONDS[traffic.health_check_args(cfg, cfg.region_names[0])["type"]]
     bound = traffic.failover_bound(cfg.traffic)
-    assert bound.total_seconds == interval * threshold + traffic.ALIAS_TTL_SECONDS
+    assert bound.request_timeout_seconds == timeout
+    assert bound.total_seconds == threshold * (interval + timeout) + traffic.ALIAS_TTL_SECONDS
     assert traffic.readmission_bound(cfg.traffic) == (
-        traffic.RECORD_PROPAGATION_SECONDS + interval * threshold + traffic.ALIAS_TTL_SECONDS
+        traffic.RECORD_PROPAGATION_SECONDS
+        + timeout
+        + threshold * (interval + timeout)
+        + traffic.ALIAS_TTL_SECONDS
     )
 
 
