@@ -24,8 +24,9 @@ from tests.argocd_support import (
     rendered_objects,
     with_parameters,
 )
-from tests.conftest import stack_config_map, stack_names
+from tests.conftest import stack_config_map, stack_names, without_traffic
 from tests.unit.test_chart_render import assert_valid_kubernetes, is_custom_resource
+from tests.unit.test_chart_values import helm_merge, merged_values
 
 CI_TAG = "20261122.063000-0123abc"
 STACKS = stack_names()
@@ -51,6 +52,30 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
 
 
+def component(o: dict[str, Any]) -> str:
+    """The service an object belongs to (the chart's ``app.kubernetes.io/component`` label)."""
+    return str(o["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def public_service(config: StackConfig, region: str) -> str:
+    """The service behind the load balancer (the chart's ``ingress.service``), from the values
+    this region's Application renders with: the value files, then its values object."""
+    helm = generated_applications(config)[region]["spec"]["source"]["helm"]
+    values = helm_merge(merged_values(config, region), helm.get("valuesObject") or {})
+    return str(values["ingress"]["service"])
+
+
+def root_service_name(objects: list[dict[str, Any]], service: str) -> str:
+    """The name of ``service``'s own Service (not a canary's or stable's): that of its workload
+    (Deployment, or Rollout with canary releases), which the chart names alike."""
+    (workload,) = [o for o in objects if o["kind"] in ("Deployment", "Rollout") and component(o) == service]
+    name = str(workload["metadata"]["name"])
+    assert [
+        o for o in of_kind(objects, "Service") if o["metadata"]["name"] == name and component(o) == service
+    ]
+    return name
+
+
 @needs_helm
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=IDS)
 def test_each_region_renders_its_ingresses_with_its_host_certificate_and_scheme(
@@ -59,13 +84,16 @@ def test_each_region_renders_its_ingresses_with_its_host_certificate_and_scheme(
     config = stack(stack_name)
     objects = render(config, region)
     ingresses = {o["metadata"]["name"]: o for o in of_kind(objects, "Ingress")}
+    public = public_service(config, region)
     if config.traffic is None:
         assert ingresses == {}, "a stack without platform:traffic renders no Ingress"
         return
     facts = generated_applications(config)[region]["spec"]["source"]["helm"]["valuesObject"]["ingress"]
     assert facts["certificateArn"].startswith(f"arn:aws:acm:{region}:"), "this region's certificate"
     hosts = {}
+    backend = root_service_name(objects, public)
     for ingress in ingresses.values():
+        assert component(ingress) == public
         annotations = ingress["metadata"]["annotations"]
         assert ingress["spec"]["ingressClassName"] == "alb"
         assert annotations["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
@@ -85,13 +113,13 @@ def test_each_region_renders_its_ingresses_with_its_host_certificate_and_scheme(
         # With canary releases (issue 19) the backend is the root Service's use-annotation action,
         # written by Argo Rollouts (tests/contracts/test_rollouts_contracts.py).
         port = "use-annotation" if any(o["kind"] == "Rollout" for o in objects) else "http"
-        assert path["backend"]["service"] == {"name": "shop-web", "port": {"name": port}}
+        assert path["backend"]["service"] == {"name": backend, "port": {"name": port}}
         hosts[rule["host"]] = annotations
     assert set(hosts) == {config.traffic.host, config.traffic.region_host(region)}
-    public = hosts[config.traffic.host]
-    assert public["external-dns.alpha.kubernetes.io/set-identifier"] == region
-    assert public["external-dns.alpha.kubernetes.io/aws-region"] == region
-    assert public["external-dns.alpha.kubernetes.io/aws-health-check-id"] == facts["healthCheckId"]
+    routed = hosts[config.traffic.host]
+    assert routed["external-dns.alpha.kubernetes.io/set-identifier"] == region
+    assert routed["external-dns.alpha.kubernetes.io/aws-region"] == region
+    assert routed["external-dns.alpha.kubernetes.io/aws-health-check-id"] == facts["healthCheckId"]
     # The region's own name is a simple record: no routing annotation on its Ingress.
     assert not [k for k in hosts[config.traffic.region_host(region)] if k.startswith("external-dns.")]
 
@@ -109,17 +137,14 @@ def test_every_rendered_object_is_valid_kubernetes(stack_name: str, region: str)
 @pytest.mark.parametrize(("stack_name", "region"), COMBOS, ids=IDS)
 def test_the_storefront_admits_exactly_the_load_balancers_path(stack_name: str, region: str) -> None:
     config = stack(stack_name)
-    policies = {
-        o["metadata"]["labels"]["app.kubernetes.io/component"]: o
-        for o in of_kind(render(config, region), "NetworkPolicy")
-    }
-    ports = {
-        o["metadata"]["labels"]["app.kubernetes.io/component"]: o["spec"]["ports"][0]["port"]
-        for o in of_kind(render(config, region), "Service")
-    }
+    objects = render(config, region)
+    public = public_service(config, region)
+    policies = {component(o): o for o in of_kind(objects, "NetworkPolicy")}
+    ports = {component(o): o["spec"]["ports"][0]["port"] for o in of_kind(objects, "Service")}
+    assert set(policies) == {component(o) for o in objects if o["kind"] in ("Deployment", "Rollout")}
     for service, policy in policies.items():
         rules = policy["spec"]["ingress"]
-        if config.traffic is not None and service == "web":
+        if config.traffic is not None and service == public:
             (rule,) = rules
             assert rule["ports"] == [{"port": ports[service], "protocol": "TCP"}]
             cidrs = [peer["ipBlock"]["cidr"] for peer in rule["from"]]
@@ -145,15 +170,14 @@ def test_the_load_balancer_cidrs_are_the_public_subnets_inside_the_vpc() -> None
 
 @needs_helm
 def test_a_stack_without_traffic_has_no_values_object_and_no_ingress() -> None:
-    raw = stack_config_map(STACKS[0])
-    raw.pop("platform:traffic", None)
-    # ExternalDNS needs the zone (the config refuses it without platform:traffic).
-    raw.get("platform:addons", {}).pop("external-dns", None)
+    # ExternalDNS goes with the zone (the config refuses it without platform:traffic).
+    raw = without_traffic(stack_config_map(STACKS[0]))
     bare = config_module.from_flat(config_module.as_pulumi_config(raw), STACKS[0])
     region = bare.region_names[0]
     app = generated_applications(bare)[region]
     assert "valuesObject" not in app["spec"]["source"]["helm"]
     objects = render(bare, region)
     assert of_kind(objects, "Ingress") == []
-    (web,) = [o for o in of_kind(objects, "NetworkPolicy") if o["metadata"]["name"].endswith("-web")]
-    assert web["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
+    public = public_service(bare, region)
+    (policy,) = [o for o in of_kind(objects, "NetworkPolicy") if component(o) == public]
+    assert policy["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
