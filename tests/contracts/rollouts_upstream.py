@@ -121,15 +121,71 @@ def get_metric_data_queries(queries: Sequence[Mapping[str, Any]]) -> list[dict[s
     return out
 
 
-def measurement_passes(success_condition: str, values: Sequence[float]) -> bool:
-    """utils/evaluate with the cloudwatch provider: ``result`` is GetMetricData's
-    ``MetricDataResults`` (cloudwatch.go ``evaluate.EvaluateResult(result.MetricDataResults, ...)``),
-    so ``result[0].Values`` is the first returned series. Only the one shape the chart writes,
-    ``all(result[0].Values, {# <= X})`` (expr-lang ``all``: true on an empty list), is transcribed."""
-    m = re.fullmatch(r"all\(result\[0\]\.Values, \{# <= ([0-9.]+)\}\)", success_condition)
-    if m is None:
-        raise NotImplementedError(f"condition not transcribed: {success_condition}")
-    return all(v <= float(m.group(1)) for v in values)
+# utils/evaluate/evaluate.go EvaluateResult: the measurement phases.
+SUCCESSFUL, FAILED, INCONCLUSIVE = "Successful", "Failed", "Inconclusive"
+
+# The expr (github.com/antonmedv/expr v1.15.5, go.mod of v1.9.0) the chart writes, and only that:
+# ``len(result[0].Values) <op> N``, ``all(result[0].Values, {# <op> N})``,
+# ``any(result[0].Values, {# <op> N})``, joined by ``&&`` / ``||`` (``&&`` binds tighter, as in
+# Python). Each piece becomes the Python of the same meaning; anything else raises.
+_EXPR_PIECES = (
+    (r"len\(result\[0\]\.Values\)", "len(V)"),
+    (r"all\(result\[0\]\.Values, \{# (<=|<|>=|>|==) ([0-9.]+)\}\)", r"all(v \1 \2 for v in V)"),
+    (r"any\(result\[0\]\.Values, \{# (<=|<|>=|>|==) ([0-9.]+)\}\)", r"any(v \1 \2 for v in V)"),
+    (r"&&", " and "),
+    (r"\|\|", " or "),
+)
+_PYTHON_LEFT = re.compile(
+    r"^(\s|len\(V\)|(all|any)\(v (<=|<|>=|>|==) [0-9.]+ for v in V\)|<=|<|>=|>|==|[0-9.]+|and|or)*$"
+)
+
+
+def eval_condition(condition: str, values: Sequence[float]) -> bool:
+    """utils/evaluate/evaluate.go EvalCondition with the cloudwatch provider's ``result``:
+    GetMetricData's ``MetricDataResults`` (cloudwatch.go ``evaluate.EvaluateResult(
+    result.MetricDataResults, ...)``), modelled as the one returned series whose ``Values`` are
+    ``values`` (empty: the window held no datapoint; GetMetricData still returns the series).
+    expr's ``all`` is true and ``any`` false on an empty list; ``len`` is the list's length."""
+    python = condition
+    for pattern, replacement in _EXPR_PIECES:
+        python = re.sub(pattern, replacement, python)
+    if not _PYTHON_LEFT.match(python):
+        raise NotImplementedError(f"condition not transcribed: {condition}")
+    return bool(eval(python, {"__builtins__": {"len": len, "all": all, "any": any}}, {"V": list(values)}))
+
+
+def measurement_phase(metric: Mapping[str, Any], values: Sequence[float]) -> str:
+    """utils/evaluate/evaluate.go EvaluateResult: with only a success condition, not meeting it
+    fails; with both, failure wins, success needs its condition, and neither is Inconclusive.
+    (No condition at all is Successful; the chart never writes that.)"""
+    success, failure = metric.get("successCondition", ""), metric.get("failureCondition", "")
+    if not success and not failure:
+        raise NotImplementedError("a metric without conditions is not transcribed")
+    ok = eval_condition(success, values) if success else False
+    bad = eval_condition(failure, values) if failure else False
+    if success and not failure:
+        bad = not ok
+    elif failure and not success:
+        ok = not bad
+    if bad:
+        return FAILED
+    return SUCCESSFUL if ok else INCONCLUSIVE
+
+
+# The Elastic Load Balancing guide ("CloudWatch metrics for your Application Load Balancer"):
+# "If there are requests flowing through the load balancer, Elastic Load Balancing measures and
+# sends its metrics in 60-second intervals. If there are no requests ... the metric is not
+# reported." AWS gives no figure for how late a datapoint becomes readable; one period of
+# delay is this project's assumption, not a documented bound.
+ELB_PERIOD_SECONDS = 60
+ASSUMED_PUBLICATION_DELAY_SECONDS = 60
+
+
+def seconds_until_a_datapoint() -> int:
+    """How long after traffic starts (a setWeight) a window is sure to hold one complete,
+    published one-minute datapoint of it: up to one period until the next minute boundary, the
+    minute itself, then the publication delay."""
+    return 2 * ELB_PERIOD_SECONDS + ASSUMED_PUBLICATION_DELAY_SECONDS
 
 
 # --- Rollout status ------------------------------------------------------------------------------

@@ -184,24 +184,50 @@ def test_every_query_reaches_get_metric_data_whole(stack: str, region: str) -> N
 
 
 @pytest.mark.parametrize(("stack", "region"), canary_combos())
-def test_a_measurement_passes_under_the_threshold_and_without_data(stack: str, region: str) -> None:
-    """The cloudwatch provider evaluates ``successCondition`` on GetMetricData's
-    MetricDataResults (``result[0].Values``: utils/evaluate, expr-lang ``all``); ELB publishes a
-    datapoint only when requests flow (ELB guide: "If there are no requests ... the metric is not
-    reported"), so an idle minute must not fail the canary, and one minute over the limit must."""
+def test_a_measurement_without_data_never_passes(stack: str, region: str) -> None:
+    """The cloudwatch provider evaluates the conditions on GetMetricData's MetricDataResults
+    (``result[0].Values``; utils/evaluate/evaluate.go EvaluateResult, expr ``all`` true on an
+    empty list). ELB publishes no datapoint when no request flows (ELB guide: "If there are no
+    requests ... the metric is not reported"), so an empty window is no evidence: Inconclusive
+    (the Rollout pauses) or Failed, as the stack's ``rollouts.analysis.noData`` says, never
+    Successful. Values at the limit pass, one over it fails."""
     limits = merged_values(load_stack_file(stack), region)["rollouts"]["analysis"]
-    for doc in release(stack, region):
-        if doc["kind"] != "AnalysisTemplate":
-            continue
-        conditions = {
-            m["name"].split("-", 2)[2]: m["successCondition"] for m in doc["spec"]["metrics"]
-        }  # step-<n>-<metric>
+    no_data = {"inconclusive": upstream.INCONCLUSIVE, "failed": upstream.FAILED}[limits["noData"]]
+    templates = [doc for doc in release(stack, region) if doc["kind"] == "AnalysisTemplate"]
+    assert templates
+    for doc in templates:
+        metrics = {m["name"].split("-", 2)[2]: m for m in doc["spec"]["metrics"]}  # step-<n>-<metric>
         rate, latency = limits["maxErrorRate"], limits["maxResponseTimeSeconds"]
-        assert upstream.measurement_passes(conditions["error-rate"], [])
-        assert upstream.measurement_passes(conditions["error-rate"], [0.0, rate])
-        assert not upstream.measurement_passes(conditions["error-rate"], [0.0, rate + 0.001])
-        assert upstream.measurement_passes(conditions["response-time"], [latency])
-        assert not upstream.measurement_passes(conditions["response-time"], [latency * 2])
+        for metric, limit in (("error-rate", rate), ("response-time", latency)):
+            m = metrics[metric]
+            assert upstream.measurement_phase(m, []) == no_data, metric
+            assert upstream.measurement_phase(m, [0.0, limit]) == upstream.SUCCESSFUL, metric
+            assert upstream.measurement_phase(m, [0.0, limit * 1.5 + 0.001]) == upstream.FAILED, metric
+            # analysis/analysis.go assessMetricFailureInconclusiveOrError: one Inconclusive
+            # measurement past inconclusiveLimit ends the run Inconclusive.
+            assert m["inconclusiveLimit"] == 0
+
+
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"([0-9]+)(ms|s|m|h)", duration)
+    assert "".join(n + u for n, u in parts) == duration, duration
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_the_schedule_leaves_time_for_a_datapoint(stack: str, region: str) -> None:
+    """ELB publishes one datapoint per 60 seconds (ELB guide); a measurement right after a
+    step's pause must find a complete, published minute of the new weight, or it is the no-data
+    case above (prod: the Rollout pauses; staging: the canary fails) for a healthy release. So
+    every pause and the window are at least a period to the next minute boundary, the minute,
+    and the publication delay (rollouts_upstream.seconds_until_a_datapoint, whose delay figure
+    is an assumption: AWS documents none)."""
+    cfg = merged_values(load_stack_file(stack), region)["rollouts"]
+    needed = upstream.seconds_until_a_datapoint()
+    for step in cfg["steps"]:
+        assert _seconds(step["pause"]) >= needed, step
+    assert _seconds(cfg["analysis"]["window"]) >= needed
 
 
 # --- Rollout status, as the deploy reads it through Argo CD ---------------------------------------
