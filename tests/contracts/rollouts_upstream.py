@@ -188,6 +188,39 @@ def seconds_until_a_datapoint() -> int:
     return 2 * ELB_PERIOD_SECONDS + ASSUMED_PUBLICATION_DELAY_SECONDS
 
 
+# --- CloudWatch SEARCH ----------------------------------------------------------------------------
+# The Amazon CloudWatch User Guide, "CloudWatch search expression syntax"
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression-syntax.html):
+# "Tokenization": tokens are split at camel-case capitals, numeric characters start new tokens,
+# non-alphanumeric characters are delimiters, tokens are lowercase; "Partial matches": a term's
+# tokens match a single token, or several that "appear consecutively in the original name"
+# (composite, case sensitive); "Exact matches": a double-quoted term matches only the whole
+# string; "Specifying property names": ``Name=term`` restricts the match to that dimension.
+
+_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def cloudwatch_tokens(text: str) -> list[str]:
+    """The single tokens of ``text``, in order (the doc's table: ``Project2-trial333`` gives
+    project, 2, trial, 333; ``SDBFailure`` sdb, failure)."""
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+def search_term_matches(term: str, value: str) -> bool:
+    """Whether a ``Dimension=term`` search term matches a dimension value: exact when the term
+    is double-quoted, else a partial match of the term's tokens, consecutive, in the value's.
+    Mixed-case composite terms (case sensitive) are not transcribed."""
+    if len(term) >= 2 and term[0] == term[-1] == '"':
+        return term[1:-1] == value
+    wanted = cloudwatch_tokens(term)
+    if len(wanted) > 1 and term != term.lower():
+        raise NotImplementedError("case-sensitive composite terms are not transcribed")
+    have = cloudwatch_tokens(value)
+    return bool(wanted) and any(
+        have[i : i + len(wanted)] == wanted for i in range(len(have) - len(wanted) + 1)
+    )
+
+
 # --- Rollout status ------------------------------------------------------------------------------
 
 # pkg/apis/rollouts/v1alpha1/types.go: RolloutPhase values and PauseReasonCanaryPauseStep.

@@ -184,6 +184,44 @@ def test_every_query_reaches_get_metric_data_whole(stack: str, region: str) -> N
 
 
 @pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_the_internal_services_search_matches_their_load_balancer_and_not_one_ending_like_it(
+    stack: str, region: str
+) -> None:
+    """CloudWatch search expression syntax (User Guide, "Exact matches", "Partial matches",
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression-syntax.html;
+    transcribed in rollouts_upstream.search_term_matches). The LoadBalancer dimension value is
+    ``app/<name>/<id>`` (ELB guide), the id unknown when the chart renders, so an exact match
+    is impossible; the partial term carries the ``app`` token and so matches the value only from
+    its start. Known and documented limit: a name that extends ours (``<name>-x``) matches too."""
+    docs = release(stack, region)
+    lb_id = CLOUDWATCH_DIMENSIONS["LoadBalancer"].rsplit("/", 1)[1]
+    searched = 0
+    for rollout in (d for d in docs if d["kind"] == "Rollout"):
+        steps = [s["analysis"] for s in rollout["spec"]["strategy"]["canary"]["steps"] if "analysis" in s]
+        templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
+        for step in steps:
+            args = {a["name"]: a["value"] for a in step["args"] if "value" in a}
+            if "load-balancer-name" not in args:
+                continue
+            name = args["load-balancer-name"]
+            (ref,) = step["templates"]
+            for metric in templates[ref["templateName"]]["spec"]["metrics"]:
+                for query in metric["provider"]["cloudWatch"]["metricDataQueries"]:
+                    found = re.search(r"SEARCH\('[^']*\bLoadBalancer=(\S+?)'", query.get("expression", ""))
+                    if found is None:
+                        continue
+                    searched += 1
+                    term = upstream.resolve_args(found.group(1), args)
+                    assert upstream.search_term_matches(term, f"app/{name}/{lb_id}")
+                    assert not upstream.search_term_matches(term, f"app/old-{name}/{lb_id}")
+                    # The limit the docs state, pinned so a change of rule is noticed.
+                    assert upstream.search_term_matches(term, f"app/{name}-x/{lb_id}")
+                    # Why it cannot be exact: the whole value includes the id.
+                    assert not upstream.search_term_matches(f'"{name}"', f"app/{name}/{lb_id}")
+    assert searched, "no internal service searches the load balancer"
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
 def test_a_measurement_without_data_never_passes(stack: str, region: str) -> None:
     """The cloudwatch provider evaluates the conditions on GetMetricData's MetricDataResults
     (``result[0].Values``; utils/evaluate/evaluate.go EvaluateResult, expr ``all`` true on an
