@@ -450,6 +450,37 @@ _ASSESSED = re.compile(r'Metric "(?P<metric>[^"]+)" assessed (?P<phase>\w+) due 
 # The shop chart names each analysis metric step-<n>-<metric> (charts/shop/templates/
 # analysistemplate.yaml): the step number reaches the abort message only that way.
 _STEP_METRIC = re.compile(r"^step-(?P<step>[0-9]+)-(?P<metric>.+)$")
+# What the hub's Rollout health check appends to the Rollout's message (infra/manifests/
+# rollout_health.py ADDITION): " [canary step <i>/<n>, weight <w>%]", the weight only when the
+# Rollout routes traffic, no leading space when the message was empty.
+_CANARY_WHERE = re.compile(
+    r"^(?P<message>.*?) ?\[canary step (?P<index>[0-9]+)/(?P<steps>[0-9]+)(?:, weight (?P<weight>[0-9]+)%)?\]$",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class HealthMessage:
+    """A Rollout's health message as the hub's check writes it: the Rollout's own message, and
+    where its canary stands (``index`` steps done of ``steps``; ``weight`` percent of the
+    traffic), each None when the message does not say."""
+
+    message: str
+    index: int | None = None
+    steps: int | None = None
+    weight: int | None = None
+
+
+def read_health_message(text: str) -> HealthMessage:
+    """Split the hub's Rollout health message (see _CANARY_WHERE); a message without the
+    canary part (a Rollout without steps, an Argo CD without the hub's check) is kept whole."""
+    found = _CANARY_WHERE.match(text)
+    if found is None:
+        return HealthMessage(text)
+    weight = found["weight"]
+    return HealthMessage(
+        found["message"], int(found["index"]), int(found["steps"]), int(weight) if weight else None
+    )
 
 
 @dataclass(frozen=True)
@@ -484,8 +515,9 @@ class RolloutState:
     ``phase``: Healthy | Progressing | Paused | Degraded (Argo CD's Suspended reads as Paused);
     ``aborted``: the canary was aborted (traffic back on the stable version); ``done``: fully
     promoted and Healthy; ``step_index`` / ``steps``: the Rollout's ``status.currentStepIndex`` and
-    its number of canary steps, when the source shows them (a Rollout object does, Argo CD's
-    persisted health does not); ``failure``: what aborted it.
+    its number of canary steps, ``weight`` the canary's share of the traffic (percent, only when
+    the Rollout routes traffic), when the source shows them (a Rollout object does, and so does
+    the hub's health check: infra/manifests/rollout_health.py); ``failure``: what aborted it.
     """
 
     name: str
@@ -496,16 +528,19 @@ class RolloutState:
     step_index: int | None = None
     steps: int | None = None
     failure: CanaryFailure | None = None
+    weight: int | None = None
 
     def describe(self) -> str:
         """``web: canary aborted at step 2, metric error-rate Failed (failed (1) > failureLimit (0))``,
-        or ``web: Paused (CanaryPauseStep)``."""
+        or ``web: Paused at step 1/6, weight 10% (CanaryPauseStep)``."""
         if self.aborted and self.failure is not None:
             f = self.failure
             at = f" at step {f.step}" if f.step is not None else ""
             what = f", metric {f.metric} {f.phase} ({f.why})" if f.metric else f": {f.why}"
             return f"{self.name}: canary aborted{at}{what}"
         at = f" at step {self.step_index}/{self.steps}" if self.step_index is not None and self.steps else ""
+        if self.weight is not None and not self.done:
+            at += f", weight {self.weight}%"
         detail = f" ({self.message})" if self.message else ""
         return f"{self.name}: {self.phase}{at}{detail}"
 
@@ -531,6 +566,7 @@ def rollout_state(rollout: Mapping[str, Any]) -> RolloutState:
     aborted = bool(status.get("abort"))
     steps = _get(rollout, "spec", "strategy", "canary", "steps")
     index = status.get("currentStepIndex")
+    weight = _get(status, "canary", "weights", "canary", "weight")
     promoted = bool(status.get("stableRS")) and status.get("stableRS") == status.get("currentPodHash")
     return RolloutState(
         name=name,
@@ -541,16 +577,19 @@ def rollout_state(rollout: Mapping[str, Any]) -> RolloutState:
         step_index=int(index) if isinstance(index, int) else None,
         steps=len(steps) if isinstance(steps, list) else None,
         failure=canary_failure(message) if aborted else None,
+        weight=weight if isinstance(weight, int) else None,
     )
 
 
 def rollout_states(app: Mapping[str, Any]) -> list[RolloutState] | None:
     """Every Rollout of an Application, from the health Argo CD persists in
     ``status.resources[]`` (``health.status``, ``health.message``: the Rollout's phase and
-    message, argo-cd v3.4.4 health.lua; persisted because the hub sets
-    ``controller.resource.health.persist``, infra/manifests/argocd.py). None when the Application
-    lists Rollouts without their health (persisting off: ``status.resourceHealthSource: appTree``);
-    then only the Application's aggregated health tells.
+    message, argo-cd v3.4.4 health.lua, plus the canary's step and weight that the hub's own
+    check adds, infra/manifests/rollout_health.py, split off by :func:`read_health_message`;
+    persisted because the hub sets ``controller.resource.health.persist``,
+    infra/manifests/argocd.py). The one reader of that health: the deploy and the fleet view both
+    use it. None when the Application lists Rollouts without their health (persisting off:
+    ``status.resourceHealthSource: appTree``); then only the Application's aggregated health tells.
     """
     out: list[RolloutState] = []
     for resource in _get(app, "status", "resources") or ():
@@ -563,7 +602,8 @@ def rollout_states(app: Mapping[str, Any]) -> list[RolloutState] | None:
             return None
         status = str(health["status"])
         phase = ROLLOUT_PAUSED if status == SUSPENDED else status
-        message = str(health.get("message") or "")
+        read = read_health_message(str(health.get("message") or ""))
+        message = read.message
         aborted = phase == ROLLOUT_DEGRADED and message.startswith(ROLLOUT_ABORTED_REASON)
         out.append(
             RolloutState(
@@ -572,7 +612,10 @@ def rollout_states(app: Mapping[str, Any]) -> list[RolloutState] | None:
                 message=message,
                 aborted=aborted,
                 done=phase == ROLLOUT_HEALTHY,
+                step_index=read.index,
+                steps=read.steps,
                 failure=canary_failure(message) if aborted else None,
+                weight=read.weight,
             )
         )
     return sorted(out, key=lambda r: r.name)

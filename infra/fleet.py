@@ -3,7 +3,8 @@
 For each Application of the promotion pair (staging and prod, every region of each stack file) it
 shows the image the Application would deploy (its ``image.tag`` Helm parameter: what a sync
 applies), the image Argo CD reports running (``status.summary.images``), sync and health, the
-canary (Rollouts the Application manages, :mod:`infra.rollout_status`), and for prod whether
+canary (every Rollout the Application manages, its phase, step and weight, read by the deploy's
+own :func:`infra.deploy_model.rollout_states`), and for prod whether
 that image is staging-verified, by the deploy's own rule (:func:`infra.deploy_model.verify`
 against staging's Application of the same region, as :class:`infra.deploy.Deployer` does).
 
@@ -34,15 +35,17 @@ from infra.config import StackConfig
 from infra.deploy import Stacks, UsageError, default_context, load_stacks
 from infra.deploy_kube import Applications, HubError, KubeconfigError, connect
 from infra.deploy_model import (
+    SUSPENDED,
     ExitCode,
     ImageRef,
+    RolloutState,
     desired_image,
     health_status,
+    rollout_states,
     running_images,
     sync_status,
     verify,
 )
-from infra.rollout_status import Canary, application_canaries
 
 Connect = Callable[[str, str | None, str], Applications]
 
@@ -96,10 +99,10 @@ class Fleet:
         return {"hubs": hubs, "applications": rows, "exitCode": int(self.exit_code)}
 
 
-def _canary_text(canaries: Sequence[Canary], app_health: str) -> tuple[tuple[str, ...], bool]:
-    if canaries:
-        return tuple(c.describe() for c in canaries), any(c.aborted for c in canaries)
-    if app_health == "Suspended":
+def _canary_text(rollouts: Sequence[RolloutState] | None, app_health: str) -> tuple[tuple[str, ...], bool]:
+    if rollouts:
+        return tuple(r.describe() for r in rollouts), any(r.aborted for r in rollouts)
+    if rollouts is None and app_health == SUSPENDED:
         # Argo CD 3.x keeps resource health out of the Application by default; a Suspended
         # Application is what a paused canary looks like from the hub then.
         return ("paused (a Rollout is Suspended)",), False
@@ -139,7 +142,7 @@ def _row(
     image, why = desired_image(app, stacks.repository, stacks.service)
     running = tuple(sorted({_image_text(i) for i in running_images(app, stacks.repository)}))
     health = health_status(app)
-    canary, aborted = _canary_text(application_canaries(app), health)
+    canary, aborted = _canary_text(rollout_states(app), health)
     row = Row(
         config.stack,
         region,

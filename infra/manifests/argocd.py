@@ -30,7 +30,7 @@ from typing import Any
 
 from infra import addons, naming, traffic
 from infra.config import StackConfig
-from infra.manifests import notifications
+from infra.manifests import notifications, rollout_health
 
 # --- Names other modules and tests rely on -------------------------------------------------------
 
@@ -87,7 +87,10 @@ def port_forward_command(namespace: str = naming.ARGOCD_NAMESPACE) -> str:
 # argocd-cm keys Argo CD documents (v3.4.4 docs/operator-manual/argocd-cm.yaml) that the chart's
 # values.yaml does not list among configs.cm's defaults; the chart writes configs.cm into argocd-cm
 # as given (argo-cd 10.1.1 templates/argocd-configs/argocd-cm.yaml).
-ARGOCD_CM_KEYS_BEYOND_CHART_DEFAULTS: tuple[str, ...] = ("cluster.inClusterEnabled",)
+ARGOCD_CM_KEYS_BEYOND_CHART_DEFAULTS: tuple[str, ...] = (
+    "cluster.inClusterEnabled",
+    rollout_health.ARGOCD_CM_KEY,
+)
 # argocd-cmd-params-cm keys (v3.4.4 docs/operator-manual/argocd-cmd-params-cm.yaml) the chart's
 # values.yaml does not list under configs.params; the chart writes every key of configs.params
 # into that ConfigMap (argo-cd 10.1.1 templates/_helpers.tpl "argo-cd.config.params").
@@ -138,6 +141,10 @@ def argocd_values(config: StackConfig) -> dict[str, Any]:
                 "cluster.inClusterEnabled": "false",
                 "exec.enabled": False,
                 "statusbadge.enabled": False,
+                # Argo CD's own Rollout health check plus the canary's step and weight in the
+                # message, so the deploy and `platform fleet` can show them from the Application
+                # (infra/manifests/rollout_health.py; read by infra/deploy_model.py rollout_states).
+                rollout_health.ARGOCD_CM_KEY: rollout_health.rollout_health_lua(),
             },
             "params": {
                 # Each resource's health (status and message) in the Application's

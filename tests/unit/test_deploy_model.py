@@ -462,3 +462,114 @@ def test_rollout_states_need_persisted_health_and_ignore_other_kinds() -> None:
     assert states is not None
     assert [(r.name, r.phase, r.done) for r in states] == [("a", "Healthy", True), ("b", "Paused", False)]
     assert deploy_model.rollout_states({"status": {"resources": []}}) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Rollouts: the one reader (rollout_state for a Rollout object, rollout_states for the health the
+# hub persists in an Application), shared by the deploy and the fleet view. Moved here with the
+# fleet's former copy (infra/rollout_status.py).
+# --------------------------------------------------------------------------------------------
+
+
+def _rollout(index: int | None, phase: str, *, abort: bool = False, **status: Any) -> dict[str, Any]:
+    steps = [{"setWeight": 20}, {"pause": {"duration": "5m"}}, {"setWeight": 50}, {"pause": {}}]
+    body: dict[str, Any] = {"phase": phase, **status}
+    if index is not None:
+        body["currentStepIndex"] = index
+    if abort:
+        body["abort"] = True
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "shop-web"},
+        "spec": {"strategy": {"canary": {"steps": steps}}},
+        "status": body,
+    }
+
+
+def _app(*health: dict[str, str] | None) -> dict[str, Any]:
+    resources: list[dict[str, Any]] = [{"group": "apps", "kind": "Deployment", "name": "other"}]
+    for i, h in enumerate(health):
+        entry: dict[str, Any] = {"group": "argoproj.io", "kind": "Rollout", "name": f"shop-{i}"}
+        if h is not None:
+            entry["health"] = h
+        resources.append(entry)
+    return {"status": {"resources": resources}}
+
+
+def test_rollout_state_reads_step_weight_and_promotion() -> None:
+    paused = deploy_model.rollout_state(
+        _rollout(1, "Paused", message="CanaryPauseStep", canary={"weights": {"canary": {"weight": 20}}})
+    )
+    assert (paused.step_index, paused.steps, paused.weight, paused.done) == (1, 4, 20, False)
+    assert paused.describe() == "shop-web: Paused at step 1/4, weight 20% (CanaryPauseStep)"
+    done = deploy_model.rollout_state(_rollout(4, "Healthy", stableRS="a", currentPodHash="a"))
+    assert done.done and done.describe() == "shop-web: Healthy at step 4/4"
+    # Healthy but not promoted (the stable ReplicaSet is another one) is not done.
+    assert not deploy_model.rollout_state(_rollout(2, "Healthy", stableRS="a", currentPodHash="b")).done
+
+
+def test_the_hubs_health_message_gives_step_and_weight_and_keeps_the_abort_readable() -> None:
+    run = 'Metric "step-2-error-rate" assessed Failed due to failed (1) > failureLimit (0)'
+    aborted = (
+        "RolloutAborted: Rollout aborted update to revision 3: Step-based analysis phase error/failed: "
+        f"{run} [canary step 5/6, weight 0%]"
+    )
+    states = deploy_model.rollout_states(
+        _app(
+            {"status": "Suspended", "message": "CanaryPauseStep [canary step 1/6, weight 10%]"},
+            {"status": "Degraded", "message": aborted},
+            {"status": "Progressing", "message": "[canary step 2/6]"},
+            {"status": "Healthy", "message": "[canary step 6/6, weight 100%]"},
+        )
+    )
+    assert states is not None
+    paused, failed, analysing, promoted = states
+    assert (paused.phase, paused.message, paused.step_index, paused.steps, paused.weight) == (
+        "Paused",
+        "CanaryPauseStep",
+        1,
+        6,
+        10,
+    )
+    assert failed.aborted and failed.step_index == 5 and failed.failure is not None
+    assert (failed.failure.step, failed.failure.metric, failed.failure.why) == (
+        2,
+        "error-rate",
+        "failed (1) > failureLimit (0)",
+    )
+    assert (analysing.message, analysing.step_index, analysing.weight) == ("", 2, None)
+    assert promoted.done and promoted.describe() == "shop-3: Healthy at step 6/6"
+
+
+def test_a_message_without_the_canary_part_is_kept_whole() -> None:
+    read = deploy_model.read_health_message("Rollout is paused [not ours]")
+    assert read == deploy_model.HealthMessage("Rollout is paused [not ours]")
+
+
+def test_rollouts_without_persisted_health_are_unknown() -> None:
+    assert deploy_model.rollout_states(_app(None)) is None
+    states = deploy_model.rollout_states(
+        _app({"status": "Degraded", "message": "RolloutAborted: Rollout aborted update"})
+    )
+    assert states is not None
+    (aborted,) = states
+    assert aborted.aborted and aborted.describe().startswith("shop-0: canary aborted")
+
+
+def test_rollout_state_fields_exist_in_the_pinned_rollouts_crd() -> None:
+    """The fields rollout_state (and the hub's health check) read are in the Rollout CRD the
+    pinned argo-rollouts chart installs (../shared/crds/argo-rollouts/rollouts.argoproj.io.yaml)."""
+    import yaml
+
+    from tests.conftest import SHARED
+
+    path = SHARED / "crds" / "argo-rollouts" / "rollouts.argoproj.io.yaml"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (CI always has ../shared)")
+    crd = yaml.safe_load(path.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    status = schema["status"]["properties"]
+    assert {"phase", "message", "abort", "currentStepIndex", "stableRS", "currentPodHash"} <= set(status)
+    assert "weight" in status["canary"]["properties"]["weights"]["properties"]["canary"]["properties"]
+    assert "steps" in schema["spec"]["properties"]["strategy"]["properties"]["canary"]["properties"]

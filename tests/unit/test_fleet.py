@@ -17,7 +17,6 @@ from rich.console import Console
 
 from infra import cli, fleet, naming
 from infra.deploy_model import ExitCode
-from infra.rollout_status import Canary, application_canaries, canary_status
 from tests.unit.test_deploy_fakehub import (
     NEW_TAG,
     OLD_TAG,
@@ -155,15 +154,28 @@ def test_the_canary_step_is_shown_when_a_rollout_exists(h: Harness) -> None:
             "group": "argoproj.io",
             "kind": "Rollout",
             "name": "shop-web",
-            "health": {"status": "Suspended", "message": "CanaryPauseStep"},
+            # As the hub's Rollout health check writes it (infra/manifests/rollout_health.py).
+            "health": {"status": "Suspended", "message": "CanaryPauseStep [canary step 1/6, weight 10%]"},
         }
     ]
     code, output = run(h, "--json")
     assert code == ExitCode.OK
     (row,) = [r for r in rows(output) if (r["stack"], r["region"]) == ("prod", region)]
-    assert row["canary"] == ["shop-web: Paused: CanaryPauseStep"]
+    assert row["canary"] == ["shop-web: Paused at step 1/6, weight 10% (CanaryPauseStep)"]
     _, text = run(h)
-    assert "shop-web: Paused: CanaryPauseStep" in text
+    assert "shop-web: Paused at step 1/6, weight 10% (CanaryPauseStep)" in " ".join(text.split())
+
+
+def test_without_persisted_rollout_health_a_suspended_application_reads_paused(h: Harness) -> None:
+    seed_all_regions(h)
+    region = h.prod_config.region_names[0]
+    app = h.prod.apps[h.prod.app_name(region)]
+    app["status"]["health"] = {"status": "Suspended"}
+    app["status"]["resources"] = [{"group": "argoproj.io", "kind": "Rollout", "name": "shop-web"}]
+    code, output = run(h, "--json")
+    assert code == ExitCode.OK
+    (row,) = [r for r in rows(output) if (r["stack"], r["region"]) == ("prod", region)]
+    assert row["canary"] == ["paused (a Rollout is Suspended)"]
 
 
 def test_the_cli_runs_the_fleet_view(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,96 +196,3 @@ def test_a_bad_stack_is_a_usage_error() -> None:
     out = io.StringIO()
     assert fleet.run(stack="nosuch", console=Console(file=out)) == ExitCode.USAGE
     assert "Pulumi.<stack>.yaml" in " ".join(out.getvalue().split()) or "nosuch" in out.getvalue()
-
-
-# --------------------------------------------------------------------------------------------
-# The Rollout reading shared with the deploy (infra/rollout_status.py)
-# --------------------------------------------------------------------------------------------
-
-
-def rollout(index: int | None, phase: str, *, abort: bool = False, **status: Any) -> dict[str, Any]:
-    steps = [{"setWeight": 20}, {"pause": {"duration": "5m"}}, {"setWeight": 50}, {"pause": {}}]
-    body: dict[str, Any] = {"phase": phase, **status}
-    if index is not None:
-        body["currentStepIndex"] = index
-    if abort:
-        body["abort"] = True
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": "shop-web"},
-        "spec": {"strategy": {"canary": {"steps": steps}}},
-        "status": body,
-    }
-
-
-def test_canary_status_reads_step_weight_and_promotion() -> None:
-    paused = canary_status(
-        rollout(1, "Paused", message="CanaryPauseStep", canary={"weights": {"canary": {"weight": 20}}})
-    )
-    assert (paused.step, paused.steps, paused.weight, paused.promoted) == (1, 4, 20, False)
-    assert paused.describe() == "shop-web: step 2/4 (20%), Paused: CanaryPauseStep"
-    done = canary_status(rollout(4, "Healthy"))
-    assert done.promoted and done.describe() == "shop-web: promoted (4/4), Healthy"
-    # Healthy but steps left (a fresh status) is not promoted.
-    assert not canary_status(rollout(2, "Healthy")).promoted
-
-
-def test_canary_status_names_the_failed_analysis_of_an_aborted_rollout() -> None:
-    aborted = canary_status(
-        rollout(
-            2,
-            "Degraded",
-            abort=True,
-            message="RolloutAborted: Rollout aborted update to revision 3",
-            canary={
-                "currentStepAnalysisRunStatus": {
-                    "name": "shop-web-7f9-3-2",
-                    "status": "Failed",
-                    "message": 'Metric "error-rate" assessed Failed due to failed (1) > failureLimit (0)',
-                }
-            },
-        )
-    )
-    assert aborted.aborted and not aborted.promoted
-    assert aborted.describe().startswith("shop-web: ABORTED at step 3/4: shop-web-7f9-3-2 Failed: Metric")
-
-
-def test_canary_status_fields_exist_in_the_pinned_rollouts_crd() -> None:
-    """The fields canary_status reads are in the Rollout CRD the pinned argo-rollouts chart
-    installs (../shared/crds/argo-rollouts/rollouts.argoproj.io.yaml)."""
-    import yaml
-
-    from tests.conftest import SHARED
-
-    path = SHARED / "crds" / "argo-rollouts" / "rollouts.argoproj.io.yaml"
-    if not path.exists():
-        pytest.skip(f"{path} is absent (CI always has ../shared)")
-    crd = yaml.safe_load(path.read_text())
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
-    status = schema["status"]["properties"]
-    assert {"phase", "message", "abort", "currentStepIndex"} <= set(status)
-    assert "weight" in status["canary"]["properties"]["weights"]["properties"]["canary"]["properties"]
-    run = status["canary"]["properties"]["currentStepAnalysisRunStatus"]["properties"]
-    assert {"name", "status", "message"} <= set(run)
-    assert "steps" in schema["spec"]["properties"]["strategy"]["properties"]["canary"]["properties"]
-
-
-def test_application_canaries_without_persisted_health_are_unknown() -> None:
-    app = {"status": {"resources": [{"group": "argoproj.io", "kind": "Rollout", "name": "shop-web"}]}}
-    assert application_canaries(app) == (Canary("shop-web", "Unknown"),)
-    degraded = {
-        "status": {
-            "resources": [
-                {
-                    "group": "argoproj.io",
-                    "kind": "Rollout",
-                    "name": "shop-web",
-                    "health": {"status": "Degraded", "message": "RolloutAborted: Rollout aborted update"},
-                },
-                {"group": "apps", "kind": "Deployment", "name": "other"},
-            ]
-        }
-    }
-    (canary,) = application_canaries(degraded)
-    assert canary.aborted and canary.describe().startswith("shop-web: ABORTED")
