@@ -96,6 +96,22 @@ STATE_LOCATIONS = (
 # ---------------------------------------------------------------------------------------------
 
 
+def aws_profile(stack: str) -> str:
+    """The AWS CLI profile the runbook's commands for ``stack`` run as: the profile named after the
+    stack (docs/dr.md, prerequisites), signed in as its ``clusterAdminRoleArn``. The stack file has
+    no profile key: the program's providers take the caller's credentials."""
+    return stack
+
+
+def as_profile(stack: str, command: str) -> str:
+    """``command`` run as ``stack``'s profile (``AWS_PROFILE=<profile> command``): pulumi, its AWS
+    provider and the ``aws eks get-token`` of a kubeconfig all read ``AWS_PROFILE``, unless AWS
+    credentials are set in the environment, which win (AWS CLI docs, configure envvars:
+    https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-envvars.html); the
+    prerequisites unset those."""
+    return f"AWS_PROFILE={shlex.quote(aws_profile(stack))} {command}"
+
+
 def freeze_variable(stack: str) -> str:
     """The repository variable that freezes ``stack``'s automation: ``PLATFORM_FREEZE_<STACK>``.
 
@@ -189,7 +205,7 @@ class Kubeconfig:
     def command(self) -> str:
         return (
             f"aws eks update-kubeconfig --name {self.cluster} --region {self.region} "
-            f"--alias {self.cluster} --profile {self.profile}"
+            f"--alias {self.cluster} --profile {shlex.quote(self.profile)}"
         )
 
 
@@ -215,7 +231,11 @@ class ListApplications:
     context: str
 
     def command(self) -> str:
-        return f"kubectl --context {self.context} -n {naming.ARGOCD_NAMESPACE} get applications"
+        # The context's user runs `aws eks get-token` with AWS_PROFILE in its exec env (written by
+        # update-kubeconfig --profile); the prefix says the same for whoever reads the command.
+        return as_profile(
+            self.stack, f"kubectl --context {self.context} -n {naming.ARGOCD_NAMESPACE} get applications"
+        )
 
 
 @dataclass(frozen=True)
@@ -253,8 +273,10 @@ class Refresh:
     def command(self) -> str:
         flags = " --run-program" if self.run_program else ""
         env = f"{DELETE_UNREACHABLE_ENV}=true " if self.delete_unreachable else ""
-        return f"{env}pulumi refresh --stack {self.stack} --yes{flags} \\\n    " + _quote(
-            "--target", self.targets
+        return (
+            f"{env}"
+            + as_profile(self.stack, f"pulumi refresh --stack {self.stack} --yes{flags} \\\n    ")
+            + _quote("--target", self.targets)
         )
 
 
@@ -266,7 +288,7 @@ class Up:
     excludes: tuple[str, ...] = ()
 
     def command(self) -> str:
-        head = f"pulumi up --stack {self.stack} --yes --policy-pack policies"
+        head = as_profile(self.stack, f"pulumi up --stack {self.stack} --yes --policy-pack policies")
         if self.target_dependents:
             head += " --target-dependents"
         rest = [_quote("--target", self.targets)] if self.targets else []
@@ -285,9 +307,9 @@ class StateDelete:
         flags = (" --force" if self.force else "") + (
             " --target-dependents" if self.target_dependents else ""
         )
-        return f"pulumi state delete --stack {self.stack} --yes{flags} \\\n    " + " \\\n    ".join(
-            shlex.quote(u) for u in self.urns
-        )
+        return as_profile(
+            self.stack, f"pulumi state delete --stack {self.stack} --yes{flags} \\\n    "
+        ) + " \\\n    ".join(shlex.quote(u) for u in self.urns)
 
 
 @dataclass(frozen=True)
@@ -295,7 +317,9 @@ class Preview:
     stack: str
 
     def command(self) -> str:
-        return f"pulumi preview --stack {self.stack} --policy-pack policies --expect-no-changes"
+        return as_profile(
+            self.stack, f"pulumi preview --stack {self.stack} --policy-pack policies --expect-no-changes"
+        )
 
 
 @dataclass(frozen=True)
@@ -326,7 +350,7 @@ class AuthorizeConnection:
         return (
             f"# console ({self.region}): Developer Tools > Settings > Connections > {self.name} > "
             "Update pending connection > install or pick the AWS Connector for GitHub > Connect\n"
-            f"aws codeconnections list-connections --profile {self.stack} --region {self.region} "
+            f"aws codeconnections list-connections --profile {aws_profile(self.stack)} --region {self.region} "
             f"--provider-type-filter GitHub --query \"Connections[?ConnectionName=='{self.name}']"
             '.ConnectionStatus" --output text   # expect AVAILABLE'
         )
@@ -792,8 +816,11 @@ def build(
     gh = config.github
     hub_after = new_hub or config.hub_region
     where = _where(config, hub_after)
-    source_profile = "staging" if not config.builds_images else stack
     sources = source_stacks(config)
+    # The image source's profile (staging's): the stack whose deploy reads this one's Applications
+    # is its replica (infra.stackset.deploy_readers), so a replica's source is the stack it reads.
+    image_source = stack if config.builds_images else next(iter(sources), stack)
+    source_profile = aws_profile(image_source)
     steps: list[Step] = [
         Step(
             "Prerequisites",
@@ -801,8 +828,20 @@ def build(
             5,
             (
                 Shell("git checkout main && git pull --ff-only && make plan   # .venv with the platform CLI"),
-                Shell(f"pulumi login && pulumi stack select {stack}"),
-                Shell(f"aws sts get-caller-identity --profile {stack}   # account {config.account_id}"),
+                Shell(
+                    "unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN   # they would win over "
+                    "AWS_PROFILE below"
+                ),
+                Shell(
+                    as_profile(stack, "pulumi login")
+                    + " && "
+                    + as_profile(stack, f"pulumi stack select {stack}")
+                    + "   # a state bucket is read as the stack's profile too"
+                ),
+                Shell(
+                    f"aws sts get-caller-identity --profile {aws_profile(stack)}   # account {config.account_id}, "
+                    f"as {config.cluster_admin_role_arn}"
+                ),
                 Shell(
                     f"aws sts get-caller-identity --profile {source_profile}   # the image source account "
                     "(staging): the backfill and the deploy command's verification read it"
@@ -844,7 +883,8 @@ def build(
                     f"gh run list --repo {gh.slug} --workflow up.yml --status in_progress   # wait for none"
                 ),
                 Shell(
-                    f"pulumi cancel --stack {stack} --yes   # only if a run cut off by the outage still holds the lock"
+                    as_profile(stack, f"pulumi cancel --stack {stack} --yes")
+                    + "   # only if a run cut off by the outage still holds the lock"
                 ),
             ),
             (
@@ -1195,7 +1235,7 @@ def build(
                 steps.append(
                     Step(
                         f"{source}'s hub is in {region} too: run {source}'s own runbook first",
-                        f"an operator workstation with the {source} profile",
+                        f"an operator workstation with the {aws_profile(source)} profile",
                         1,
                         (Shell(own + "   # print it, then follow it to the end"),),
                         (
@@ -1209,7 +1249,7 @@ def build(
             steps.append(
                 Step(
                     f"{source}'s hub admits {stack}'s new hub addresses",
-                    f"an operator workstation with the {source} profile (AWS APIs only), as "
+                    f"an operator workstation with the {aws_profile(source)} profile (AWS APIs only), as "
                     f"{source_plan.config.cluster_admin_role_arn}",
                     _state_minutes(len(hub_urns)) + 5,
                     (Up(source, hub_urns),),
@@ -1294,10 +1334,11 @@ def _health_check_status(config: cfg.StackConfig, region: str) -> str:
     """The shell command printing the Route 53 health check status of ``region``'s name."""
     assert config.traffic is not None
     host = config.traffic.region_host(region)
+    profile = aws_profile(config.stack)
     query = f"HealthChecks[?HealthCheckConfig.FullyQualifiedDomainName=='{host}'].Id"
     return (
         "aws route53 get-health-check-status --profile "
-        f'{config.stack} --health-check-id "$(aws route53 list-health-checks --profile {config.stack} '
+        f'{profile} --health-check-id "$(aws route53 list-health-checks --profile {profile} '
         f'--query "{query}" --output text)" --query "HealthCheckObservations[].StatusReport.Status"'
     )
 
@@ -1407,14 +1448,14 @@ def _traffic_records_removal_steps(
             2,
             (
                 Shell(
-                    f"aws route53 list-resource-record-sets --profile {config.stack} --hosted-zone-id "
+                    f"aws route53 list-resource-record-sets --profile {aws_profile(config.stack)} --hosted-zone-id "
                     f"{t.hosted_zone_id} --output json | jq '{select}' > {batch}"
                 ),
                 # An if, not &&: a region with no record left (ExternalDNS never wrote one) passes
                 # with status 0 instead of stopping the runbook on jq's exit status 1.
                 Shell(
                     f"if jq -e '.Changes | length > 0' {batch} >/dev/null; then aws route53 "
-                    f"change-resource-record-sets --profile {config.stack} --hosted-zone-id {t.hosted_zone_id} "
+                    f"change-resource-record-sets --profile {aws_profile(config.stack)} --hosted-zone-id {t.hosted_zone_id} "
                     f"--change-batch file://{batch}; fi"
                 ),
             ),
@@ -1466,7 +1507,7 @@ def _applications_step(config: cfg.StackConfig, hub: str, where: Mapping[str, st
         where["hub"],
         5,
         (
-            Kubeconfig(config.stack, hub, cluster, config.stack),
+            Kubeconfig(config.stack, hub, cluster, aws_profile(config.stack)),
             ListApplications(config.stack, hub, cluster),
         ),
         (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -142,6 +143,84 @@ def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
     else:
         assert "automated sync" in text
     assert not [c for c in (c for s in book.steps for c in s.commands) if "python" in c]
+
+
+def runbook_cases() -> list[tuple[str, str, str | None, bool]]:
+    """(stack, region, new hub, stays down): the hub rebuilt and moved, a spoke rebuilt and
+    kept out, for each stack of the checkout (regions from its stack file)."""
+    out: list[tuple[str, str, str | None, bool]] = []
+    for s in STACKS:
+        c = plan(s).config
+        out.append((s, c.hub_region, None, False))
+        if c.spoke_regions:
+            out += [
+                (s, c.hub_region, c.spoke_regions[0], False),
+                (s, c.spoke_regions[-1], None, False),
+                (s, c.spoke_regions[-1], None, True),
+            ]
+    return out
+
+
+# A program that acts on AWS, where a command can start: the line's start, after a shell
+# operator or a command substitution, or after an environment assignment.
+_AWS_PROGRAM = re.compile(r"(?:^|&&|\|\||\||;|\$\(|\bthen)\s*((?:[A-Z_]+=\S+\s+)*)(pulumi|aws|kubectl)\s")
+
+
+def _identities(command: str) -> list[tuple[str, str | None]]:
+    """(program, profile) of every pulumi, aws and kubectl call of a printed command: the profile
+    from an ``AWS_PROFILE=`` prefix or the call's ``--profile``; comments left out."""
+    out: list[tuple[str, str | None]] = []
+    for line in command.split("\n"):
+        line = re.sub(r"(^|\s)#.*$", "", line)
+        for match in _AWS_PROGRAM.finditer(line):
+            env = dict(a.split("=", 1) for a in match.group(1).split())
+            rest = re.split(r"&&|\|\||\||;|\)", line[match.end() :], maxsplit=1)[0]
+            flag = re.search(r"--profile\s+(\S+)", rest)
+            out.append((match.group(2), env.get("AWS_PROFILE") or (flag.group(1) if flag else None)))
+    return out
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_every_printed_aws_command_names_the_identity_it_runs_as(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """Each pulumi, aws and kubectl command of the runbook says which AWS identity it runs as:
+    the profile of the stack it acts on (dr.aws_profile; staging's targeted update as staging,
+    the backfill as the image source); a command without one runs as whatever the shell has."""
+    p = plan(stack)
+    book = dr.build(p, region, new_hub=new_hub, stays_down=stays_down)
+    sources = dr.source_stacks(p.config)
+    allowed = {dr.aws_profile(s) for s in (stack, *sources)}
+    seen = 0
+    for action in book.actions:
+        calls = _identities(action.command())
+        for program, profile in calls:
+            assert profile is not None, f"{program} without a profile: {action.command()}"
+            assert profile in allowed, (profile, action.command())
+            if isinstance(action, dr.Refresh | dr.Up | dr.StateDelete | dr.Preview | dr.ListApplications):
+                assert profile == dr.aws_profile(action.stack), action.command()
+        seen += len(calls)
+        if isinstance(action, dr.Backfill):
+            image_source = stack if p.config.builds_images else sources[0]
+            assert action.source_profile == dr.aws_profile(image_source)
+    assert seen
+    # The staging update after a prod hub move or rebuild runs as staging.
+    for action in book.actions:
+        if isinstance(action, dr.Up) and action.stack != stack:
+            assert action.command().startswith(f"AWS_PROFILE={dr.aws_profile(action.stack)} pulumi up")
+
+
+def test_the_identity_parser_sees_a_missing_profile() -> None:
+    assert _identities("pulumi up --stack prod") == [("pulumi", None)]
+    assert _identities("AWS_PROFILE=prod pulumi login && AWS_PROFILE=prod pulumi stack select prod") == [
+        ("pulumi", "prod"),
+        ("pulumi", "prod"),
+    ]
+    assert _identities('aws a --profile x --id "$(aws b --query c)"   # aws d') == [
+        ("aws", "x"),
+        ("aws", None),
+    ]
+    assert _identities("if jq -e x; then aws route53 y --profile p; fi") == [("aws", "p")]
 
 
 def test_a_region_outside_the_stack_or_a_hub_move_from_a_spoke_is_refused() -> None:

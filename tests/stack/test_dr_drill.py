@@ -331,7 +331,10 @@ def test_the_freeze_cancels_queued_and_waiting_runs_and_offers_pulumi_cancel(sta
             assert any(
                 f"--workflow {workflow} --status {status}" in c and "gh run cancel" in c for c in shells
             )
-    assert any(c.startswith(f"pulumi cancel --stack {stack} --yes") for c in shells)
+    assert any(
+        c.startswith(f"AWS_PROFILE={dr.aws_profile(stack)} pulumi cancel --stack {stack} --yes")
+        for c in shells
+    )
 
 
 # --- The drill fails when a step is missing or misordered ---------------------------------------
