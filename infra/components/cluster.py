@@ -260,6 +260,12 @@ class RegionalCluster(pulumi.ComponentResource):
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
             # Workloads get AWS credentials through EKS Pod Identity, which needs no IAM OIDC provider.
             create_oidc_provider=False,
+            # Given (empty), so pulumi-eks never takes the operator's AWS_PROFILE (or aws:profile)
+            # into its own provider's kubeconfig as `--profile` (pulumi/pulumi-eks
+            # nodejs/eks/cluster/cluster.ts createCluster, main 7bf0c1b1: only when this is unset):
+            # a DR update from a workstation would otherwise store a kubeconfig CI cannot use, and
+            # each change of runner would show a diff. Whoever runs `up` is the identity.
+            provider_credential_opts=eks.KubeconfigOptionsArgs(),
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -18,6 +18,7 @@ import pulumi_kubernetes
 
 from infra import config as cfg
 from infra import offline, providers
+from tests.conftest import stack_names
 
 
 def operation(service: str, name: str) -> Any:
@@ -265,6 +266,67 @@ def test_pulumi_eks_options_that_would_add_children_are_refused() -> None:
             assert key in str(exc)
         else:
             raise AssertionError(f"{key}={value!r} was not refused")
+
+
+def pulumi_eks_provider_token_args(
+    inputs: dict[str, Any], name: str, region: str, env: dict[str, str], aws_config: dict[str, str]
+) -> list[str]:
+    """The ``aws`` arguments of the kubeconfig pulumi-eks gives its own provider ``<name>-eks-k8s``.
+
+    pulumi/pulumi-eks nodejs/eks/cluster/cluster.ts (main 7bf0c1b1 = v4.3.0 plus nine
+    dependency-only commits; no 4.4.0 tag in the copy read): ``createCluster`` sets
+    ``args.providerCredentialOpts = { profileName: process.env.AWS_PROFILE }`` when
+    ``AWS_PROFILE`` is set and ``!args.providerCredentialOpts``, then the same from the ``aws:profile``
+    config; ``createCore`` builds the provider's kubeconfig with ``genKubeconfig(true)``, and
+    ``generateKubeconfig`` appends ``--role`` for ``roleArn`` and, with ``includeProfile``,
+    ``--profile`` for ``profileName``. (The component's ``kubeconfig`` output is
+    ``genKubeconfig(false)``, without the profile.) JavaScript truthiness: an absent input is
+    falsy, an empty object is not. ``creationRoleProvider`` is not transcribed."""
+    if inputs.get("creationRoleProvider") is not None:
+        raise NotImplementedError("creationRoleProvider is not transcribed")
+    opts = inputs.get("providerCredentialOpts")
+    if env.get("AWS_PROFILE") and opts is None:
+        opts = {"profileName": env["AWS_PROFILE"]}
+    if aws_config.get("profile") and opts is None:
+        opts = {"profileName": aws_config["profile"]}
+    args = ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"]
+    if opts and opts.get("roleArn"):
+        args += ["--role", opts["roleArn"]]
+    if opts and opts.get("profileName"):
+        args += ["--profile", opts["profileName"]]
+    return args
+
+
+def test_pulumi_eks_keeps_the_operators_profile_out_of_its_providers_kubeconfig() -> None:
+    """pulumi-eks (transcribed in :func:`pulumi_eks_provider_token_args`) writes the running
+    process's ``AWS_PROFILE`` into its provider ``<name>-eks-k8s``'s kubeconfig as ``--profile``
+    unless ``providerCredentialOpts`` is given. The runbook runs ``AWS_PROFILE=<stack> pulumi ...``
+    from a workstation; CI runs with no profile. The program passes an empty
+    ``providerCredentialOpts`` (infra/components/cluster.py), so the provider's kubeconfig is the
+    same whoever runs ``up``: no diff after a DR update, none in the runbook's
+    ``preview --expect-no-changes`` after CI's updates, and no profile CI lacks in the state.
+    The input is the installed pulumi-eks 4.4.0 SDK's (pulumi_eks/cluster.py
+    ``provider_credential_opts``, ``KubeconfigOptionsArgs``)."""
+    import pulumi_eks
+
+    from infra import dr
+
+    assert "provider_credential_opts" in inspect.signature(pulumi_eks.Cluster._internal_init).parameters
+    assert set(inspect.signature(pulumi_eks.KubeconfigOptionsArgs.__init__).parameters) >= {"profile_name"}
+    for stack in stack_names():
+        plan = offline.run(stack)
+        for component in plan.of_type(dr.EKS_COMPONENT):
+            name, region = component.inputs["name"], plan.region_of(component)
+            assert region is not None
+            ci = pulumi_eks_provider_token_args(component.inputs, name, region, {}, {})
+            for env, aws_config in (({"AWS_PROFILE": stack}, {}), ({}, {"profile": stack})):
+                workstation = pulumi_eks_provider_token_args(component.inputs, name, region, env, aws_config)
+                assert workstation == ci, (component.urn, workstation)
+            assert "--profile" not in ci and "--role" not in ci
+            # Without the empty options the workstation's profile lands in the state.
+            unpinned = {k: v for k, v in component.inputs.items() if k != "providerCredentialOpts"}
+            leaked = pulumi_eks_provider_token_args(unpinned, name, region, {"AWS_PROFILE": stack}, {})
+            assert leaked[-2:] == ["--profile", stack]
 
 
 # --- What a lost region's providers do ----------------------------------------------------------
