@@ -1066,7 +1066,19 @@ def build(
         # associations): forgotten first, so the update creates them anew instead of replacing
         # them, which would delete the old ones in the lost region.
         survivors = tuple(u for u in aws_urns if u in after_index)
-        excludes = tuple(u for u in aws_urns if u not in after_index)
+        # `pulumi state delete --target-dependents` also forgets what depends on them in the state
+        # (pulumi/pulumi v3.259.0 pkg/resource/edit/operations.go DeleteResource, dependents from
+        # pkg/resource/graph/dependency_graph.go OnlyDependsOn): the runners' project and webhook
+        # (on the connection) and the runner role's inline policy (account-wide; the update puts it
+        # again: PutRolePolicy overwrites). They are gone from the state after that step, and a
+        # later `pulumi state delete` naming one fails as a whole (pkg/cmd/pulumi/state/io.go
+        # locateStackResource: resourceNotFoundError, before anything is deleted).
+        # The state at that step: the lost cluster's objects already refreshed out of it.
+        in_state = Plan(
+            full.stack, full.config, [r for r in full.resources if r.urn not in k8s_urns], full.outputs
+        )
+        cascade = sorted(graph.closure(set(survivors), graph.dependents(in_state)) - set(survivors))
+        excludes = tuple(u for u in aws_urns if u not in after_index and u not in cascade)
         # No objects on the lost cluster: no refresh at all (a refresh without --target is the
         # whole stack, through the lost region's endpoints).
         drop_objects = (
@@ -1108,7 +1120,14 @@ def build(
                         (
                             f"{len(survivors)} resources of {region} that the program now declares elsewhere "
                             "under the same name: forgotten (state only, --force for protected ones), so the "
-                            "next step creates them where they now belong.",
+                            "next step creates them where they now belong."
+                            + (
+                                f" --target-dependents forgets these {len(cascade)} with them (they depend on "
+                                "them; what the program still declares is created again by the next step):"
+                                if cascade
+                                else ""
+                            ),
+                            *(f"  {_describe(full, full.by_urn()[u])}" for u in cascade),
                         ),
                     )
                 ]
@@ -1156,7 +1175,7 @@ def build(
             hub_move_info = {
                 "newHub": new_hub,
                 "created": [r.urn for r in created] + runner_urns,
-                "deleted": [*survivors, *excludes],
+                "deleted": [*survivors, *cascade, *excludes],
                 "clusterSecrets": sorted(
                     r.name for r in after.of_type("kubernetes:core/v1:Secret") if "cluster" in r.name
                 ),

@@ -373,7 +373,14 @@ class Engine:
         self.changes.append(Change(op, urn, command))
 
     def state_delete(self, urns: Iterable[str], target_dependents: bool, force: bool, command: str) -> None:
-        chosen = {u for u in urns if u in self.state}
+        # Every URN is resolved before anything is deleted; one missing fails the whole command
+        # (pulumi v3.259.0 pkg/cmd/pulumi/state/state_delete.go runStateDeleteResources,
+        # io.go locateStackResource: resourceNotFoundError).
+        urns = list(urns)
+        missing = [u for u in urns if u not in self.state]
+        if missing:
+            raise Refused(f"{command}: not in the state: {missing[:3]}")
+        chosen = set(urns)
         if target_dependents:
             chosen = graph.closure(chosen, self._state_dependents())
         for urn in chosen:
