@@ -11,7 +11,13 @@ from typing import Any
 
 from infra import naming, placeholders, providers, stackset
 from infra.components import hub_readers
-from infra.components.addons import ClusterAddons, ClusterAddonsArgs
+from infra.components.addons import (
+    CLUSTER_ADDONS,
+    AddonIdentities,
+    AddonIdentitiesArgs,
+    ClusterAddons,
+    ClusterAddonsArgs,
+)
 from infra.components.applicationset import ApplicationSet, ApplicationSetArgs
 from infra.components.argocd import ArgoCdHub, ArgoCdHubArgs
 from infra.components.cluster import RegionalCluster, build_clusters, cluster_outputs
@@ -87,8 +93,19 @@ def run(config: StackConfig) -> dict[str, Any]:
     # -- the way in (issue 18): certificates, health checks, web ACLs; their facts go into the
     # cluster Secrets, so they come before Argo CD ----------------------------------------------
     traffic = build_traffic(config, aws, account)
+    # -- the add-ons' AWS identities (issue 17): before any cluster Secret, whose labels let Argo
+    # CD start the add-ons' pods, which get Pod Identity credentials only if their association
+    # exists when they are created ---------------------------------------------------------------
+    identities = AddonIdentities("addon-identities", AddonIdentitiesArgs.from_config(config, clusters))
     argocd = ArgoCdHub(
-        "argocd", ArgoCdHubArgs(config=config, clusters=clusters, iam_provider=account, traffic=traffic)
+        "argocd",
+        ArgoCdHubArgs(
+            config=config,
+            clusters=clusters,
+            iam_provider=account,
+            traffic=traffic,
+            cluster_prerequisites=identities.prerequisites,
+        ),
     )
     ImageUpdater(
         "image-updater",
@@ -97,7 +114,7 @@ def run(config: StackConfig) -> dict[str, Any]:
     applications = ApplicationSet("applications", ApplicationSetArgs.from_config(config, argocd))
     outputs[naming.OUTPUT_ARGOCD] = {**argocd.output, "applicationSet": applications.application_set_name}
     # -- cluster add-ons through GitOps (issue 17) ----------------------------------------------
-    cluster_addons = ClusterAddons("addons", ClusterAddonsArgs.from_config(config, argocd, clusters))
+    cluster_addons = ClusterAddons(CLUSTER_ADDONS, ClusterAddonsArgs.from_config(config, argocd))
     outputs[naming.OUTPUT_ADDONS] = cluster_addons.summary
     # The deploy/verify Roles live in Argo CD's namespace: declared after it.
     github.grant_hub_access(clusters[config.hub_region], argocd.namespace)

@@ -5,7 +5,8 @@ enabled add-on (:mod:`infra.addons` builds both as pure data). The clusters' fac
 ApplicationSets through the cluster Secrets' labels and annotations, which
 :class:`infra.components.argocd.ClusterRegistration` writes. For each add-on that calls AWS,
 :class:`AddonIdentity` is its IAM role and EKS Pod Identity association on each cluster that runs
-it (documents in :mod:`infra.documents.addons_iam`). Argo CD does the rest: nothing here installs
+it (documents in :mod:`infra.documents.addons_iam`); :class:`AddonIdentities` declares them all
+before Argo CD, and each cluster Secret waits for its cluster's. Argo CD does the rest: nothing here installs
 an add-on itself.
 """
 
@@ -24,6 +25,9 @@ from infra import addons, naming
 from infra.components.argocd import ArgoCdHub, Cluster
 from infra.config import StackConfig
 from infra.documents import addons_iam
+
+# The program's ClusterAddons component; AddonIdentities' children were its children before.
+CLUSTER_ADDONS = "addons"
 
 
 @dataclass(frozen=True)
@@ -62,33 +66,44 @@ class AddonIdentityArgs:
 
 
 @dataclass(frozen=True)
+class AddonIdentitiesArgs:
+    """Every Pod Identity role and association of the environment's add-ons (one
+    :class:`AddonIdentityArgs` per cluster and add-on that calls AWS, :func:`infra.addons.identities`),
+    and the clusters they are declared on."""
+
+    clusters: Mapping[str, Cluster]
+    identities: tuple[AddonIdentityArgs, ...]
+
+    @classmethod
+    def from_config(cls, config: StackConfig, clusters: Mapping[str, Cluster]) -> AddonIdentitiesArgs:
+        return cls(
+            clusters=clusters,
+            identities=tuple(
+                AddonIdentityArgs.from_config(config, region, addon)
+                for region, addon in addons.identities(config)
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class ClusterAddonsArgs:
     """What :class:`ClusterAddons` declares, as data computed from the config up front
-    (:meth:`from_config`): the Pod Identity roles, the ApplicationSet manifests, the AppProject
-    before the API server URLs are known, and the plan's per-cluster summary."""
+    (:meth:`from_config`): the ApplicationSet manifests, the AppProject before the API server
+    URLs are known, and the plan's per-cluster summary."""
 
     argocd: ArgoCdHub
-    clusters: Mapping[str, Cluster]
     # The stack's regions in order; ``argocd.servers`` lists their API server URLs in this order.
     region_names: tuple[str, ...]
-    identities: tuple[AddonIdentityArgs, ...]
     application_sets: tuple[Mapping[str, Any], ...]
     project: addons.ProjectSpec
     # {region: {add-on: chart version}} (infra.addons.plan_summary).
     summary: Mapping[str, Mapping[str, str]]
 
     @classmethod
-    def from_config(
-        cls, config: StackConfig, argocd: ArgoCdHub, clusters: Mapping[str, Cluster]
-    ) -> ClusterAddonsArgs:
+    def from_config(cls, config: StackConfig, argocd: ArgoCdHub) -> ClusterAddonsArgs:
         return cls(
             argocd=argocd,
-            clusters=clusters,
             region_names=config.region_names,
-            identities=tuple(
-                AddonIdentityArgs.from_config(config, region, addon)
-                for region, addon in addons.identities(config)
-            ),
             application_sets=tuple(addons.application_sets(config)),
             project=addons.project_spec(config),
             summary=addons.plan_summary(config),
@@ -108,6 +123,7 @@ class AddonIdentity(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:addons:AddonIdentity", name, None, opts)
+        self.region = args.region
         child = pulumi.ResourceOptions(parent=self, provider=cluster.aws_provider)
         self.role = aws.iam.Role(
             name,
@@ -136,6 +152,50 @@ class AddonIdentity(pulumi.ComponentResource):
         self.register_outputs({"roleArn": self.role.arn})
 
 
+class AddonIdentities(pulumi.ComponentResource):
+    """Every add-on's AWS identity on every cluster that runs it, declared before Argo CD learns
+    of any cluster.
+
+    EKS Pod Identity gives a pod credentials only if its association exists when the pod is
+    created: "When Amazon EKS starts a new pod that uses a service account with an EKS Pod Identity
+    association, the cluster adds" the credential variables and token volume to the pod's manifest
+    (EKS user guide, https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html;
+    tests/contracts/test_pod_identity_chain.py); a pod created earlier runs without them until it
+    is recreated. Argo CD starts an add-on's pods on a cluster as soon as that cluster's Secret
+    carries the add-on's label, so :attr:`prerequisites` (per region: the associations and the
+    Pod Identity agent) go into
+    :class:`infra.components.argocd.ArgoCdHubArgs`, and each cluster Secret waits for them.
+    """
+
+    def __init__(
+        self, name: str, args: AddonIdentitiesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("platform:addons:AddonIdentities", name, None, opts)
+        # These were ClusterAddons' children until the Secret had to wait for them: the alias
+        # keeps their URNs, so existing stacks keep their roles and associations.
+        moved = pulumi.ResourceOptions(
+            parent=self,
+            aliases=[pulumi.Alias(parent=pulumi.create_urn(CLUSTER_ADDONS, "platform:addons:ClusterAddons"))],
+        )
+        self.identities = {
+            f"{identity.addon}-{identity.region}": AddonIdentity(
+                f"{identity.addon}-{identity.region}",
+                identity,
+                args.clusters[identity.region],
+                opts=moved,
+            )
+            for identity in args.identities
+        }
+        self.prerequisites: dict[str, tuple[pulumi.Resource, ...]] = {
+            region: (
+                cluster.pod_identity_agent,
+                *(i.association for i in self.identities.values() if i.region == region),
+            )
+            for region, cluster in args.clusters.items()
+        }
+        self.register_outputs({"roles": {key: i.role.arn for key, i in self.identities.items()}})
+
+
 class ClusterAddons(pulumi.ComponentResource):
     """The add-on ApplicationSets of one environment, on its hub."""
 
@@ -144,26 +204,14 @@ class ClusterAddons(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:addons:ClusterAddons", name, None, opts)
         argocd = args.argocd
-        # Each add-on that calls AWS: its role and Pod Identity association on each cluster that
-        # runs it, before Argo CD can start its pods (a pod started before its association gets
-        # no AWS credentials until it restarts).
-        self.identities = {
-            f"{identity.addon}-{identity.region}": AddonIdentity(
-                f"{identity.addon}-{identity.region}",
-                identity,
-                args.clusters[identity.region],
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for identity in args.identities
-        }
-        # The CRDs come with the argo-cd release; a cluster is selected only once its Secret
-        # (and with it the hub's access to it) exists.
+        # The CRDs come with the argo-cd release; a cluster is selected only once its Secret exists,
+        # and that Secret waits for the hub's access to the cluster and for the cluster's add-on
+        # Pod Identity associations (AddonIdentities, before ArgoCdHub).
         registrations = [r.secret for r in argocd.registrations.values()]
-        associations = [i.association for i in self.identities.values()]
         on_hub = pulumi.ResourceOptions(
             parent=self,
             provider=argocd.k8s_provider,
-            depends_on=[argocd.release, *registrations, *associations],
+            depends_on=[argocd.release, *registrations],
         )
         self.application_set_names: list[str] = []
         self.project: k8s.apiextensions.CustomResource | None = None

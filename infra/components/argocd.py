@@ -80,6 +80,9 @@ class ClusterRegistrationArgs:
     namespace: k8s.core.v1.Namespace
     # This region's certificate, health check and web ACL (platform:traffic); None without it.
     traffic: RegionTraffic | None = None
+    # What must exist on the cluster before Argo CD may start pods there: its add-ons' Pod Identity
+    # associations and the Pod Identity agent (infra.components.addons.AddonIdentities).
+    prerequisites: tuple[pulumi.Resource, ...] = ()
 
 
 class ClusterRegistration(pulumi.ComponentResource):
@@ -153,7 +156,12 @@ class ClusterRegistration(pulumi.ComponentResource):
                 parent=self,
                 provider=args.hub_k8s_provider,
                 # Argo CD starts using a cluster as soon as its Secret appears: grant access first.
-                depends_on=[args.namespace, self.access_policy],
+                # Its labels switch the add-ons on, and EKS Pod Identity gives a pod credentials
+                # only if the association exists when the pod is created ("When Amazon EKS starts
+                # a new pod that uses a service account with an EKS Pod Identity association, the
+                # cluster adds" the credential variables, EKS user guide pod-id-how-it-works): the
+                # add-ons' associations and the agent come first too.
+                depends_on=[args.namespace, self.access_policy, *args.prerequisites],
             ),
         )
         self.server = cluster.endpoint
@@ -175,6 +183,9 @@ class ArgoCdHubArgs:
     # Each region's traffic facts (infra.components.traffic.build_traffic); empty without
     # platform:traffic. They go into the cluster Secrets' annotations.
     traffic: Mapping[str, RegionTraffic] | None = None
+    # Per region, what its cluster Secret waits for (AddonIdentities.prerequisites: the add-ons'
+    # Pod Identity associations and the agent); empty without add-ons that call AWS.
+    cluster_prerequisites: Mapping[str, tuple[pulumi.Resource, ...]] | None = None
 
 
 class ArgoCdHub(pulumi.ComponentResource):
@@ -273,6 +284,7 @@ class ArgoCdHub(pulumi.ComponentResource):
                     hub_k8s_provider=hub.k8s_provider,
                     namespace=self.namespace,
                     traffic=(args.traffic or {}).get(region),
+                    prerequisites=tuple((args.cluster_prerequisites or {}).get(region, ())),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -60,6 +60,18 @@ EKS_POD_IDENTITY_ENV: Mapping[str, str] = {
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
+def pod_identity_admission(
+    namespace: str, service_account: str, associations: Iterable[tuple[str, str]]
+) -> dict[str, str]:
+    """The Pod Identity variables a pod of ``namespace``/``service_account`` gets when it is
+    created, ``associations`` being the (namespace, service account) pairs associated at that
+    moment (same guide, same section: "When Amazon EKS starts a new pod that uses a service account
+    with an EKS Pod Identity association, the cluster adds the following content to the Pod
+    manifest"). Only a new pod gets them: one created before its association has none, and its
+    SDK's default chain finds no Pod Identity credentials until the pod is recreated."""
+    return dict(EKS_POD_IDENTITY_ENV) if (namespace, service_account) in set(associations) else {}
+
+
 def aws_sdk_go_v2_default_chain(env: Mapping[str, str]) -> str:
     """The credential source the AWS SDK for Go v2's default chain picks in a container with
     environment ``env`` and no shared config or credentials file (none is mounted).

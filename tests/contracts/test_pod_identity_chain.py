@@ -105,3 +105,37 @@ def test_a_role_arn_would_be_a_chained_assume_role_that_the_trust_refuses() -> N
     assert not [s for s in doc["Statement"] if "AWS" in s["Principal"]]
     # The pure function cannot produce the chained shape.
     assert "roleARN" not in m.cluster_config("c", "Q0EK")["awsAuthConfig"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_addon_pods_are_created_after_their_pod_identity_association(stack: str) -> None:
+    """awsdocs/amazon-eks-user-guide service-accounts.adoc, [[pod-id-agent-pod]] (EKS user guide
+    https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html): "When Amazon EKS
+    starts a new pod that uses a service account with an EKS Pod Identity association, the
+    cluster adds" the credential variables: credentials are injected at pod creation.
+
+    Argo CD creates an add-on's pods on a cluster once that cluster's Secret selects the add-on,
+    so what exists then is what the Secret depends on (Pulumi creates a resource only after its
+    dependencies). Every add-on that calls AWS, on every cluster that runs it, is admitted with
+    the variables, on every stack."""
+    from infra import addons, offline
+    from tests.contracts import addon_rules
+    from tests.stack.test_addons_stack import depends_on
+
+    assert addon_rules.pod_identity_admission("ns", "sa", []) == {}
+    config = load_stack_file(stack)
+    plan = offline.run(stack)
+    associations = plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    for region in config.region_names:
+        secret = plan.one("kubernetes:core/v1:Secret", f"argocd-cluster-{region}")
+        before = depends_on(plan, secret)
+        existing = [
+            (a.inputs["namespace"], a.inputs["serviceAccount"])
+            for a in associations
+            if a.urn in before and str(plan.region_of(a)) == region
+        ]
+        for r, addon in addons.identities(config):
+            if r == region:
+                assert addon.service_account is not None
+                env = addon_rules.pod_identity_admission(addon.namespace, addon.service_account, existing)
+                assert addon_rules.aws_sdk_go_v2_default_chain(env) == "container", (region, addon.name)

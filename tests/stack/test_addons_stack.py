@@ -89,6 +89,53 @@ def test_each_addon_that_calls_aws_has_its_role_and_association_on_each_of_its_c
         assert association.inputs["roleArn"].endswith(f":role/{role.inputs['name']}")
 
 
+def depends_on(p: offline.Plan, resource: offline.Resource) -> set[str]:
+    """Every URN ``resource`` waits for, directly or through what it waits for."""
+    index, seen, todo = p.by_urn(), set(), list(resource.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn not in seen:
+            seen.add(urn)
+            todo += index[urn].dependencies if urn in index else []
+    return seen
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_cluster_secret_waits_for_its_clusters_pod_identity_associations_and_agent(stack: str) -> None:
+    """Argo CD starts an add-on's pods on a cluster once that cluster's Secret carries the
+    add-on's label, and EKS Pod Identity gives a pod credentials only if its association exists
+    when the pod is created (tests/contracts/test_pod_identity_chain.py): each region's Secret
+    (a new or rebuilt region's too) depends on the association of every add-on with a role that
+    the region runs, and on that cluster's eks-pod-identity-agent add-on."""
+    config = cfg.load_stack_file(stack)
+    p = run(stack)
+    associations = {
+        (str(p.region_of(r)), r.inputs["namespace"], r.inputs["serviceAccount"]): r.urn
+        for r in p.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    }
+    agents = {
+        str(p.region_of(r)): r.urn
+        for r in p.of_type("aws:eks/addon:Addon")
+        if r.inputs.get("addonName") == "eks-pod-identity-agent"
+    }
+    expected = addons.identities(config)
+    assert expected, f"{stack} runs no add-on that calls AWS"
+    for region in config.region_names:
+        secret = p.one("kubernetes:core/v1:Secret", f"argocd-cluster-{region}")
+        waits = depends_on(p, secret)
+        assert agents[region] in waits, region
+        for r, addon in expected:
+            if r == region:
+                assert associations[(region, addon.namespace, addon.service_account)] in waits, (
+                    region,
+                    addon.name,
+                )
+        # Another region's associations are not on this Secret's path (a region's rebuild must
+        # not wait for the others').
+        others = {u for (r, _, _), u in associations.items() if r != region}
+        assert not (others & set(secret.dependencies)), region
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_pulumi_leaves_the_desired_size_to_the_cluster_autoscaler_where_it_runs(stack: str) -> None:
     config = cfg.load_stack_file(stack)

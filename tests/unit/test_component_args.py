@@ -19,6 +19,7 @@ from tests.conftest import stack_names
 
 ARGS = (
     addons_component.ClusterAddonsArgs,
+    addons_component.AddonIdentitiesArgs,
     addons_component.AddonIdentityArgs,
     applicationset.ApplicationSetArgs,
 )
@@ -36,15 +37,16 @@ def test_args_are_frozen_and_never_the_whole_config(args: type[Any]) -> None:
 def test_from_config_carries_what_the_pure_functions_say(stack: str) -> None:
     config = load_stack_file(stack)
     hub: Any = object()  # from_config only stores the hub and the clusters
-    a = addons_component.ClusterAddonsArgs.from_config(config, hub, {})
+    a = addons_component.ClusterAddonsArgs.from_config(config, hub)
     assert list(a.application_sets) == addons.application_sets(config)
     assert a.summary == addons.plan_summary(config)
     servers = {r: f"https://{r}.example" for r in config.region_names}
     assert a.project.manifest(servers) == addons.addons_project(config, servers)
-    assert [(i.region, i.addon) for i in a.identities] == [
+    ids = addons_component.AddonIdentitiesArgs.from_config(config, {})
+    assert [(i.region, i.addon) for i in ids.identities] == [
         (region, addon.name) for region, addon in addons.identities(config)
     ]
-    for identity in a.identities:
+    for identity in ids.identities:
         addon = addons.CATALOG[identity.addon]
         assert addon.policy is not None
         assert identity.policy == addon.policy(config, identity.region)
