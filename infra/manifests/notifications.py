@@ -5,7 +5,8 @@ Two recipients, both optional (``platform:notifications``):
 
 * ``github`` (``githubApp``, only for a stack that syncs by itself: staging): every automatic
   sync becomes a GitHub deployment ``<env>/<region>`` with statuses ``in_progress``, then
-  ``success`` (Succeeded and Healthy) or ``failure`` (sync Failed/Error, or Degraded). Prod's
+  ``success`` (Succeeded for the current revision and Healthy again after it:
+  :data:`SUCCEEDED_WHEN`) or ``failure`` (sync Failed/Error, or Degraded). Prod's
   deploys are recorded by ``platform deploy`` itself (infra/release_records.py);
 * ``chat`` (``chatWebhookSecret``): a JSON ``{"text": ...}`` POST for a failed sync or Degraded
   health (an aborted canary makes its Rollout, hence its Application, Degraded: argo-cd v3.4.4
@@ -64,6 +65,31 @@ TEMPLATE_DEGRADED = "release-degraded"
 # Once per sync operation (see the module docstring).
 ONCE_PER_SYNC = "app.status.operationState?.startedAt"
 
+# Success: the last operation Succeeded, it synced the revision Argo CD compares with now (not an
+# older one) and left the Application Synced, and health *became* Healthy at or after the
+# operation started. Healthy alone is not enough: Argo CD persists the operation's Succeeded
+# right after applying (the last sync wave's health is not awaited) and the Application's health
+# is still the one from before the new pods (argo-cd issue #9070). The catalog's on-deployed
+# (argo-cd v3.4.4 notifications_catalog/triggers/on-deployed.yaml) compares
+# app.status.health.lastTransitionTime (set by controller/appcontroller.go persistAppStatus
+# only when the health status changes) with the operation, but its last clause
+# (`... or lastTransitionTime.Before(startedAt)`, argo-cd #22204 for syncs that change no health)
+# fires on exactly that pre-sync Healthy (argo-cd #22203). A release here always changes the
+# image, so the workload goes Progressing (or Suspended at a canary pause) and back. The guards
+# (`!= nil`) keep time.Parse (util/notification/expression/time/time.go: RFC 3339 or panic)
+# off missing fields; a failed evaluation is "not triggered" anyway
+# (notifications-engine pkg/triggers/service.go Run).
+SUCCEEDED_WHEN = (
+    "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded']"
+    " and app.status.operationState.syncResult != nil"
+    " and app.status.operationState.syncResult.revision == app.status.sync.revision"
+    " and app.status.sync.status == 'Synced'"
+    " and app.status.health.status == 'Healthy'"
+    " and app.status.health.lastTransitionTime != nil"
+    " and !time.Parse(app.status.health.lastTransitionTime)"
+    ".Before(time.Parse(app.status.operationState.startedAt))"
+)
+
 _TAG = '{{range .app.spec.source.helm.parameters}}{{if eq .name "image.tag"}}{{.value}}{{end}}{{end}}'
 _ENVIRONMENT = (
     f'{{{{index .app.metadata.labels "{naming.LABEL_ENVIRONMENT}"}}}}/'
@@ -95,8 +121,8 @@ def triggers() -> dict[str, str]:
             f"{started} in ['Running']", "A sync of the release is running", TEMPLATE_RUNNING
         ),
         f"trigger.{TRIGGER_SUCCEEDED}": trigger(
-            f"{started} in ['Succeeded'] and app.status.health.status == 'Healthy'",
-            "The release synced and is Healthy",
+            SUCCEEDED_WHEN,
+            "The release synced and became Healthy after its sync started",
             TEMPLATE_SUCCEEDED,
         ),
         f"trigger.{TRIGGER_FAILED}": trigger(

@@ -4,7 +4,10 @@ Sources: GitHub REST API 2022-11-28 (https://docs.github.com/en/rest/deployments
 https://docs.github.com/en/rest/deployments/statuses); GitHub Actions token permissions
 (https://docs.github.com/en/actions/security-for-github-actions/security-guides/automatic-token-authentication);
 argoproj/notifications-engine at 1dbe3de712f8 (the version argo-cd v3.4.4's go.mod pins):
-pkg/services/github.go, pkg/api/config.go; argo-cd v3.4.4 notifications_catalog/triggers/.
+pkg/services/github.go, pkg/api/config.go, pkg/triggers/service.go; argo-cd v3.4.4
+notifications_catalog/triggers/, controller/appcontroller.go, controller/sync.go,
+util/notification/expression/; argo-cd issues #9070 and #22203 (the on-deployed trigger's false
+success). Trigger conditions are evaluated by tests/contracts/notifications_expr.py.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 import yaml
 
 from infra import release_records
 from infra.config import PROJECT_ROOT
 from infra.manifests import notifications as n
+from tests.contracts.notifications_expr import ExprError, evaluate, triggered
 
 
 class RecordingApi(release_records.GitHubApi):
@@ -118,3 +123,84 @@ def test_the_catalog_triggers_fire_on_the_operation_phase_and_health() -> None:
     conditions = " ".join(yaml.safe_load(t)[0]["when"] for t in n.triggers().values())
     for phrase in ("in ['Running']", "in ['Succeeded']", "in ['Error', 'Failed']", "== 'Degraded'"):
         assert phrase in conditions
+
+
+# argo-cd v3.4.4 notifications_catalog/triggers/on-deployed.yaml `when`, verbatim.
+CATALOG_ON_DEPLOYED_V3_4_4 = (
+    "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and "
+    "app.status.health.status == 'Healthy' and "
+    "(!time.Parse(app.status.health.lastTransitionTime).Add(1 * time.Minute)"
+    ".Before(time.Parse(app.status.operationState.finishedAt)) or "
+    "time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.startedAt)))"
+)
+REVISION, OLDER = "a" * 40, "b" * 40
+
+
+def application(
+    *,
+    health_since: str | None,
+    phase: str = "Succeeded",
+    synced: str = REVISION,
+    current: str = REVISION,
+    sync_status: str = "Synced",
+) -> dict[str, Any]:
+    """An Application's status as the controller persists it: the operation started at 10:00:00
+    and finished at 10:00:05 (applied; the last wave's health is not awaited)."""
+    health: dict[str, Any] = {"status": "Healthy"}
+    if health_since is not None:
+        health["lastTransitionTime"] = health_since
+    return {
+        "status": {
+            "operationState": {
+                "phase": phase,
+                "startedAt": "2026-12-01T10:00:00Z",
+                "finishedAt": "2026-12-01T10:00:05Z",
+                "syncResult": {"revision": synced},
+            },
+            "sync": {"status": sync_status, "revision": current},
+            "health": health,
+        }
+    }
+
+
+def succeeded_when() -> str:
+    (condition,) = yaml.safe_load(n.triggers()[f"trigger.{n.TRIGGER_SUCCEEDED}"])
+    assert condition["when"] == n.SUCCEEDED_WHEN
+    return str(condition["when"])
+
+
+def test_the_catalogs_on_deployed_fires_on_the_healthy_of_before_the_sync_and_ours_does_not() -> None:
+    """argo-cd v3.4.4 notifications_catalog/triggers/on-deployed.yaml: its last clause
+    (``lastTransitionTime.Before(startedAt)``, added by argo-cd PR #22204 for syncs that change no
+    health) is true when health has not changed since before the sync, i.e. the old pods'
+    Healthy (argo-cd issues #9070, #22203). controller/appcontroller.go persistAppStatus (v3.4.4)
+    sets status.health.lastTransitionTime only when the health status changes."""
+    before = application(health_since="2026-12-01T09:00:00Z")  # Healthy since the last release
+    assert triggered(CATALOG_ON_DEPLOYED_V3_4_4, before)
+    assert not triggered(succeeded_when(), before)
+    # The new pods: Progressing at 10:00:06, Healthy again at 10:02:00.
+    after = application(health_since="2026-12-01T10:02:00Z")
+    assert triggered(succeeded_when(), after)
+    # Healthy again exactly when the operation started still counts (not Before).
+    assert triggered(succeeded_when(), application(health_since="2026-12-01T10:00:00Z"))
+
+
+def test_success_needs_the_operation_of_the_revision_argo_cd_compares_with_now() -> None:
+    """argo-cd v3.4.4 controller/sync.go SyncAppState: operationState.syncResult.revision is the
+    commit the operation synced; status.sync.revision the one Argo CD compares with now."""
+    assert not triggered(succeeded_when(), application(health_since="2026-12-01T10:02:00Z", synced=OLDER))
+    assert not triggered(
+        succeeded_when(), application(health_since="2026-12-01T10:02:00Z", sync_status="OutOfSync")
+    )
+    assert not triggered(succeeded_when(), application(health_since="2026-12-01T10:02:00Z", phase="Running"))
+
+
+def test_a_missing_transition_time_or_operation_is_not_a_success_and_not_an_error() -> None:
+    """argo-cd v3.4.4 util/notification/expression/time/time.go: Parse panics on anything but
+    RFC 3339; notifications-engine pkg/triggers/service.go Run: an evaluation error is "not
+    triggered". The condition guards each field so it evaluates to false instead."""
+    assert evaluate(succeeded_when(), application(health_since=None)) is False
+    assert evaluate(succeeded_when(), {"status": {"health": {"status": "Healthy"}}}) is False
+    # The catalog's condition errors on the same Application (time.Parse(nil)).
+    with pytest.raises(ExprError):
+        evaluate(CATALOG_ON_DEPLOYED_V3_4_4, application(health_since=None))
