@@ -1530,11 +1530,10 @@ class StackConfig(_Object):
                 {"appId": value.github_app.app_id, "installationId": value.github_app.installation_id},
                 "githubApp",
             )
-        addons = info.data.get("addons")
         hub = info.data.get("hub_region")
-        if addons is not None and hub is not None and (value.github_app or value.chat_webhook_secret):
-            addon = addons.get("external-secrets")
-            if addon is None or (addon.regions is not None and hub not in addon.regions):
+        if hub is not None and (value.github_app or value.chat_webhook_secret):
+            regions = _addon_regions_in(info, "external-secrets")
+            if regions is not _UNKNOWN and (regions is None or (regions != "all" and hub not in regions)):
                 raise _fail(
                     f"the notifications' secrets reach Argo CD through External Secrets: enable the "
                     f"external-secrets add-on on the hub ({hub}) under platform:addons",
@@ -1610,6 +1609,30 @@ def _stack_region_names(info: ValidationInfo) -> list[str] | None:
     return list(names) if names is not None else None
 
 
+_UNKNOWN: Any = object()
+
+
+def _addon_regions_in(info: ValidationInfo, name: str) -> Any:
+    """The regions of add-on ``name``: ``"all"``, a list, None when it is not enabled, or
+    ``_UNKNOWN`` when platform:addons is not a map.
+
+    Read from the validated field, else from the raw map (recorded by
+    :func:`_with_derived_defaults`): a wrong add-on entry, or a traffic add-on left out, must not
+    hide the checks that need the add-ons in the same report."""
+    addons = info.data.get("addons")
+    if addons is not None:
+        addon = addons.get(name)
+        return None if addon is None else ("all" if addon.regions is None else list(addon.regions))
+    raw = _context(info).get("addons", _UNKNOWN)
+    if not isinstance(raw, Mapping):
+        return _UNKNOWN
+    entry = raw.get(name)
+    if entry is None:
+        return None
+    regions = entry.get("regions") if isinstance(entry, Mapping) else None
+    return list(regions) if isinstance(regions, list | tuple) else "all"
+
+
 def _one_of_the_stacks_regions(value: str, info: ValidationInfo, *at: str | int) -> str:
     names = _stack_region_names(info)
     if names and value not in names:
@@ -1678,6 +1701,8 @@ def _with_derived_defaults(raw: dict[str, Any], context: dict[str, Any]) -> dict
         "argocd", {"ha": (prod, "environment"), "sync": ("manual" if prod else "automated", "environment")}
     )
     section("imageUpdater", {})
+    addons = raw.get("addons", {})
+    context["addons"] = {} if addons is None else addons
     traffic = raw.get("traffic")
     context["traffic_set"] = traffic is not None
     if isinstance(traffic, Mapping):
