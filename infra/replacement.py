@@ -55,6 +55,20 @@ AWS_FORCE_NEW: Mapping[str, tuple[str, ...]] = {
         "subnetIds",
     ),
     "aws:eks/accessEntry:AccessEntry": ("clusterName", "principalArn", "type"),
+    # pulumi-eks's control plane (a child of eks:index:Cluster). vpcConfig.subnetIds,
+    # securityGroupIds, the endpoint settings and the version are updated in place through
+    # UpdateClusterConfig / UpdateClusterVersion (resourceClusterUpdate). Not modelled here: the
+    # schema's CustomizeDiff also replaces the cluster when encryption_config is removed.
+    "aws:eks/cluster:Cluster": (
+        "accessConfig.bootstrapClusterCreatorAdminPermissions",
+        "bootstrapSelfManagedAddons",
+        "kubernetesNetworkConfig.ipFamily",
+        "kubernetesNetworkConfig.serviceIpv4Cidr",
+        "name",
+        "outpostConfig.controlPlaneInstanceType",
+        "outpostConfig.controlPlanePlacement.groupName",
+        "roleArn",
+    ),
     "aws:eks/addon:Addon": ("addonName", "clusterName"),
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": ("clusterName", "namespace", "serviceAccount"),
     "aws:iam/role:Role": ("name", "namePrefix", "path"),
@@ -94,6 +108,10 @@ AWS_SOURCES: Mapping[str, str] = {
     + "internal/service/ecr/replication_configuration.go (no ForceNew: create and update are one Put)",
     "aws:eks/nodeGroup:NodeGroup": _TF + "internal/service/eks/node_group.go",
     "aws:eks/accessEntry:AccessEntry": _TF + "internal/service/eks/access_entry.go",
+    "aws:eks/cluster:Cluster": _TF
+    + "internal/service/eks/cluster.go (the aws-sdk-go-v2 copy with control_plane_scaling_config: "
+    "vpc_config.subnet_ids has no ForceNew, resourceClusterUpdate sends it alone in "
+    "UpdateClusterConfig); https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateClusterConfig.html",
     "aws:eks/addon:Addon": _TF + "internal/service/eks/addon.go",
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": _TF
     + "internal/service/eks/pod_identity_association.go (plugin framework: RequiresReplace)",
@@ -180,6 +198,14 @@ NOT_READ: tuple[str, ...] = (
 SET_INPUTS: Mapping[str, tuple[str, ...]] = {
     # internal/service/eks/node_group.go: subnet_ids, taint, remote_access.source_security_group_ids.
     "aws:eks/nodeGroup:NodeGroup": ("subnetIds", "taints", "remoteAccess.sourceSecurityGroupIds"),
+    # internal/service/eks/cluster.go: vpc_config's subnet_ids, security_group_ids,
+    # public_access_cidrs; enabled_cluster_log_types.
+    "aws:eks/cluster:Cluster": (
+        "vpcConfig.subnetIds",
+        "vpcConfig.securityGroupIds",
+        "vpcConfig.publicAccessCidrs",
+        "enabledClusterLogTypes",
+    ),
     # internal/service/eks/access_entry.go: kubernetes_groups.
     "aws:eks/accessEntry:AccessEntry": ("kubernetesGroups",),
     # internal/service/iam/openid_connect_provider.go: client_id_list.

@@ -224,7 +224,19 @@ class RegionalCluster(pulumi.ComponentResource):
             name=cluster_name,
             version=args.kubernetes_version,
             vpc_id=self.network.vpc_id,
-            public_subnet_ids=self.network.public_subnet_ids,
+            # The control plane gets the private subnets only. EKS may put its cross-account
+            # network interfaces in any subnet the cluster is given ("Amazon EKS can create its
+            # network interfaces in any subnet that you specify":
+            # https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html), and the
+            # storefront's NetworkPolicy admits the public subnets (the ALB's nodes): given those
+            # too, the control plane's addresses would be admitted with them. pulumi-eks makes
+            # vpcConfig.subnetIds of publicSubnetIds + privateSubnetIds (pulumi/pulumi-eks
+            # nodejs/eks/cluster/cluster.ts ``createCore``, v4.3.0 and main 7bf0c1b1); its node
+            # groups are skipped, and ours name the private subnets themselves. The load balancer
+            # controller still finds the public subnets by their ``kubernetes.io/role/elb`` tag
+            # in the VPC, not through the cluster (infra.components.network.subnet_role_tags).
+            # On an existing cluster this is an in-place UpdateClusterConfig, not a replacement
+            # (infra/replacement.py, aws:eks/cluster:Cluster; docs/clusters.md).
             private_subnet_ids=self.network.private_subnet_ids,
             endpoint_private_access=True,
             endpoint_public_access=public,

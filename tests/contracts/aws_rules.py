@@ -11,6 +11,7 @@ import copy
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from infra import offline
 
@@ -267,3 +268,79 @@ PULUMI_EKS_CLUSTER_INPUT_SINCE: dict[str, tuple[int, int, int]] = {
 def pulumi_eks_release_lacking(inputs: Iterable[str], release: tuple[int, int, int]) -> list[str]:
     """The inputs (of those transcribed) that pulumi-eks ``release`` does not have yet."""
     return sorted(i for i in inputs if PULUMI_EKS_CLUSTER_INPUT_SINCE.get(i, (0, 0, 0)) > release)
+
+
+# --- EKS control-plane subnets ---------------------------------------------------------------------
+
+
+def pulumi_eks_control_plane_subnet_ids(inputs: Mapping[str, Any]) -> list[str]:
+    """The ``vpcConfig.subnetIds`` pulumi-eks gives the control plane for these component inputs.
+
+    pulumi/pulumi-eks nodejs/eks/cluster/cluster.ts ``createCore`` (v4.3.0, unchanged at main
+    7bf0c1b1; the installed 4.4.0 SDK documents the same three arguments): ``subnetIds`` when set,
+    else ``[...publicSubnetIds, ...privateSubnetIds]``; ``subnetIds`` together with either of the
+    others is refused. Without a ``vpcId`` the default VPC's subnets are used (not transcribed).
+    """
+    if inputs.get("vpcId") is None:
+        raise NotImplementedError("the default VPC's subnets are not transcribed")
+    subnet_ids = inputs.get("subnetIds")
+    public = inputs.get("publicSubnetIds")
+    private = inputs.get("privateSubnetIds")
+    if subnet_ids is not None and (public is not None or private is not None):
+        raise ValueError(
+            "subnetIds, and the use of publicSubnetIds and/or privateSubnetIds are mutually exclusive"
+        )
+    if subnet_ids is not None:
+        return [str(s) for s in subnet_ids]
+    return [str(s) for s in [*(public or []), *(private or [])]]
+
+
+def eks_control_plane_eni_subnets(cluster_subnet_ids: Iterable[str]) -> frozenset[str]:
+    """The subnets EKS may put the control plane's cross-account network interfaces in: "Amazon
+    EKS can create its network interfaces in any subnet that you specify when you create a
+    cluster", and after a version update "in the same subnets as the original network interfaces
+    or in different subnets" of those specified
+    (https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html, Subnet requirements)."""
+    return frozenset(cluster_subnet_ids)
+
+
+def eks_update_cluster_subnets_accepted(
+    created_with_zones: Iterable[str], new_zones: Iterable[str], same_vpc: bool
+) -> bool:
+    """UpdateClusterConfig with new ``resourcesVpcConfig.subnetIds``: "at least two subnets that
+    are in different Availability Zones", "the subnets must be in the same VPC as the subnets that
+    the cluster was created with"
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateClusterConfig.html), and "All
+    subnets that you add must be in the same set of AZs as originally provided when you created
+    the cluster ... you must provide at least one subnet in each of the ... Availability Zones"
+    (https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html, VPC requirements)."""
+    new = set(new_zones)
+    return same_vpc and len(new) >= 2 and new == set(created_with_zones)
+
+
+def _physical_id(resource: offline.Resource) -> str:
+    # The mock runtime's ARNs end in the resource's ID (infra/offline.py _prefixed).
+    return str(resource.outputs["arn"]).rsplit("/", 1)[1]
+
+
+def subnets_by_id(plan: offline.Plan) -> dict[str, offline.Resource]:
+    """The plan's subnets by their (mock) ID."""
+    return {_physical_id(s): s for s in plan.of_type("aws:ec2/subnet:Subnet")}
+
+
+def public_subnet_ids(plan: offline.Plan) -> frozenset[str]:
+    """The plan's public subnets: "a subnet with a route table that includes a route to an
+    internet gateway" (https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html, Subnet
+    requirements; the AWS Load Balancer Controller v3.5.0 classifies reachability the same way,
+    docs/deploy/subnet_discovery.md "Subnet reachability")."""
+    gateways = {_physical_id(g) for g in plan.of_type("aws:ec2/internetGateway:InternetGateway")}
+    to_internet = {
+        str(r.inputs["routeTableId"])
+        for r in plan.of_type("aws:ec2/route:Route")
+        if r.inputs.get("gatewayId") in gateways
+    }
+    return frozenset(
+        str(a.inputs["subnetId"])
+        for a in plan.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+        if a.inputs.get("routeTableId") in to_internet and a.inputs.get("subnetId")
+    )

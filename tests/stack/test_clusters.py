@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -11,8 +12,10 @@ import pytest
 
 from infra import config as cfg
 from infra import naming, offline, versions
+from infra.subnets import subnet_layout
 from tests import changes
 from tests.conftest import stack_config_map
+from tests.contracts import aws_rules
 
 STACKS = ("staging", "prod")
 CLUSTER = "platform:eks:RegionalCluster"
@@ -164,6 +167,53 @@ def test_a_new_region_is_one_more_cluster_with_its_own_network(stack: str) -> No
     }
     assert provider_problems(p) == []
     assert NEW_REGION in p.outputs[naming.OUTPUT_CLUSTERS]
+
+
+def control_plane_subnet_problems(p: offline.Plan) -> list[str]:
+    """Each cluster's control-plane subnets (what pulumi-eks sends as vpcConfig.subnetIds, where
+    EKS may put its network interfaces) that are not exactly its region's private subnets as the
+    config carves them (infra.subnets.subnet_layout of vpcCidr and the zones)."""
+    by_id = aws_rules.subnets_by_id(p)
+    public = aws_rules.public_subnet_ids(p)
+    problems = []
+    for eks in p.of_type(EKS):
+        region = p.region_of(eks)
+        assert region is not None
+        r = p.config.region(region)
+        ids = aws_rules.eks_control_plane_eni_subnets(
+            aws_rules.pulumi_eks_control_plane_subnet_ids(eks.inputs)
+        )
+        for sid in sorted(ids & public):
+            problems.append(f"{region}: control plane in public subnet {by_id[sid].name}")
+        cidrs = {str(by_id[sid].inputs["cidrBlock"]) for sid in ids if sid in by_id}
+        expected = {plan_.private_cidr for plan_ in subnet_layout(r.vpc_cidr, r.availability_zones)}
+        if cidrs != expected or len(cidrs) != len(ids):
+            problems.append(f"{region}: control plane in {sorted(cidrs)}, expected {sorted(expected)}")
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_control_plane_is_in_its_private_subnets_only(stack: str) -> None:
+    """EKS may put the control plane's network interfaces in any subnet the cluster is given, and
+    the storefront's NetworkPolicy admits the public subnets (docs/traffic.md): each cluster is
+    given its region's private subnets, one per configured zone, and no subnet that routes to an
+    internet gateway."""
+    p = plan(stack)
+    assert len(p.of_type(EKS)) == len(p.config.region_names)
+    assert control_plane_subnet_problems(p) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_control_plane_check_catches_a_cluster_given_its_public_subnets(stack: str) -> None:
+    # The inputs the program passed before: public and private subnets, both to the control plane.
+    p = copy.deepcopy(plan(stack))
+    public = aws_rules.public_subnet_ids(p)
+    by_id = aws_rules.subnets_by_id(p)
+    for eks in p.of_type(EKS):
+        region = p.region_of(eks)
+        eks.inputs["publicSubnetIds"] = sorted(i for i in public if p.region_of(by_id[i]) == region)
+    problems = control_plane_subnet_problems(p)
+    assert len([x for x in problems if "public subnet" in x]) == len(public)
 
 
 def test_a_region_missing_from_the_deploy_order_deploys_after_the_listed_ones() -> None:
