@@ -522,6 +522,42 @@ def application_sync_options(config: StackConfig) -> list[str]:
     return options
 
 
+# The namespace label that makes the AWS Load Balancer Controller's pod webhook inject its target
+# health readiness gate (kubernetes-sigs/aws-load-balancer-controller v3.5.0
+# docs/deploy/pod_readiness_gate.md; the chart's MutatingWebhookConfiguration ``mpod.elbv2.k8s.aws``
+# selects namespaces by it, templates/webhook.yaml).
+POD_READINESS_GATE_INJECT_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
+POD_READINESS_GATE_INJECT_VALUE = "enabled"
+
+
+def managed_namespace_metadata(config: StackConfig) -> dict[str, Any] | None:
+    """``spec.syncPolicy.managedNamespaceMetadata`` of every generated Application: with
+    platform:traffic, the label that gives the storefront's pods the load balancer's readiness gate;
+    None without it (no load balancer, nothing to wait for).
+
+    With target type ``ip`` the ALB sends to pod IPs. Without the gate a pod counts as ready (and
+    a rolling update or a canary step moves on, taking old pods away) as soon as its own probe
+    passes, possibly before the ALB has registered it and found it healthy; with the gate the pod
+    is ready only once its target is Healthy in the target group. The controller's webhook injects
+    the gate at pod creation into pods of labelled namespaces that a Service with an ``ip``
+    TargetGroupBinding selects (v3.5.0 pkg/inject/pod_readiness/pod_readiness_gate.go ``Mutate``):
+    the storefront's pods only, the other services have no load balancer.
+
+    The chart renders the Ingress into the release namespace, which Argo CD creates
+    (``CreateNamespace=true``). Argo CD v3.4.4 applies these labels to that namespace whether it is
+    new or already exists (controller/sync_namespace.go ``syncNamespace``: with
+    ``managedNamespaceMetadata`` the namespace is synced, by server-side apply) in the PreSync
+    phase, before the chart's objects (gitops-engine/pkg/sync/sync_context.go). Server-side apply
+    keeps the labels other managers set (docs/user-guide/sync-options.md, "Namespace Metadata").
+    The gate is injected at pod creation only, and only once the controller has made the Ingress's
+    TargetGroupBinding: pods that ran before (an existing release, the very first pods of a new
+    region) get it when the next release replaces them.
+    """
+    if config.traffic is None:
+        return None
+    return {"labels": {POD_READINESS_GATE_INJECT_LABEL: POD_READINESS_GATE_INJECT_VALUE}}
+
+
 def application_set(config: StackConfig) -> dict[str, Any]:
     """One Application per registered cluster of this environment, named
     ``naming.application_name(app, env, region)`` from the cluster Secret's labels."""
@@ -539,6 +575,9 @@ def application_set(config: StackConfig) -> dict[str, Any]:
     if values is not None:
         helm["valuesObject"] = values
     app_sync: dict[str, Any] = {"syncOptions": application_sync_options(config)}
+    namespace_metadata = managed_namespace_metadata(config)
+    if namespace_metadata is not None:
+        app_sync["managedNamespaceMetadata"] = namespace_metadata
     if config.argocd.sync == "automated":
         app_sync["automated"] = {"prune": True, "selfHeal": True}
         app_sync["retry"] = {

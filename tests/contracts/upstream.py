@@ -452,3 +452,35 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = apply_merge_patch(result.get(key), value)
     return result
+
+
+# --- Argo CD: the application's namespace (CreateNamespace, managedNamespaceMetadata) -------------
+
+SSA_SYNC_OPTION_ANNOTATION = ("argocd.argoproj.io/sync-options", "ServerSideApply=true")
+
+
+def argocd_sync_namespace(
+    sync_options: Sequence[str], sync_policy: Mapping[str, Any] | None, namespace_exists: bool
+) -> dict[str, Any] | None:
+    """The Namespace object a sync applies for the Application's destination namespace, or None.
+
+    argoproj/argo-cd v3.4.4 controller/sync.go: the namespace modifier is installed only ``if
+    syncOp.SyncOptions.HasOption("CreateNamespace=true")``; controller/sync_namespace.go
+    ``syncNamespace``: a namespace that exists is synced only when ``managedNamespaceMetadata`` is
+    set, and then gets its labels and its annotations plus ``argocd.argoproj.io/sync-options:
+    ServerSideApply=true`` ("relies on SSA in order to avoid overriding existing labels and
+    annotations"); a new one is created either way. gitops-engine/pkg/sync/sync_context.go: the
+    task is in the PreSync phase, before the application's own objects.
+    """
+    if "CreateNamespace=true" not in sync_options:
+        return None
+    managed = (sync_policy or {}).get("managedNamespaceMetadata")
+    if managed is None and namespace_exists:
+        return None
+    metadata: dict[str, Any] = {}
+    if managed is not None:
+        metadata["labels"] = dict(managed.get("labels") or {})
+        annotations = dict(managed.get("annotations") or {})
+        annotations[SSA_SYNC_OPTION_ANNOTATION[0]] = SSA_SYNC_OPTION_ANNOTATION[1]
+        metadata["annotations"] = annotations
+    return {"kind": "Namespace", "phase": "PreSync", "metadata": metadata}

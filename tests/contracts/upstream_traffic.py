@@ -381,3 +381,61 @@ def external_dns_changes_applied(
         [r for r in deletes if r.get("owner") == owner_id],
         [r for r in updates if r.get("owner") == owner_id],
     )
+
+
+# --- AWS Load Balancer Controller: the pod readiness gate ---------------------------------------
+
+LBC_READINESS_GATE_PREFIX = "target-health.elbv2.k8s.aws"
+
+
+def lbc_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A Kubernetes label selector (``matchLabels``, ``matchExpressions`` with In/NotIn/Exists/
+    DoesNotExist) against ``labels``; an absent selector matches everything (admissionregistration
+    v1 ``namespaceSelector``/``objectSelector``)."""
+    if not selector:
+        return True
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], list(expr.get("values") or [])
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def lbc_pod_readiness_gates(
+    *,
+    inject_enabled: bool,
+    pod_labels: Mapping[str, str],
+    target_group_bindings: Sequence[Mapping[str, Any]],
+    services: Mapping[str, Mapping[str, str]],
+) -> list[str]:
+    """The readiness gates the controller's pod webhook adds to a pod it is called for.
+
+    pkg/inject/pod_readiness/pod_readiness_gate.go (v3.5.0) ``Mutate``: nothing when
+    ``--enable-pod-readiness-gate-inject`` is false (default true, pod_readiness_gate_config.go);
+    else one gate ``target-health.elbv2.k8s.aws/<binding>`` per TargetGroupBinding of the pod's
+    namespace whose target type is ``ip`` and whose Service's selector (``services``: name ->
+    selector) matches the pod's labels (an empty selector matches nothing). Whether the webhook is
+    called at all is the MutatingWebhookConfiguration's ``namespaceSelector`` (the chart's
+    ``mpod.elbv2.k8s.aws``: namespaces labelled ``elbv2.k8s.aws/pod-readiness-gate-inject:
+    enabled``, docs/deploy/pod_readiness_gate.md), on pod CREATE only.
+    """
+    if not inject_enabled:
+        return []
+    gates = []
+    for tgb in target_group_bindings:
+        if tgb.get("targetType") != "ip":
+            continue
+        selector = services.get(str(tgb["serviceName"]))
+        if selector is None or not selector:
+            continue
+        if all(pod_labels.get(k) == v for k, v in selector.items()):
+            gates.append(f"{LBC_READINESS_GATE_PREFIX}/{tgb['name']}")
+    return gates

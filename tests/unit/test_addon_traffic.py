@@ -27,6 +27,7 @@ from tests.addons_support import (
 )
 from tests.argocd_support import helm_template_application, rendered_objects
 from tests.conftest import ROOT, stack_config_map, stack_names
+from tests.contracts import upstream_traffic as up
 
 STACKS = stack_names()
 LBC = addons.LOAD_BALANCER_CONTROLLER
@@ -157,6 +158,50 @@ def test_lb_controller_webhooks_never_block_services_and_validate_ingresses(
     (ingress,) = [h for h in hooks if "ingresses" in {r for rule in h["rules"] for r in rule["resources"]}]
     assert ingress["failurePolicy"] == "Fail"
     assert not ingress.get("namespaceSelector") and not ingress.get("objectSelector")
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if load(s).traffic is not None])
+def test_every_region_serving_the_storefront_gives_its_pods_the_load_balancers_readiness_gate(
+    stack: str, tmp_path: Path
+) -> None:
+    """Each shop Application (one per cluster the ApplicationSet selects) has Argo CD label its
+    release namespace for the readiness gate, and that region's controller renders a pod webhook
+    that the labelled namespace and the storefront's pods reach, with the gate injection on
+    (aws-load-balancer-controller chart 3.5.0: ``--enable-pod-readiness-gate-inject`` only when
+    ``enablePodReadinessGateInject`` is set, the flag's default is true)."""
+    config = load(stack)
+    secrets = list(cluster_secrets(config).values())
+    controllers = {region_of(a): a for a in apps(config, LBC)}
+    shop = cluster_generator(manifests.application_set(config), secrets)
+    assert shop
+    for app in shop:
+        region = region_of(app)
+        policy = app["spec"]["syncPolicy"]
+        assert "CreateNamespace=true" in policy["syncOptions"]
+        labels = {
+            **policy["managedNamespaceMetadata"]["labels"],
+            "kubernetes.io/metadata.name": app["spec"]["destination"]["namespace"],
+        }
+        assert app["spec"]["destination"]["namespace"] == config.application.namespace
+        objects = render(config, controllers[region], tmp_path)
+        assert not [a for a in container_args(objects) if a.startswith("--enable-pod-readiness-gate-inject")]
+        # The readiness gate's webhook (chart templates/webhook.yaml; the others on pods are the
+        # QUIC and target-control ones, with labels of their own).
+        (hook,) = [
+            h
+            for h in one(objects, "MutatingWebhookConfiguration")["webhooks"]
+            if h["name"] == "mpod.elbv2.k8s.aws"
+        ]
+        assert {"pods"} == {r for rule in hook["rules"] for r in rule["resources"]}
+        assert "CREATE" in {o for rule in hook["rules"] for o in rule["operations"]}
+        # Fails open: while no controller pod answers, pods are created without the gate.
+        assert hook["failurePolicy"] == "Ignore"
+        assert up.lbc_selector_matches(hook.get("namespaceSelector"), labels), (region, hook)
+        assert up.lbc_selector_matches(hook.get("objectSelector"), {"app.kubernetes.io/name": "shop"}), hook
+        # The namespace without the label is not selected: the label is what turns the gate on.
+        assert not up.lbc_selector_matches(
+            hook.get("namespaceSelector"), {"kubernetes.io/metadata.name": "x"}
+        )
 
 
 @pytest.mark.parametrize("stack", stacks_running(LBC))
