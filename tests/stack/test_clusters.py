@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 from functools import cache
 from typing import Any
 
@@ -214,6 +215,62 @@ def test_the_control_plane_check_catches_a_cluster_given_its_public_subnets(stac
         eks.inputs["publicSubnetIds"] = sorted(i for i in public if p.region_of(by_id[i]) == region)
     problems = control_plane_subnet_problems(p)
     assert len([x for x in problems if "public subnet" in x]) == len(public)
+
+
+SOURCE_CIDRS = "platform.example.com/traffic-source-cidrs"
+
+
+def admitted_cidrs(p: offline.Plan) -> dict[str, set[str]]:
+    """Region -> the CIDRs the storefront's NetworkPolicy admits there, as the program writes them
+    on that region's Argo CD cluster Secret (the chart reads them through the ApplicationSet)."""
+    out: dict[str, set[str]] = {}
+    for secret in p.of_type("kubernetes:core/v1:Secret"):
+        metadata = secret.inputs.get("metadata") or {}
+        cidrs = (metadata.get("annotations") or {}).get(SOURCE_CIDRS)
+        if cidrs is not None:
+            out[metadata["labels"][naming.LABEL_REGION]] = set(cidrs.split(","))
+    return out
+
+
+def subnets_in_use(p: offline.Plan) -> dict[str, set[str]]:
+    """What else the plan puts in each region's subnets: subnet ID -> what (control plane, nodes,
+    CI runners)."""
+    users: dict[str, set[str]] = {}
+    for eks in p.of_type(EKS):
+        for sid in aws_rules.pulumi_eks_control_plane_subnet_ids(eks.inputs):
+            users.setdefault(sid, set()).add("EKS control plane")
+    for ng in p.of_type("aws:eks/nodeGroup:NodeGroup"):
+        for sid in ng.inputs.get("subnetIds") or []:
+            users.setdefault(sid, set()).add("nodes")
+    for project in p.of_type("aws:codebuild/project:Project"):
+        for sid in (project.inputs.get("vpcConfig") or {}).get("subnets") or []:
+            users.setdefault(sid, set()).add("CI runners")
+    return users
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_storefront_admits_the_declared_public_subnets_and_nothing_the_program_runs(stack: str) -> None:
+    """The NetworkPolicy's CIDRs (the cluster Secret's annotation, derived from the config) are
+    exactly the subnets the plan routes to an internet gateway in that region, the ones the load
+    balancer's nodes sit in; and no control plane, node or CI runner of the plan is in them."""
+    p = plan(stack)
+    admitted = admitted_cidrs(p)
+    if p.config.traffic is None:
+        assert admitted == {}
+        return
+    assert sorted(admitted) == sorted(p.config.region_names)
+    by_id = aws_rules.subnets_by_id(p)
+    public = aws_rules.public_subnet_ids(p)
+    users = subnets_in_use(p)
+    assert users
+    for region, cidrs in admitted.items():
+        in_region = {sid: s for sid, s in by_id.items() if p.region_of(s) == region}
+        declared_public = {str(s.inputs["cidrBlock"]) for sid, s in in_region.items() if sid in public}
+        assert cidrs == declared_public, region
+        admitted_nets = [ipaddress.ip_network(c) for c in cidrs]
+        for sid, what in users.items():
+            net = ipaddress.ip_network(str(by_id[sid].inputs["cidrBlock"]))
+            assert not any(net.overlaps(a) for a in admitted_nets), (region, by_id[sid].name, what)
 
 
 def test_a_region_missing_from_the_deploy_order_deploys_after_the_listed_ones() -> None:
