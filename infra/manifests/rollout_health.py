@@ -12,6 +12,13 @@ routes traffic (absent otherwise: ``, weight ...`` is left out). A check in argo
 ``resource.customizations.health.<group>_<kind>`` is used instead of the built-in one (argo-cd
 v3.4.4 docs/operator-manual/health.md, "Way 1. Define a Custom Health Check in argocd-cm").
 
+A check from argocd-cm runs without Lua's standard libraries unless
+``resource.customizations.useOpenLibs.<group>_<kind>`` says otherwise (argo-cd v3.4.4
+util/lua/lua.go ``runLuaWithResourceActionParameters`` opens only package, base, table and a safe
+os; ``GetHealthScript`` opens all of them for built-in scripts only; health.md's note): the
+hub leaves them closed, and the script, upstream's part included, uses nothing else
+(``tostring``, ``table.getn``; gopher-lua's ``tostring`` of a whole number has no decimals).
+
 The one reader of that message is :func:`infra.deploy_model.rollout_states` (the deploy and the
 fleet view). ``tests/contracts/test_rollout_health_lua.py`` checks that the script is upstream's
 but for the addition and runs upstream's test fixtures through it.
@@ -32,10 +39,10 @@ ADDITION = """\
   -- the Application's health would not carry otherwise. Read back by infra/deploy_model.py.
   local canary = obj.spec.strategy and obj.spec.strategy.canary
   if canary ~= nil and canary.steps ~= nil and obj.status.currentStepIndex ~= nil then
-    local where = "canary step " .. tostring(math.floor(obj.status.currentStepIndex)) .. "/" .. tostring(table.getn(canary.steps))
+    local where = "canary step " .. tostring(obj.status.currentStepIndex) .. "/" .. tostring(table.getn(canary.steps))
     local weights = obj.status.canary and obj.status.canary.weights
     if weights ~= nil and weights.canary ~= nil and weights.canary.weight ~= nil then
-      where = where .. ", weight " .. tostring(math.floor(weights.canary.weight)) .. "%"
+      where = where .. ", weight " .. tostring(weights.canary.weight) .. "%"
     end
     if hs.message == nil or hs.message == "" then
       hs.message = "[" .. where .. "]"

@@ -64,10 +64,17 @@ def _fixtures() -> list[tuple[str, dict[str, str]]]:
 def _run(script: str, obj: dict[str, Any]) -> dict[str, Any]:
     lua51 = pytest.importorskip("lupa.lua51", reason="lupa (a dev dependency) runs the Lua")
     runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
+    # What an argocd-cm health check sees (argo-cd v3.4.4 util/lua/lua.go
+    # runLuaWithResourceActionParameters without useOpenLibs): the base library, table, package
+    # and a safe os; no string, math, io or debug. Lua 5.1's base library is modelled by _G
+    # without those.
     call = runtime.eval(
         "function(obj, src)"
+        "  local env = {obj = obj};"
+        "  for k, v in pairs(_G) do env[k] = v end;"
+        "  env.string = nil; env.math = nil; env.io = nil; env.debug = nil; env.coroutine = nil;"
         "  local f = assert(loadstring(src));"
-        "  setfenv(f, setmetatable({obj = obj}, {__index = _G}));"
+        "  setfenv(f, env);"
         "  return f()"
         " end"
     )
