@@ -353,6 +353,44 @@ def test_argo_cd_surfaces_each_rollouts_phase_and_message_and_the_deploy_reads_b
     assert [name for name, r in through_argocd.items() if r.done] == ["shop-payments"]
 
 
+def test_through_the_hubs_own_health_check_the_deploy_also_reads_step_and_weight() -> None:
+    """The same cases through the hub's Rollout health check itself (Argo CD's health.lua plus
+    the canary part, run in Lua: infra/manifests/rollout_health.py), not the transcription: the
+    deploy's one reader gets the direct reading's phase, abort, failure, step and weight."""
+    from infra.manifests import rollout_health
+    from tests.contracts.test_rollout_health_lua import _run
+
+    cases = rollout_cases()
+    cases["paused"]["status"]["canary"] = {"weights": {"canary": {"weight": 10}, "stable": {"weight": 90}}}
+    app = {
+        "status": {
+            "resources": [
+                {
+                    "group": "argoproj.io",
+                    "kind": "Rollout",
+                    "name": r["metadata"]["name"],
+                    "health": _run(rollout_health.rollout_health_lua(), r),
+                }
+                for r in cases.values()
+            ]
+        }
+    }
+    seen = {r.name: r for r in deploy_model.rollout_states(app) or ()}
+    for case, obj in cases.items():
+        direct = deploy_model.rollout_state(obj)
+        got = seen[obj["metadata"]["name"]]
+        assert (got.phase, got.aborted, got.failure, got.message) == (
+            direct.phase,
+            direct.aborted,
+            direct.failure,
+            direct.message,
+        ), case
+        assert (got.step_index, got.steps, got.weight) == (direct.step_index, direct.steps, direct.weight), (
+            case
+        )
+    assert seen["shop-catalog"].weight == 10
+
+
 def test_a_spec_change_the_controller_has_not_seen_is_not_done() -> None:
     """utils/rollout/rolloututil.go GetRolloutPhase and health.lua isGenerationObserved: until
     status.observedGeneration equals metadata.generation the Rollout is Progressing, whatever its
