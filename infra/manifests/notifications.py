@@ -4,7 +4,8 @@ ExternalSecret that fills the notifications Secret.
 Two recipients, both optional (``platform:notifications``):
 
 * ``github`` (``githubApp``, only for a stack that syncs by itself: staging): every automatic
-  sync becomes a GitHub deployment ``<env>/<region>`` with statuses ``in_progress``, then
+  sync becomes a GitHub deployment ``<env>/<region>`` with statuses ``queued`` (the sync is
+  requested, not started; best effort, see :data:`QUEUED_WHEN`), ``in_progress``, then
   ``success`` (Succeeded for the current revision and Healthy again after it:
   :data:`SUCCEEDED_WHEN`) or ``failure`` (sync Failed/Error, or Degraded). Prod's
   deploys are recorded by ``platform deploy`` itself (infra/release_records.py);
@@ -32,8 +33,26 @@ The semantics are those of the notifications-engine Argo CD v3.4.4 vendors (go.m
 
 The triggers follow the Argo CD catalog (argo-cd v3.4.4 notifications_catalog/triggers/
 on-sync-running.yaml, on-sync-succeeded.yaml, on-sync-failed.yaml, on-health-degraded.yaml) with
-one change: ``oncePer`` is the operation's ``startedAt``, not the commit, because Image Updater's
-write-back ``argocd`` changes the image without a new commit, and each image is a new sync.
+two changes: success is :data:`SUCCEEDED_WHEN`, and ``oncePer`` is the release (the commit *and*
+the image tag, :func:`release_key`) for queued, running and success, because Image Updater's
+write-back ``argocd`` changes the image without a new commit; failures are once per operation.
+
+What the engine's ``deployment`` fields do (pkg/services/github.go ``Send``, 1dbe3de712f8), and
+so what the records can and cannot be:
+
+* ``ListDeployments(ref=<revisionPath>, environment=<environment>)``: the first one found is
+  reused, else ``CreateDeployment(ref=<reference> or the revision, environment,
+  requiredContexts, autoMerge, transientEnvironment)`` (no payload, no
+  ``production_environment``), then ``CreateDeploymentStatus(state, logURL, description=the
+  message cut to 140, environment, environmentURL)``. So there is one deployment per
+  environment (``<env>/<region>``) and commit, and every template of a release must render the
+  same revision to land on it: the queued template reads it from ``app.operation`` (the
+  operation is not started), the others from ``operationState.syncResult``;
+* ``reference`` is not set: the lookup is by the revision, so a ``reference`` different from it
+  would never be found again and every status would create a new deployment;
+* successive image tags of one commit (write-back ``argocd``) are successive statuses of that one
+  deployment, each description naming its tag: a deployment per image would need a Git ref per
+  image, which this write-back does not make.
 """
 
 from __future__ import annotations
@@ -52,11 +71,13 @@ CHAT_SERVICE = "chat"
 GITHUB_PRIVATE_KEY = "github-privateKey"
 CHAT_WEBHOOK_URL = "chat-webhook-url"
 
+TRIGGER_QUEUED = "on-release-queued"
 TRIGGER_RUNNING = "on-release-running"
 TRIGGER_SUCCEEDED = "on-release-succeeded"
 TRIGGER_FAILED = "on-release-failed"
 TRIGGER_DEGRADED = "on-release-degraded"
 
+TEMPLATE_QUEUED = "release-queued"
 TEMPLATE_RUNNING = "release-running"
 TEMPLATE_SUCCEEDED = "release-succeeded"
 TEMPLATE_FAILED = "release-failed"
@@ -64,6 +85,35 @@ TEMPLATE_DEGRADED = "release-degraded"
 
 # Once per sync operation (see the module docstring).
 ONCE_PER_SYNC = "app.status.operationState?.startedAt"
+
+
+def release_key(sync: str) -> str:
+    """``oncePer`` of one release: ``<commit>/<image tag>`` of the sync at expr path ``sync`` (an
+    operation's ``sync``, or ``operationState.syncResult``: both hold ``revision`` and the
+    ``source`` with its Helm parameters; argo-cd v3.4.4 controller/appcontroller.go autoSync pins
+    both, controller/sync.go newSyncOperationResult copies them). expr-lang's ``find``, ``?.``
+    and ``??`` (expr-lang docs/language-definition.md; expr v1.17.8 per argo-cd v3.4.4 go.mod)."""
+    return (
+        f"{sync}.revision + '/' + (find({sync}.source?.helm?.parameters ?? [], "
+        f".name == '{IMAGE_TAG}')?.value ?? '')"
+    )
+
+
+IMAGE_TAG = "image.tag"  # infra.manifests.argocd.IMAGE_TAG_PARAMETER (that module imports this one)
+QUEUED_SYNC = "app.operation.sync"
+RUNNING_SYNC = "app.status.operationState.syncResult"
+ONCE_PER_RELEASE_QUEUED = release_key(QUEUED_SYNC)
+ONCE_PER_RELEASE = release_key(RUNNING_SYNC)
+
+# Queued: a sync operation is requested (``app.operation``, which the controller's autoSync sets
+# before the operation starts and clears when it completes) and none is Running yet. Best effort:
+# the controller often starts the operation within a second, and the notifications controller
+# sees only the states its informer delivers.
+QUEUED_WHEN = (
+    "app.operation != nil and app.operation.sync != nil and app.operation.sync.revision != nil"
+    " and app.operation.sync.revision != ''"
+    " and (app.status.operationState == nil or app.status.operationState.phase != 'Running')"
+)
 
 # Success: the last operation Succeeded, it synced the revision Argo CD compares with now (not an
 # older one) and left the Application Synced, and health *became* Healthy at or after the
@@ -108,22 +158,31 @@ def github_app_key_secret_name(config: StackConfig) -> str:
 def triggers() -> dict[str, str]:
     """``trigger.<name>`` entries (chart value ``notifications.triggers``)."""
 
-    def trigger(when: str, description: str, template: str) -> str:
+    def trigger(when: str, description: str, template: str, once_per: str = ONCE_PER_SYNC) -> str:
         return yaml.safe_dump(
-            [{"when": when, "description": description, "send": [template], "oncePer": ONCE_PER_SYNC}],
+            [{"when": when, "description": description, "send": [template], "oncePer": once_per}],
             sort_keys=False,
             width=1_000_000,
         )
 
     started = "app.status.operationState != nil and app.status.operationState.phase"
     return {
+        f"trigger.{TRIGGER_QUEUED}": trigger(
+            QUEUED_WHEN, "A sync of the release is requested", TEMPLATE_QUEUED, ONCE_PER_RELEASE_QUEUED
+        ),
         f"trigger.{TRIGGER_RUNNING}": trigger(
-            f"{started} in ['Running']", "A sync of the release is running", TEMPLATE_RUNNING
+            # syncResult: the operation has resolved its revision (controller/sync.go SyncAppState;
+            # the first Running state is persisted without it).
+            f"{started} in ['Running'] and app.status.operationState.syncResult != nil",
+            "A sync of the release is running",
+            TEMPLATE_RUNNING,
+            ONCE_PER_RELEASE,
         ),
         f"trigger.{TRIGGER_SUCCEEDED}": trigger(
             SUCCEEDED_WHEN,
             "The release synced and became Healthy after its sync started",
             TEMPLATE_SUCCEEDED,
+            ONCE_PER_RELEASE,
         ),
         f"trigger.{TRIGGER_FAILED}": trigger(
             f"{started} in ['Error', 'Failed']", "The release's sync failed", TEMPLATE_FAILED
@@ -144,14 +203,15 @@ _SET_TAG = (
 )
 
 
-def _template(message: str, state: str, chat: str | None = None) -> str:
+def _template(message: str, state: str, chat: str | None = None, sync: str = RUNNING_SYNC) -> str:
     """One template: the GitHub deployment status ``state`` with ``message`` as its description,
-    and, when ``chat`` (a printf call over ``$tag`` and the Application), the chat webhook's body."""
+    and, when ``chat`` (a printf call over ``$tag`` and the Application), the chat webhook's body.
+    ``sync`` is the expr path of the sync whose revision the deployment is looked up by."""
     body: dict[str, Any] = {
         "message": message,
         GITHUB_SERVICE: {
             "repoURLPath": "{{.app.spec.source.repoURL}}",
-            "revisionPath": "{{.app.status.operationState.syncResult.revision}}",
+            "revisionPath": f"{{{{.{sync}.revision}}}}",
             "deployment": {
                 "state": state,
                 "environment": _ENVIRONMENT,
@@ -185,6 +245,9 @@ def templates() -> dict[str, str]:
         ".app.metadata.namespace .app.metadata.name"
     )
     return {
+        f"template.{TEMPLATE_QUEUED}": _template(
+            f"{app}: sync of image {_TAG} requested", "queued", sync=QUEUED_SYNC
+        ),
         f"template.{TEMPLATE_RUNNING}": _template(f"{app}: syncing image {_TAG}", "in_progress"),
         f"template.{TEMPLATE_SUCCEEDED}": _template(f"{app}: Synced and Healthy on {_TAG}", "success"),
         f"template.{TEMPLATE_FAILED}": _template(
@@ -240,7 +303,13 @@ def subscriptions(config: StackConfig) -> list[dict[str, Any]]:
             {
                 "recipients": [GITHUB_SERVICE],
                 "selector": selector,
-                "triggers": [TRIGGER_RUNNING, TRIGGER_SUCCEEDED, TRIGGER_FAILED, TRIGGER_DEGRADED],
+                "triggers": [
+                    TRIGGER_QUEUED,
+                    TRIGGER_RUNNING,
+                    TRIGGER_SUCCEEDED,
+                    TRIGGER_FAILED,
+                    TRIGGER_DEGRADED,
+                ],
             }
         )
     if settings.chat_webhook_secret is not None:

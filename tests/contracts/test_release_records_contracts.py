@@ -204,3 +204,62 @@ def test_a_missing_transition_time_or_operation_is_not_a_success_and_not_an_erro
     # The catalog's condition errors on the same Application (time.Parse(nil)).
     with pytest.raises(ExprError):
         evaluate(CATALOG_ON_DEPLOYED_V3_4_4, application(health_since=None))
+
+
+def when_of(trigger: str) -> tuple[str, str]:
+    (condition,) = yaml.safe_load(n.triggers()[f"trigger.{trigger}"])
+    return str(condition["when"]), str(condition["oncePer"])
+
+
+def released(tag: str, *, operation: bool, phase: str | None, result: bool = True) -> dict[str, Any]:
+    """An automated sync of ``tag`` at REVISION: ``operation`` requested (argo-cd v3.4.4
+    controller/appcontroller.go autoSync: ``Sync.Revision`` the compared commit, ``Sync.Source``
+    the spec's source), and the operation state in ``phase`` (None: no operation yet)."""
+    source = {
+        "helm": {
+            "parameters": [{"name": "image.name", "value": "shop/web"}, {"name": "image.tag", "value": tag}]
+        }
+    }
+    status: dict[str, Any] = {"sync": {"status": "OutOfSync", "revision": REVISION}}
+    if phase is not None:
+        state: dict[str, Any] = {"phase": phase, "startedAt": "2026-12-01T10:00:00Z"}
+        if result:
+            state["syncResult"] = {"revision": REVISION, "source": source}
+        status["operationState"] = state
+    app: dict[str, Any] = {"status": status}
+    if operation:
+        app["operation"] = {"sync": {"revision": REVISION, "source": source}}
+    return app
+
+
+def test_queued_is_a_requested_operation_that_has_not_started() -> None:
+    """argo-cd v3.4.4 controller/appcontroller.go: autoSync sets ``operation`` (SetAppOperation)
+    before the operation runs; processRequestedAppOperation persists a Running operationState
+    (NewOperationState, no syncResult yet), setOperationState clears ``operation`` on completion."""
+    when, _ = when_of(n.TRIGGER_QUEUED)
+    assert triggered(when, released("v2", operation=True, phase="Succeeded"))  # the previous one
+    assert triggered(when, released("v2", operation=True, phase=None))  # a first sync
+    assert not triggered(when, released("v2", operation=True, phase="Running"))
+    assert not triggered(when, released("v2", operation=False, phase="Succeeded"))
+    # The running trigger waits for the resolved revision (controller/sync.go SyncAppState).
+    running, _ = when_of(n.TRIGGER_RUNNING)
+    assert not triggered(running, released("v2", operation=True, phase="Running", result=False))
+    assert triggered(running, released("v2", operation=True, phase="Running"))
+
+
+def test_a_release_is_its_commit_and_image_tag_the_same_for_queued_running_and_success() -> None:
+    """notifications-engine pkg/controller/state.go (1dbe3de712f8): a condition with ``oncePer``
+    is sent once per distinct value. Image Updater's write-back argocd changes the tag without a
+    commit, so the commit alone would record only the first image of a commit."""
+    _, queued = when_of(n.TRIGGER_QUEUED)
+    _, running = when_of(n.TRIGGER_RUNNING)
+    _, succeeded = when_of(n.TRIGGER_SUCCEEDED)
+    first = released("v1", operation=True, phase="Running")
+    second = released("v2", operation=True, phase="Running")
+    assert (
+        evaluate(queued, first) == evaluate(running, first) == evaluate(succeeded, first) == f"{REVISION}/v1"
+    )
+    assert evaluate(running, second) == f"{REVISION}/v2"
+    # No tag yet (the chart's guard render) is still a key, not an error.
+    bare = {"operation": {"sync": {"revision": REVISION}}}
+    assert evaluate(queued, bare) == f"{REVISION}/"

@@ -249,7 +249,7 @@ def test_the_github_templates_are_deployments_that_neither_merge_nor_wait_for_ch
         for hook in (template.get("webhook") or {}).values():
             assert set(hook) <= WEBHOOK_TEMPLATE_FIELDS and hook["method"] == "POST"
     states = {yaml.safe_load(t)["github"]["deployment"]["state"] for t in n.templates().values()}
-    assert states == {"in_progress", "success", "failure"}
+    assert states == {"queued", "in_progress", "success", "failure"}
 
 
 def test_the_deployment_environment_is_env_slash_region_of_each_generated_application() -> None:
@@ -264,10 +264,11 @@ def test_the_deployment_environment_is_env_slash_region_of_each_generated_applic
         assert render_go_template(environment, {"app": app}) == f"{config.environment}/{region}"
 
 
-def test_the_triggers_are_the_catalogs_once_per_sync() -> None:
+def test_the_triggers_are_the_catalogs_once_per_release_or_failure() -> None:
     """argo-cd v3.4.4 notifications_catalog/triggers: on-sync-running (phase in ['Running']),
     on-sync-succeeded (['Succeeded']), on-sync-failed (['Error', 'Failed']), on-health-degraded
-    (health.status == 'Degraded'); oncePer is the operation's start, not the commit."""
+    (health.status == 'Degraded'); oncePer is the release (commit and image tag) for queued,
+    running and success, the operation's start for the failures, never the commit alone."""
     triggers = {k: yaml.safe_load(v)[0] for k, v in n.triggers().items()}
     when = {k.split(".", 1)[1]: t["when"] for k, t in triggers.items()}
     assert "phase in ['Running']" in when[n.TRIGGER_RUNNING]
@@ -275,7 +276,43 @@ def test_the_triggers_are_the_catalogs_once_per_sync() -> None:
     assert "app.status.health.status == 'Healthy'" in when[n.TRIGGER_SUCCEEDED]
     assert "phase in ['Error', 'Failed']" in when[n.TRIGGER_FAILED]
     assert when[n.TRIGGER_DEGRADED] == "app.status.health.status == 'Degraded'"
-    assert {t["oncePer"] for t in triggers.values()} == {n.ONCE_PER_SYNC}
+    assert when[n.TRIGGER_QUEUED] == n.QUEUED_WHEN
+    once = {k.split(".", 1)[1]: t["oncePer"] for k, t in triggers.items()}
+    assert once == {
+        n.TRIGGER_QUEUED: n.ONCE_PER_RELEASE_QUEUED,
+        n.TRIGGER_RUNNING: n.ONCE_PER_RELEASE,
+        n.TRIGGER_SUCCEEDED: n.ONCE_PER_RELEASE,
+        n.TRIGGER_FAILED: n.ONCE_PER_SYNC,
+        n.TRIGGER_DEGRADED: n.ONCE_PER_SYNC,
+    }
+    # The tag the release key reads is the one Image Updater writes and the chart takes.
+    assert n.IMAGE_TAG == m.IMAGE_TAG_PARAMETER
+
+
+def test_every_status_of_a_release_renders_the_same_revision_so_it_lands_on_one_deployment() -> None:
+    """pkg/services/github.go Send (1dbe3de712f8): the deployment is looked up by the rendered
+    revisionPath and environment; the queued template reads the requested operation (argo-cd
+    v3.4.4 autoSync pins ``operation.sync.revision``), the others the operation's syncResult."""
+    config = with_notifications("staging")
+    app = next(iter(generated_applications(config).values()))
+    revision = "f" * 40
+    app = {
+        **app,
+        "operation": {"sync": {"revision": revision}},
+        "status": {"operationState": {"syncResult": {"revision": revision}}},
+    }
+    rendered = set()
+    for text in n.templates().values():
+        github = yaml.safe_load(text)["github"]
+        assert "reference" not in github["deployment"]  # a reference would never be found again
+        rendered.add(
+            (
+                render_go_template(github["revisionPath"], {"app": app}),
+                render_go_template(github["deployment"]["environment"], {"app": app}),
+            )
+        )
+    (only,) = rendered
+    assert only[0] == revision and only[1].startswith(f"{config.environment}/")
 
 
 def test_failures_go_to_chat_successes_do_not() -> None:
