@@ -521,6 +521,7 @@ class Deployer:
             ref=sync_revision(app),
             deploy_id=self.deploy_id,
             verified=decision.detail,
+            repo_url=release_records.revision_repository(app),
         )
 
     def _stopped_before_start(self, outcome: Outcome, message: str) -> Report:

@@ -6,7 +6,12 @@ else; this module turns them into GitHub REST calls:
 * :meth:`Records.queued` (a region the run is going to sync) creates a deployment
   ``POST /repos/{owner}/{repo}/deployments`` with ``environment`` ``<env>/<region>``
   (e.g. ``prod/us-east-1``), ``ref`` the Git commit the sync pins, ``payload`` the image, its tag,
-  the Application and the deploy id, then the status ``queued``;
+  the Application, its repository and revision, and the deploy id, then the status ``queued``.
+  The deployment is created in the workflow's repository (``GITHUB_REPOSITORY``) and GitHub
+  resolves ``ref`` there: when the Application's ``repoURL`` is another repository
+  (:func:`same_repository`, https/ssh/scp forms and ``.git`` alike), its commit is not a ref of
+  this one, so the record is made on the workflow's commit (``GITHUB_SHA``) and the app's
+  revision is in the payload and the description;
 * :meth:`Records.in_progress` (the sync was requested) adds the status ``in_progress``;
 * :meth:`Records.finished` adds ``success`` (Synced and Healthy on the verified image),
   ``failure`` (sync failed, Degraded, timed out, refused at its turn) or ``error`` (the run
@@ -36,6 +41,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import urllib3
 
@@ -71,6 +77,57 @@ FINAL_STATES: dict[Outcome, str] = {
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# scp-like Git URLs (``git@github.com:owner/name.git``): no scheme, ``host:path``.
+_SCP_URL = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?P<path>[^\s]+)$")
+DEFAULT_SERVER_URL = "https://github.com"
+
+
+def repository_of(url: str | None) -> tuple[str, str] | None:
+    """``(host, owner/name)``, lower-cased, of a Git URL in the forms Argo CD takes for a GitHub
+    repository: ``https://host/owner/name(.git)``, ``ssh://git@host(:port)/owner/name(.git)`` and
+    scp-like ``git@host:owner/name(.git)``; None when it names no ``owner/name``. GitHub names
+    are case-insensitive; the port and user are not part of the repository."""
+    if not url:
+        return None
+    text = url.strip()
+    scp = _SCP_URL.match(text) if "://" not in text else None
+    if scp:
+        host, path = scp.group("host"), scp.group("path")
+    else:
+        parsed = urlsplit(text)
+        if not parsed.scheme or not parsed.hostname:
+            return None
+        host, path = parsed.hostname, parsed.path
+    parts = [part for part in path.strip("/").split("/") if part]
+    if len(parts) != 2:
+        return None
+    owner, name = parts
+    if name.lower().endswith(".git"):
+        name = name[: -len(".git")]
+    return host.lower(), f"{owner}/{name}".lower()
+
+
+def revision_repository(app: Mapping[str, Any]) -> str | None:
+    """The ``repoURL`` of the source whose commit :func:`infra.deploy_model.sync_revision` returns:
+    the single ``spec.source`` (``status.sync.revision`` is its commit), else the first of
+    ``spec.sources`` with a ``targetRevision``."""
+    spec = app.get("spec") or {}
+    source = spec.get("source")
+    if isinstance(source, Mapping) and not spec.get("sources"):
+        url = source.get("repoURL")
+        return str(url) if url else None
+    for item in spec.get("sources") or []:
+        if isinstance(item, Mapping) and item.get("targetRevision"):
+            url = item.get("repoURL")
+            return str(url) if url else None
+    return None
+
+
+def same_repository(repo_url: str | None, repository: str, server_url: str = DEFAULT_SERVER_URL) -> bool:
+    """Whether the Application's Git ``repo_url`` is the repository the records are written to
+    (``owner/name`` on ``server_url``, the workflow's ``GITHUB_SERVER_URL``)."""
+    mine = repository_of(f"{server_url.rstrip('/')}/{repository}")
+    return mine is not None and repository_of(repo_url) == mine
 
 
 def environment_name(environment: str, region: str) -> str:
@@ -95,6 +152,7 @@ class Release:
     ref: str | None  # the Git commit the sync pins (the Application's status.sync.revision)
     deploy_id: str
     verified: str
+    repo_url: str | None = None  # the Git repository ``ref`` is a commit of (spec.source.repoURL)
 
     def payload(self) -> dict[str, str]:
         return {
@@ -103,6 +161,8 @@ class Release:
             "imageTag": self.tag or "",
             "deployId": self.deploy_id,
             "verified": short(self.verified, 500),
+            "appRepository": self.repo_url or "",
+            "appRevision": self.ref or "",
         }
 
 
@@ -227,12 +287,18 @@ class GitHubRecords:
     """Release records in one repository for one environment (``prod``): one deployment per region."""
 
     def __init__(
-        self, api: GitHubApi, environment: str, log_url: str | None = None, fallback_ref: str | None = None
+        self,
+        api: GitHubApi,
+        environment: str,
+        log_url: str | None = None,
+        fallback_ref: str | None = None,
+        server_url: str = DEFAULT_SERVER_URL,
     ) -> None:
         self.api = api
         self.environment = environment
         self.log_url = log_url
         self.fallback_ref = fallback_ref
+        self.server_url = server_url
         self.deployments: dict[str, int] = {}
         self._warnings: list[str] = []
 
@@ -245,7 +311,29 @@ class GitHubRecords:
 
     def queued(self, release: Release) -> None:
         name = environment_name(self.environment, release.region)
-        ref = commit_ref(release.ref, self.fallback_ref)
+        description = f"{release.image} to {release.application}"
+        if release.repo_url is None or same_repository(
+            release.repo_url, self.api.repository, self.server_url
+        ):
+            ref = commit_ref(release.ref, self.fallback_ref)
+        else:
+            # The revision is a commit of the Application's repository, not of the one the
+            # deployment is created in: GitHub resolves ``ref`` in its own repository (422 for
+            # an unknown one, or worse, the same SHA or branch name meaning something else).
+            # The workflow's commit exists there; the app's revision goes to the payload and
+            # the description.
+            ref = self.fallback_ref if self.fallback_ref and _SHA.match(self.fallback_ref) else None
+            app_repo = repository_of(release.repo_url)
+            description += (
+                f" (app {app_repo[1] if app_repo else release.repo_url}@{(release.ref or '?')[:12]})"
+            )
+            if ref is None:
+                self._warnings.append(
+                    f"release record of {name}: the Application's revision is a commit of "
+                    f"{release.repo_url}, not of {self.api.repository}, and there is no GITHUB_SHA "
+                    "to record it on"
+                )
+                return
         if ref is None:
             self._warnings.append(
                 f"release record of {name}: no Git commit to record (no revision, no GITHUB_SHA)"
@@ -256,7 +344,7 @@ class GitHubRecords:
                 ref=ref,
                 environment=name,
                 payload=release.payload(),
-                description=f"{release.image} to {release.application}",
+                description=description,
             )
             self.deployments[release.region] = deployment_id
             self.api.create_status(
@@ -310,6 +398,12 @@ def from_environment(env: Mapping[str, str], environment: str) -> tuple[Records,
         log_url = f"{env['GITHUB_SERVER_URL'].rstrip('/')}/{repository}/actions/runs/{env['GITHUB_RUN_ID']}"
     api = GitHubApi(repository=repository, token=token, api_url=env.get("GITHUB_API_URL") or API_URL)
     return (
-        GitHubRecords(api, environment, log_url, env.get("GITHUB_SHA") or None),
+        GitHubRecords(
+            api,
+            environment,
+            log_url,
+            env.get("GITHUB_SHA") or None,
+            env.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL,
+        ),
         f"release records: GitHub deployments in {repository} ({environment_name(environment, '<region>')})",
     )

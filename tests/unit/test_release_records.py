@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,8 @@ class Deployment:
 class FakeGitHub:
     """``POST /repos/{owner}/{repo}/deployments`` and ``.../deployments/{id}/statuses``."""
 
-    def __init__(self) -> None:
+    def __init__(self, repository: str = REPOSITORY) -> None:
+        self.repository = repository
         self.deployments: list[Deployment] = []
         self.refuse: int | None = None  # answer every call with this status
         self._lock = threading.Lock()
@@ -89,7 +90,7 @@ class FakeGitHub:
             return answer(401, {"message": "Bad credentials"})
         if self.refuse:
             return answer(self.refuse, {"message": "Resource not accessible by integration"})
-        prefix = f"/repos/{REPOSITORY}/deployments"
+        prefix = f"/repos/{self.repository}/deployments"
         with self._lock:
             if request.path == prefix:
                 if not body.get("ref"):
@@ -132,7 +133,7 @@ def actions_env(github: FakeGitHub) -> dict[str, str]:
     """What a GitHub Actions job's environment holds, the job's token exported as GITHUB_TOKEN."""
     return {
         "GITHUB_TOKEN": TOKEN,
-        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_REPOSITORY": github.repository,
         "GITHUB_API_URL": github.url,
         "GITHUB_SERVER_URL": "https://github.com",
         "GITHUB_RUN_ID": "4242",
@@ -274,3 +275,118 @@ def test_github_down_does_not_stop_the_deploy(h: Harness, github: FakeGitHub) ->
     assert result.code == ExitCode.OK
     assert "warning: release record of prod/" in " ".join(result.output.split())
     assert h.prod.patched() == [h.prod.app_name(r) for r in h.order]
+
+
+# --------------------------------------------------------------------------------------------
+# The Application's repository and the workflow's
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/acme/platform.git",
+        "https://github.com/acme/platform",
+        "https://github.com/Acme/Platform/",
+        "https://token@github.com/acme/platform.git",
+        "ssh://git@github.com/acme/platform.git",
+        "ssh://git@github.com:22/acme/platform",
+        "git@github.com:acme/platform.git",
+        "git@github.com:acme/platform",
+    ],
+)
+def test_every_url_form_of_one_repository_is_the_same_repository(url: str) -> None:
+    assert release_records.repository_of(url) == ("github.com", "acme/platform")
+    assert release_records.same_repository(url, "acme/platform", "https://github.com")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/acme/shop-deploy.git",
+        "git@github.com:other/platform.git",
+        "https://github.example.com/acme/platform.git",  # same name, another server
+        "https://github.com/acme",
+        "not a url",
+    ],
+)
+def test_another_repository_or_server_is_not_the_same(url: str) -> None:
+    assert not release_records.same_repository(url, "acme/platform", "https://github.com")
+
+
+def test_the_apps_commit_is_the_ref_when_the_app_lives_in_the_workflows_repository(
+    github: FakeGitHub,
+) -> None:
+    records = GitHubRecords(GitHubApi(REPOSITORY, TOKEN, github.url), "prod", fallback_ref=WORKFLOW_SHA)
+    records.queued(replace(release(), repo_url=f"git@github.com:{REPOSITORY}.git"))
+    (deployment,) = github.deployments
+    assert deployment.body["ref"] == "a" * 40
+    assert deployment.body["payload"]["appRevision"] == "a" * 40
+
+
+def test_an_app_in_another_repository_is_recorded_on_the_workflows_commit(github: FakeGitHub) -> None:
+    records = GitHubRecords(GitHubApi(REPOSITORY, TOKEN, github.url), "prod", fallback_ref=WORKFLOW_SHA)
+    records.queued(replace(release(), repo_url="https://github.com/acme/shop-deploy.git"))
+    (deployment,) = github.deployments
+    # The app's commit is not a ref of this repository: the workflow's commit is.
+    assert deployment.body["ref"] == WORKFLOW_SHA
+    assert deployment.body["payload"]["appRevision"] == "a" * 40
+    assert deployment.body["payload"]["appRepository"] == "https://github.com/acme/shop-deploy.git"
+    assert "acme/shop-deploy@" + "a" * 12 in deployment.body["description"]
+    assert records.warnings == []
+
+
+def test_an_app_in_another_repository_without_a_workflow_commit_is_a_warning(github: FakeGitHub) -> None:
+    records = GitHubRecords(GitHubApi(REPOSITORY, TOKEN, github.url), "prod")
+    records.queued(replace(release(), repo_url="https://github.com/acme/shop-deploy.git"))
+    records.finished("eu-west-1", Outcome.SYNCED, "")
+    assert github.deployments == []
+    (warning,) = records.warnings
+    assert "acme/shop-deploy" in warning and "GITHUB_SHA" in warning
+
+
+def test_a_deploy_records_its_apps_commit_in_the_apps_own_repository(h: Harness) -> None:
+    repository = release_records.repository_of(h.prod_config.application.repo_url)
+    assert repository is not None
+    fake = FakeGitHub(repository[1])
+    try:
+        h.seed()
+        assert h.run(environ=actions_env(fake)).code == ExitCode.OK
+        for deployment in fake.deployments:
+            assert deployment.body["ref"] == "a" * 40
+    finally:
+        fake.stop()
+
+
+def test_a_deploy_from_another_repository_records_the_workflows_commit(h: Harness) -> None:
+    repository = release_records.repository_of(h.prod_config.application.repo_url)
+    assert repository is not None
+    fake = FakeGitHub(f"{repository[1]}-ops")  # the workflow runs in another repository
+    try:
+        h.seed()
+        result = h.run(environ=actions_env(fake))
+        assert result.code == ExitCode.OK, result.output
+        assert [d.body["environment"] for d in fake.deployments] == [f"prod/{r}" for r in h.order]
+        for deployment in fake.deployments:
+            assert deployment.body["ref"] == WORKFLOW_SHA
+            assert deployment.body["payload"]["appRevision"] == "a" * 40
+            assert deployment.states == ["queued", "in_progress", "success"]
+    finally:
+        fake.stop()
+
+
+def test_the_repository_is_the_one_of_the_source_whose_commit_is_recorded() -> None:
+    single = {
+        "spec": {"source": {"repoURL": "https://github.com/acme/platform.git", "targetRevision": "main"}}
+    }
+    assert release_records.revision_repository(single) == "https://github.com/acme/platform.git"
+    multi = {
+        "spec": {
+            "sources": [
+                {"repoURL": "https://charts.example.com", "chart": "shop"},
+                {"repoURL": "git@github.com:acme/values.git", "targetRevision": "main", "ref": "values"},
+            ]
+        }
+    }
+    assert release_records.revision_repository(multi) == "git@github.com:acme/values.git"
+    assert release_records.revision_repository({"spec": {}}) is None
