@@ -1038,6 +1038,11 @@ def build(
         edit_keys.append(("platform:unreachableRegions", still or None))
         if reconnect:
             edit_keys.append(("platform:github", {**github_raw, "runnerConnectionAuthorized": False}))
+        ecr_note = ""
+        if kind == MOVE_HUB and not config.builds_images:
+            assert new_hub is not None
+            ecr_key, ecr_note = _replica_primary_region(stack, raw, new_hub, sources, lost)
+            edit_keys += ecr_key
         take_out = EditStack(stack, tuple(edit_keys), remove_region=region)
         admit_edit = EditStack(stack, admit=tuple(admitted))
         moved_raw = take_out.apply(admit_edit.apply(EditStack(stack, pin).apply(raw)))
@@ -1108,7 +1113,9 @@ def build(
                 where["workstation"],
                 1,
                 (take_out,),
-                _move_notes(config, new_hub, after) if new_hub else _stays_down_notes(config, region),
+                _move_notes(config, new_hub, after, ecr_note)
+                if new_hub
+                else _stays_down_notes(config, region),
             ),
             *(
                 [
@@ -1300,7 +1307,63 @@ def build(
     )
 
 
-def _move_notes(config: cfg.StackConfig, new_hub: str, after: Plan) -> tuple[str, ...]:
+def source_primary_after(source: cfg.StackConfig, lost: Sequence[str], hub_after: str) -> str:
+    """Where the image source's ECR primary region is once its own runbook has run: unchanged
+    while that region answers; otherwise where the source's hub move takes its hub (the region
+    this stack's hub moves to when the source has it, else its first surviving region: the same
+    choice as the step that runs the source's runbook), which the primary region follows while
+    ``platform:ecr.primaryRegion`` is unset."""
+    if source.ecr.primary_region not in lost:
+        return source.ecr.primary_region
+    survivors = [r for r in source.region_names if r not in lost]
+    if not survivors:
+        return source.ecr.primary_region
+    return hub_after if hub_after in survivors else survivors[0]
+
+
+def _replica_primary_region(
+    stack: str, raw: Mapping[str, Any], new_hub: str, sources: Sequence[str], lost: Sequence[str]
+) -> tuple[list[tuple[str, Any]], str]:
+    """A replica's ``platform:ecr.primaryRegion`` after its hub moves: the image source's primary
+    region once the source's own runbook has run (infra.stackset requires the pair to agree; the
+    stack's config refuses a primary region outside its regions, so the lost one cannot be
+    named). Returns the stack-file edit (none when the default, the new hub, is already right)
+    and the note."""
+    if not sources:
+        return (
+            [],
+            "This stack reads no image source in the checkout: platform:ecr.primaryRegion is left as is.",
+        )
+    source = sources[0]
+    source_config = cfg.load_stack_file(source)
+    target = source_primary_after(source_config, lost, new_hub)
+    ecr_raw = dict(raw.get("platform:ecr") or {})
+    current = ecr_raw.get("primaryRegion") or new_hub
+    moved = target != source_config.ecr.primary_region
+    when = (
+        f"{source}'s primary region {source_config.ecr.primary_region} is lost too: its own runbook (below) "
+        f"moves it to {target}, so {stack}'s is {target}"
+        if moved
+        else f"{stack}'s primary region is {source}'s, {target}"
+    )
+    if current == target:
+        edit: list[tuple[str, Any]] = []
+        what = (
+            " (the default follows the hub there: nothing to set)." if "primaryRegion" not in ecr_raw else "."
+        )
+    else:
+        edit = [("platform:ecr", {**ecr_raw, "primaryRegion": target})]
+        what = f": this edit sets platform:ecr.primaryRegion: {target}."
+    tail = (
+        f" Until {source}'s runbook has pushed its stack file, the stack-set check warns that the two "
+        "disagree (infra/stackset.py; an error outside an incident)."
+        if moved
+        else ""
+    )
+    return edit, "ECR: " + when + what + tail
+
+
+def _move_notes(config: cfg.StackConfig, new_hub: str, after: Plan, ecr_note: str = "") -> tuple[str, ...]:
     return (
         "Argo CD, Image Updater, the ApplicationSet, the CI runners and every cluster Secret are declared "
         f"on {new_hub}; the account-wide IAM objects stay as they are (platform:accountRegion does not "
@@ -1310,10 +1373,7 @@ def _move_notes(config: cfg.StackConfig, new_hub: str, after: Plan) -> tuple[str
             f"pushes to {new_hub} and the replication configuration moves there too; set the "
             f"replica stack's platform:ecr.primaryRegion to {new_hub} in the same commit."
             if config.builds_images
-            else "Set platform:ecr.primaryRegion to the source stack's primary region "
-            f"({config.ecr.primary_region} unless it moved too) in the same commit: it "
-            "otherwise follows the hub, and the backfill script would start where no replication "
-            "configuration is (the offline plan refuses a pair that disagree)."
+            else ecr_note
         ),
         f"The new hub's cluster is {naming.cluster_name(config.environment, new_hub)}; the deploy "
         "workflow and command read the hub from the stack file. The CodeConnections connection of the "

@@ -156,7 +156,26 @@ def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.St
                 f"region of {r} is a region of {s}",
             )
         )
-    if source.ecr.primary_region != replica.ecr.primary_region:
+    # During an incident (docs/dr.md): the replica's hub moved out of the source's lost primary
+    # region, which its config can no longer name, and keeps it in unreachableRegions; the pair
+    # agrees again once the source's own runbook has moved its primary region.
+    in_incident = (
+        source.ecr.primary_region not in replica.region_names
+        and source.ecr.primary_region in replica.unreachable_regions
+    )
+    if in_incident and source.ecr.primary_region != replica.ecr.primary_region:
+        out.append(
+            Finding(
+                "warning",
+                files,
+                "platform:ecr.primaryRegion",
+                f"{s} pushes and replicates from {source.ecr.primary_region}, which {r} has left and lists in "
+                f"platform:unreachableRegions (a DR runbook is under way); {r}'s is "
+                f"{replica.ecr.primary_region}: run {s}'s own runbook (platform dr --stack {s} --region "
+                f"{source.ecr.primary_region} ...), which moves its primary region, before {r}'s backfill",
+            )
+        )
+    elif source.ecr.primary_region != replica.ecr.primary_region:
         out.append(
             Finding(
                 "error",

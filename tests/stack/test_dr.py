@@ -223,6 +223,51 @@ def test_the_identity_parser_sees_a_missing_profile() -> None:
     assert _identities("if jq -e x; then aws route53 y --profile p; fi") == [("aws", "p")]
 
 
+def _after_runbook(book: dr.Runbook, stack: str) -> dict[str, object]:
+    """``stack``'s stack file once every edit of ``book`` is made."""
+    raw = dr.cfg.read_stack_file(dr.cfg.stack_file(stack))
+    for action in book.actions:
+        if isinstance(action, dr.EditStack) and action.stack == stack:
+            raw = action.apply(raw)
+    return raw
+
+
+def _write_stack(root: Path, stack: str, raw: dict[str, object]) -> None:
+    import yaml
+
+    (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": raw}, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    "stack", [s for s in STACKS if not plan(s).config.builds_images and plan(s).config.spoke_regions]
+)
+def test_a_replica_hub_move_leaves_a_primary_region_the_stack_set_accepts(stack: str, tmp_path: Path) -> None:
+    """After a replica's hub move its stack file loads (its config refuses a primary region
+    outside its regions) and the stack-set check that `make plan` runs has no error, so the
+    source's own runbook can start; once that runbook has run too, the pair agrees again."""
+    from infra import stackset
+
+    p = plan(stack)
+    old, new_hub = p.config.hub_region, p.config.spoke_regions[0]
+    book = dr.build(p, old, new_hub=new_hub)
+    for f in dr.cfg.PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    _write_stack(tmp_path, stack, _after_runbook(book, stack))
+    moved = stackset.load(tmp_path)
+    errors = [f for f in stackset.findings(moved) if f.severity == "error"]
+    assert not errors, errors
+    for source in dr.source_stacks(p.config):
+        source_config = moved[stackset.file_name(source)]
+        target = dr.source_primary_after(source_config, [old], new_hub)
+        assert moved[stackset.file_name(stack)].ecr.primary_region == target
+        if source_config.ecr.primary_region == old and source_config.hub_region == old:
+            # The source's own runbook, as the step before the staging update says.
+            source_book = dr.build(plan(source), old, new_hub=target)
+            _write_stack(tmp_path, source, _after_runbook(source_book, source))
+            both = stackset.load(tmp_path)
+            assert not [f for f in stackset.findings(both) if f.key == "platform:ecr.primaryRegion"]
+
+
 def test_a_region_outside_the_stack_or_a_hub_move_from_a_spoke_is_refused() -> None:
     p = plan("prod")
     with pytest.raises(dr.cfg.ConfigError, match="--region"):
