@@ -1516,6 +1516,7 @@ def _traffic_records_removal_steps(
     t = config.traffic
     host = t.region_host(region).rstrip(".") + "."
     batch = f"/tmp/{config.stack}-{region}-records.json"
+    listing = f"/tmp/{config.stack}-{region}-zone.json"
     select = (
         f'{{Changes: [.ResourceRecordSets[] | select(.SetIdentifier == "{region}" or (.Name | endswith("{host}")))'
         ' | {Action: "DELETE", ResourceRecordSet: .}]}'
@@ -1526,9 +1527,12 @@ def _traffic_records_removal_steps(
             where["workstation"],
             2,
             (
+                # The listing is saved, then filtered (&&, not a pipe): a failed listing stops here
+                # instead of leaving an empty batch that the next line would skip silently
+                # (without pipefail a pipe's status is jq's).
                 Shell(
                     f"aws route53 list-resource-record-sets --profile {aws_profile(config.stack)} --hosted-zone-id "
-                    f"{t.hosted_zone_id} --output json | jq '{select}' > {batch}"
+                    f"{t.hosted_zone_id} --output json > {listing} && jq '{select}' {listing} > {batch}"
                 ),
                 # An if, not &&: a region with no record left (ExternalDNS never wrote one) passes
                 # with status 0 instead of stopping the runbook on jq's exit status 1.

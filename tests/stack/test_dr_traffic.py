@@ -127,3 +127,39 @@ def test_the_record_deletion_passes_when_the_region_has_no_record(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert calls.exists() == (records > 0)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("bash") is None, reason="needs jq and bash")
+@pytest.mark.parametrize("listing_fails", [True, False])
+def test_a_failed_record_listing_stops_the_step(tmp_path: Path, listing_fails: bool) -> None:
+    """A failed ``list-resource-record-sets`` (credentials, throttling) fails the listing command
+    and writes no batch; a listing that works gives the region's records as DELETE changes."""
+    stack = TRAFFIC_STACKS[0]
+    config = plan(stack).config
+    assert config.traffic is not None
+    region = config.spoke_regions[0] if config.spoke_regions else config.hub_region
+    where = {"workstation": "w", "hub": "h", "both-hubs": "b"}
+    (step,) = dr._traffic_records_removal_steps(config, region, where)
+    listing, _ = step.commands
+    command = listing
+    for path in re.findall(r"/tmp/\S+\.json", listing):
+        command = command.replace(path, str(tmp_path / Path(path).name))
+    batch = tmp_path / Path(re.findall(r"/tmp/\S+\.json", listing)[-1]).name
+    records = {
+        "ResourceRecordSets": [
+            {"Name": config.traffic.host + ".", "Type": "A", "SetIdentifier": region},
+            {"Name": config.traffic.host + ".", "Type": "A", "SetIdentifier": "elsewhere-1"},
+        ]
+    }
+    aws = tmp_path / "aws"
+    aws.write_text("#!/bin/sh\nexit 255\n" if listing_fails else f"#!/bin/sh\necho '{json.dumps(records)}'\n")
+    aws.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
+    if listing_fails:
+        assert result.returncode != 0
+        assert not batch.exists()
+    else:
+        assert result.returncode == 0, result.stderr
+        changes = json.loads(batch.read_text())["Changes"]
+        assert [c["ResourceRecordSet"]["SetIdentifier"] for c in changes] == [region]
