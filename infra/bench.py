@@ -47,6 +47,13 @@ TYPICAL_SECONDS: dict[str, float] = {
     "kubernetes:helm.sh/v3:Release": 120.0,
 }
 EVERYTHING_ELSE_SECONDS = 5.0
+# pulumi-eks, in every `pulumi up` (never a preview) that declares a cluster with
+# endpointPublicAccess, waits until GET <endpoint>/healthz answers 200: up to 60 tries, each a
+# request with a 1 s timeout then a 5 s pause (pulumi/pulumi-eks nodejs/eks/cluster/cluster.ts
+# createCore, main 7bf0c1b1 = v4.3.0 plus dependency-only commits; its log counts the pauses only,
+# "up to 300 seconds"), then goes on. A machine the endpoint does not admit waits it all out, and
+# the component's outputs (the kubeconfig, so everything reading the cluster) wait with it.
+EKS_ENDPOINT_WAIT_SECONDS = 60 * (1.0 + 5.0)
 TYPICAL_TABLE_ROWS = (
     ("EKS control plane (eks:index:Cluster)", TYPICAL_SECONDS["eks:index:Cluster"]),
     ("managed node group", TYPICAL_SECONDS["aws:eks/nodeGroup:NodeGroup"]),
@@ -54,6 +61,7 @@ TYPICAL_TABLE_ROWS = (
     ("EKS add-on", TYPICAL_SECONDS["aws:eks/addon:Addon"]),
     ("Helm release", TYPICAL_SECONDS["kubernetes:helm.sh/v3:Release"]),
     ("everything else", EVERYTHING_ELSE_SECONDS),
+    ("pulumi-eks endpoint wait, endpoint that does not answer (DR runbook)", EKS_ENDPOINT_WAIT_SECONDS),
 )
 
 PLAN_TARGET = 1.5

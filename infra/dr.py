@@ -717,15 +717,42 @@ def hub_move(
 # ---------------------------------------------------------------------------------------------
 
 
-def _build_minutes(plan: Plan, urns: set[str]) -> float:
+def endpoint_waits(plan: Plan, reachable: Sequence[str]) -> list[str]:
+    """The ``eks:index:Cluster`` components of ``plan`` whose endpoint a `pulumi up` from the
+    operator's workstation waits for in vain: public (``endpointPublicAccess``, so pulumi-eks
+    polls ``/healthz``: infra/bench.py EKS_ENDPOINT_WAIT_SECONDS) and not in ``reachable``, the
+    regions whose endpoint admits the operator's address at that step and answers."""
+    return sorted(
+        r.urn
+        for r in plan.of_type(EKS_COMPONENT)
+        if r.inputs.get("endpointPublicAccess") and plan.region_of(r) not in reachable
+    )
+
+
+def _build_minutes(plan: Plan, urns: set[str], reachable: Sequence[str] | None = None) -> float:
     """The critical path of ``urns``; pulumi-eks's children are left out: the bench table's
-    control-plane time is the ``eks:index:Cluster`` component's, which creates them."""
+    control-plane time is the ``eks:index:Cluster`` component's, which creates them. With
+    ``reachable`` (a `pulumi up` from the workstation), each cluster :func:`endpoint_waits`
+    names takes pulumi-eks's readiness wait on top (its outputs come after it, targeted or not:
+    the program declares every cluster), and the update lasts at least that wait."""
     from infra import bench
 
     urns = {u for u in urns if f"${EKS_COMPONENT}$" not in u}
     durations = {r.urn: bench.seconds_of(r) for r in plan.resources}
-    seconds, _ = graph.critical_path(plan, durations, urns)
+    waiting = endpoint_waits(plan, reachable) if reachable is not None else []
+    for urn in waiting:
+        durations[urn] = (durations[urn] if urn in urns else 0.0) + bench.EKS_ENDPOINT_WAIT_SECONDS
+    seconds, _ = graph.critical_path(plan, durations, urns | set(waiting))
+    if waiting:
+        seconds = max(seconds, bench.EKS_ENDPOINT_WAIT_SECONDS)
     return round(seconds / 60, 1)
+
+
+def _wait_minutes(plan: Plan, reachable: Sequence[str]) -> float:
+    """pulumi-eks's readiness wait in a short `pulumi up` from the workstation (nothing created)."""
+    from infra import bench
+
+    return round(bench.EKS_ENDPOINT_WAIT_SECONDS / 60, 1) if endpoint_waits(plan, reachable) else 0.0
 
 
 def _state_minutes(count: int) -> float:
@@ -930,7 +957,8 @@ def build(
         Step(
             f"Admit the operator's address to the API of {', '.join(naming.cluster_name(config.environment, r) for r in admitted)}",
             where["workstation"] + " (AWS APIs only: EKS UpdateClusterConfig)",
-            _state_minutes(len(admit_urns)) + (5 if admit_urns else 0),
+            _state_minutes(len(admit_urns))
+            + ((5 + _wait_minutes(plan, [r for r in existing if r not in lost])) if admit_urns else 0),
             (
                 EditStack(stack, admit=tuple(admitted)),
                 *([Up(stack, admit_urns)] if admit_urns else []),
@@ -1017,7 +1045,7 @@ def build(
             Step(
                 f"Rebuild {region} and everything that depends on it",
                 where["hub"],
-                _build_minutes(plan, (set(urns) | {r.urn for r in dependents}) & plain),
+                _build_minutes(plan, (set(urns) | {r.urn for r in dependents}) & plain, admitted),
                 (Up(stack, build_urns, target_dependents=True),),
                 (
                     f"{len(targets)} resources in {region}; --target-dependents also updates these "
@@ -1145,7 +1173,9 @@ def build(
             Step(
                 f"Apply it everywhere but {region}",
                 where["hub"],
-                _build_minutes(after, plain_created) if plain_created else _state_minutes(len(dependents)),
+                _build_minutes(after, plain_created, admitted)
+                if plain_created
+                else _state_minutes(len(dependents)) + _wait_minutes(after, admitted),
                 (Up(stack, excludes=excludes),),
                 (
                     f"--exclude leaves {region}'s {len(excludes)} AWS resources and providers alone, pulumi-eks's "
@@ -1222,7 +1252,8 @@ def build(
         Step(
             "Withdraw the operator's address",
             where["workstation"] + " (AWS APIs only: EKS UpdateClusterConfig)",
-            _state_minutes(len(withdraw_urns)) + 5,
+            # The address is gone from the endpoints: no cluster answers the workstation.
+            _state_minutes(len(withdraw_urns)) + 5 + _wait_minutes(after, []),
             (EditStack(stack, withdraw=tuple(remaining)), Up(stack, withdraw_urns)),
             (
                 "The stack file is back to its configured CIDRs before it is pushed; the targeted update "
@@ -1277,7 +1308,8 @@ def build(
                     f"{source}'s hub admits {stack}'s new hub addresses",
                     f"an operator workstation with the {aws_profile(source)} profile (AWS APIs only), as "
                     f"{source_plan.config.cluster_admin_role_arn}",
-                    _state_minutes(len(hub_urns)) + 5,
+                    # None of that stack's endpoints admits the workstation.
+                    _state_minutes(len(hub_urns)) + 5 + _wait_minutes(source_plan, []),
                     (Up(source, hub_urns),),
                     (
                         f"{source}'s hub endpoint admits {stack}'s hub NAT addresses, read from {stack}'s stack "
@@ -1453,7 +1485,7 @@ def _runner_connection_steps(
         Step(
             f"Create {hub}'s runners",
             where["hub"],
-            _build_minutes(after, set(runner_urns) & {r.urn for r in after.resources}),
+            _build_minutes(after, set(runner_urns) & {r.urn for r in after.resources}, [hub]),
             (
                 EditStack(stack, (("platform:github", dict(github_raw)),)),
                 Up(stack, tuple(runner_urns)),

@@ -329,6 +329,24 @@ def test_pulumi_eks_keeps_the_operators_profile_out_of_its_providers_kubeconfig(
             assert leaked[-2:] == ["--profile", stack]
 
 
+def test_pulumi_eks_waits_for_a_public_endpoint_up_to_sixty_tries_of_a_second_and_five() -> None:
+    """pulumi/pulumi-eks nodejs/eks/cluster/cluster.ts ``createCore`` (main 7bf0c1b1 = v4.3.0 plus
+    nine dependency-only commits; no 4.4.0 tag in the copy read): ``if
+    (!pulumi.runtime.isDryRun() && args.endpointPublicAccess)``, ``maxRetries = 60``,
+    ``reqTimeoutMilliseconds = 1000`` (the https request to ``${clusterEndpoint}/healthz``),
+    ``timeoutMilliseconds = 5000`` (the pause after each failed try); the endpoint output (and the
+    kubeconfig built from it) resolves only after. The bench table's wait, which the DR runbook's
+    update steps add, is that worst case."""
+    from infra import bench
+
+    max_retries, request_ms, pause_ms = 60, 1000, 5000
+    assert max_retries * (request_ms + pause_ms) / 1000 == bench.EKS_ENDPOINT_WAIT_SECONDS
+    assert (
+        "pulumi-eks endpoint wait, endpoint that does not answer (DR runbook)",
+        360.0,
+    ) in bench.TYPICAL_TABLE_ROWS
+
+
 # --- What a lost region's providers do ----------------------------------------------------------
 
 

@@ -210,6 +210,49 @@ def test_every_printed_aws_command_names_the_identity_it_runs_as(
             assert action.command().startswith(f"AWS_PROFILE={dr.aws_profile(action.stack)} pulumi up")
 
 
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_every_update_from_the_workstation_includes_pulumi_eks_endpoint_wait(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """pulumi-eks polls each public endpoint for up to 60 x (1 s + 5 s) in every `pulumi up`
+    (infra/bench.py EKS_ENDPOINT_WAIT_SECONDS, the table `make bench` uses); an endpoint that does
+    not admit the workstation never answers. Each update of a stack that has such a cluster (public,
+    in a region the runbook never admits the operator to) lasts at least that wait, an update of
+    endpoint settings alone the wait after the EKS update; a preview (a dry run) does not wait."""
+    from infra import bench
+
+    p = plan(stack)
+    book = dr.build(p, region, new_hub=new_hub, stays_down=stays_down)
+    wait = bench.EKS_ENDPOINT_WAIT_SECONDS / 60
+    admitted = {r for a in book.actions if isinstance(a, dr.EditStack) for r in a.admit}
+    checked = 0
+    for step in book.steps:
+        ups = [a for a in step.actions if isinstance(a, dr.Up)]
+        if not ups:
+            continue
+        (up,) = ups
+        stack_plan = plan(up.stack)
+        never_admitted = [
+            c
+            for c in stack_plan.of_type(dr.EKS_COMPONENT)
+            if c.inputs.get("endpointPublicAccess")
+            and (up.stack != stack or stack_plan.region_of(c) not in admitted)
+        ]
+        if never_admitted:
+            assert step.minutes >= wait, (step.title, step.minutes)
+            endpoint_only = up.targets and all(
+                t.endswith(f"::{dr.EKS_COMPONENT}") or f"${dr.EKS_COMPONENT}" in t for t in up.targets
+            )
+            if endpoint_only:
+                # An EKS endpoint update (5 min) and the state work (1 min) come before the wait.
+                assert step.minutes >= wait + 5 + 1, (step.title, step.minutes)
+            checked += 1
+    assert checked or not any(
+        c.inputs.get("endpointPublicAccess") and p.region_of(c) not in admitted
+        for c in p.of_type(dr.EKS_COMPONENT)
+    )
+
+
 def test_the_identity_parser_sees_a_missing_profile() -> None:
     assert _identities("pulumi up --stack prod") == [("pulumi", None)]
     assert _identities("AWS_PROFILE=prod pulumi login && AWS_PROFILE=prod pulumi stack select prod") == [
