@@ -108,6 +108,9 @@ class Addon:
     hub_namespaces: tuple[str, ...] = ()
     # Its IAM permission policy on the cluster of a region (an add-on that calls AWS).
     policy: Callable[[StackConfig, str], dict[str, Any]] | None = None
+    # The roles its Pod Identity role assumes on the cluster of a region (External Secrets: one
+    # per store), created with it.
+    store_roles: Callable[[StackConfig, str], list[StoreRole]] | None = None
     # Fields of rendered objects that Argo CD neither diffs nor overwrites once they exist
     # (``ignoreDifferences`` entries, applied at sync with ``RespectIgnoreDifferences=true``).
     ignore_differences: tuple[Mapping[str, Any], ...] = ()
@@ -139,9 +142,15 @@ def metrics_server_values(config: StackConfig, role: str | None) -> dict[str, An
 # --- External Secrets Operator ------------------------------------------------------------------
 
 EXTERNAL_SECRETS_API = "external-secrets.io/v1"
-# The ClusterSecretStore on every cluster running External Secrets; the shop chart's
-# ExternalSecrets name it (charts/shop/values.yaml externalSecrets.store).
+# The ClusterSecretStore on every cluster running External Secrets, for the application's namespace
+# only; the shop chart's ExternalSecrets name it (charts/shop/values.yaml externalSecrets.store).
 SECRET_STORE = "aws-secrets-manager"
+# The hub's second store, for Argo CD's namespace only (repository credentials, notifications).
+ARGOCD_SECRET_STORE = "aws-secrets-manager-argocd"
+# Each store reads with its own role, assumed by the controller (``spec.provider.aws.role``), and
+# each role reads only its consumer's secrets: the application's store cannot read Argo CD's.
+STORE_APPLICATION = "app"
+STORE_ARGOCD = "argocd"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 EXTERNAL_SECRETS_SERVICE_ACCOUNT = "external-secrets"
 # Argo CD applies a later sync wave only once the earlier one is healthy (argo-cd v3.4.4
@@ -175,23 +184,107 @@ def repo_creds_secret(config: StackConfig) -> str:
     return f"repo-creds-{config.application.name}"
 
 
-def cluster_secret_store(config: StackConfig, role: str | None) -> dict[str, Any]:
-    """The cluster's store: AWS Secrets Manager of the cluster's own region, read with the
-    controller's Pod Identity role (no ``auth`` block: ESO then uses the AWS SDK's default
-    credential chain, https://external-secrets.io/v2.8.0/provider/aws-access/ "Controller's Pod
-    Identity"), usable only from the application's namespace (and, on the hub, Argo CD's)."""
-    namespaces = [config.application.namespace]
-    if role == "hub":
-        namespaces.append(naming.ARGOCD_NAMESPACE)
+@dataclass(frozen=True)
+class StoreRole:
+    """One External Secrets store of a cluster and the IAM role it reads with: ``consumer``
+    (:data:`STORE_APPLICATION` | :data:`STORE_ARGOCD`), the ClusterSecretStore's name, the
+    namespaces that may use it, and the secret ARNs (or ARN patterns) its role may read."""
+
+    consumer: str
+    store: str
+    namespaces: tuple[str, ...]
+    secrets: tuple[str, ...]
+
+
+def argocd_secret_names(config: StackConfig) -> tuple[str, ...]:
+    """The Secrets Manager secrets Argo CD's namespace reads (hub region): the repository
+    credentials and the notifications' keys, when configured."""
+    from infra.manifests import notifications  # it builds on this module's names
+
+    return tuple(sorted({repo_creds_secret_name(config), *notifications.secret_keys(config).values()}))
+
+
+def store_roles(config: StackConfig, region: str) -> list[StoreRole]:
+    """The stores of the cluster of ``region``: the application's (every cluster running External
+    Secrets; its services' secrets under ``<prefix>/<application>/``), and on the hub Argo CD's
+    (exactly :func:`argocd_secret_names`)."""
+    account = config.account_id
+    out = [
+        StoreRole(
+            consumer=STORE_APPLICATION,
+            store=SECRET_STORE,
+            namespaces=(config.application.namespace,),
+            secrets=(
+                addons_iam.secret_prefix_arn(account, region, application_secrets_prefix(config) + "/"),
+            ),
+        )
+    ]
+    if region == config.hub_region:
+        out.append(
+            StoreRole(
+                consumer=STORE_ARGOCD,
+                store=ARGOCD_SECRET_STORE,
+                namespaces=(naming.ARGOCD_NAMESPACE,),
+                secrets=tuple(
+                    addons_iam.secret_name_arn(account, region, n) for n in argocd_secret_names(config)
+                ),
+            )
+        )
+    return out
+
+
+def store_role_name(config: StackConfig, region: str, consumer: str) -> str:
+    """``platform-<env>-eso-<consumer>-<region>`` (at most :data:`ROLE_NAME_MAX` characters)."""
+    return naming.role_name(config.environment, f"eso-{consumer}-{region}")
+
+
+def store_role_arn(config: StackConfig, region: str, consumer: str) -> str:
+    return f"arn:aws:iam::{config.account_id}:role/{store_role_name(config, region, consumer)}"
+
+
+def store_role_annotation(consumer: str) -> str:
+    """The cluster Secret annotation carrying a store's role ARN."""
+    return f"aws_external_secrets_{consumer}_store_role_arn"
+
+
+def _external_secrets_policy(config: StackConfig, region: str) -> dict[str, Any]:
+    return addons_iam.external_secrets_controller_policy(
+        [store_role_arn(config, region, s.consumer) for s in store_roles(config, region)]
+    )
+
+
+def _store(name: str, consumer: str, namespaces: list[str]) -> dict[str, Any]:
     return {
         "apiVersion": EXTERNAL_SECRETS_API,
         "kind": "ClusterSecretStore",
-        "metadata": {"name": SECRET_STORE, "annotations": dict(AFTER_THE_CONTROLLER)},
+        "metadata": {"name": name, "annotations": dict(AFTER_THE_CONTROLLER)},
         "spec": {
-            "provider": {"aws": {"service": "SecretsManager", "region": annotation(ANNOTATION_REGION)}},
+            "provider": {
+                "aws": {
+                    "service": "SecretsManager",
+                    "region": annotation(ANNOTATION_REGION),
+                    "role": annotation(store_role_annotation(consumer)),
+                }
+            },
             "conditions": [{"namespaces": namespaces}],
         },
     }
+
+
+def cluster_secret_store(config: StackConfig, role: str | None) -> dict[str, Any]:
+    """The application's store: AWS Secrets Manager of the cluster's own region, read with the
+    application store's role, which the controller assumes with its Pod Identity credentials
+    (no ``auth`` block: the AWS SDK's default chain, then ``role``: external-secrets v2.9.0
+    providers/v1/aws/auth/auth.go ``createConfiguration``), usable only from the application's
+    namespace (``conditions``: pkg/controllers/secretstore/client_manager.go
+    ``shouldProcessSecret``)."""
+    return _store(SECRET_STORE, STORE_APPLICATION, [config.application.namespace])
+
+
+def argocd_secret_store(config: StackConfig) -> dict[str, Any]:
+    """On the hub: Argo CD's store, usable only from Argo CD's namespace, with the role that reads
+    exactly Argo CD's secrets."""
+    return _store(ARGOCD_SECRET_STORE, STORE_ARGOCD, [naming.ARGOCD_NAMESPACE])
 
 
 def repo_creds_external_secret(config: StackConfig) -> dict[str, Any]:
@@ -209,7 +302,7 @@ def repo_creds_external_secret(config: StackConfig) -> dict[str, Any]:
         },
         "spec": {
             "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "ClusterSecretStore", "name": SECRET_STORE},
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": ARGOCD_SECRET_STORE},
             "target": {
                 "name": repo_creds_secret(config),
                 "creationPolicy": "Owner",
@@ -233,7 +326,7 @@ def external_secrets_values(config: StackConfig, role: str | None) -> dict[str, 
 
     objects = [cluster_secret_store(config, role)]
     if role == "hub":
-        objects.append(repo_creds_external_secret(config))
+        objects += [argocd_secret_store(config), repo_creds_external_secret(config)]
         # Argo CD notifications' Secret (GitHub App key, chat webhook URL), when configured.
         notifications_secret = notifications.external_secret(config)
         if notifications_secret is not None:
@@ -461,9 +554,8 @@ CATALOG: dict[str, Addon] = {
             (RBAC, "ClusterRoleBinding"),
         ),
         service_account=EXTERNAL_SECRETS_SERVICE_ACCOUNT,
-        policy=lambda config, region: addons_iam.external_secrets_policy(
-            config.account_id, region, config.environment
-        ),
+        policy=_external_secrets_policy,
+        store_roles=store_roles,
         per_role=True,
         hub_namespaces=(naming.ARGOCD_NAMESPACE,),
         summary="Secrets from AWS Secrets Manager (Pod Identity); Argo CD's repository credentials",
@@ -612,6 +704,8 @@ def cluster_annotations(
         if addon.service_account is not None:
             out[service_account_annotation(name)] = addon.service_account
             out[role_arn_annotation(name)] = role_arn(config, region, name)
+        for store in addon.store_roles(config, region) if addon.store_roles is not None else ():
+            out[store_role_annotation(store.consumer)] = store_role_arn(config, region, store.consumer)
     return out
 
 

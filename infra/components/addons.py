@@ -31,6 +31,18 @@ CLUSTER_ADDONS = "addons"
 
 
 @dataclass(frozen=True)
+class AssumedRoleArgs:
+    """A role the add-on's Pod Identity role assumes (External Secrets: one per store), with the
+    key that names its Pulumi resources and its documents (:mod:`infra.documents.addons_iam`)."""
+
+    key: str
+    role_name: str
+    description: str
+    trust_policy: Mapping[str, Any]
+    policy: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class AddonIdentityArgs:
     """One add-on's AWS identity on the cluster of ``region``: the IAM role's name and documents
     (pure data from :mod:`infra.documents.addons_iam`), and the namespace and service account the
@@ -45,11 +57,15 @@ class AddonIdentityArgs:
     trust_policy: Mapping[str, Any]
     policy: Mapping[str, Any]
     tags: Mapping[str, str]
+    assumed_roles: tuple[AssumedRoleArgs, ...] = ()
 
     @classmethod
     def from_config(cls, config: StackConfig, region: str, addon: addons.Addon) -> AddonIdentityArgs:
         if addon.service_account is None or addon.policy is None:
             raise ValueError(f"add-on {addon.name} calls no AWS API: it has no Pod Identity role")
+        cluster = naming.cluster_name(config.environment, region)
+        controller = addons.role_arn(config, region, addon.name)
+        stores = addon.store_roles(config, region) if addon.store_roles is not None else []
         return cls(
             addon=addon.name,
             region=region,
@@ -62,6 +78,16 @@ class AddonIdentityArgs:
             ),
             policy=addon.policy(config, region),
             tags=naming.base_tags(config.environment, config.tags),
+            assumed_roles=tuple(
+                AssumedRoleArgs(
+                    key=f"store-{store.consumer}",
+                    role_name=addons.store_role_name(config, region, store.consumer),
+                    description=f"{addon.name} store {store.store} on {cluster}: {', '.join(store.namespaces)}",
+                    trust_policy=addons_iam.external_secrets_store_trust_policy(controller),
+                    policy=addons_iam.external_secrets_read_policy(list(store.secrets)),
+                )
+                for store in stores
+            ),
         )
 
 
@@ -140,6 +166,35 @@ class AddonIdentity(pulumi.ComponentResource):
             policy=json.dumps(args.policy),
             opts=child,
         )
+        # The roles it assumes. Their trust names this role, which IAM resolves to its unique ID:
+        # created after it, and replaced with it (a re-created role has a new ID; the old trust
+        # would name nobody). The association waits for them: the add-on never starts without.
+        self.assumed: dict[str, aws.iam.Role] = {}
+        store_policies: list[aws.iam.RolePolicy] = []
+        for assumed in args.assumed_roles:
+            role = aws.iam.Role(
+                f"{name}-{assumed.key}",
+                name=assumed.role_name,
+                description=assumed.description,
+                assume_role_policy=json.dumps(assumed.trust_policy),
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions.merge(
+                    child,
+                    pulumi.ResourceOptions(
+                        depends_on=[self.role], replace_with=[self.role], delete_before_replace=True
+                    ),
+                ),
+            )
+            store_policies.append(
+                aws.iam.RolePolicy(
+                    f"{name}-{assumed.key}",
+                    name=assumed.key,
+                    role=role.id,
+                    policy=json.dumps(assumed.policy),
+                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role])),
+                )
+            )
+            self.assumed[assumed.key] = role
         self.association = aws.eks.PodIdentityAssociation(
             name,
             cluster_name=cluster.cluster_name,
@@ -147,7 +202,9 @@ class AddonIdentity(pulumi.ComponentResource):
             service_account=args.service_account,
             role_arn=self.role.arn,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.policy])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[self.policy, *store_policies])
+            ),
         )
         self.register_outputs({"roleArn": self.role.arn})
 

@@ -37,18 +37,75 @@ def secret_arn_pattern(account_id: str, region: str, environment: str) -> str:
     return f"arn:aws:secretsmanager:{region}:{account_id}:secret:{secrets_prefix(environment)}*"
 
 
-def external_secrets_policy(account_id: str, region: str, environment: str) -> dict[str, Any]:
-    """Read-only access to this environment's secrets in this cluster's region, nothing else:
-    no write, no list, no other prefix, no other region. A customer managed KMS key on a secret
-    would also need ``kms:Decrypt`` on that key (the default ``aws/secretsmanager`` key does not)."""
+def secret_name_arn(account_id: str, region: str, name: str) -> str:
+    """The ARN of exactly the secret ``name``: "The ARN includes the name of the secret followed by
+    six random characters" after a hyphen (Secrets Manager API reference, CreateSecret response
+    ``ARN``), and ``?`` matches exactly one character in a policy's resource ARN (IAM user guide,
+    "IAM JSON policy elements: Resource"), so ``-??????`` matches that secret and no other whose
+    name merely starts with ``name``."""
+    return f"arn:aws:secretsmanager:{region}:{account_id}:secret:{name}-??????"
+
+
+def secret_prefix_arn(account_id: str, region: str, prefix: str) -> str:
+    """The ARNs of every secret whose name starts with ``prefix`` (which ends in ``/``)."""
+    return f"arn:aws:secretsmanager:{region}:{account_id}:secret:{prefix}*"
+
+
+# External Secrets' controller assumes each store's role (the store's ``spec.provider.aws.role``:
+# external-secrets v2.9.0 providers/v1/aws/auth/auth.go ``createConfiguration`` wraps the
+# controller's own credentials in ``stscreds.NewAssumeRoleProvider``). Its own credentials are an
+# EKS Pod Identity session, whose session tags are transitive, so assuming another role from it
+# also needs sts:TagSession (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
+EXTERNAL_SECRETS_ASSUME_ACTIONS: tuple[str, ...] = ("sts:AssumeRole", "sts:TagSession")
+
+
+def external_secrets_controller_policy(store_role_arns: list[str]) -> dict[str, Any]:
+    """The controller's own role (Pod Identity): it reads no secret itself; it may only assume the
+    roles of its cluster's stores, each of which reads one consumer's secrets."""
     return {
         "Version": VERSION,
         "Statement": [
             {
-                "Sid": "ReadPlatformSecrets",
+                "Sid": "AssumeTheStoresRoles",
+                "Effect": "Allow",
+                "Action": list(EXTERNAL_SECRETS_ASSUME_ACTIONS),
+                "Resource": sorted(store_role_arns),
+            }
+        ],
+    }
+
+
+def external_secrets_store_trust_policy(controller_role_arn: str) -> dict[str, Any]:
+    """A store's role trusts only the controller's role of the same cluster, named as the
+    principal: a trust naming a role is enough on its own (IAM user guide, "IAM JSON policy
+    elements: Principal", role principals), and no other principal of the account may assume it.
+    IAM binds the principal to the role's unique ID, so the store's role is created after the
+    controller's and replaced with it (infra/components/addons.py)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ExternalSecretsController",
+                "Effect": "Allow",
+                "Principal": {"AWS": controller_role_arn},
+                "Action": list(EXTERNAL_SECRETS_ASSUME_ACTIONS),
+            }
+        ],
+    }
+
+
+def external_secrets_read_policy(resources: list[str]) -> dict[str, Any]:
+    """One store's role: read-only access to exactly ``resources`` (secret ARNs or ARN patterns of
+    one consumer, in one region): no write, no list. A customer managed KMS key on a secret would
+    also need ``kms:Decrypt`` on that key (the default ``aws/secretsmanager`` key does not)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ReadThisConsumersSecrets",
                 "Effect": "Allow",
                 "Action": list(SECRETS_READ_ACTIONS),
-                "Resource": secret_arn_pattern(account_id, region, environment),
+                "Resource": sorted(resources),
             }
         ],
     }

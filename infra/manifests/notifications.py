@@ -372,7 +372,7 @@ def external_secret(config: StackConfig) -> dict[str, Any] | None:
         },
         "spec": {
             "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "ClusterSecretStore", "name": addons.SECRET_STORE},
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": addons.ARGOCD_SECRET_STORE},
             "target": {"name": NOTIFICATIONS_SECRET, "creationPolicy": "Owner"},
             "data": [{"secretKey": key, "remoteRef": {"key": name}} for key, name in keys.items()],
         },

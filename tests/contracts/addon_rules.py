@@ -45,6 +45,48 @@ def eso_aws_credentials(provider: Mapping[str, Any]) -> tuple[str, tuple[str, ..
     return source, tuple(roles)
 
 
+def eso_store_usable_from(store: Mapping[str, Any], namespace: str) -> bool:
+    """Whether an ExternalSecret in ``namespace`` may use ``store``.
+
+    external-secrets v2.9.0 pkg/controllers/secretstore/client_manager.go ``shouldProcessSecret``:
+    a SecretStore serves its own namespace only (it is looked up there); a ClusterSecretStore
+    without ``conditions`` serves every namespace; with conditions, a namespace is served when
+    any condition's ``namespaces`` (matched as the label ``kubernetes.io/metadata.name``) names it.
+    ``namespaceSelector`` and ``namespaceRegexes`` are not transcribed (the platform uses neither).
+    """
+    if store["kind"] == "SecretStore":
+        return bool(store["metadata"].get("namespace") == namespace)
+    conditions = store["spec"].get("conditions") or []
+    if not conditions:
+        return True
+    for condition in conditions:
+        if condition.get("namespaceSelector") or condition.get("namespaceRegexes"):
+            raise NotImplementedError("namespaceSelector / namespaceRegexes are not transcribed")
+        if namespace in (condition.get("namespaces") or []):
+            return True
+    return False
+
+
+def iam_trust_admits(trust: Mapping[str, Any], caller_role_arn: str, action: str) -> bool:
+    """Whether a role's trust policy lets a session of ``caller_role_arn`` call ``action``
+    (sts:AssumeRole, sts:TagSession) on it: an Allow statement whose ``Principal.AWS`` is that
+    role's ARN and whose ``Action`` lists the call (IAM user guide, "IAM JSON policy elements:
+    Principal", IAM role principals). Conditions, Deny statements and wildcard principals are not
+    transcribed (the platform's store roles use none) and raise."""
+    admitted = False
+    for statement in trust["Statement"]:
+        if statement["Effect"] != "Allow" or statement.get("Condition"):
+            raise NotImplementedError("Deny and conditions in a trust policy are not transcribed")
+        principal = statement["Principal"].get("AWS")
+        if principal == "*" or (isinstance(principal, str) and principal.endswith(":root")):
+            raise NotImplementedError("wildcard and account principals are not transcribed")
+        actions = statement["Action"]
+        admitted |= principal == caller_role_arn and action in (
+            [actions] if isinstance(actions, str) else actions
+        )
+    return admitted
+
+
 # The environment EKS adds to a pod whose service account has a Pod Identity association
 # (EKS user guide, awsdocs/amazon-eks-user-guide @4d52b4d
 # latest/ug/manage-access/aws-access/service-accounts.adoc, "How EKS Pod Identity Agent works

@@ -62,13 +62,12 @@ def render(config: StackConfig, app: dict[str, Any], tmp_path: Path) -> list[dic
     return helm_template(app, package, tmp_path, kube)
 
 
-def store_of(app: dict[str, Any]) -> dict[str, Any]:
-    (store,) = [
-        o
+def stores_of(app: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        dict(o)
         for o in app["spec"]["source"]["helm"]["valuesObject"]["extraObjects"]
         if o["kind"] == "ClusterSecretStore"
     ]
-    return dict(store)
 
 
 def eso_configs() -> list[StackConfig]:
@@ -87,7 +86,7 @@ def test_the_store_reads_with_the_controllers_pod_identity(
     config: StackConfig, tmp_path: Path, shared_dir: Path
 ) -> None:
     """external-secrets v2.9.0 providers/v1/aws/auth/auth.go: a provider with no ``auth`` block
-    and no ``role`` loads the AWS SDK's default chain; aws-sdk-go-v2 config
+    loads the AWS SDK's default chain, then assumes the store's ``role``; aws-sdk-go-v2 config
     resolve_credentials.go: in a container with no static keys and no web identity token (IRSA),
     that chain reads ``AWS_CONTAINER_CREDENTIALS_FULL_URI``, which EKS sets on the pods of a
     service account with a Pod Identity association (EKS user guide, "How EKS Pod Identity Agent
@@ -97,8 +96,15 @@ def test_the_store_reads_with_the_controllers_pod_identity(
     assert association == (addons.CATALOG[ESO].namespace, addons.CATALOG[ESO].service_account)
     apps = addon_applications(config, ESO)
     for app in apps:
-        provider = store_of(app)["spec"]["provider"]["aws"]
-        assert rules.eso_aws_credentials(provider) == ("default-chain", ()), region_of(app)
+        region = region_of(app)
+        roles = {
+            s.store: addons.store_role_arn(config, region, s.consumer)
+            for s in addons.store_roles(config, region)
+        }
+        for store in stores_of(app):
+            provider = store["spec"]["provider"]["aws"]
+            expected = ("default-chain", (roles[store["metadata"]["name"]],))
+            assert rules.eso_aws_credentials(provider) == expected, region
     # The controller's pod does not depend on the cluster (the values differ only in
     # extraObjects): one render of the ~20 s chart suffices.
     objects = render(config, apps[0], tmp_path)
@@ -119,7 +125,7 @@ def test_the_store_reads_with_the_controllers_pod_identity(
     # The rule bites: an auth block, or a role to assume, replaces the pod's own identity.
     with_keys = {**provider, "auth": {"secretRef": {"accessKeyIDSecretRef": {"name": "k", "key": "id"}}}}
     assert rules.eso_aws_credentials(with_keys)[0] == "secretRef"
-    assert rules.eso_aws_credentials({**provider, "role": "arn:aws:iam::1:role/x"})[1]
+    assert rules.eso_aws_credentials({k: v for k, v in provider.items() if k != "role"})[1] == ()
     irsa = {"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"}
     assert rules.aws_sdk_go_v2_default_chain({**irsa, **rules.EKS_POD_IDENTITY_ENV}) == "web-identity"
 
@@ -132,15 +138,15 @@ def test_each_clusters_store_is_valid_for_the_pinned_crd(config: StackConfig, sh
     region the Pod Identity role may read in) and is usable only from the namespaces named."""
     for app in addon_applications(config, ESO):
         region = region_of(app)
-        store = store_of(app)
-        assert addon_crd_errors(store) == [], region
-        provider = store["spec"]["provider"]["aws"]
-        assert (provider["service"], provider["region"]) == ("SecretsManager", region)
-        namespaces = {n for c in store["spec"]["conditions"] for n in c["namespaces"]}
-        expected = {config.application.namespace}
-        if region == config.hub_region:
-            expected.add(naming.ARGOCD_NAMESPACE)
-        assert namespaces == expected, region
+        expected = {s.store: s for s in addons.store_roles(config, region)}
+        stores = stores_of(app)
+        assert sorted(s["metadata"]["name"] for s in stores) == sorted(expected), region
+        for store in stores:
+            assert addon_crd_errors(store) == [], region
+            provider = store["spec"]["provider"]["aws"]
+            assert (provider["service"], provider["region"]) == ("SecretsManager", region)
+            namespaces = {n for c in store["spec"]["conditions"] for n in c["namespaces"]}
+            assert namespaces == set(expected[store["metadata"]["name"]].namespaces), region
     broken = copy.deepcopy(store)
     broken["spec"]["provider"]["aws"]["auth"] = {"podIdentity": {}}
     assert addon_crd_errors(broken)
@@ -162,19 +168,96 @@ def test_the_role_allows_exactly_the_calls_the_external_secrets_make(config: Sta
     DescribeSecret only fetches tags (``Fetch``), ListSecrets/BatchGetSecretValue only serve
     ``dataFrom.find``. Every ExternalSecret the platform renders (the shop chart's per service,
     Argo CD's repository credentials on the hub) needs exactly the role's actions, no more."""
-    calls: set[str] = set()
     for region in config.addon_regions(ESO):
+        calls = {addons.SECRET_STORE: set[str](), addons.ARGOCD_SECRET_STORE: set[str]()}
         for external in shop_external_secrets(config, region):
-            calls |= rules.eso_secretsmanager_calls(external["spec"])
+            calls[external["spec"]["secretStoreRef"]["name"]] |= rules.eso_secretsmanager_calls(
+                external["spec"]
+            )
         if region == config.hub_region:
-            calls |= rules.eso_secretsmanager_calls(addons.repo_creds_external_secret(config)["spec"])
-        (statement,) = addons_iam.external_secrets_policy(config.account_id, region, config.environment)[
-            "Statement"
-        ]
-        assert set(statement["Action"]) == calls, region
+            external = addons.repo_creds_external_secret(config)
+            calls[external["spec"]["secretStoreRef"]["name"]] |= rules.eso_secretsmanager_calls(
+                external["spec"]
+            )
+        for store in addons.store_roles(config, region):
+            (statement,) = addons_iam.external_secrets_read_policy(list(store.secrets))["Statement"]
+            assert set(statement["Action"]) == calls[store.store], (region, store.store)
     # The rule bites: an ExternalSecret that fetches a secret's tags would need DescribeSecret.
     fetch = {"data": [{"secretKey": "k", "remoteRef": {"key": "platform/x", "metadataPolicy": "Fetch"}}]}
     assert rules.eso_secretsmanager_calls(fetch) == {"secretsmanager:DescribeSecret"}
+
+
+@pytest.mark.parametrize("config", eso_configs(), ids=lambda c: c.stack)
+def test_each_store_serves_only_its_consumers_namespace(config: StackConfig) -> None:
+    """external-secrets v2.9.0 pkg/controllers/secretstore/client_manager.go
+    ``shouldProcessSecret``: a ClusterSecretStore with ``conditions`` serves only the namespaces
+    they name. The application's namespace cannot use Argo CD's store (repository credentials,
+    notifications keys) and Argo CD's namespace cannot use the application's; every ExternalSecret
+    the platform renders names a store its namespace may use."""
+    for app in addon_applications(config, ESO):
+        region = region_of(app)
+        stores = {s["metadata"]["name"]: s for s in stores_of(app)}
+        app_store = stores[addons.SECRET_STORE]
+        assert rules.eso_store_usable_from(app_store, config.application.namespace)
+        assert not rules.eso_store_usable_from(app_store, naming.ARGOCD_NAMESPACE), region
+        if region == config.hub_region:
+            argocd_store = stores[addons.ARGOCD_SECRET_STORE]
+            assert rules.eso_store_usable_from(argocd_store, naming.ARGOCD_NAMESPACE)
+            assert not rules.eso_store_usable_from(argocd_store, config.application.namespace)
+            externals = [
+                o
+                for o in app["spec"]["source"]["helm"]["valuesObject"]["extraObjects"]
+                if o["kind"] == "ExternalSecret"
+            ]
+            for external in externals:
+                store = stores[external["spec"]["secretStoreRef"]["name"]]
+                assert rules.eso_store_usable_from(store, external["metadata"]["namespace"])
+        else:
+            assert set(stores) == {addons.SECRET_STORE}
+        for external in shop_external_secrets(config, region):
+            store = stores[external["spec"]["secretStoreRef"]["name"]]
+            assert rules.eso_store_usable_from(store, config.application.namespace)
+    # The rule bites: without conditions a ClusterSecretStore serves every namespace.
+    open_store = {**app_store, "spec": {k: v for k, v in app_store["spec"].items() if k != "conditions"}}
+    assert rules.eso_store_usable_from(open_store, naming.ARGOCD_NAMESPACE)
+
+
+@pytest.mark.parametrize("config", eso_configs(), ids=lambda c: c.stack)
+def test_only_the_clusters_controller_may_assume_each_stores_role(config: StackConfig) -> None:
+    """EKS user guide, pod-id-abac.html: Pod Identity session tags are transitive, so the
+    controller's AssumeRole into a store's role (external-secrets v2.9.0 auth.go, ``role``) also
+    needs sts:TagSession (tests/contracts/upstream.py CHAINED_ASSUME_ROLE_FROM_POD_IDENTITY). Each
+    store role's trust admits both calls from its cluster's controller role only; the controller's
+    identity policy allows them on exactly its cluster's store roles, and reads no secret."""
+    from tests.contracts import upstream
+
+    for region in config.addon_regions(ESO):
+        controller = addons.role_arn(config, region, ESO)
+        policy = addons.CATALOG[ESO].policy
+        assert policy is not None
+        (statement,) = policy(config, region)["Statement"]
+        assert set(statement["Action"]) == set(upstream.CHAINED_ASSUME_ROLE_FROM_POD_IDENTITY)
+        stores = addons.store_roles(config, region)
+        assert statement["Resource"] == sorted(
+            addons.store_role_arn(config, region, s.consumer) for s in stores
+        )
+        others = [addons.role_arn(config, r, ESO) for r in config.addon_regions(ESO) if r != region]
+        others += [
+            addons.role_arn(config, region, a.name)
+            for r, a in addons.identities(config)
+            if a.name != ESO and r == region
+        ]
+        for store in stores:
+            trust = addons_iam.external_secrets_store_trust_policy(controller)
+            for action in upstream.CHAINED_ASSUME_ROLE_FROM_POD_IDENTITY:
+                assert rules.iam_trust_admits(trust, controller, action), (region, store.store, action)
+                assert not [o for o in others if rules.iam_trust_admits(trust, o, action)], (
+                    region,
+                    store.store,
+                )
+    # The rule bites: a trust with sts:AssumeRole alone refuses the tagged session.
+    bare = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": controller}, "Action": "sts:AssumeRole"}]}
+    assert not rules.iam_trust_admits(bare, controller, "sts:TagSession")
 
 
 # --- Cluster Autoscaler -----------------------------------------------------------------------------

@@ -103,10 +103,12 @@ def test_each_service_with_secrets_gets_its_external_secret_and_reads_it(
                     "key": f"{addons.application_secrets_prefix(config)}/{service}",
                     "property": d["secretKey"],
                 }
-                # The cluster's External Secrets role may read it, in this region.
-                pattern = addons_iam.secret_arn_pattern(config.account_id, region, config.environment)
+                # The application store's role may read it, in this region.
+                (app_store,) = [
+                    s for s in addons.store_roles(config, region) if s.store == addons.SECRET_STORE
+                ]
                 arn = f"arn:aws:secretsmanager:{region}:{config.account_id}:secret:{d['remoteRef']['key']}-AbCdEf"
-                assert fnmatch.fnmatchcase(arn, pattern)
+                assert any(fnmatch.fnmatchcase(arn, pattern) for pattern in app_store.secrets)
             assert ESO in addons.cluster_addons(config, region), region
             # Argo CD applies it (and waits for it) before the Deployment.
             assert int(external["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < 0
@@ -147,18 +149,28 @@ def test_every_cluster_running_eso_has_its_regional_store_and_the_hub_its_repo_c
     assert regions, f"{stack} does not run {ESO}"
     for region in regions:
         objects = eso_release(config, region, tmp_path)
-        stores = [o for o in objects if o["kind"] == "ClusterSecretStore"]
-        assert len(stores) == 1
-        (store,) = stores
-        assert store["metadata"]["name"] == addons.SECRET_STORE
-        assert addon_crd_errors(store) == []
-        assert store["spec"]["provider"]["aws"] == {"service": "SecretsManager", "region": region}
-        assert "auth" not in store["spec"]["provider"]["aws"], "the controller's Pod Identity, no keys"
-        (condition,) = store["spec"]["conditions"]
-        expected = {config.application.namespace} | (
-            {naming.ARGOCD_NAMESPACE} if region == config.hub_region else set()
+        stores = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterSecretStore"}
+        # One store per consumer, each usable from its namespace only and reading with its role.
+        expected = {r.store: r for r in addons.store_roles(config, region)}
+        assert (
+            set(stores)
+            == set(expected)
+            == (
+                {addons.SECRET_STORE, addons.ARGOCD_SECRET_STORE}
+                if region == config.hub_region
+                else {addons.SECRET_STORE}
+            )
         )
-        assert set(condition["namespaces"]) == expected
+        for name, store in stores.items():
+            assert addon_crd_errors(store) == [], name
+            assert store["spec"]["provider"]["aws"] == {
+                "service": "SecretsManager",
+                "region": region,
+                "role": addons.store_role_arn(config, region, expected[name].consumer),
+            }
+            assert "auth" not in store["spec"]["provider"]["aws"], "the controller's Pod Identity, no keys"
+            (condition,) = store["spec"]["conditions"]
+            assert tuple(condition["namespaces"]) == expected[name].namespaces
         repo_creds = [o for o in objects if o["kind"] == "ExternalSecret"]
         if region != config.hub_region:
             assert repo_creds == []
@@ -170,6 +182,7 @@ def test_every_cluster_running_eso_has_its_regional_store_and_the_hub_its_repo_c
         assert template["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "repo-creds"
         assert template["data"]["url"] == config.application.repo_url
         assert creds["spec"]["dataFrom"] == [{"extract": {"key": addons.repo_creds_secret_name(config)}}]
+        assert creds["spec"]["secretStoreRef"]["name"] == addons.ARGOCD_SECRET_STORE
         # The controller's service account is the one the Pod Identity association names.
         accounts = {
             (o["metadata"]["namespace"], o["metadata"]["name"])
@@ -191,17 +204,38 @@ def test_every_cluster_running_eso_has_its_regional_store_and_the_hub_its_repo_c
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_external_secrets_role_reads_only_its_environments_secrets_in_its_region(stack: str) -> None:
+    """The controller's role reads nothing itself: it may only assume its cluster's store roles;
+    the application's store role reads the application's prefix, Argo CD's (hub only) exactly
+    Argo CD's secrets, so neither reads the other's."""
     config = load(stack)
     for region, addon in addons.identities(config):
         if addon.name != ESO:
             continue
         assert addon.policy is not None
+        stores = {s.consumer: s for s in addons.store_roles(config, region)}
         (statement,) = addon.policy(config, region)["Statement"]
         assert statement["Effect"] == "Allow"
-        assert statement["Action"] == ["secretsmanager:GetSecretValue"]
-        assert statement["Resource"] == (
-            f"arn:aws:secretsmanager:{region}:{config.account_id}:secret:platform/{config.environment}/*"
-        )
+        assert statement["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+        assert statement["Resource"] == sorted(addons.store_role_arn(config, region, c) for c in stores)
+        assert set(stores) == ({"app", "argocd"} if region == config.hub_region else {"app"})
+        secret = f"arn:aws:secretsmanager:{region}:{config.account_id}:secret:"
+        app_key = secret + f"{addons.application_secrets_prefix(config)}/cart-AbCdEf"
+        argocd_key = secret + f"{addons.repo_creds_secret_name(config)}-AbCdEf"
+        assert [p for p in stores["app"].secrets if fnmatch.fnmatchcase(app_key, p)]
+        assert not [p for p in stores["app"].secrets if fnmatch.fnmatchcase(argocd_key, p)]
+        if "argocd" in stores:
+            assert [p for p in stores["argocd"].secrets if fnmatch.fnmatchcase(argocd_key, p)]
+            assert not [p for p in stores["argocd"].secrets if fnmatch.fnmatchcase(app_key, p)]
+            # Exactly the named secret, not one whose name merely starts with it.
+            longer = secret + f"{addons.repo_creds_secret_name(config)}-x-AbCdEf"
+            assert not [p for p in stores["argocd"].secrets if fnmatch.fnmatchcase(longer, p)]
+        for store in stores.values():
+            assert all(
+                p.startswith(secret + addons_iam.secrets_prefix(config.environment)) for p in store.secrets
+            )
+            trust = addons_iam.external_secrets_store_trust_policy(addons.role_arn(config, region, ESO))
+            (t,) = trust["Statement"]
+            assert t["Principal"] == {"AWS": addons.role_arn(config, region, ESO)} and "Condition" not in t
         trust = addons_iam.addon_trust_policy(
             config.account_id, config.environment, region, addon.namespace, str(addon.service_account)
         )
@@ -226,3 +260,7 @@ def test_the_cluster_secret_carries_the_eso_role_and_service_account(stack: str)
         assert annotations[addons.role_arn_annotation(ESO)] == (
             f"arn:aws:iam::{config.account_id}:role/{addons.addon_role_name(config, region, ESO)}"
         )
+        for store in addons.store_roles(config, region):
+            assert annotations[addons.store_role_annotation(store.consumer)] == addons.store_role_arn(
+                config, region, store.consumer
+            )

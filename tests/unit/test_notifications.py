@@ -339,8 +339,10 @@ def test_the_hubs_external_secrets_fill_the_notifications_secret_from_secrets_ma
         n.GITHUB_PRIVATE_KEY: f"platform/{config.environment}/argocd/notifications-github-app-key",
         n.CHAT_WEBHOOK_URL: f"platform/{config.environment}/chat-webhook",
     }
-    # The store admits the argocd namespace on the hub only (infra/addons.py cluster_secret_store).
-    store = addons.cluster_secret_store(config, "hub")
-    assert "argocd" in store["spec"]["conditions"][0]["namespaces"]
+    # Through Argo CD's store (hub only, argocd namespace only), whose role reads exactly these.
+    assert secret["spec"]["secretStoreRef"]["name"] == addons.ARGOCD_SECRET_STORE
+    (store,) = [o for o in hub_objects if o["metadata"]["name"] == addons.ARGOCD_SECRET_STORE]
+    assert store["spec"]["conditions"] == [{"namespaces": ["argocd"]}]
+    assert set(remote.values()) <= set(addons.argocd_secret_names(config))
     spoke = addons.external_secrets_values(config, "spoke")["extraObjects"]
     assert not [o for o in spoke if o["metadata"]["name"] == n.NOTIFICATIONS_SECRET]
