@@ -77,9 +77,20 @@ def role_arn_annotation(addon: str) -> str:
 
 
 def annotation(key: str) -> str:
-    """A Go template reading cluster Secret annotation ``key`` (``missingkey=error`` makes a
-    missing one fail the generation instead of rendering ``<no value>``)."""
-    return "{{ index .metadata.annotations " + json.dumps(key) + " }}"
+    """A Go template reading cluster Secret annotation ``key`` that fails the generation when the
+    Secret lacks it (or it is empty).
+
+    ``missingkey=error`` does not do that: it governs map lookups by field (``.a.b``), while
+    ``index`` of a map returns the element type's zero value for a missing key (Go text/template
+    doc, "index" and ``Option`` "missingkey"; funcs.go ``index``: ``reflect.Zero``), so a plain
+    ``index`` renders "" and an add-on would run with an empty cluster name or region. Argo CD
+    v3.4.4 offers Sprig's functions except ``env``, ``expandenv`` and ``getHostByName``
+    (docs/operator-manual/applicationset/GoTemplate.md; applicationset/utils/utils.go), so Sprig's
+    ``fail`` is available: the generation errors with the message and the ApplicationSet reports
+    it instead of creating that cluster's Application."""
+    read = "index .metadata.annotations " + json.dumps(key)
+    missing = json.dumps(f"cluster Secret annotation {key} is missing or empty")
+    return "{{ if not (" + read + ") }}{{ fail " + missing + " }}{{ end }}{{ " + read + " }}"
 
 
 def label(key: str) -> str:

@@ -264,8 +264,8 @@ class RegionFacts:
 def cluster_annotations(config: StackConfig, region: str, facts: RegionFacts | None) -> dict[str, str]:
     """The traffic annotations of ``region``'s cluster Secret (none without platform:traffic or
     without ``facts``: the program always passes them, :class:`infra.components.argocd.ClusterRegistration`;
-    a Secret without them makes the shop ApplicationSet fail to render that cluster's
-    Application, ``missingkey=error``, rather than render it without its load balancer).
+    a Secret without them renders "" where the shop ApplicationSet reads them: ``index`` of a
+    missing map key yields the zero value whatever ``missingkey`` says, Go text/template doc).
 
     Raises ValueError when the WAF is on and ``facts`` has no web ACL.
     """

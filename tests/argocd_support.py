@@ -205,23 +205,44 @@ def _lookup(params: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
+class TemplateFailed(Exception):
+    """Sprig's ``fail`` was called: the generation errors with this message."""
+
+
+_REQUIRED = re.compile(
+    r'\{\{\s*if not \((index\s+\.[A-Za-z0-9_.]+\s+"(?:[^"\\]|\\.)*")\)\s*\}\}'
+    r'\{\{\s*fail\s+("(?:[^"\\]|\\.)*")\s*\}\}\{\{\s*end\s*\}\}'
+)
+
+
 def render_go_template(text: str, params: Mapping[str, Any]) -> str:
-    """The subset of Go templates the ApplicationSet uses (``.a.b`` and ``index .a.b "k"``),
-    with ``missingkey=error``: an unknown key raises instead of rendering "<no value>"."""
+    """The subset of Go templates the ApplicationSets use, as Go's text/template runs them with
+    ``missingkey=error``: ``.a.b`` of a missing key raises KeyError; ``index .a.b "k"`` of a
+    missing key renders the zero value "" (``index`` is not governed by ``missingkey``: Go
+    text/template doc, "index"; funcs.go ``index`` returns ``reflect.Zero`` of the element type);
+    ``{{ if not (index ...) }}{{ fail "msg" }}{{ end }}`` raises TemplateFailed (Sprig's
+    ``fail``) when that value is empty. Anything else raises ValueError."""
+
+    def required(match: re.Match[str]) -> str:
+        m = _INDEX.match(match.group(1))
+        assert m is not None
+        if not _index(m):
+            raise TemplateFailed(json.loads(match.group(2)))
+        return ""
+
+    def _index(m: re.Match[str]) -> str:
+        mapping = _lookup(params, m.group(1))
+        return str(mapping.get(json.loads(m.group(2)), ""))
 
     def action(match: re.Match[str]) -> str:
         expr = match.group(1)
         if m := _INDEX.match(expr):
-            mapping = _lookup(params, m.group(1))
-            key = json.loads(m.group(2))
-            if key not in mapping:
-                raise KeyError(f"map has no entry for key {key!r} (missingkey=error)")
-            return str(mapping[key])
+            return _index(m)
         if m := _FIELD.match(expr):
             return str(_lookup(params, m.group(1)))
         raise ValueError(f"template action not supported by this test renderer: {expr!r}")
 
-    return _ACTION.sub(action, text)
+    return _ACTION.sub(action, _REQUIRED.sub(required, text))
 
 
 def render_template(template: Any, params: Mapping[str, Any]) -> Any:

@@ -8,6 +8,7 @@ and helm exist) or the offline plan, and shows with an altered input that the ru
 from __future__ import annotations
 
 import copy
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,25 @@ def test_only_the_clusters_controller_may_assume_each_stores_role(config: StackC
     # The rule bites: a trust with sts:AssumeRole alone refuses the tagged session.
     bare = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": controller}, "Action": "sts:AssumeRole"}]}
     assert not rules.iam_trust_admits(bare, controller, "sts:TagSession")
+
+
+# Sprig functions Argo CD v3.4.4 removes from the ApplicationSet templates' function map
+# (applicationset/utils/utils.go ``init``: delete env, expandenv, getHostByName; GoTemplate.md:
+# "The Sprig function library (except for env, expandenv and getHostByName) is available").
+ARGOCD_REMOVED_SPRIG = frozenset({"env", "expandenv", "getHostByName"})
+# Sprig v3's ``fail`` (functions.go genericMap) and Go's builtins ``if``/``not``/``index``/``end``.
+_FUNCTIONS = re.compile(r"\{\{\s*(?:if\s+not\s+\()?\s*([A-Za-z]+)")
+
+
+def test_the_annotation_check_uses_functions_argo_cd_keeps() -> None:
+    """argo-cd v3.4.4 applicationset/utils/utils.go: the templates get Sprig's generic function
+    map minus env, expandenv and getHostByName, so Sprig's ``fail`` (which the add-ons'
+    annotation check calls, infra/addons.py ``annotation``) is there."""
+    used = set(_FUNCTIONS.findall(addons.annotation("k")))
+    assert used == {"index", "fail", "end"}
+    assert not used & ARGOCD_REMOVED_SPRIG
+    # The rule bites: a template calling a removed function would be refused.
+    assert set(_FUNCTIONS.findall('{{ env "HOME" }}')) & ARGOCD_REMOVED_SPRIG
 
 
 # --- Cluster Autoscaler -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ which version."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from tests.addons_support import (
     cluster_secrets,
     helm_template,
 )
-from tests.argocd_support import crd_errors, helm_template_application, rendered_objects, unknown_value_paths
+from tests.argocd_support import (
+    TemplateFailed,
+    crd_errors,
+    helm_template_application,
+    render_go_template,
+    rendered_objects,
+    unknown_value_paths,
+)
 from tests.conftest import ROOT, stack_config_map, stack_names
 
 STACKS = stack_names()
@@ -101,6 +109,51 @@ def test_a_cluster_that_needs_no_vpc_id_is_still_registered_without_one() -> Non
     region = config.region_names[0]
     secret = manifests.cluster_secret(config, region, cluster_name="c", endpoint="https://e", ca_data="Q0EK")
     assert addons.ANNOTATION_VPC not in secret["metadata"]["annotations"]
+
+
+def annotations_in(template: Any) -> set[str]:
+    """The cluster Secret annotations a template's strings read."""
+    if isinstance(template, str):
+        return set(re.findall(r'index \.metadata\.annotations "([^"]+)"', template))
+    if isinstance(template, dict):
+        return set().union(*(annotations_in(v) for v in template.values()), set())
+    if isinstance(template, list):
+        return set().union(*(annotations_in(v) for v in template), set())
+    return set()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_secret_lacking_an_annotation_an_addon_reads_fails_that_clusters_generation(stack: str) -> None:
+    """``index`` of a missing key renders "" in Go whatever ``missingkey`` says (Go text/template
+    doc, "index"), so each annotation an add-on reads is wrapped in Sprig's ``fail``
+    (infra/addons.py ``annotation``): without it, the cluster's Application is not generated,
+    rather than generated with an empty cluster name, region or role ARN."""
+    config = load(stack)
+    secrets = cluster_secrets(config)
+    checked = 0
+    for application_set in addons.application_sets(config):
+        for key in sorted(annotations_in(application_set["spec"]["template"])):
+            for secret in secrets.values():
+                if not cluster_generator(application_set, [secret]):
+                    continue  # this cluster is not selected
+                broken = copy.deepcopy(secret)
+                del broken["metadata"]["annotations"][key]
+                with pytest.raises(TemplateFailed, match=key):
+                    cluster_generator(application_set, [broken])
+                checked += 1
+    assert checked, f"{stack}: no add-on reads an annotation"
+
+
+def test_the_template_model_indexes_as_go_does() -> None:
+    """Go text/template: ``index`` of a missing map key yields the zero value ("") and is not
+    affected by ``missingkey=error``, which governs field lookups (``.a.b``) only."""
+    params = {"metadata": {"annotations": {"a": "x"}}}
+    assert render_go_template('{{ index .metadata.annotations "b" }}', params) == ""
+    with pytest.raises(KeyError):
+        render_go_template("{{ .metadata.labels }}", params)
+    assert render_go_template(addons.annotation("a"), params) == "x"
+    with pytest.raises(TemplateFailed):
+        render_go_template(addons.annotation("b"), params)
 
 
 # --- each ApplicationSet selects exactly its clusters ------------------------------------------

@@ -148,9 +148,11 @@ def test_go_template_options_refuse_missing_keys() -> None:
     spec = m.application_set(load("staging"))["spec"]
     assert spec["goTemplate"] is True
     assert spec["goTemplateOptions"] == ["missingkey=error"]
-    # And the test renderer honours it: a Secret without the region label cannot render a name.
+    # And the test renderer honours it as Go does: a missing field (a Secret without labels)
+    # fails; ``index`` of a missing label renders "" (missingkey does not govern ``index``).
     with pytest.raises(KeyError):
-        render_go_template(spec["template"]["metadata"]["name"], {"metadata": {"labels": {}}})
+        render_go_template(spec["template"]["metadata"]["name"], {"metadata": {}})
+    assert "{{" not in render_go_template(spec["template"]["metadata"]["name"], {"metadata": {"labels": {}}})
 
 
 def with_sync(stack: str, sync: str) -> cfg.StackConfig:
