@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -895,8 +895,27 @@ _ANNOTATION_READ = re.compile(r'index \.metadata\.annotations "([^"]+)"')
 
 
 def annotations_read(application_set_manifest: Mapping[str, Any]) -> set[str]:
-    """The cluster Secret annotations an ApplicationSet's template reads."""
-    return set(_ANNOTATION_READ.findall(json.dumps(application_set_manifest["spec"]["template"])))
+    """The cluster Secret annotations an ApplicationSet's template reads: every
+    ``index .metadata.annotations "<key>"`` in the template's strings (keys and values, at any
+    depth). Read from the strings themselves, not from their JSON text, where the quotes around
+    the key are escaped."""
+    return {
+        key
+        for text in _strings(application_set_manifest["spec"]["template"])
+        for key in _ANNOTATION_READ.findall(text)
+    }
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
 
 
 # --- EKS managed add-on configuration ------------------------------------------------------------

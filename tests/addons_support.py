@@ -19,13 +19,15 @@ import yaml
 from infra import naming
 from infra.config import StackConfig
 from infra.manifests import argocd as manifests
-from tests.argocd_support import example_traffic_facts, render_template, require_shared, selector_matches
+from tests.argocd_support import (
+    example_traffic_facts,
+    fake_vpc_id,
+    render_template,
+    require_shared,
+    selector_matches,
+)
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
-
-
-def fake_vpc_id(region: str) -> str:
-    return "vpc-" + re.sub(r"[^0-9a-f]", "0", region.encode().hex())[:17]
 
 
 def cluster_secrets(config: StackConfig) -> dict[str, dict[str, Any]]:

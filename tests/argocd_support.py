@@ -373,6 +373,7 @@ def generated_applications(config: StackConfig) -> dict[str, dict[str, Any]]:
             region,
             cluster_name=naming.cluster_name(config.environment, region),
             endpoint=f"https://{region}.eks.example.com",
+            vpc_id=fake_vpc_id(region),
             ca_data="Q0EK",
             traffic_facts=example_traffic_facts(config, region),
         )
@@ -384,6 +385,11 @@ def generated_applications(config: StackConfig) -> dict[str, dict[str, Any]]:
             app["metadata"].setdefault("namespace", naming.ARGOCD_NAMESPACE)
             apps[region] = app
     return apps
+
+
+def fake_vpc_id(region: str) -> str:
+    """A VPC ID of the form EKS gives (``vpc-`` and 17 hex digits), distinct per region."""
+    return "vpc-" + re.sub(r"[^0-9a-f]", "0", region.encode().hex())[:17]
 
 
 def example_traffic_facts(config: StackConfig, region: str) -> traffic.RegionFacts | None:

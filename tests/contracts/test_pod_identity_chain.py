@@ -16,6 +16,7 @@ from infra import naming
 from infra.config import StackConfig, load_stack_file
 from infra.documents import argocd_iam
 from infra.manifests import argocd as m
+from tests.argocd_support import fake_vpc_id
 from tests.contracts import upstream
 
 STACKS = ("staging", "prod")
@@ -30,6 +31,7 @@ def cluster_configs(config: StackConfig) -> dict[str, dict[str, Any]]:
             region,
             cluster_name=naming.cluster_name(config.environment, region),
             endpoint=f"https://{region}.eks.example.com",
+            vpc_id=fake_vpc_id(region),
             ca_data="Q0EK",
         )
         out[region] = json.loads(secret["stringData"]["config"])

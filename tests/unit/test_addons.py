@@ -33,7 +33,7 @@ from tests.argocd_support import (
     rendered_objects,
     unknown_value_paths,
 )
-from tests.conftest import ROOT, stack_config_map, stack_names
+from tests.conftest import ROOT, stack_config_map, stack_names, without_traffic
 
 STACKS = stack_names()
 
@@ -104,8 +104,43 @@ def test_the_existing_cluster_secret_keys_and_pod_identity_chain_stay(stack: str
         assert "roleARN" not in secret["stringData"]["config"]
 
 
+def vpc_readers(config: StackConfig) -> set[str]:
+    """The add-ons of ``config`` whose ApplicationSet reads the cluster Secret's VPC ID."""
+    return {
+        name
+        for name in config.addons
+        if addons.ANNOTATION_VPC
+        in addons.annotations_read(addons.application_set(config, addons.CATALOG[name]))
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_annotations_read_finds_every_annotation_a_template_reads(stack: str) -> None:
+    """infra.addons.annotations_read (which decides whether a Secret needs the VPC ID) sees what
+    the test's own walk of the template's strings sees. It once read the template's JSON text,
+    where the key's quotes are escaped, and found nothing, so a Secret without the VPC ID passed."""
+    config = load(stack)
+    for app_set in addons.application_sets(config):
+        assert addons.annotations_read(app_set) == annotations_in(app_set["spec"]["template"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_cluster_whose_addons_read_the_vpc_id_is_refused_without_it(stack: str) -> None:
+    config = load(stack)
+    regions = [r for r in config.region_names if vpc_readers(config) & set(addons.cluster_addons(config, r))]
+    if not regions:
+        pytest.skip(f"no add-on of {stack} reads the VPC ID")
+    for region in regions:
+        with pytest.raises(ValueError, match=rf"cluster Secret of {region} needs the VPC ID"):
+            addons.cluster_annotations(config, region, cluster_name="c", vpc_id=None)
+
+
 def test_a_cluster_that_needs_no_vpc_id_is_still_registered_without_one() -> None:
-    config = load("staging")
+    raw = without_traffic(stack_config_map("staging"))
+    readers = vpc_readers(cfg.from_flat(raw, "staging"))
+    for name in readers:
+        raw["platform:addons"].pop(name)
+    config = cfg.from_flat(raw, "staging")
     region = config.region_names[0]
     secret = manifests.cluster_secret(config, region, cluster_name="c", endpoint="https://e", ca_data="Q0EK")
     assert addons.ANNOTATION_VPC not in secret["metadata"]["annotations"]

@@ -16,6 +16,7 @@ from tests.argocd_support import (
     cluster_generator_params,
     crd_errors,
     example_traffic_facts,
+    fake_vpc_id,
     jq_available,
     jq_delete,
     normalise_application,
@@ -46,6 +47,7 @@ def secrets(config: cfg.StackConfig) -> list[dict[str, Any]]:
             region,
             cluster_name=naming.cluster_name(config.environment, region),
             endpoint=endpoint(region),
+            vpc_id=fake_vpc_id(region),
             ca_data="Q0EK",
             traffic_facts=example_traffic_facts(config, region),
         )
@@ -87,7 +89,9 @@ def test_one_secret_per_cluster_with_labels_and_metadata(stack: str) -> None:
         # tests/unit/test_addons.py checks those).
         cluster_name = naming.cluster_name(config.environment, region)
         assert meta["annotations"] == {
-            **addons.cluster_annotations(config, region, cluster_name=cluster_name, vpc_id=None),
+            **addons.cluster_annotations(
+                config, region, cluster_name=cluster_name, vpc_id=fake_vpc_id(region)
+            ),
             naming.ANNOTATION_ACCOUNT: config.account_id,
             naming.ANNOTATION_REGION: region,
             naming.ANNOTATION_CLUSTER_NAME: cluster_name,

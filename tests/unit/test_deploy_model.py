@@ -36,7 +36,13 @@ from infra.deploy_model import (
     verify,
 )
 from infra.manifests import argocd as argocd_manifests
-from tests.argocd_support import cluster_generator_params, crd_errors, example_traffic_facts, render_template
+from tests.argocd_support import (
+    cluster_generator_params,
+    crd_errors,
+    example_traffic_facts,
+    fake_vpc_id,
+    render_template,
+)
 from tests.unit.test_deploy_fakehub import NEW_TAG, OLD_TAG, OTHER_TAG, make_application, merge_patch
 
 PROD = load_stack_file("prod")
@@ -400,6 +406,7 @@ def _generated_applications() -> list[dict[str, Any]]:
             region,
             cluster_name=naming.cluster_name(PROD.environment, region),
             endpoint=f"https://{region}.eks.example.com",
+            vpc_id=fake_vpc_id(region),
             ca_data="Y2E=",
             traffic_facts=example_traffic_facts(PROD, region),
         )
