@@ -244,8 +244,20 @@ def store_roles(config: StackConfig, region: str) -> list[StoreRole]:
     return out
 
 
+def store_role_follows_the_hub(consumer: str) -> bool:
+    """Whether a store's role exists once per environment and follows the hub (Argo CD's), rather
+    than once per cluster (the application's). A role that follows the hub keeps its name across a
+    hub move and is declared through the account's provider, like Argo CD's other roles, so the
+    move updates it in place instead of deleting one role and creating another (docs/dr.md)."""
+    return consumer == STORE_ARGOCD
+
+
 def store_role_name(config: StackConfig, region: str, consumer: str) -> str:
-    """``platform-<env>-eso-<consumer>-<region>`` (at most :data:`ROLE_NAME_MAX` characters)."""
+    """``platform-<env>-eso-<consumer>-<region>``, or ``platform-<env>-eso-<consumer>`` for a store
+    that follows the hub (:func:`store_role_follows_the_hub`); at most :data:`ROLE_NAME_MAX`
+    characters."""
+    if store_role_follows_the_hub(consumer):
+        return naming.role_name(config.environment, f"eso-{consumer}")
     return naming.role_name(config.environment, f"eso-{consumer}-{region}")
 
 

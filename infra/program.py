@@ -96,7 +96,9 @@ def run(config: StackConfig) -> dict[str, Any]:
     # -- the add-ons' AWS identities (issue 17): before any cluster Secret, whose labels let Argo
     # CD start the add-ons' pods, which get Pod Identity credentials only if their association
     # exists when they are created ---------------------------------------------------------------
-    identities = AddonIdentities("addon-identities", AddonIdentitiesArgs.from_config(config, clusters))
+    identities = AddonIdentities(
+        "addon-identities", AddonIdentitiesArgs.from_config(config, clusters, iam_provider=account)
+    )
     argocd = ArgoCdHub(
         "argocd",
         ArgoCdHubArgs(

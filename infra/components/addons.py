@@ -40,6 +40,9 @@ class AssumedRoleArgs:
     description: str
     trust_policy: Mapping[str, Any]
     policy: Mapping[str, Any]
+    # Once per environment, following the hub (infra.addons.store_role_follows_the_hub): declared
+    # by AddonIdentities through the account's provider, not by the hub's AddonIdentity.
+    follows_hub: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,14 @@ class AddonIdentityArgs:
                 AssumedRoleArgs(
                     key=f"store-{store.consumer}",
                     role_name=addons.store_role_name(config, region, store.consumer),
-                    description=f"{addon.name} store {store.store} on {cluster}: {', '.join(store.namespaces)}",
+                    description=(
+                        f"{addon.name} store {store.store} on the hub: {', '.join(store.namespaces)}"
+                        if addons.store_role_follows_the_hub(store.consumer)
+                        else f"{addon.name} store {store.store} on {cluster}: {', '.join(store.namespaces)}"
+                    ),
                     trust_policy=addons_iam.external_secrets_store_trust_policy(controller),
                     policy=addons_iam.external_secrets_read_policy(list(store.secrets)),
+                    follows_hub=addons.store_role_follows_the_hub(store.consumer),
                 )
                 for store in stores
             ),
@@ -99,11 +107,20 @@ class AddonIdentitiesArgs:
 
     clusters: Mapping[str, Cluster]
     identities: tuple[AddonIdentityArgs, ...]
+    # The account's provider (infra/providers.py): the roles that follow the hub are declared
+    # through it, so a hub move changes neither their URN nor their provider.
+    iam_provider: pulumi.ProviderResource | None = None
 
     @classmethod
-    def from_config(cls, config: StackConfig, clusters: Mapping[str, Cluster]) -> AddonIdentitiesArgs:
+    def from_config(
+        cls,
+        config: StackConfig,
+        clusters: Mapping[str, Cluster],
+        iam_provider: pulumi.ProviderResource | None = None,
+    ) -> AddonIdentitiesArgs:
         return cls(
             clusters=clusters,
+            iam_provider=iam_provider,
             identities=tuple(
                 AddonIdentityArgs.from_config(config, region, addon)
                 for region, addon in addons.identities(config)
@@ -171,9 +188,11 @@ class AddonIdentity(pulumi.ComponentResource):
         # would name nobody). The association waits for them: the add-on never starts without.
         self.assumed: dict[str, aws.iam.Role] = {}
         store_policies: list[aws.iam.RolePolicy] = []
-        for assumed in args.assumed_roles:
+        for assumed in (a for a in args.assumed_roles if not a.follows_hub):
+            # Named "<add-on>-<key>-<region>": per-region IAM ends with its region (tests/stack/test_dr.py).
+            key = f"{args.addon}-{assumed.key}-{args.region}"
             role = aws.iam.Role(
-                f"{name}-{assumed.key}",
+                key,
                 name=assumed.role_name,
                 description=assumed.description,
                 assume_role_policy=json.dumps(assumed.trust_policy),
@@ -187,7 +206,7 @@ class AddonIdentity(pulumi.ComponentResource):
             )
             store_policies.append(
                 aws.iam.RolePolicy(
-                    f"{name}-{assumed.key}",
+                    key,
                     name=assumed.key,
                     role=role.id,
                     policy=json.dumps(assumed.policy),
@@ -243,10 +262,45 @@ class AddonIdentities(pulumi.ComponentResource):
             )
             for identity in args.identities
         }
+        # The roles that follow the hub: one per environment, parented here and declared through
+        # the account's provider, so their URN and provider survive a hub move (an in-place update
+        # of the trust and policy). Created after the hub's controller role their trust names, and
+        # replaced with it (IAM resolves the named role to its unique ID).
+        hub_policies: dict[str, list[pulumi.Resource]] = {}
+        for spec in args.identities:
+            identity = self.identities[f"{spec.addon}-{spec.region}"]
+            for assumed in (a for a in spec.assumed_roles if a.follows_hub):
+                name_ = f"{spec.addon}-{assumed.key}"
+                on_account = pulumi.ResourceOptions(parent=self, provider=args.iam_provider)
+                role = aws.iam.Role(
+                    name_,
+                    name=assumed.role_name,
+                    description=assumed.description,
+                    assume_role_policy=json.dumps(assumed.trust_policy),
+                    tags=dict(spec.tags),
+                    opts=pulumi.ResourceOptions.merge(
+                        on_account,
+                        pulumi.ResourceOptions(
+                            depends_on=[identity.role],
+                            replace_with=[identity.role],
+                            delete_before_replace=True,
+                        ),
+                    ),
+                )
+                policy = aws.iam.RolePolicy(
+                    name_,
+                    name=assumed.key,
+                    role=role.id,
+                    policy=json.dumps(assumed.policy),
+                    opts=pulumi.ResourceOptions.merge(on_account, pulumi.ResourceOptions(depends_on=[role])),
+                )
+                identity.assumed[assumed.key] = role
+                hub_policies.setdefault(spec.region, []).append(policy)
         self.prerequisites: dict[str, tuple[pulumi.Resource, ...]] = {
             region: (
                 cluster.pod_identity_agent,
                 *(i.association for i in self.identities.values() if i.region == region),
+                *hub_policies.get(region, ()),
             )
             for region, cluster in args.clusters.items()
         }
