@@ -267,7 +267,15 @@ def test_every_step_says_where_it_runs_and_how_long_it_takes(stack: str) -> None
     program = offline.run(stack)
     among = {r.urn for r in book.targets} | {r.urn for r in book.dependents}
     seconds, _ = graph.critical_path(program, {r.urn: bench.seconds_of(r) for r in program.resources}, among)
-    assert rebuild.minutes == round(seconds / 60, 1)
+    # The update runs from the workstation, admitted on the rebuilt hub only: every other public
+    # endpoint it reads makes pulumi-eks wait (infra/bench.py EKS_ENDPOINT_WAIT_SECONDS), on top of
+    # the build's critical path at most once per path, and the update lasts at least that wait.
+    waiting = dr.endpoint_waits(program, [before.config.hub_region])
+    if not waiting:
+        assert rebuild.minutes == round(seconds / 60, 1)
+    else:
+        wait = bench.EKS_ENDPOINT_WAIT_SECONDS
+        assert round(max(seconds, wait) / 60, 1) <= rebuild.minutes <= round((seconds + wait) / 60, 1)
 
 
 @pytest.mark.parametrize("stack", with_spokes()[:1])
