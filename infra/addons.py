@@ -750,7 +750,7 @@ def _sync_policy(addon: Addon) -> dict[str, Any]:
     """Add-ons sync automatically in every environment, prod included: their version reaches a
     hub only through a reviewed stack-file change and that environment's approved ``pulumi up``,
     and an add-on that waits for a manual sync (the HPAs' metrics, the nodes they need) is an
-    outage, not a safeguard. A version reaches prod only once staging runs it (the policy rule
+    outage, not a safeguard. Prod never runs a version newer than staging's (the policy rule
     gitops-addon-staged-before-prod, docs/addons.md). The application's own ApplicationSet keeps
     prod's manual sync.
 

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from semver import Version
+
 from policies.engine import (
     Finding,
     ResourceView,
@@ -38,7 +40,7 @@ _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+
 # Label the program puts on each cluster add-on's ApplicationSet (infra/addons.py LABEL_ADDON).
 # Those sets deploy upstream charts that Image Updater never targets, and sync automatically in
 # every environment: an add-on version reaches prod only through a reviewed change of prod's
-# stack file and prod's approved `pulumi up`, only once staging runs that version
+# stack file and prod's approved `pulumi up`, never ahead of the version staging runs
 # (gitops-addon-staged-before-prod), and an add-on waiting for a manual sync (the HPAs'
 # metrics, their nodes) is an outage (docs/addons.md). The rules about the application's
 # ApplicationSet (manual sync in prod, Image Updater's parameters) skip them.
@@ -277,31 +279,65 @@ def _ignores_written(stack: StackView) -> list[Finding]:
 # --- gitops-addon-staged-before-prod -----------------------------------------------------------
 
 
+def _semver(text: str) -> Version | None:
+    try:
+        return Version.parse(text)
+    except ValueError:
+        return None
+
+
 def _staged_first(stack: StackView) -> list[Finding]:
     """Prod's add-on ApplicationSets sync automatically, so the chart version an add-on set names
-    is what prod's clusters run minutes after `pulumi up`. It must be a version staging runs
-    already (``stack.staged_addons``: staging's stack output ``addons`` in CI, staging's stack
-    file in the offline plan). Unknown staged versions judge nothing."""
+    is what prod's clusters run minutes after `pulumi up`. It must not be newer than the newest
+    version staging runs (``stack.staged_addons``: staging's stack output ``addons`` in CI,
+    staging's stack file in the offline plan): prod may equal staging, stay behind it (staging
+    bumped first, the documented order) or roll back, never run ahead of it or run an add-on
+    staging does not run. Order is SemVer 2.0 precedence (Helm's: chart versions are SemVer 2,
+    https://helm.sh/docs/topics/charts/#the-chartyaml-file), by the `semver` library: a
+    pre-release sorts before its release (3.14.0-rc.1 < 3.14.0), build metadata has no order, so
+    a version that differs from staging's only in it is refused unless staging runs that exact
+    string. Unknown staged versions judge nothing."""
     staged = stack.staged_addons
     if staged is None:
         return []
+    prod_file = f"Pulumi.{stack.stack or 'prod'}.yaml"
     findings = []
     for app_set in stack.of_type(APPLICATION_SET):
         labels = app_set.get("metadata.labels")
         version = app_set.get("spec.template.spec.source.targetRevision")
         if not isinstance(labels, Mapping) or ADDON_LABEL not in labels or is_unknown(version):
             continue
-        addon = str(labels[ADDON_LABEL])
-        runs = sorted(staged.get(addon, frozenset()))
-        if str(version) in runs:
+        addon, version = str(labels[ADDON_LABEL]), str(version)
+        runs = staged.get(addon, frozenset())
+        if version in runs:
             continue
-        where = f"runs {', '.join(runs)}" if runs else "does not run it"
+        ordered = sorted(
+            ((v, parsed) for v in runs if (parsed := _semver(v)) is not None), key=lambda vp: vp[1]
+        )
+        newest = ordered[-1] if ordered else None
+        wanted = _semver(version)
+        if newest is not None and wanted is not None and wanted < newest[1]:
+            continue
+        key = f"platform:addons.{addon}.chartVersion"
+        if not runs:
+            why = "staging does not run this add-on"
+            allowed = f"remove {key} from {prod_file}, or add the add-on to staging's stack file first"
+        elif newest is None or wanted is None:
+            why = f"staging runs {', '.join(sorted(runs))} and SemVer 2.0 cannot order them"
+            allowed = f"exactly a version staging runs ({', '.join(sorted(runs))})"
+        else:
+            why = (
+                f"staging runs {newest[0]}, older"
+                if wanted > newest[1]
+                else f"staging runs {newest[0]}, a different build of the same version"
+            )
+            allowed = f"{newest[0]} or older (SemVer 2.0 order: prod may stay behind staging or roll back)"
         findings.append(
             Finding(
                 f"ApplicationSet {_set_name(app_set)} would sync add-on {addon} chart {version} to prod's "
-                f"clusters, but staging {where}: bump platform:addons.{addon}.chartVersion in "
-                "Pulumi.staging.yaml first and let staging's up apply it, then change Pulumi.prod.yaml "
-                'in a later commit (docs/addons.md, "Versions per environment").',
+                f"clusters ahead of staging: {prod_file} {key}: {version}, but {why}; allowed: {allowed}. "
+                "To upgrade, bump it in staging's stack file first and let staging's up apply it, then "
+                'change prod\'s in a later commit (docs/addons.md, "Versions per environment").',
                 app_set.urn,
             )
         )
@@ -434,7 +470,7 @@ RULES: tuple[Rule, ...] = (
     stack_rule(
         STAGED_RULE,
         "gitops",
-        "A cluster add-on reaches prod only at a chart version staging already runs.",
+        "A cluster add-on in prod never runs a chart version newer than the one staging runs.",
         "mandatory",
         _staged_first,
         applies_to="prod",

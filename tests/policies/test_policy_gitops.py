@@ -363,16 +363,56 @@ def test_a_prod_addon_at_a_version_staging_runs_passes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("staging", "shown"),
-    [({"metrics_server": "3.13.0"}, "staging runs 3.13.0"), ({}, "staging does not run it")],
+    ("prod", "staging"),
+    [
+        ("3.13.0", "3.13.1"),  # staging bumped first: prod stays behind until its own commit
+        ("2.9.9", "3.13.1"),  # a roll back
+        ("3.13.1-rc.1", "3.13.1"),  # a pre-release sorts before its release (SemVer 2.0 item 11)
+        ("3.13.1-alpha.beta", "3.13.1-beta"),
+        ("3.13.1-beta.2", "3.13.1-beta.11"),  # numeric identifiers compare as numbers
+        ("3.13.1+build.2", "3.13.1+build.2"),
+    ],
 )
-def test_a_prod_addon_ahead_of_staging_is_refused(staging: dict[str, str], shown: str) -> None:
-    subject = with_staged(stack(addon_set("metrics-server", "3.13.1")), staged(**staging))
+def test_a_prod_addon_at_or_behind_the_version_staging_runs_passes(prod: str, staging: str) -> None:
+    subject = with_staged(stack(addon_set("metrics-server", prod)), staged(metrics_server=staging))
+    assert check_stack(gitops.STAGED_RULE, subject) == []
+
+
+@pytest.mark.parametrize(
+    ("prod", "staging", "why"),
+    [
+        ("3.13.1", "3.13.0", "staging runs 3.13.0, older"),
+        ("3.13.1", "3.13.1-rc.1", "staging runs 3.13.1-rc.1, older"),
+        ("3.13.1-beta.11", "3.13.1-beta.2", "staging runs 3.13.1-beta.2, older"),
+        ("3.13.1+b", "3.13.1+a", "staging runs 3.13.1+a, a different build of the same version"),
+        ("3.13.1", None, "staging does not run this add-on"),
+    ],
+)
+def test_a_prod_addon_ahead_of_staging_is_refused(prod: str, staging: str | None, why: str) -> None:
+    versions = {} if staging is None else {"metrics_server": staging}
+    subject = with_staged(stack(addon_set("metrics-server", prod)), staged(**versions))
     (finding,) = check_stack(gitops.STAGED_RULE, subject)
+    key = "platform:addons.metrics-server.chartVersion"
     assert finding.message.startswith(
-        f"ApplicationSet addon-metrics-server would sync add-on metrics-server chart 3.13.1 to prod's clusters, but {shown}:"
+        f"ApplicationSet addon-metrics-server would sync add-on metrics-server chart {prod} to prod's clusters "
+        f"ahead of staging: Pulumi.prod.yaml {key}: {prod}, but {why}; allowed: "
     )
+    if staging is not None:
+        assert f"allowed: {staging} or older" in finding.message
     assert finding.urn == subject.resources[0].urn
+
+
+def test_the_newest_of_several_staged_versions_bounds_prod() -> None:
+    runs = gitops.staged_addons(
+        {"us-west-2": {"metrics-server": "3.13.0"}, "eu-west-1": {"metrics-server": "3.13.2"}}
+    )
+    assert (
+        check_stack(gitops.STAGED_RULE, with_staged(stack(addon_set("metrics-server", "3.13.1")), runs)) == []
+    )
+    (finding,) = check_stack(
+        gitops.STAGED_RULE, with_staged(stack(addon_set("metrics-server", "3.14.0")), runs)
+    )
+    assert "but staging runs 3.13.2, older; allowed: 3.13.2 or older" in finding.message
 
 
 def test_unknown_staged_versions_or_versions_judge_nothing_and_the_application_set_is_skipped() -> None:

@@ -7,19 +7,23 @@ import copy
 import json
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pytest
+from semver import Version
 
 from infra import config as cfg
-from infra import naming, offline
+from infra import naming, offline, stackset
 from infra import program as infra_program
 from infra.config import ConfigError
 from policies import offline as policy_offline
 from policies.catalog import ALL_RULES
 from policies.engine import Result
+from policies.gitops import STAGED_RULE
+from tests.walkthroughs.steps import Checkout
 
 STACKS = ("staging", "prod")
 
@@ -207,3 +211,54 @@ def test_a_program_that_declares_a_wildcard_trust_is_caught() -> None:
             "repo:OWNER/REPO:environment:prod.",
         )
     ]
+
+
+# --- an add-on upgrade, the order docs/addons.md "Versions per environment" gives -----------------
+
+
+def test_an_addon_bumped_in_staging_first_then_in_prod_passes_and_prod_ahead_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented walk-through on copies of the project's stack files, where the offline plan
+    reads staging's versions (policies/offline.py staged_from_checkout): staging alone bumped ->
+    both plans pass (prod stays behind); prod bumped to the same -> passes; prod a patch ahead
+    of staging -> gitops-addon-staged-before-prod refuses it, naming the file, key and value."""
+    copy = Checkout(tmp_path)
+    for path in cfg.PROJECT_ROOT.glob("Pulumi.*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    real_load = stackset.load
+    monkeypatch.setattr(stackset, "load", lambda root=tmp_path: real_load(root))
+    prod, staging = cfg.load_stack_file("prod"), cfg.load_stack_file("staging")
+    # An add-on both environments run at the same version, from the loaded files.
+    addon = next(
+        a
+        for a, s in prod.addons.items()
+        if prod.addon_regions(a)
+        and a in staging.addons
+        and staging.addons[a].chart_version == s.chart_version
+    )
+    current = prod.addons[addon].chart_version
+    bumped = str(Version.parse(current).bump_patch())
+    ahead = str(Version.parse(bumped).bump_patch())
+
+    def set_version(stack: str, version: str) -> list[Result]:
+        raw = copy.config(stack)
+        raw["platform:addons"][addon]["chartVersion"] = version
+        copy.write_config(stack, raw)
+        return policy_offline.mandatory(policy_offline.evaluate(offline.run(stack, flat_config=raw)))
+
+    # 1. Staging first: staging's plan passes, and prod's, unchanged and now behind, too.
+    assert rows(set_version("staging", bumped)) == []
+    assert policy_offline.staged_from_checkout(prod) is not None
+    assert rows(policy_offline.mandatory(policy_offline.evaluate(plan("prod")))) == []
+    # 2. Prod follows, to the version staging runs.
+    assert rows(set_version("prod", bumped)) == []
+    # 3. Prod ahead of staging is refused.
+    found = set_version("prod", ahead)
+    assert [(r.policy, str(r.resource).split("::")[0]) for r in found] == [
+        (STAGED_RULE, "kubernetes:argoproj.io/v1alpha1:ApplicationSet")
+    ]
+    assert (
+        f"Pulumi.prod.yaml platform:addons.{addon}.chartVersion: {ahead}, but staging runs {bumped}, older; "
+        f"allowed: {bumped} or older"
+    ) in found[0].message
