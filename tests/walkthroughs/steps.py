@@ -149,7 +149,9 @@ ADD_SERVICE = Walkthrough(
     (
         Step(
             "Create `services/<service>/Dockerfile`: that directory is the build context of "
-            "`build-images.yml`, which refuses a service without one.",
+            "`build-images.yml`, which stops the whole run, building nothing, while any service of "
+            "`platform:services` has none. This repository ships no `services/` sources: a fork "
+            "adds a Dockerfile for every service, the example's too.",
             _dockerfile,
         ),
         Step(
@@ -171,8 +173,10 @@ ADD_SERVICE = Walkthrough(
             _service_in_environment_values,
         ),
         Step(
-            "`make test` and `make plan`: the plan shows a repository `<ecr.prefix>/<service>` in "
-            "every region of every stack, and replication unchanged (its rule matches the prefix)."
+            "`make test` and `make plan`: the plan's tree counts one more "
+            "`aws:ecr/repository:Repository` in every region of every stack (it prints counts, not "
+            "names); `.venv/bin/platform plan --stack all --json plan.json` lists the new one, "
+            "named `<ecr.prefix>/<service>`. Replication is unchanged (its rule matches the prefix)."
         ),
         Step(
             "Merge: `up.yml` creates the repositories. Then push to `deploy/staging`, so "
