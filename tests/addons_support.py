@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import naming
+from infra import naming, versions
 from infra.config import StackConfig
 from infra.manifests import argocd as manifests
 from tests.argocd_support import (
@@ -110,10 +110,23 @@ def cluster_generator(
 
 def chart_package(chart: str, version: str) -> Path:
     """``../shared/upstream-charts/<chart>-<version>.tgz``; skips when ../shared or that version is
-    absent (a stack may pin a version newer than the packaged one)."""
+    absent (a stack may pin a version newer than the packaged one: docs/addons.md, "Versions per
+    environment"). The skip reason names the missing package, the directory it belongs in and how
+    to fetch it, since a skip leaves the bumped version unrendered while the run stays green."""
     path = require_shared() / "upstream-charts" / f"{chart}-{version}.tgz"
     if not path.is_file():
-        pytest.skip(f"{path.name} is not in ../shared/upstream-charts; cannot render {chart} {version}")
+        repository = next(
+            (c["repository"] for c in versions.ADDON_CHARTS.values() if c["chart"] == chart), None
+        )
+        fetch = (
+            f"helm pull {chart} --repo {repository} --version {version} --destination {path.parent}"
+            if repository
+            else f"helm package the chart {chart} at {version} into {path.parent}"
+        )
+        pytest.skip(
+            f"{path.name} is not in {path.parent}, so {chart} {version} is NOT rendered or checked "
+            f"against its chart; put the package there ({fetch}) and in CI's ../shared/upstream-charts"
+        )
     return path
 
 

@@ -31,6 +31,7 @@ from tests.argocd_support import (
     helm_template_application,
     render_go_template,
     rendered_objects,
+    require_shared,
     unknown_value_paths,
 )
 from tests.conftest import ROOT, stack_config_map, stack_names, without_traffic
@@ -395,3 +396,22 @@ def test_the_namespaces_the_addons_create_are_allowed_by_name(stack: str) -> Non
         namespace = app["spec"]["destination"]["namespace"]
         if namespace != "kube-system":  # exists on every cluster
             assert namespace in namespaces, (app["metadata"]["name"], namespace)
+
+
+# --- a chart version missing from ../shared ------------------------------------------------------
+
+
+def test_a_chart_version_missing_from_shared_skips_naming_the_package_and_where_it_goes() -> None:
+    """A stack file bumped to a version ../shared lacks leaves that version unrendered while the
+    run stays green: the skip reason says which package is missing, where it goes and how to get it."""
+    source = next(iter(versions.ADDON_CHARTS.values()))
+    chart, absent = source["chart"], "0.0.0-not-packaged"
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        chart_package(chart, absent)
+    reason = str(skipped.value)
+    shared = require_shared() / "upstream-charts"
+    assert f"{chart}-{absent}.tgz is not in {shared}" in reason
+    assert f"{chart} {absent} is NOT rendered" in reason
+    assert (
+        f"helm pull {chart} --repo {source['repository']} --version {absent} --destination {shared}" in reason
+    )
