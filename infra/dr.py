@@ -823,12 +823,19 @@ def build(
             "--region", region, f"expected one of the stack's regions: {', '.join(config.region_names)}"
         )
     is_hub = region == config.hub_region
-    if new_hub is not None and (not is_hub or new_hub == region or new_hub not in config.region_names):
-        allowed = [r for r in config.region_names if r != config.hub_region]
+    if new_hub is not None and not is_hub:
         raise cfg.ConfigError(
             "--new-hub",
             new_hub,
-            f"only when rebuilding the hub ({config.hub_region}); expected a surviving region: {', '.join(allowed)}",
+            f"--new-hub applies only when --region is the hub ({config.hub_region}); --region {region} is a "
+            "spoke: rebuild it without --new-hub, or keep it out with --stays-down",
+        )
+    if new_hub is not None and (new_hub == region or new_hub not in config.region_names):
+        allowed = [r for r in config.region_names if r != region]
+        raise cfg.ConfigError(
+            "--new-hub",
+            new_hub,
+            f"expected a surviving region of the stack (not the lost hub {region}): {', '.join(allowed)}",
         )
     if stays_down and is_hub:
         raise cfg.ConfigError(

@@ -315,8 +315,19 @@ def test_a_region_outside_the_stack_or_a_hub_move_from_a_spoke_is_refused() -> N
     p = plan("prod")
     with pytest.raises(dr.cfg.ConfigError, match="--region"):
         dr.build(p, next(r for r in dr.cfg.KNOWN_REGIONS if r not in p.config.region_names))
-    with pytest.raises(dr.cfg.ConfigError, match="--new-hub"):
-        dr.build(p, p.config.spoke_regions[0], new_hub=p.config.spoke_regions[1])
+    spoke, other = p.config.spoke_regions[0], p.config.spoke_regions[1]
+    with pytest.raises(dr.cfg.ConfigError, match="--new-hub") as spoke_error:
+        dr.build(p, spoke, new_hub=other)
+    # The problem is --region (a spoke), not the new hub; the lost spoke is never "surviving".
+    assert f"only when --region is the hub ({p.config.hub_region})" in str(spoke_error.value)
+    assert f"--region {spoke} is a spoke" in str(spoke_error.value)
+    assert "surviving" not in str(spoke_error.value)
+    hub = p.config.hub_region
+    for bad in (hub, next(r for r in dr.cfg.KNOWN_REGIONS if r not in p.config.region_names)):
+        with pytest.raises(dr.cfg.ConfigError, match="surviving region") as hub_error:
+            dr.build(p, hub, new_hub=bad)
+        listed = str(hub_error.value).rsplit(": ", 1)[1]
+        assert listed.split(", ") == [r for r in p.config.region_names if r != hub]
 
 
 def test_the_command_prints_the_runbook(capsys: pytest.CaptureFixture[str]) -> None:
