@@ -809,11 +809,13 @@ def build(
     new_hub: str | None = None,
     stays_down: bool = False,
     raw: Mapping[str, Any] | None = None,
+    root: Path = cfg.PROJECT_ROOT,
 ) -> Runbook:
     """The runbook for ``region`` of ``plan``'s stack.
 
     ``raw`` is the stack file's ``config:`` map (read from the stack file by default): the
-    runbook's edits apply to it. Raises :class:`infra.config.ConfigError` for a region outside
+    runbook's edits apply to it; ``root`` holds the stack files (the other stacks' are read
+    there: the image source of a replica). Raises :class:`infra.config.ConfigError` for a region outside
     the stack, ``--new-hub`` for a spoke, ``--stays-down`` for the hub (use ``--new-hub``).
     The lists of URNs include pulumi-eks's children (:func:`with_eks_children`).
     """
@@ -843,14 +845,14 @@ def build(
         )
     if stays_down and len(config.region_names) < 2:
         raise cfg.ConfigError("--stays-down", region, "the stack's only region cannot leave it")
-    raw = dict(raw) if raw is not None else cfg.read_stack_file(cfg.stack_file(plan.stack))
+    raw = dict(raw) if raw is not None else cfg.read_stack_file(cfg.stack_file(plan.stack, root))
     kind = MOVE_HUB if new_hub is not None else STAYS_DOWN if stays_down else REBUILD
     full = with_eks_children(plan)
     stack = plan.stack
     gh = config.github
     hub_after = new_hub or config.hub_region
     where = _where(config, hub_after)
-    sources = source_stacks(config)
+    sources = source_stacks(config, root)
     # The image source's profile (staging's): the stack whose deploy reads this one's Applications
     # is its replica (infra.stackset.deploy_readers), so a replica's source is the stack it reads.
     image_source = stack if config.builds_images else next(iter(sources), stack)
@@ -1068,15 +1070,24 @@ def build(
         if kind == MOVE_HUB:
             assert new_hub is not None
             edit_keys.append(("platform:hubRegion", new_hub))
-        # Once the region leaves the stack, only the account's provider may still name it.
-        still = [r for r in lost if r != region or r == config.account_region]
+        # Once the region leaves the stack, only the account's provider may still name it, and a
+        # replica keeps its image source's lost primary region listed: the stack-set check takes
+        # the pair's disagreement on the primary region for an incident only while it is
+        # (infra/stackset.py), until the source's own runbook has moved it or the region answers
+        # again (docs/dr.md). In the example stacks both are the hub; a fork may split them.
+        source_primaries = (
+            set()
+            if config.builds_images
+            else {cfg.load_stack_file(s, root).ecr.primary_region for s in sources}
+        )
+        still = [r for r in lost if r != region or r == config.account_region or r in source_primaries]
         edit_keys.append(("platform:unreachableRegions", still or None))
         if reconnect:
             edit_keys.append(("platform:github", {**github_raw, "runnerConnectionAuthorized": False}))
         ecr_note = ""
         if kind == MOVE_HUB and not config.builds_images:
             assert new_hub is not None
-            ecr_key, ecr_note = _replica_primary_region(stack, raw, new_hub, sources, lost)
+            ecr_key, ecr_note = _replica_primary_region(stack, raw, new_hub, sources, lost, root)
             edit_keys += ecr_key
         take_out = EditStack(stack, tuple(edit_keys), remove_region=region)
         admit_edit = EditStack(stack, admit=tuple(admitted))
@@ -1361,7 +1372,12 @@ def source_primary_after(source: cfg.StackConfig, lost: Sequence[str], hub_after
 
 
 def _replica_primary_region(
-    stack: str, raw: Mapping[str, Any], new_hub: str, sources: Sequence[str], lost: Sequence[str]
+    stack: str,
+    raw: Mapping[str, Any],
+    new_hub: str,
+    sources: Sequence[str],
+    lost: Sequence[str],
+    root: Path = cfg.PROJECT_ROOT,
 ) -> tuple[list[tuple[str, Any]], str]:
     """A replica's ``platform:ecr.primaryRegion`` after its hub moves: the image source's primary
     region once the source's own runbook has run (infra.stackset requires the pair to agree; the
@@ -1374,7 +1390,7 @@ def _replica_primary_region(
             "This stack reads no image source in the checkout: platform:ecr.primaryRegion is left as is.",
         )
     source = sources[0]
-    source_config = cfg.load_stack_file(source)
+    source_config = cfg.load_stack_file(source, root)
     target = source_primary_after(source_config, lost, new_hub)
     ecr_raw = dict(raw.get("platform:ecr") or {})
     current = ecr_raw.get("primaryRegion") or new_hub

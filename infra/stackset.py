@@ -187,6 +187,20 @@ def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.St
                 f"platform:ecr.primaryRegion: {source.ecr.primary_region} in {r})",
             )
         )
+    # What the replica's config admits beyond its own regions and accountRegion (infra/config.py):
+    # the source's lost primary region, kept by its hub move; anything else marks nothing.
+    for region in replica.unreachable_regions:
+        if region not in (*replica.region_names, replica.account_region, source.ecr.primary_region):
+            out.append(
+                Finding(
+                    "warning",
+                    files,
+                    "platform:unreachableRegions",
+                    f"{region} is in {r}'s platform:unreachableRegions but is none of its regions, not its "
+                    f"platform:accountRegion and not {s}'s ECR primary region ({source.ecr.primary_region}): "
+                    f"it marks nothing; remove it (kept there only while {s}'s lost primary region is)",
+                )
+            )
     return out
 
 

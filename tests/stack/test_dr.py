@@ -266,9 +266,9 @@ def test_the_identity_parser_sees_a_missing_profile() -> None:
     assert _identities("if jq -e x; then aws route53 y --profile p; fi") == [("aws", "p")]
 
 
-def _after_runbook(book: dr.Runbook, stack: str) -> dict[str, object]:
-    """``stack``'s stack file once every edit of ``book`` is made."""
-    raw = dr.cfg.read_stack_file(dr.cfg.stack_file(stack))
+def _after_runbook(book: dr.Runbook, stack: str, root: Path = dr.cfg.PROJECT_ROOT) -> dict[str, object]:
+    """``stack``'s stack file in ``root`` once every edit of ``book`` is made."""
+    raw = dr.cfg.read_stack_file(dr.cfg.stack_file(stack, root))
     for action in book.actions:
         if isinstance(action, dr.EditStack) and action.stack == stack:
             raw = action.apply(raw)
@@ -308,6 +308,71 @@ def test_a_replica_hub_move_leaves_a_primary_region_the_stack_set_accepts(stack:
             source_book = dr.build(plan(source), old, new_hub=target)
             _write_stack(tmp_path, source, _after_runbook(source_book, source))
             both = stackset.load(tmp_path)
+            assert not [f for f in stackset.findings(both) if f.key == "platform:ecr.primaryRegion"]
+
+
+def _moved_hub_fork(root: Path) -> str | None:
+    """The checkout's stack files in ``root`` with every hub moved, once, to a spoke all stacks
+    share (docs/walkthroughs.md, "Move the hub"): ``accountRegion`` stays where it was, so the hub
+    and the account region differ. Returns the new hub, or None when no stack has a spoke both share."""
+    configs = {s: plan(s).config for s in STACKS}
+    shared = [
+        r for r in configs[STACKS[0]].spoke_regions if all(r in c.region_names for c in configs.values())
+    ]
+    if not shared:
+        return None
+    for f in dr.cfg.PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(f, root / f.name)
+    for s, c in configs.items():
+        raw = dr.cfg.read_stack_file(dr.cfg.stack_file(s))
+        _write_stack(
+            root, s, {**raw, "platform:hubRegion": shared[0], "platform:accountRegion": c.account_region}
+        )
+    return shared[0]
+
+
+def test_after_a_hub_move_a_replicas_next_hub_move_leaves_stack_files_the_program_accepts(
+    tmp_path: Path,
+) -> None:
+    """A fork whose hub is not the account region loses its hub: each replica's runbook, then its
+    source's own runbook, leaves stack files that load, plan, and pass the stack-set check with
+    no error (the program runs that check, infra/program.py), for every stack of the pair."""
+    from infra import stackset
+
+    hub = _moved_hub_fork(tmp_path)
+    if hub is None:
+        pytest.skip("no spoke shared by every stack to move the hub to")
+    forked = stackset.load(tmp_path)
+    replicas = [c for c in forked.values() if not c.builds_images and len(c.region_names) > 1]
+    assert replicas, "the example stacks have a replica with spokes"
+    for replica in replicas:
+        assert replica.hub_region == hub and replica.account_region != hub
+        raw = dr.cfg.read_stack_file(dr.cfg.stack_file(replica.stack, tmp_path))
+        p = offline.run(replica.stack, flat_config=raw)
+        new_hub = p.config.spoke_regions[0]
+        book = dr.build(p, hub, new_hub=new_hub, raw=raw, root=tmp_path)
+        after = _after_runbook(book, replica.stack, tmp_path)
+        # The source's lost primary region stays marked while the pair disagrees.
+        assert hub in after["platform:unreachableRegions"]  # type: ignore[operator]
+        _write_stack(tmp_path, replica.stack, after)
+        offline.run(replica.stack, flat_config=after)
+        moved = stackset.load(tmp_path)
+        errors = [f for f in stackset.findings(moved) if f.severity == "error"]
+        assert not errors, errors
+        for source in dr.source_stacks(replica, tmp_path):
+            source_config = moved[stackset.file_name(source)]
+            if source_config.hub_region != hub:
+                continue
+            target = dr.source_primary_after(source_config, [hub], new_hub)
+            assert moved[stackset.file_name(replica.stack)].ecr.primary_region == target
+            source_raw = dr.cfg.read_stack_file(dr.cfg.stack_file(source, tmp_path))
+            source_plan = offline.run(source, flat_config=source_raw)
+            source_book = dr.build(source_plan, hub, new_hub=target, raw=source_raw, root=tmp_path)
+            source_after = _after_runbook(source_book, source, tmp_path)
+            _write_stack(tmp_path, source, source_after)
+            offline.run(source, flat_config=source_after)
+            both = stackset.load(tmp_path)
+            assert not [f for f in stackset.findings(both) if f.severity == "error"]
             assert not [f for f in stackset.findings(both) if f.key == "platform:ecr.primaryRegion"]
 
 

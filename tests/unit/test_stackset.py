@@ -178,6 +178,25 @@ def test_primary_regions_that_disagree_are_an_error_saying_what_to_set() -> None
     assert stackset.findings({STAGING: load(staging_raw, "staging"), PROD: load(prod_raw, "prod")}) == []
 
 
+def test_a_replica_may_list_only_its_sources_primary_region_outside_its_regions_as_unreachable() -> None:
+    """The replica's config admits a region outside its regions in platform:unreachableRegions
+    (its hub move keeps the source's lost primary region there: infra/dr.py); the pair's check
+    warns about any other such region, which marks nothing."""
+    staging_raw, prod_raw = stack_config_map("staging"), stack_config_map("prod")
+    staging, prod = load(staging_raw, "staging"), load(prod_raw, "prod")
+    outside = changes.fresh_region(staging_raw, prod_raw)
+    assert outside not in (*prod.region_names, prod.account_region, staging.ecr.primary_region)
+    prod_raw["platform:unreachableRegions"] = [outside]
+    (warning,) = stackset.findings({STAGING: staging, PROD: load(prod_raw, "prod")})
+    assert warning.severity == "warning" and warning.key == "platform:unreachableRegions"
+    assert f"{outside} is in {PROD}'s platform:unreachableRegions" in warning.message
+    assert "marks nothing" in warning.message
+    # A source's config still refuses it: its providers are the only ones the list could mark.
+    staging_raw["platform:unreachableRegions"] = [outside]
+    with pytest.raises(cfg.ConfigError, match="unreachableRegions"):
+        load(staging_raw, "staging")
+
+
 def test_a_source_replicating_into_a_stack_that_is_not_its_replica_is_refused() -> None:
     prod = example()[PROD]
     raw = debug_in_stagings_account()
