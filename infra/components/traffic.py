@@ -258,7 +258,10 @@ def build_traffic(
         "traffic-public-name",
         PublicNameValidationArgs(
             traffic=settings,
-            certificate=certificates[config.region_names[0]].certificate,
+            # The hub's: a rebuild of the hub already reaches every cluster Secret, while a spoke's
+            # rebuild (its certificate a target) would drag this record, and through each region's
+            # validation every cluster Secret, into --target-dependents (infra/dr.py rebuild_sets).
+            certificate=certificates[config.hub_region].certificate,
             zone_provider=account,
         ),
     )

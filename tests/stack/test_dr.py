@@ -80,6 +80,26 @@ def test_a_spoke_rebuild_re_registers_its_cluster_on_the_hub_and_touches_no_othe
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_after_a_hub_move_a_spoke_rebuild_still_touches_no_other_cluster(stack: str, tmp_path: Path) -> None:
+    """The same invariant in a fork whose hub moved off the first region of platform:regions (and
+    off accountRegion): rebuilding that old hub, now a spoke, re-registers only its own cluster
+    (the shared certificate-validation record follows the hub, not the first region)."""
+    if _moved_hub_fork(tmp_path) is None:
+        pytest.skip("no spoke shared by every stack to move the hub to")
+    p = offline.run(stack, flat_config=dr.cfg.read_stack_file(dr.cfg.stack_file(stack, tmp_path)))
+    hub = p.config.hub_region
+    for spoke in p.config.spoke_regions:
+        others = [r for r in p.config.region_names if r not in (spoke, hub)]
+        targets, dependents = dr.rebuild_sets(p, spoke)
+        secrets = [r for r in dependents if r.type == SECRET and p.region_of(r) == hub]
+        assert [s.name for s in secrets] == [f"argocd-cluster-{spoke}"], spoke
+        # Route 53 objects report the account provider's region (global; each region's own are
+        # its traffic components' children): only regional resources are checked here.
+        regional = [r for r in targets + dependents if not r.type.startswith(dr.GLOBAL_TYPE_PREFIXES)]
+        assert not [r for r in regional if p.region_of(r) in others], spoke
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_a_hub_rebuild_reinstalls_argo_cd_and_keeps_every_cluster_registered(stack: str) -> None:
     p = plan(stack)
     targets, _ = dr.rebuild_sets(p, p.config.hub_region)
