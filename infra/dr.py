@@ -194,6 +194,29 @@ class Freeze:
 
 
 @dataclass(frozen=True)
+class Push:
+    """Commit the stack file (if it changed) and push to ``main``: the push starts up.yml, whose
+    job for each stack that is not frozen waits for a runner of that stack's CodeBuild project in
+    its hub's region (``runs-on: codebuild-platform-<stack>-runner-...``). A stack whose hub is in
+    the lost region has no runner there: its job stays queued (a queued self-hosted job is
+    cancelled only after 24 h, up to 48 h: GitHub docs, usage limits for self-hosted runners,
+    https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners)
+    and holds up.yml's workflow-wide ``pulumi-up`` concurrency group meanwhile; so every such
+    stack is frozen before the push (:func:`hub_lost_stacks`)."""
+
+    stack: str
+    region: str
+
+    def command(self) -> str:
+        return (
+            # Only this stack file: another stack's edits in the working tree are its runbook's.
+            f"git diff --quiet Pulumi.{self.stack}.yaml || "
+            f"git commit -m 'DR: {self.region} of {self.stack}' Pulumi.{self.stack}.yaml; "
+            f"git push   # up.yml skips {self.stack}'s job while frozen"
+        )
+
+
+@dataclass(frozen=True)
 class Kubeconfig:
     """Write a kube context for ``region``'s cluster (EKS DescribeCluster: the cluster must exist)."""
 
@@ -365,6 +388,7 @@ Action = (
     | Preview
     | Shell
     | Freeze
+    | Push
     | Kubeconfig
     | Backfill
     | ListApplications
@@ -803,6 +827,18 @@ def source_stacks(config: cfg.StackConfig, root: Path = cfg.PROJECT_ROOT) -> lis
     )
 
 
+def hub_lost_stacks(config: cfg.StackConfig, lost: Sequence[str], root: Path = cfg.PROJECT_ROOT) -> list[str]:
+    """The other stacks of the checkout whose hub (``platform:hubRegion`` in their stack file) is
+    in ``lost``: their CI runners (the CodeBuild project in the hub's VPC, whose webhook is in
+    the hub's region) are lost with it, so an up.yml run would queue their job for good
+    (:class:`Push`). This runbook freezes them before its push; each one's own runbook sets the
+    same freeze again and lifts it at its end (``gh variable set`` POSTs, then PATCHes on the 409
+    of an existing variable: cli/cli pkg/cmd/variable/set/http.go ``setVariable``, read at 10db389)."""
+    return sorted(
+        s.stack for s in stackset.load(root).values() if s.stack != config.stack and s.hub_region in lost
+    )
+
+
 def build(
     plan: Plan,
     region: str,
@@ -857,6 +893,16 @@ def build(
     # is its replica (infra.stackset.deploy_readers), so a replica's source is the stack it reads.
     image_source = stack if config.builds_images else next(iter(sources), stack)
     source_profile = aws_profile(image_source)
+    # Other stacks whose hub (and so CI runners) is lost too: frozen with this one (Push).
+    also_frozen = hub_lost_stacks(config, sorted({*config.unreachable_regions, region}))
+    stack_configs = stackset.load()
+    waiting_for = sorted(
+        {
+            w
+            for c in (config, *(s for s in stack_configs.values() if s.stack in also_frozen))
+            for w in _workflows_waiting_for(c)
+        }
+    )
     steps: list[Step] = [
         Step(
             "Prerequisites",
@@ -896,11 +942,13 @@ def build(
             ),
         ),
         Step(
-            f"Freeze {stack}'s automation: this runbook is the only writer of its state",
+            f"Freeze {stack}'s automation: this runbook is the only writer of its state"
+            + (f"; freeze {', '.join(also_frozen)} too (its hub is in {region})" if also_frozen else ""),
             where["workstation"],
             1,
             (
                 Freeze(stack, gh.slug),
+                *(Freeze(other, gh.slug) for other in also_frozen),
                 # Queued and waiting runs (an environment's approval) would start after the freeze
                 # check ran: cancelled (gh run list --status, gh run cancel). Only the workflows
                 # whose jobs write or deploy this stack and can wait past that check: up.yml when
@@ -912,7 +960,7 @@ def build(
                         f"gh run list --repo {gh.slug} --workflow {w} --status {status} --json databaseId "
                         f"--jq '.[].databaseId' | xargs -r -n1 gh run cancel --repo {gh.slug}"
                     )
-                    for w in _workflows_waiting_for(config)
+                    for w in waiting_for
                     for status in ("queued", "waiting")
                 ),
                 Shell(
@@ -927,6 +975,18 @@ def build(
                 f"The jobs of up.yml and deploy-prod.yml that write or deploy {stack} skip while "
                 f'{freeze_variable(stack)} is true; other stacks\' jobs run as usual (docs/dr.md, "Freeze"); '
                 "the Pulumi backend refuses a second concurrent update of the stack anyway.",
+                *(
+                    (
+                        f"{', '.join(also_frozen)}: the hub is in {region} too, and with it the CI runners "
+                        "(CodeBuild, webhook in the hub's region). A push to main while unfrozen would queue "
+                        "its up.yml job for a runner that never comes (GitHub cancels a queued self-hosted "
+                        "job only after 24 h) and hold up.yml's pulumi-up group, so later runs wait too. "
+                        "Its freeze stays until its own runbook lifts it (that runbook sets it again: "
+                        "`gh variable set` overwrites).",
+                    )
+                    if also_frozen
+                    else ()
+                ),
             ),
         ),
     ]
@@ -1258,6 +1318,44 @@ def build(
         )
     if config.argocd.sync == "automated":
         steps.append(_applications_step(config, hub_after, where))
+    # The stacks whose hub admits this stack's hub addresses (they change with the hub), where
+    # each one's hub is after its own runbook; one in the lost region too (both hubs in one
+    # region) runs its own runbook before this runbook's push, while this stack is still
+    # frozen: whichever runbook is outermost lifts its freeze last (Push).
+    source_hubs: list[tuple[str, Plan, str]] = []
+    source_runbooks: list[Step] = []
+    nested: set[str] = set()
+    for source in sources if hub_addresses_change else []:
+        source_plan = offline.run(source)
+        source_hub = source_plan.config.hub_region
+        if source_hub in lost:
+            source_survivors = [r for r in source_plan.config.region_names if r not in lost]
+            if kind == REBUILD or not source_survivors:
+                own = f".venv/bin/platform dr --stack {source} --region {source_hub}"
+            else:
+                moved_to = hub_after if hub_after in source_survivors else source_survivors[0]
+                own = f".venv/bin/platform dr --stack {source} --region {source_hub} --new-hub {moved_to}"
+                source_plan = hub_move(source_plan, moved_to)[0]
+                source_hub = moved_to
+            nested.add(source)
+            source_runbooks.append(
+                Step(
+                    f"{source}'s hub is in {region} too: run {source}'s own runbook before this push",
+                    f"an operator workstation with the {aws_profile(source)} profile",
+                    1,
+                    (Shell(own + "   # print it, then follow it to the end"),),
+                    (
+                        f"{source}'s hub control plane and CI runners are in {region}, which does not answer: "
+                        f"the update of {source}'s hub below and the deploy read {source}'s hub, so they wait "
+                        f"until {source}'s own runbook has brought its hub back in {source_hub}. "
+                        f"{freeze_variable(source)} is already set (the freeze step above); {source}'s runbook "
+                        f"sets it again and lifts it at its end, once {source}'s runners exist again. It runs "
+                        f"before {stack}'s push: {stack} is still frozen meanwhile, so its runbook's push runs "
+                        f"nothing for {stack}, and {stack}'s own push below lifts {stack}'s freeze last.",
+                    ),
+                )
+            )
+        source_hubs.append((source, source_plan, source_hub))
     remaining = [r for r in admitted if r in after.config.region_names]
     withdraw_urns = control_plane_urns(after, remaining)
     steps += [
@@ -1278,66 +1376,49 @@ def build(
                 "names the cluster components and their control planes only.",
             ),
         ),
+        *source_runbooks,
         Step(
             f"Push the stack file and lift {stack}'s freeze",
             where["workstation"],
             2,
+            (Push(stack, region), Freeze(stack, gh.slug, lift=True)),
             (
-                Shell(
-                    f"git diff --quiet Pulumi.{stack}.yaml || git commit -am 'DR: {region} of {stack}'; "
-                    f"git push   # up.yml skips {stack}'s job while frozen"
-                ),
-                Freeze(stack, gh.slug, lift=True),
+                (
+                    f"The next push to main runs {stack}'s up.yml job as usual; its update finds nothing to do. "
+                    + "".join(
+                        f"{other}'s freeze (set in the freeze step: its hub's runners are lost with the region) "
+                        + (
+                            f"was lifted by {other}'s own runbook above. "
+                            if other in nested
+                            else f"stays until {other}'s own runbook lifts it; up.yml skips {other}'s job. "
+                        )
+                        for other in also_frozen
+                    ).rstrip()
+                )
+                if also_frozen
+                else "The next push to main runs up.yml as usual; its update finds nothing to do.",
             ),
-            ("The next push to main runs up.yml as usual; its update finds nothing to do.",),
         ),
     ]
-    if hub_addresses_change:
-        for source in sources:
-            source_plan = offline.run(source)
-            source_hub = source_plan.config.hub_region
-            if source_hub in lost:
-                # The source stack's hub is lost too (both hubs in one region): its own runbook
-                # first, then its hub (moved or rebuilt) admits this stack's addresses.
-                source_survivors = [r for r in source_plan.config.region_names if r not in lost]
-                if kind == REBUILD or not source_survivors:
-                    own = f".venv/bin/platform dr --stack {source} --region {source_hub}"
-                else:
-                    moved_to = hub_after if hub_after in source_survivors else source_survivors[0]
-                    own = f".venv/bin/platform dr --stack {source} --region {source_hub} --new-hub {moved_to}"
-                    source_plan = hub_move(source_plan, moved_to)[0]
-                    source_hub = moved_to
-                steps.append(
-                    Step(
-                        f"{source}'s hub is in {region} too: run {source}'s own runbook first",
-                        f"an operator workstation with the {aws_profile(source)} profile",
-                        1,
-                        (Shell(own + "   # print it, then follow it to the end"),),
-                        (
-                            f"{source}'s hub control plane is in {region}, which does not answer: the update below "
-                            f"and the deploy read {source}'s hub, so they wait until {source}'s own runbook has "
-                            f"brought its hub back in {source_hub}.",
-                        ),
-                    )
-                )
-            hub_urns = control_plane_urns(source_plan, [source_hub])
-            steps.append(
-                Step(
-                    f"{source}'s hub admits {stack}'s new hub addresses",
-                    f"an operator workstation with the {aws_profile(source)} profile (AWS APIs only), as "
-                    f"{source_plan.config.cluster_admin_role_arn}",
-                    # None of that stack's endpoints admits the workstation.
-                    _state_minutes(len(hub_urns)) + 5 + _wait_minutes(source_plan, []),
-                    (Up(source, hub_urns),),
-                    (
-                        f"{source}'s hub endpoint admits {stack}'s hub NAT addresses, read from {stack}'s stack "
-                        f"output {naming.OUTPUT_HUB_EGRESS_CIDRS} (a StackReference, read on every update: "
-                        "infra/components/hub_readers.py); they changed with the hub. Until this update the deploy "
-                        f"cannot read {source}'s Applications. Targeted: only {source}'s hub cluster and its "
-                        "control plane (up.yml may be updating the same stack: on a 409 conflict, wait and re-run).",
-                    ),
-                )
+    for source, source_plan, source_hub in source_hubs:
+        hub_urns = control_plane_urns(source_plan, [source_hub])
+        steps.append(
+            Step(
+                f"{source}'s hub admits {stack}'s new hub addresses",
+                f"an operator workstation with the {aws_profile(source)} profile (AWS APIs only), as "
+                f"{source_plan.config.cluster_admin_role_arn}",
+                # None of that stack's endpoints admits the workstation.
+                _state_minutes(len(hub_urns)) + 5 + _wait_minutes(source_plan, []),
+                (Up(source, hub_urns),),
+                (
+                    f"{source}'s hub endpoint admits {stack}'s hub NAT addresses, read from {stack}'s stack "
+                    f"output {naming.OUTPUT_HUB_EGRESS_CIDRS} (a StackReference, read on every update: "
+                    "infra/components/hub_readers.py); they changed with the hub. Until this update the deploy "
+                    f"cannot read {source}'s Applications. Targeted: only {source}'s hub cluster and its "
+                    "control plane (up.yml may be updating the same stack: on a 409 conflict, wait and re-run).",
+                ),
             )
+        )
     if config.argocd.sync != "automated":
         steps.append(_deploy_step(config, region, kind, where))
     # The way in (issue 18): the lost region was drained by its failing health check; it is

@@ -31,6 +31,12 @@ behaviour, named where it is used; anything a rule does not cover raises.
   update-kubeconfig`` calls DescribeCluster, which fails for a cluster that does not exist; the
   deploy job of deploy-prod.yml is skipped while the stack is frozen, and reads the source stack's
   hub, which admits the stack's hub NAT addresses as of the source's last update (a StackReference).
+* A push to main starts up.yml, which runs a job for each stack that is not frozen on that
+  stack's CodeBuild runners in its hub's region (``runs-on: codebuild-platform-<stack>-runner-...``,
+  .github/workflows/up.yml). A stack whose hub is in the lost region has no runner there: its
+  job stays queued until GitHub cancels it after 24 h (up to 48 h; GitHub docs, usage limits for
+  self-hosted runners, https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners),
+  holding up.yml's workflow-wide ``pulumi-up`` concurrency group: the drill refuses such a push.
 * The state tells the truth: an update of a resource whose cloud object is gone fails (not
   found), and after the runbook no resource in the state is gone.
 """
@@ -42,7 +48,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra import dr, graph, offline
+from infra import config as cfg
+from infra import dr, graph, offline, stackset
 from infra.offline import Plan, Resource
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -117,6 +124,9 @@ class Engine:
         self.env_delete_unreachable = False
         # Stacks whose freeze variable is set (the runbook's Freeze action).
         self.frozen: set[str] = set()
+        # The regions lost in the incident (down, or come back empty): other stacks' hub runners
+        # there are gone until their own runbook brings them back.
+        self.lost_regions: set[str] = set(cloud.aws_down | cloud.clusters_down)
         # How many times each resource was created: a re-created cluster has a new endpoint, a
         # re-created Elastic IP a new address.
         self.generation: dict[str, int] = {u: 0 for u in self.state}
@@ -256,6 +266,8 @@ class Engine:
             self.backfill(action)
         elif isinstance(action, dr.Deploy):
             self.deploy(action)
+        elif isinstance(action, dr.Push):
+            self.push(action)
         elif isinstance(action, dr.Shell):
             pass  # outside Pulumi: gh run list/cancel, git, writing the backfill script
         else:  # pragma: no cover
@@ -328,6 +340,26 @@ class Engine:
             raise Precondition(
                 f"{action.command()}: the source stack's hub still admits the old hub addresses of {self.stack}"
             )
+
+    def push(self, action: dr.Push) -> None:
+        """A push to main: up.yml runs a job for every stack of the checkout that is not frozen,
+        on that stack's runners in its hub's region. This stack's runners must exist (with an
+        authorized connection) where its stack file now puts its hub; another stack's hub is
+        where its stack file says, and its runners are gone with a lost region."""
+        for other in sorted(s.stack for s in stackset.load().values()):
+            if other in self.frozen:
+                continue  # its job is skipped (its `if:` checks its freeze variable)
+            if other == self.stack:
+                hub = self.program().config.hub_region
+                ready = self.runners_ready() and hub not in self.cloud.aws_down
+            else:
+                hub = cfg.load_stack_file(other).hub_region
+                ready = hub not in self.lost_regions
+            if not ready:
+                raise Precondition(
+                    f"{action.command()}: up.yml's job for {other} waits for a runner in {hub}, where it "
+                    f"never gets one ({other} is not frozen); the run holds the pulumi-up group"
+                )
 
     def source_up(self, action: dr.Up) -> None:
         """A targeted update of a source stack's hub cluster: it reads this stack's published

@@ -325,11 +325,15 @@ def test_the_freeze_cancels_queued_and_waiting_runs_and_offers_pulumi_cancel(sta
     before = healthy(stack)
     book = dr.build(before, before.config.hub_region, raw=raw(stack))
     shells = [a.command() for a in book.actions if isinstance(a, dr.Shell)]
-    config = before.config
-    # Only the runs that would write or deploy this stack past their freeze check: up.yml when
-    # its environment waits for reviewers, deploy-prod.yml for the stack it deploys.
-    expected = {"up.yml"} if config.github.reviewers is not None else set()
-    expected |= {"deploy-prod.yml"} if config.argocd.sync != "automated" else set()
+    # Only the runs that would write or deploy a stack this runbook freezes (its own, and any
+    # other whose hub is in the region) past their freeze check: up.yml when its environment
+    # waits for reviewers, deploy-prod.yml for the stack it deploys.
+    frozen = [
+        before.config,
+        *(cfg.load_stack_file(s) for s in dr.hub_lost_stacks(before.config, [before.config.hub_region])),
+    ]
+    expected = {"up.yml" for c in frozen if c.github.reviewers is not None}
+    expected |= {"deploy-prod.yml" for c in frozen if c.argocd.sync != "automated"}
     cancelled = {
         w for w in ("up.yml", "deploy-prod.yml") for c in shells if f"--workflow {w} " in c and "cancel" in c
     }
@@ -451,10 +455,61 @@ def test_every_pulumi_command_runs_frozen(stack: str) -> None:
     region = healthy(stack).config.hub_region
     book = runbook(stack, region)
     freezes = [a for a in book.actions if isinstance(a, dr.Freeze)]
-    assert [a.lift for a in freezes] == [False, True] and {a.stack for a in freezes} == {stack}
-    assert dr.freeze_variable(stack) in freezes[0].command()
+    own = [a for a in freezes if a.stack == stack]
+    assert [a.lift for a in own] == [False, True]
+    assert dr.freeze_variable(stack) in own[0].command()
+    # Other stacks are frozen only when their hub is lost too, and never lifted here.
+    others = {a.stack for a in freezes if a.stack != stack}
+    assert others == set(dr.hub_lost_stacks(healthy(stack).config, [region]))
+    assert not [a for a in freezes if a.stack != stack and a.lift]
     with pytest.raises(Precondition, match="is not frozen"):
         drill(stack, region, edit=_drop(dr.Freeze))
+
+
+def _hub_cases() -> list[tuple[str, str | None]]:
+    """(stack, new hub or None for a rebuild) for each stack's hub region."""
+    return [(s, n) for s in STACKS for n in (None, *healthy(s).config.spoke_regions[:1])]
+
+
+@pytest.mark.parametrize(("stack", "new_hub"), _hub_cases())
+def test_every_stack_whose_hub_is_lost_is_frozen_before_the_push(stack: str, new_hub: str | None) -> None:
+    """A push to main runs up.yml's job of every stack that is not frozen on that stack's runners
+    in its hub's region: another stack whose hub is in the lost region (from the stack files:
+    both example hubs share one region) would queue its job for good and hold the pulumi-up
+    group. The freeze step freezes it before the push; a source stack's own runbook comes
+    before the push, and the push step names what stays frozen. Without that freeze the drill
+    refuses the push."""
+    config = healthy(stack).config
+    region = config.hub_region
+    book = runbook(stack, region, new_hub)
+    others = dr.hub_lost_stacks(config, [region])
+    assert others == sorted(s for s in STACKS if s != stack and cfg.load_stack_file(s).hub_region == region)
+    actions = book.actions
+    push = next(i for i, a in enumerate(actions) if isinstance(a, dr.Push))
+    first_pulumi = next(
+        i for i, a in enumerate(actions) if isinstance(a, (dr.Refresh, dr.Up, dr.StateDelete, dr.Preview))
+    )
+    for other in others:
+        frozen_at = [i for i, a in enumerate(actions) if isinstance(a, dr.Freeze) and a.stack == other]
+        assert frozen_at and frozen_at[0] < first_pulumi and frozen_at[0] < push, other
+    titles = [s.title for s in book.steps]
+    push_step = next(s for s in book.steps if any(isinstance(a, dr.Push) for a in s.actions))
+    for source in dr.source_stacks(config):
+        nested = [i for i, t in enumerate(titles) if t.startswith(f"{source}'s hub is in {region} too")]
+        if source in others:
+            # Its own runbook runs while this stack is still frozen; this stack's push comes last.
+            assert nested and nested[0] < titles.index(push_step.title)
+    for other in others:
+        assert any(other in n for n in push_step.notes), push_step.notes
+    if not others:
+        return
+    with pytest.raises(Precondition, match="never gets one"):
+        drill(
+            stack,
+            region,
+            new_hub=new_hub,
+            edit=_drop(dr.Freeze, lambda a: getattr(a, "stack", stack) != stack),
+        )
 
 
 @pytest.mark.parametrize("stack", STACKS[:1])
