@@ -86,8 +86,14 @@ def annotation(key: str) -> str:
     ``index`` renders "" and an add-on would run with an empty cluster name or region. Argo CD
     v3.4.4 offers Sprig's functions except ``env``, ``expandenv`` and ``getHostByName``
     (docs/operator-manual/applicationset/GoTemplate.md; applicationset/utils/utils.go), so Sprig's
-    ``fail`` is available: the generation errors with the message and the ApplicationSet reports
-    it instead of creating that cluster's Application."""
+    ``fail`` is available: rendering that cluster's Application errors with the message. The error
+    stops the whole ApplicationSet, not only that cluster: v3.4.4
+    ``applicationset/controllers/template/template.go`` ``GenerateApplications`` renders the other
+    clusters but returns its first error, and ``applicationset_controller.go`` ``Reconcile`` then
+    sets the ``ErrorOccurred`` condition and requeues before creating, updating or deleting any
+    Application. So no Application of that add-on's set, on any cluster, is created or updated
+    (a version bump reaches none) until the Secret is fixed; existing ones keep running as they
+    are."""
     read = "index .metadata.annotations " + json.dumps(key)
     missing = json.dumps(f"cluster Secret annotation {key} is missing or empty")
     return "{{ if not (" + read + ") }}{{ fail " + missing + " }}{{ end }}{{ " + read + " }}"

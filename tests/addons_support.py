@@ -66,7 +66,11 @@ def cluster_generator(
     without one) and, with ``goTemplate``, ``metadata.labels`` / ``metadata.annotations`` (each
     only when non-empty). Each generator's ``values`` land under ``.values``. The template is
     then rendered with ``missingkey=error`` (tests/argocd_support.py ``render_template``:
-    ``.a.b`` and ``index .a.b "k"``, the only forms the program's templates use).
+    ``.a.b`` and ``index .a.b "k"``, the only forms the program's templates use). A render error
+    for any one cluster raises, i.e. the set yields no Application at all: v3.4.4
+    ``applicationset/controllers/template/template.go`` returns its first error and
+    ``applicationset_controller.go`` ``Reconcile`` returns on it (``ErrorOccurred``) before
+    creating, updating or deleting any Application.
     """
     spec = application_set["spec"]
     assert spec.get("goTemplate") is True, "the program's ApplicationSets use goTemplate"

@@ -159,23 +159,29 @@ def annotations_in(template: Any) -> set[str]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_a_secret_lacking_an_annotation_an_addon_reads_fails_that_clusters_generation(stack: str) -> None:
+def test_a_secret_lacking_an_annotation_an_addon_reads_fails_the_whole_application_sets_generation(
+    stack: str,
+) -> None:
     """``index`` of a missing key renders "" in Go whatever ``missingkey`` says (Go text/template
     doc, "index"), so each annotation an add-on reads is wrapped in Sprig's ``fail``
-    (infra/addons.py ``annotation``): without it, the cluster's Application is not generated,
-    rather than generated with an empty cluster name, region or role ARN."""
+    (infra/addons.py ``annotation``). One such Secret among the environment's clusters fails the
+    whole set's generation: argoproj/argo-cd v3.4.4 ``applicationset/controllers/template/template.go``
+    ``GenerateApplications`` returns its first render error and ``applicationset_controller.go``
+    ``Reconcile`` sets ``ErrorOccurred`` and returns before creating or updating any Application,
+    so no cluster gets one (the model, tests/addons_support.py ``cluster_generator``, raises)."""
     config = load(stack)
     secrets = cluster_secrets(config)
     checked = 0
     for application_set in addons.application_sets(config):
         for key in sorted(annotations_in(application_set["spec"]["template"])):
-            for secret in secrets.values():
+            for region, secret in secrets.items():
                 if not cluster_generator(application_set, [secret]):
                     continue  # this cluster is not selected
                 broken = copy.deepcopy(secret)
                 del broken["metadata"]["annotations"][key]
+                others = [s for r, s in secrets.items() if r != region]
                 with pytest.raises(TemplateFailed, match=key):
-                    cluster_generator(application_set, [broken])
+                    cluster_generator(application_set, [*others, broken])
                 checked += 1
     assert checked, f"{stack}: no add-on reads an annotation"
 
