@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from infra import addons, placeholders, traffic
+from infra import addons, naming, placeholders, traffic
 from infra import config as cfg
 from infra.offline import Plan, Resource, run
 
@@ -163,6 +163,7 @@ def highlights(plan: Plan) -> list[str]:
             f"ApplicationSet {_get(r.inputs, 'metadata', 'name')} on {plan.region_of(r)}: sync {mode}{detail}"
         )
     lines += addon_lines(plan)
+    lines += eks_addon_lines(plan)
     lines += traffic_lines(plan)
     for r in plan.of_type("kubernetes:helm.sh/v3:Release"):
         lines.append(
@@ -201,6 +202,35 @@ def addon_lines(plan: Plan) -> list[str]:
         name = _get(secret.inputs, "metadata", "name")
         lines.append(f"add-ons of {name}: {', '.join(sorted(running)) or 'none'}")
     return sorted(lines)
+
+
+# What the plan shows for an EKS managed add-on declared without ``addonVersion``: CreateAddon
+# then installs a version EKS lists itself (infra/versions.py EKS_ADDONS, API_CreateAddon).
+EKS_DEFAULT_VERSION = "EKS default"
+
+
+def eks_addon_item(addon: Mapping[str, Any]) -> str:
+    """``<name> <version>`` of one ``aws:eks/addon:Addon``'s inputs, the version being
+    ``addonVersion`` or EKS_DEFAULT_VERSION, followed by ``with <configurationValues>`` when the
+    program sets them (vpc-cni's ``{"enableNetworkPolicy": "true"}``)."""
+    item = f"{addon['addonName']} {addon.get('addonVersion') or EKS_DEFAULT_VERSION}"
+    if addon.get("configurationValues"):
+        item += f" with {addon['configurationValues']}"
+    return item
+
+
+def eks_addon_lines(plan: Plan) -> list[str]:
+    """Per EKS cluster, the EKS managed add-ons the program declares for it (each region's
+    ``aws:eks/addon:Addon`` resources, infra/components/cluster.py), sorted by name:
+    ``EKS add-ons of <cluster>: <eks_addon_item>, ...`` (docs/addons.md "What each cluster runs").
+    The GitOps add-ons are :func:`addon_lines`."""
+    per_region: dict[str, list[str]] = defaultdict(list)
+    for r in plan.of_type("aws:eks/addon:Addon"):
+        per_region[str(plan.region_of(r))].append(eks_addon_item(r.inputs))
+    return [
+        f"EKS add-ons of {naming.cluster_name(plan.config.environment, region)}: {', '.join(sorted(items))}"
+        for region, items in sorted(per_region.items())
+    ]
 
 
 def traffic_lines(plan: Plan) -> list[str]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 
 import pytest
 
-from infra import addons, naming, offline, plan
+from infra import addons, naming, offline, plan, versions
 from infra import config as cfg
+from infra.components import cluster
 from tests.conftest import stack_names
 
 STACKS = stack_names()
@@ -57,6 +59,52 @@ def test_the_offline_plan_shows_each_clusters_addons_and_versions(stack: str) ->
         shown = ", ".join(sorted(f"{versions_chart(n)} {v}" for n, v in running.items())) or "none"
         expected = f"add-ons of {naming.cluster_secret_name(config.environment, region)}: {shown}"
         assert expected in lines
+
+
+def expected_eks_addons(config: cfg.StackConfig, region: str) -> str:
+    """What the plan should show for ``region``'s EKS managed add-ons, from the tables the cluster
+    component reads: its add-on list, the versions pinned for the region's Kubernetes version
+    (None: "EKS default") and vpc-cni's configuration values."""
+    pinned = versions.eks_addon_versions(config.region(region).kubernetes_version)
+    items = []
+    for name in sorted(cluster.ADDONS):
+        item = f"{name} {pinned[name] or plan.EKS_DEFAULT_VERSION}"
+        if name == "vpc-cni":
+            item += f" with {json.dumps(addons.vpc_cni_configuration())}"
+        items.append(item)
+    return ", ".join(items)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_offline_plan_shows_each_clusters_eks_managed_addons(stack: str) -> None:
+    """Besides the GitOps add-ons, the plan lists per cluster the EKS managed add-ons it declares:
+    vpc-cni with its network policy agent on, the Pod Identity agent, kube-proxy, coredns, each
+    with its pinned version or "EKS default"."""
+    config = cfg.load_stack_file(stack)
+    lines = [line for line in plan.highlights(run(stack)) if line.startswith("EKS add-ons of ")]
+    expected = [
+        f"EKS add-ons of {naming.cluster_name(config.environment, region)}: {expected_eks_addons(config, region)}"
+        for region in sorted(config.region_names)
+    ]
+    assert lines == expected
+    for line in lines:
+        assert "eks-pod-identity-agent " in line and "vpc-cni " in line, line
+        assert '"enableNetworkPolicy": "true"' in line, line
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_docs_table_lists_each_clusters_eks_managed_addons_as_the_plan_does(stack: str) -> None:
+    """docs/addons.md "What each cluster runs": the ``every <env> cluster`` row's EKS column is what
+    the plan shows for every cluster of that stack."""
+    config = cfg.load_stack_file(stack)
+    text = (cfg.PROJECT_ROOT / "docs" / "addons.md").read_text()
+    rows = dict(re.findall(r"^\| every (\w+) cluster \| .+? \| (.+?) \|$", text, re.M))
+    if config.environment not in rows:
+        pytest.skip(f"docs/addons.md has no row for {config.environment}")
+    lines = [line for line in plan.highlights(run(stack)) if line.startswith("EKS add-ons of ")]
+    assert len(lines) == len(config.region_names)
+    for line in lines:
+        assert line.split(": ", 1)[1] == rows[config.environment], line
 
 
 def versions_chart(name: str) -> str:
