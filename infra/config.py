@@ -45,7 +45,7 @@ from pydantic import TypeAdapter as _TypeAdapter
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 from pydantic_core import ArgsKwargs, PydanticCustomError, core_schema
 
-from infra import naming, stack_yaml, versions
+from infra import chart_addons, naming, stack_yaml, versions
 from infra.documents import eks as _eks
 from infra.documents import github_plans as _github_plans
 from infra.documents.addons_iam import secrets_prefix as addons_iam_secrets_prefix
@@ -1510,6 +1510,50 @@ class StackConfig(_Object):
                     name,
                     "regions",
                 )
+        return value
+
+    @field_validator("addons")
+    @classmethod
+    def _addons_the_chart_needs(
+        cls, value: Mapping[str, AddonConfig], info: ValidationInfo
+    ) -> Mapping[str, AddonConfig]:
+        # The application's chart runs on every cluster of the stack (the ApplicationSet selects
+        # them all); what it renders on each is read from its value files (infra/chart_addons.py).
+        # A chart kept outside this checkout cannot be read, so it is not checked here.
+        application, environment = info.data.get("application"), info.data.get("environment")
+        names = _stack_region_names(info)
+        if application is None or environment is None or not names:
+            return value
+        chart = PROJECT_ROOT / application.path
+        if not chart.is_dir():
+            return value
+        missing: dict[str, tuple[chart_addons.Need, list[str]]] = {}
+        for region in names:
+            for need in chart_addons.needs(chart, environment, region):
+                addon = value.get(need.addon)
+                if addon is None or (addon.regions is not None and region not in addon.regions):
+                    missing.setdefault(need.addon, (need, []))[1].append(region)
+        for name, (need, without) in missing.items():
+            why = (
+                f"{application.path} renders {need.kind}s in {', '.join(without)} "
+                f"({application.path}/{need.file} {need.key}: {json.dumps(need.value)}), and the {name} add-on "
+                f"{chart_addons.CHART_ADDONS[name]}"
+            )
+            addon = value.get(name)
+            if addon is None:
+                raise _fail(
+                    f"{why}; add {name}: {{chartVersion: {versions.ADDON_CHARTS[name]['tested']}}}, "
+                    f"or change {need.key} in the chart's value files",
+                    _MISSING,
+                    name,
+                )
+            raise _fail(
+                f"{why}; expected regions to include {', '.join(without)} (or leave regions out), "
+                f"or change {need.key} in the chart's value files",
+                list(addon.regions or ()),
+                name,
+                "regions",
+            )
         return value
 
     @field_validator("notifications")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -77,7 +78,9 @@ def test_a_region_key_outside_the_known_regions_is_refused_by_the_schema() -> No
     assert list(validator().iter_errors({"config": raw}))
 
 
-def test_the_schema_requires_exactly_the_keys_the_model_requires() -> None:
+def test_the_schema_requires_exactly_the_keys_the_model_requires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Leave each key out of a real stack file: the model refuses it iff the schema requires it."""
     schema = config_schema.model_schema()
     base = stack_config_map("staging")
@@ -105,9 +108,13 @@ def test_the_schema_requires_exactly_the_keys_the_model_requires() -> None:
                 # Required only with platform:traffic (its add-ons, config.TRAFFIC_ADDONS: the same
                 # cross-key rule, tested in tests/unit/test_config_traffic.py).
                 parent.pop("platform:traffic", None)
+                # And where the application's chart renders what an add-on serves (config reads
+                # charts/<chart>, tested in tests/unit/test_chart_addons.py): no chart is read here.
+                monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
             try:
                 config.from_flat(config.as_pulumi_config(raw), "staging")
                 refused = False
             except config.ConfigError:
                 refused = True
+            monkeypatch.undo()
             assert refused == (key in section.get("required", [])), (path, key)
