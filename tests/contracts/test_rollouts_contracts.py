@@ -136,10 +136,16 @@ def test_the_canary_analysis_reads_the_canary_target_groups_cloudwatch_series(
         for d in docs
         if d["kind"] == "Rollout" and d["metadata"]["labels"]["app.kubernetes.io/component"] == fronted
     ]
-    ingresses = rollout["spec"]["strategy"]["canary"]["trafficRouting"]["alb"].get("ingresses") or [None]
-    # The first Ingress's canary target group is the one judged; the others get other ARNs.
-    others = [TG_ARN.replace("73e2d6bc24d8a067", f"{i:016x}") for i in range(1, len(ingresses))]
-    live = {**rollout, "status": upstream.alb_status(LB_ARN, [TG_ARN, *others])}
+    ingresses = upstream.alb_ingresses(rollout)
+    # One canary target group per Ingress (the controller names them per Ingress), each judged.
+    tg_arns = [
+        TG_ARN.replace("73e2d6bc24d8a067", f"{i:016x}") if i else TG_ARN for i in range(len(ingresses))
+    ]
+    live = {**rollout, "status": upstream.alb_status(LB_ARN, tg_arns)}
+    expected = [
+        {**CLOUDWATCH_DIMENSIONS, "TargetGroup": "targetgroup/" + arn.split(":targetgroup/", 1)[1]}
+        for arn in tg_arns
+    ]
     steps = [s["analysis"] for s in rollout["spec"]["strategy"]["canary"]["steps"] if "analysis" in s]
     assert steps
     for step in steps:
@@ -152,13 +158,64 @@ def test_the_canary_analysis_reads_the_canary_target_groups_cloudwatch_series(
         for metric in template["spec"]["metrics"]:
             queries = upstream.get_metric_data_queries(metric["provider"]["cloudWatch"]["metricDataQueries"])
             stats = [q["metricStat"] for q in queries if "metricStat" in q]
-            assert stats, metric["name"]
+            by_name: dict[str, list[dict[str, str]]] = {}
             for stat in stats:
                 dims = {
                     d["name"]: upstream.resolve_args(d["value"], args) for d in stat["metric"]["dimensions"]
                 }
-                assert dims == CLOUDWATCH_DIMENSIONS, metric["name"]
+                by_name.setdefault(stat["metric"]["metricName"], []).append(dims)
                 assert stat["metric"]["namespace"] == "AWS/ApplicationELB"
+            # Each CloudWatch metric is read once per Ingress's canary target group.
+            assert by_name, metric["name"]
+            for name, dims_list in by_name.items():
+                assert dims_list == expected, (metric["name"], name)
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_the_judged_series_aggregates_every_ingresses_target_group(stack: str, region: str) -> None:
+    """The platform's own steady traffic, Route 53's health checks (infra/traffic.py), reaches
+    the region host's Ingress, whose target groups are its own (aws-load-balancer-controller
+    v3.5.0 pkg/ingress/model_build_target_group.go: one target group per Ingress and Service
+    port); users reach the public host's. The judged series (the one query returning data,
+    ``result[0]``) must therefore combine the per-target-group queries of every Ingress: CloudWatch
+    metric math SUM / MAX over an array of time series gives the per-timestamp sum / maximum
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html), so
+    a minute with requests on either target group yields a datapoint."""
+    docs = release(stack, region)
+    fronted = merged_values(load_stack_file(stack), region)["ingress"]["service"]
+    (rollout,) = [
+        d
+        for d in docs
+        if d["kind"] == "Rollout" and d["metadata"]["labels"]["app.kubernetes.io/component"] == fronted
+    ]
+    count = len(upstream.alb_ingresses(rollout))
+    templates = [
+        d
+        for d in docs
+        if d["kind"] == "AnalysisTemplate"
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == fronted
+    ]
+    assert templates
+    for doc in templates:
+        for metric in doc["spec"]["metrics"]:
+            queries = metric["provider"]["cloudWatch"]["metricDataQueries"]
+            (judged,) = [q for q in queries if q.get("returnData", True)]
+            per_metric: dict[str, list[str]] = {}
+            for q in queries:
+                if "metricStat" in q:
+                    per_metric.setdefault(q["metricStat"]["metric"]["metricName"], []).append(q["id"])
+            assert per_metric, metric["name"]
+            for ids in per_metric.values():
+                assert len(ids) == count, (metric["name"], ids)
+                # Aggregated in one array argument, never one id alone (which would drop a
+                # minute only the other target group served).
+                arrays = re.findall(r"\b(SUM|MAX)\(\[([^\]]*)\]\)", judged["expression"])
+                assert any(
+                    sorted(a.strip() for a in members.split(",")) == sorted(ids) for _, members in arrays
+                ), (
+                    metric["name"],
+                    judged["expression"],
+                )
 
 
 @pytest.mark.parametrize(("stack", "region"), canary_combos())

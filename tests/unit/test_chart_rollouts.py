@@ -129,7 +129,7 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
             assert "trafficRouting" not in canary, name
             continue
         alb = canary["trafficRouting"]["alb"]
-        # Every rendered Ingress, the public host's first (the one the analysis reads).
+        # Every rendered Ingress, the public host's first.
         assert sorted(alb["ingresses"]) == sorted(ingresses)
         assert ingresses[alb["ingresses"][0]]["spec"]["rules"][0]["host"] == INGRESS_VALUES["ingress.host"]
         assert alb["rootService"] == name and name in services
@@ -137,8 +137,9 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
             svc = services[canary[role]]
             assert svc["spec"]["selector"] == doc["spec"]["selector"]["matchLabels"]
             assert svc["spec"]["ports"][0]["port"] == alb["servicePort"]
-        # The analysis reads the canary target group's own metrics by the names the controller
-        # records in status.alb (fieldRef args), prefixed as CloudWatch's dimensions are.
+        # The analysis reads every Ingress's canary target group (the region host's carries
+        # Route 53's health checks, the public host's the users' requests) by the names the
+        # controller records in status.albs, one entry per listed Ingress (fieldRef args).
         args = {
             a["name"]: a["valueFrom"]["fieldRef"]["fieldPath"]
             for step in canary["steps"]
@@ -146,8 +147,12 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
             for a in step["analysis"]["args"]
         }
         assert args == {
-            "load-balancer": "status.albs[0].loadBalancer.fullName",
-            "target-group": "status.albs[0].canaryTargetGroup.fullName",
+            name: path
+            for i in range(len(alb["ingresses"]))
+            for name, path in (
+                (f"load-balancer-{i}", f"status.albs[{i}].loadBalancer.fullName"),
+                (f"target-group-{i}", f"status.albs[{i}].canaryTargetGroup.fullName"),
+            )
         }
 
 

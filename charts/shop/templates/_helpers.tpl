@@ -160,6 +160,49 @@ is unique per environment and region; at most 32 characters (ELBv2 CreateLoadBal
 {{- end -}}
 
 {{/*
+How many Ingresses a traffic-routed Rollout lists in alb.ingresses: templates/ingress.yaml's
+two, the public host's and the region host's (shop.canary lists them in that order). Each is a
+separate target group set (AWS Load Balancer Controller v3.5.0
+pkg/ingress/model_build_target_group.go names a target group per Ingress and Service port), so
+the canary has one canary target group per Ingress and the analysis reads them all.
+*/}}
+{{- define "shop.albIngressCount" -}}2{{- end -}}
+
+{{/* "<id>0, <id>1, ...": the ids of one metric's per-Ingress queries (analysistemplate.yaml). */}}
+{{- define "shop.albQueryIds" -}}
+{{- $ids := list -}}
+{{- range $i := until (int .n) }}{{ $ids = append $ids (printf "%s%d" $.id $i) }}{{ end -}}
+{{- join ", " $ids -}}
+{{- end -}}
+
+{{/*
+The arguments of one service's analysis steps. Traffic-routed: per Ingress i of alb.ingresses,
+load-balancer-<i> and target-group-<i> from status.albs[i] (argo-rollouts v1.9.0
+rollout/trafficrouting/alb/alb.go VerifyWeight fills status.albs by the Ingresses' index;
+status.alb is only the last one's), read through valueFrom.fieldRef (utils/analysis/factory.go
+extractValueFromRollout walks indexes). Every Ingress counts: the public host gets the users'
+requests, the region host Route 53's health checks (infra/traffic.py), which are the only
+steady traffic of an environment nobody browses. Otherwise the load balancer's name.
+*/}}
+{{- define "shop.analysisArgs" -}}
+{{- if include "shop.trafficRouted" . -}}
+{{- range $i := until (int (include "shop.albIngressCount" .)) }}
+- name: load-balancer-{{ $i }}
+  valueFrom:
+    fieldRef:
+      fieldPath: status.albs[{{ $i }}].loadBalancer.fullName
+- name: target-group-{{ $i }}
+  valueFrom:
+    fieldRef:
+      fieldPath: status.albs[{{ $i }}].canaryTargetGroup.fullName
+{{- end }}
+{{- else }}
+- name: load-balancer-name
+  value: {{ include "shop.loadBalancerName" .root }}
+{{- end }}
+{{- end -}}
+
+{{/*
 The canary strategy of one service's Rollout (argo-rollouts v1.9.0 pkg/apis/rollouts/v1alpha1
 types.go CanaryStrategy). Each entry of rollouts.steps is a setWeight, a pause that lets the
 load balancer's one-minute CloudWatch datapoints arrive, then an analysis of the service's
@@ -168,9 +211,9 @@ stable ReplicaSet and scales the canary down (docs/features/analysis.md). After 
 the Rollout promotes itself fully.
 Traffic-routed (the ALB-fronted service): the weight is the share of the load balancer's
 requests (ALB weighted target groups through the stable/canary Services,
-docs/features/traffic-management/alb.md), and the analysis reads the canary target group's own
-metrics, by the names the controller records in status.alb (fieldRef args,
-docs/features/analysis.md). Otherwise: the weight is the share of replicas, and the analysis
+docs/features/traffic-management/alb.md), and the analysis reads the canary target groups' own
+metrics, every Ingress's, by the names the controller records in status.albs (fieldRef args,
+docs/features/analysis.md; shop.analysisArgs). Otherwise: the weight is the share of replicas, and the analysis
 reads the whole load balancer's metrics (every request it serves passes through this service's
 callers).
 */}}
@@ -183,7 +226,7 @@ canary:
   stableService: {{ $full }}-stable
   trafficRouting:
     alb:
-      {{- /* templates/ingress.yaml's two Ingresses, the public host's first (the analysis reads it) */}}
+      {{- /* templates/ingress.yaml's two Ingresses (shop.albIngressCount), the public host's first; the analysis reads both */}}
       ingresses:
         - {{ $full }}
         - {{ $full }}-region
@@ -201,19 +244,6 @@ canary:
         templates:
           - templateName: {{ $full }}-step-{{ add1 $i }}
         args:
-          {{- if $routed }}
-          {{- /* status.albs[0]: the first Ingress's (status.alb is the last one's: alb.go VerifyWeight) */}}
-          - name: load-balancer
-            valueFrom:
-              fieldRef:
-                fieldPath: status.albs[0].loadBalancer.fullName
-          - name: target-group
-            valueFrom:
-              fieldRef:
-                fieldPath: status.albs[0].canaryTargetGroup.fullName
-          {{- else }}
-          - name: load-balancer-name
-            value: {{ include "shop.loadBalancerName" $.root }}
-          {{- end }}
+          {{- include "shop.analysisArgs" $ | nindent 10 }}
     {{- end }}
 {{- end -}}
