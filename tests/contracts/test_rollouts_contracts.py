@@ -248,8 +248,9 @@ def test_the_internal_services_search_matches_their_load_balancer_and_not_one_en
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression-syntax.html;
     transcribed in rollouts_upstream.search_term_matches). The LoadBalancer dimension value is
     ``app/<name>/<id>`` (ELB guide), the id unknown when the chart renders, so an exact match
-    is impossible; the partial term carries the ``app`` token and so matches the value only from
-    its start. Known and documented limit: a name that extends ours (``<name>-x``) matches too."""
+    is impossible; the partial term starts with the ``app`` token, so a name that merely ends with
+    ours does not match. Known and documented limits: a name that extends ours (``<name>-x``)
+    matches, and so does one with an ``app`` token right before ours (``x-app-<name>``)."""
     docs = release(stack, region)
     lb_id = CLOUDWATCH_DIMENSIONS["LoadBalancer"].rsplit("/", 1)[1]
     searched = 0
@@ -273,6 +274,7 @@ def test_the_internal_services_search_matches_their_load_balancer_and_not_one_en
                     assert not upstream.search_term_matches(term, f"app/old-{name}/{lb_id}")
                     # The limit the docs state, pinned so a change of rule is noticed.
                     assert upstream.search_term_matches(term, f"app/{name}-x/{lb_id}")
+                    assert upstream.search_term_matches(term, f"app/x-app-{name}/{lb_id}")
                     # Why it cannot be exact: the whole value includes the id.
                     assert not upstream.search_term_matches(f'"{name}"', f"app/{name}/{lb_id}")
     assert searched, "no internal service searches the load balancer"
