@@ -81,8 +81,10 @@ exit codes:
   3  refused: an image staging has not run Synced and Healthy, a missing Application or
      image.tag, an operation already running, or break-glass not confirmed; nothing changed
      in the refused region or after it
-  4  failed: a sync failed, the Application went Degraded, or a canary was aborted (its
-     analysis failed: the summary names the service, step and metric); later regions untouched
+  4  failed: a sync failed, the Application went Degraded, a canary was aborted (its
+     analysis failed: the summary names the service, step and metric) or paused on an
+     inconclusive analysis (service and step; promote or abort it by hand); later regions
+     untouched
   5  timed out: a sync did not finish Synced and Healthy in time (mid-canary: a Rollout not yet
      fully promoted); later regions untouched
   6  API error: a hub was unreachable or refused a call (401/403/5xx); later regions untouched
@@ -696,6 +698,7 @@ def _outcome(assessment: Assessment) -> tuple[Outcome, str]:
         Phase.SUCCEEDED: Outcome.SYNCED,
         Phase.DEGRADED: Outcome.DEGRADED,
         Phase.ABORTED: Outcome.ABORTED,
+        Phase.INCONCLUSIVE: Outcome.INCONCLUSIVE,
         Phase.FAILED: Outcome.FAILED,
     }
     return mapping[assessment.phase], assessment.detail

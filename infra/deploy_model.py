@@ -47,7 +47,7 @@ class ExitCode(IntEnum):
     OK = 0  # every region synced, Healthy, or already up to date (or a dry run that would proceed)
     USAGE = 2  # bad flags, stack file or kubeconfig/context (argparse uses 2 as well)
     REFUSED = 3  # an image staging has not run Synced+Healthy, a missing Application, ...: nothing changed
-    FAILED = 4  # a sync failed, the Application went Degraded or a canary aborted; later regions untouched
+    FAILED = 4  # a sync failed, the Application went Degraded, a canary aborted or stopped inconclusive; later regions untouched
     TIMED_OUT = 5  # a sync did not finish Synced+Healthy within the timeout; later regions untouched
     API_ERROR = 6  # a hub could not be reached or refused a call (401/403/5xx); later regions untouched
     INTERRUPTED = 130  # Ctrl-C; the sync already started keeps running in Argo CD
@@ -61,6 +61,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     DEGRADED = "degraded"
     ABORTED = "canary aborted"
+    INCONCLUSIVE = "canary inconclusive"
     TIMED_OUT = "timed out"
     API_ERROR = "api error"
     INTERRUPTED = "interrupted"
@@ -76,6 +77,7 @@ EXIT_CODES: dict[Outcome, ExitCode] = {
     Outcome.FAILED: ExitCode.FAILED,
     Outcome.DEGRADED: ExitCode.FAILED,
     Outcome.ABORTED: ExitCode.FAILED,
+    Outcome.INCONCLUSIVE: ExitCode.FAILED,
     Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
     Outcome.API_ERROR: ExitCode.API_ERROR,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
@@ -446,6 +448,14 @@ SUSPENDED = "Suspended"
 # "Step-based analysis phase error/failed: <AnalysisRun status.message>" (rollout/analysis.go),
 # whose worst metric reads 'Metric "<name>" assessed <phase> due to <why>' (analysis/analysis.go).
 ROLLOUT_ABORTED_REASON = "RolloutAborted"
+# pkg/apis/rollouts/v1alpha1/types.go PauseReasonInconclusiveAnalysis: the pause condition an
+# Inconclusive step analysis adds (rollout/analysis.go), and, as the first pause condition's
+# reason, a paused Rollout's whole phase message (utils/rollout/rolloututil.go CalculateRolloutPhase).
+PAUSE_REASON_INCONCLUSIVE_ANALYSIS = "InconclusiveAnalysisRun"
+# The shop chart writes each entry of rollouts.steps as three Rollout steps: setWeight, pause,
+# analysis (charts/shop/templates/_helpers.tpl shop.canary). Rollout step index i (0-based) is
+# in chart step i // 3 + 1, the numbering of the analysis metrics' names (step-<n>-<metric>).
+ROLLOUT_STEPS_PER_CHART_STEP = 3
 _ASSESSED = re.compile(r'Metric "(?P<metric>[^"]+)" assessed (?P<phase>\w+) due to (?P<why>.*)$')
 # The shop chart names each analysis metric step-<n>-<metric> (charts/shop/templates/
 # analysistemplate.yaml): the step number reaches the abort message only that way.
@@ -530,17 +540,47 @@ class RolloutState:
     failure: CanaryFailure | None = None
     weight: int | None = None
 
+    @property
+    def inconclusive(self) -> bool:
+        """Paused because a step analysis ended Inconclusive: final until a person promotes or
+        aborts the Rollout (argo-rollouts v1.9.0 docs/features/analysis.md "Inconclusive Runs")."""
+        return self.phase == ROLLOUT_PAUSED and self.message == PAUSE_REASON_INCONCLUSIVE_ANALYSIS
+
+    def chart_step(self) -> tuple[int, int] | None:
+        """``(n, of)``: the chart's canary step (1-based entry of ``rollouts.steps``, as in the
+        analysis metrics' names and so in abort messages) the Rollout is at, and how many there
+        are; None when the step is unknown or the Rollout's steps are not the chart's triples."""
+        per = ROLLOUT_STEPS_PER_CHART_STEP
+        if self.step_index is None or not self.steps or self.steps % per:
+            return None
+        of = self.steps // per
+        return min(self.step_index // per + 1, of), of
+
     def describe(self) -> str:
         """``web: canary aborted at step 2, metric error-rate Failed (failed (1) > failureLimit (0))``,
-        or ``web: Paused at step 1/6, weight 10% (CanaryPauseStep)``."""
+        ``web: analysis inconclusive at step 1/2, weight 10% (InconclusiveAnalysisRun): ...`` or
+        ``web: Paused at step 1/2, weight 10% (CanaryPauseStep)``; every step number is the
+        chart's (:meth:`chart_step`), the Rollout's own index only where the steps are not the
+        chart's."""
         if self.aborted and self.failure is not None:
             f = self.failure
             at = f" at step {f.step}" if f.step is not None else ""
             what = f", metric {f.metric} {f.phase} ({f.why})" if f.metric else f": {f.why}"
             return f"{self.name}: canary aborted{at}{what}"
-        at = f" at step {self.step_index}/{self.steps}" if self.step_index is not None and self.steps else ""
+        chart = self.chart_step()
+        if chart is not None:
+            at = f" at step {chart[0]}/{chart[1]}"
+        elif self.step_index is not None and self.steps:
+            at = f" at rollout step {self.step_index}/{self.steps}"
+        else:
+            at = ""
         if self.weight is not None and not self.done:
             at += f", weight {self.weight}%"
+        if self.inconclusive:
+            return (
+                f"{self.name}: analysis inconclusive{at} ({self.message}): a measurement met neither "
+                "condition (no datapoint?); the canary holds its weight until a person promotes or aborts it"
+            )
         detail = f" ({self.message})" if self.message else ""
         return f"{self.name}: {self.phase}{at}{detail}"
 
@@ -629,9 +669,12 @@ class Phase(StrEnum):
     FAILED = "failed"
     DEGRADED = "degraded"
     ABORTED = "aborted"
+    INCONCLUSIVE = "inconclusive"
 
 
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.DEGRADED, Phase.ABORTED})
+TERMINAL_PHASES = frozenset(
+    {Phase.SUCCEEDED, Phase.FAILED, Phase.DEGRADED, Phase.ABORTED, Phase.INCONCLUSIVE}
+)
 
 
 @dataclass(frozen=True)
@@ -660,7 +703,9 @@ def assess(app: Mapping[str, Any], deploy_id: str, desired: ImageRef, service: s
     and Healthy, every Rollout it manages fully promoted and Healthy (:func:`rollout_states`), and
     Argo CD reports the desired image running. A failed or errored operation, or Degraded health
     after the sync, is a failure; an aborted canary is ``Phase.ABORTED`` naming the service, the
-    step and the metric.
+    step and the metric; a canary paused on an Inconclusive analysis is ``Phase.INCONCLUSIVE``
+    naming the service and the step (the metric stays in the AnalysisRun, which the Application's
+    ``status.resources`` does not list).
     """
     state = _get(app, "status", "operationState")
     if _info(_get(state, "operation"), INFO_DEPLOY_ID) != deploy_id:
@@ -695,6 +740,11 @@ def assess(app: Mapping[str, Any], deploy_id: str, desired: ImageRef, service: s
         degraded = [r.describe() for r in rollouts or () if r.phase == ROLLOUT_DEGRADED]
         detail = "; ".join([detail, *degraded]).strip("; ")
         return Assessment(Phase.DEGRADED, f"{sync}/{health}: {detail}".rstrip(": "))
+    inconclusive = [r for r in rollouts or () if r.inconclusive]
+    if inconclusive:
+        # Final until a person acts: waiting would only run into the timeout. The canary keeps
+        # its weight; the region is not done and the deploy stops here, like an abort.
+        return Assessment(Phase.INCONCLUSIVE, "; ".join(r.describe() for r in inconclusive))
     canary = [r for r in rollouts or () if not r.done]
     if canary:
         return Assessment(

@@ -68,6 +68,8 @@ FINAL_STATES: dict[Outcome, str] = {
     Outcome.TIMED_OUT: FAILURE,
     # A canary the analysis aborted (and rolled back): the release failed in that region.
     Outcome.ABORTED: FAILURE,
+    # A canary paused on an Inconclusive analysis: not released there until a person acts.
+    Outcome.INCONCLUSIVE: FAILURE,
     Outcome.REFUSED: FAILURE,
     Outcome.API_ERROR: ERROR,
     Outcome.INTERRUPTED: ERROR,

@@ -509,9 +509,10 @@ def test_rollout_state_reads_step_weight_and_promotion() -> None:
         _rollout(1, "Paused", message="CanaryPauseStep", canary={"weights": {"canary": {"weight": 20}}})
     )
     assert (paused.step_index, paused.steps, paused.weight, paused.done) == (1, 4, 20, False)
-    assert paused.describe() == "shop-web: Paused at step 1/4, weight 20% (CanaryPauseStep)"
+    # Four Rollout steps are not the chart's setWeight/pause/analysis triples: the Rollout's own index.
+    assert paused.describe() == "shop-web: Paused at rollout step 1/4, weight 20% (CanaryPauseStep)"
     done = deploy_model.rollout_state(_rollout(4, "Healthy", stableRS="a", currentPodHash="a"))
-    assert done.done and done.describe() == "shop-web: Healthy at step 4/4"
+    assert done.done and done.describe() == "shop-web: Healthy at rollout step 4/4"
     # Healthy but not promoted (the stable ReplicaSet is another one) is not done.
     assert not deploy_model.rollout_state(_rollout(2, "Healthy", stableRS="a", currentPodHash="b")).done
 
@@ -546,7 +547,36 @@ def test_the_hubs_health_message_gives_step_and_weight_and_keeps_the_abort_reada
         "failed (1) > failureLimit (0)",
     )
     assert (analysing.message, analysing.step_index, analysing.weight) == ("", 2, None)
-    assert promoted.done and promoted.describe() == "shop-3: Healthy at step 6/6"
+    assert promoted.done and promoted.describe() == "shop-3: Healthy at step 2/2"
+    # The chart's step numbering, the one abort messages use (step-<n>-<metric>): Rollout step
+    # index 1 (the first entry's pause) is chart step 1 of 2.
+    assert paused.describe() == "shop-0: Paused at step 1/2, weight 10% (CanaryPauseStep)"
+    assert failed.describe().startswith("shop-1: canary aborted at step 2,")
+
+
+def test_a_rollout_paused_on_an_inconclusive_analysis_is_final_and_named_by_chart_step() -> None:
+    """argo-rollouts v1.9.0: an Inconclusive step analysis adds the pause condition
+    InconclusiveAnalysisRun (pkg/apis/rollouts/v1alpha1/types.go PauseReasonInconclusiveAnalysis),
+    the paused Rollout's message is that reason alone (utils/rollout/rolloututil.go
+    CalculateRolloutPhase), and it stays paused until promoted or aborted by hand. At the
+    first entry's analysis (Rollout step index 2) that is chart step 1, as an abort would say."""
+    states = deploy_model.rollout_states(
+        _app({"status": "Suspended", "message": "InconclusiveAnalysisRun [canary step 2/6, weight 10%]"})
+    )
+    assert states is not None
+    (state,) = states
+    assert state.inconclusive and not state.aborted and not state.done
+    assert state.chart_step() == (1, 2)
+    text = state.describe()
+    assert text.startswith("shop-0: analysis inconclusive at step 1/2, weight 10% (InconclusiveAnalysisRun)")
+    assert "promotes or aborts" in text
+    # A plain pause step is not inconclusive.
+    states = deploy_model.rollout_states(
+        _app({"status": "Suspended", "message": "CanaryPauseStep [canary step 4/6, weight 50%]"})
+    )
+    assert states is not None
+    (paused,) = states
+    assert not paused.inconclusive and paused.chart_step() == (2, 2)
 
 
 def test_a_message_without_the_canary_part_is_kept_whole() -> None:

@@ -626,6 +626,37 @@ def test_an_aborted_canary_stops_the_deploy_naming_service_step_and_metric(h: Ha
     assert_untouched_staging(h)
 
 
+def test_an_inconclusive_analysis_stops_the_deploy_at_once_naming_service_and_chart_step(h: Harness) -> None:
+    """A prod analysis without data ends Inconclusive and pauses the Rollout
+    (``InconclusiveAnalysisRun``, rollouts_upstream / argo-rollouts v1.9.0), which stays so until
+    a person acts: the deploy stops at the first such read, long before the timeout, and leaves
+    the later regions untouched. The hub's health check adds ``[canary step <i>/<n>, weight
+    <w>%]`` (infra/manifests/rollout_health.py); Rollout step index 2 is the chart's step 1."""
+    h.seed()
+    second = h.order[1]
+    service = h.prod_config.services[0]
+    inconclusive = (
+        "Suspended",
+        f"{deploy_model.PAUSE_REASON_INCONCLUSIVE_ANALYSIS} [canary step 2/6, weight 10%]",
+    )
+    h.prod.scripts[h.prod.app_name(second)] = Script(
+        canary_service=service, canary=(PAUSED, ANALYSING, inconclusive)
+    )
+
+    result = h.run("--timeout", "900", "--poll-interval", "10")
+
+    assert result.code == ExitCode.FAILED, result.output
+    assert h.prod.touched() == names(h, *h.order[:2])
+    assert [result.result(r) for r in h.order] == ["synced", "canary inconclusive"] + ["not started"] * (
+        len(h.order) - 2
+    )
+    row = result.row(second)
+    assert f"{rollout_name(h.prod_config, service)}: analysis inconclusive at step 1/2" in row["detail"]
+    # Stopped when it was read, not at the deadline.
+    assert float(row["time"].rstrip("s")) < 900 / 2, row
+    assert_untouched_staging(h)
+
+
 def test_a_canary_still_running_at_the_deadline_is_a_timeout_mid_canary(h: Harness) -> None:
     h.seed()
     service = h.prod_config.sentinel_service

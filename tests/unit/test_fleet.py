@@ -161,9 +161,9 @@ def test_the_canary_step_is_shown_when_a_rollout_exists(h: Harness) -> None:
     code, output = run(h, "--json")
     assert code == ExitCode.OK
     (row,) = [r for r in rows(output) if (r["stack"], r["region"]) == ("prod", region)]
-    assert row["canary"] == ["shop-web: Paused at step 1/6, weight 10% (CanaryPauseStep)"]
+    assert row["canary"] == ["shop-web: Paused at step 1/2, weight 10% (CanaryPauseStep)"]
     _, text = run(h)
-    assert "shop-web: Paused at step 1/6, weight 10% (CanaryPauseStep)" in " ".join(text.split())
+    assert "shop-web: Paused at step 1/2, weight 10% (CanaryPauseStep)" in " ".join(text.split())
 
 
 def test_without_persisted_rollout_health_a_suspended_application_reads_paused(h: Harness) -> None:
