@@ -296,6 +296,10 @@ def argocd_rollout_health(rollout: Mapping[str, Any]) -> dict[str, str]:
 
 # --- ALB traffic routing -------------------------------------------------------------------------
 
+# pkg/apis/rollouts/v1alpha1/types.go DefaultRolloutUniqueLabelKey: the label Rollouts puts on each
+# ReplicaSet's pods and adds to the selectors of the Services it manages (rollout/service.go).
+DEFAULT_ROLLOUT_UNIQUE_LABEL_KEY = "rollouts-pod-template-hash"
+
 # utils/ingress/ingress.go ALBIngressAnnotation, ALBActionPrefix.
 ALB_ANNOTATION_PREFIX = "alb.ingress.kubernetes.io"
 ALB_ACTION_PREFIX = "/actions."
@@ -312,6 +316,78 @@ def alb_action_service(rollout: Mapping[str, Any]) -> str:
     """alb.go SetWeightPerIngress: ``rootService`` when set, else ``canary.stableService``."""
     canary = rollout["spec"]["strategy"]["canary"]
     return str(canary["trafficRouting"]["alb"].get("rootService") or canary["stableService"])
+
+
+def stable_and_canary_services(rollout: Mapping[str, Any], stable_ping_pong: str = "") -> tuple[str, str]:
+    """rollout/trafficrouting/service_helper.go ``GetStableAndCanaryServices(ro, true)`` (the ALB
+    router prefers Ping-Pong): with ``canary.pingPong``, (ping, pong) when
+    ``status.canary.stablePingPong`` is ``ping``, else (pong, ping) (``IsStablePing``: empty
+    counts as pong); without it, (stableService, canaryService)."""
+    canary = rollout["spec"]["strategy"]["canary"]
+    ping_pong = canary.get("pingPong")
+    if ping_pong:
+        ping, pong = str(ping_pong["pingService"]), str(ping_pong["pongService"])
+        return (ping, pong) if stable_ping_pong == "ping" else (pong, ping)
+    return str(canary["stableService"]), str(canary["canaryService"])
+
+
+def validate_ping_pong(rollout: Mapping[str, Any]) -> list[str]:
+    """pkg/apis/rollouts/validation/validation.go ``ValidateRolloutStrategyCanary`` for
+    ``pingPong``: both Services set and different, and with ALB routing a ``rootService``; and
+    ``requireCanaryStableServices``: ALB routing without pingPong needs canaryService and
+    stableService. Returns the messages (empty: valid)."""
+    canary = rollout["spec"]["strategy"]["canary"]
+    alb = (canary.get("trafficRouting") or {}).get("alb")
+    ping_pong = canary.get("pingPong")
+    errors = []
+    if ping_pong is not None:
+        if not ping_pong.get("pingService") or not ping_pong.get("pongService"):
+            errors.append("Ping service and Pong service must to be set to use Ping-Pong feature")
+        if ping_pong.get("pingService") == ping_pong.get("pongService"):
+            errors.append("This rollout uses the same service for the ping and pong services")
+        if alb is not None and not alb.get("rootService"):
+            errors.append("rootService is required with pingPong")
+    elif alb is not None and not (canary.get("stableService") and canary.get("canaryService")):
+        errors.append("stableService and canaryService are required")
+    return errors
+
+
+def service_selectors_when_release_pods_are_created(
+    rollout: Mapping[str, Any],
+    rendered: Mapping[str, Mapping[str, str]],
+    *,
+    stable_ping_pong: str,
+    stable_hash: str | None,
+    new_hash: str,
+) -> dict[str, dict[str, str]]:
+    """The selectors of the Rollout's stable and canary Services at the moment the new
+    ReplicaSet's pods are created (the ReplicaSet is created with 0 replicas, sync.go
+    ``createDesiredReplicaSet``, and scaled up in ``reconcileCanaryReplicaSets``).
+
+    ``rendered``: name -> the chart's selector (no ``rollouts-pod-template-hash``);
+    ``stable_hash``: the hash Rollouts pinned on the stable Service earlier (None: never pinned).
+    canary.go ``rolloutCanary`` runs ``reconcilePingAndPongService`` then
+    ``reconcileStableAndCanaryService`` before ``reconcileCanaryReplicaSets``:
+
+    - Ping-Pong (service.go ``reconcilePingAndPongService``): the canary Service is pointed at
+      the new ReplicaSet at once (``ensureSVCTargets(..., checkRsAvailability=false)``);
+      the stable one is never touched, so it keeps what it had (the chart's selector until it was
+      a canary once).
+    - stableService/canaryService (``reconcileStableAndCanaryService``): both are pointed at a
+      ReplicaSet only once it is available (``checkRsAvailability=true``), so while the new pods
+      are created both still select the stable ReplicaSet.
+    """
+    stable, canary = stable_and_canary_services(rollout, stable_ping_pong)
+
+    def pinned(name: str, value: str | None) -> dict[str, str]:
+        selector = dict(rendered[name])
+        if value is not None:
+            selector[DEFAULT_ROLLOUT_UNIQUE_LABEL_KEY] = value
+        return selector
+
+    if rollout["spec"]["strategy"]["canary"].get("pingPong"):
+        return {stable: pinned(stable, stable_hash), canary: pinned(canary, new_hash)}
+    return {stable: pinned(stable, stable_hash), canary: pinned(canary, stable_hash)}
 
 
 def alb_action_annotation_key(rollout: Mapping[str, Any]) -> str:
@@ -331,17 +407,18 @@ def has_rule_with_service(ingress: Mapping[str, Any], service: str) -> bool:
     )
 
 
-def forward_action(rollout: Mapping[str, Any], weight: int) -> dict[str, Any]:
+def forward_action(rollout: Mapping[str, Any], weight: int, stable_ping_pong: str = "") -> dict[str, Any]:
     """alb.go getForwardActionString (no additional destinations, no stickiness): the canary
-    Service at ``weight``, the stable one at the rest, both on ``alb.servicePort`` as a string."""
-    canary = rollout["spec"]["strategy"]["canary"]
-    port = str(canary["trafficRouting"]["alb"]["servicePort"])
+    Service at ``weight``, the stable one at the rest (``GetStableAndCanaryServices(r, true)``:
+    :func:`stable_and_canary_services`), both on ``alb.servicePort`` as a string."""
+    port = str(rollout["spec"]["strategy"]["canary"]["trafficRouting"]["alb"]["servicePort"])
+    stable, canary = stable_and_canary_services(rollout, stable_ping_pong)
     return {
         "Type": "forward",
         "ForwardConfig": {
             "TargetGroups": [
-                {"ServiceName": canary["canaryService"], "ServicePort": port, "Weight": weight},
-                {"ServiceName": canary["stableService"], "ServicePort": port, "Weight": 100 - weight},
+                {"ServiceName": canary, "ServicePort": port, "Weight": weight},
+                {"ServiceName": stable, "ServicePort": port, "Weight": 100 - weight},
             ]
         },
     }

@@ -3,11 +3,15 @@
 With target type ``ip`` the ALB sends to pod IPs; a pod is ready for the Deployment, a Rollout's
 canary step or a PodDisruptionBudget only once the ALB has registered it and found it healthy,
 through the AWS Load Balancer Controller's readiness gate. The controller injects it into pods of
-namespaces labelled for it; the shop ApplicationSet has Argo CD put that label on the release
-namespace (infra.manifests.argocd.managed_namespace_metadata). Each test names its source.
+namespaces labelled for it, for the Services that select the pod when it is created; the shop
+ApplicationSet has Argo CD put that label on the release namespace
+(infra.manifests.argocd.managed_namespace_metadata), and the chart's Rollout uses Ping-Pong so
+the canary Service selects a release's pods before they exist. Each test names its source.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -16,8 +20,10 @@ from infra import config as cfg
 from infra.manifests import argocd as manifests
 from tests.addons_support import cluster_generator, cluster_secrets
 from tests.conftest import stack_config_map, stack_names
+from tests.contracts import rollouts_upstream as rollouts
 from tests.contracts import upstream
 from tests.contracts import upstream_traffic as up
+from tests.contracts.test_rollouts_contracts import argocd_render, canary_combos
 
 LABEL = manifests.POD_READINESS_GATE_INJECT_LABEL
 STACKS = stack_names()
@@ -81,36 +87,44 @@ def test_the_controller_gates_only_pods_behind_an_ip_target_group() -> None:
         addons.load_balancer_controller_values(cfg.load_stack_file(STACKS[0]), None)["defaultTargetType"]
         == "ip"
     )
+    # A pod of ReplicaSet "a" of the web Rollout, and Services as Rollouts leaves them: the pong
+    # one pinned to that ReplicaSet (rollouts-pod-template-hash), the ping one to another.
+    hash_key = rollouts.DEFAULT_ROLLOUT_UNIQUE_LABEL_KEY
     web = {"app.kubernetes.io/name": "shop", "app.kubernetes.io/component": "web"}
     catalog = {"app.kubernetes.io/name": "shop", "app.kubernetes.io/component": "catalog"}
-    services = {"shop-web-stable": web, "shop-web-canary": web, "shop-catalog": catalog}
+    services = {
+        "shop-web-ping": {**web, hash_key: "b"},
+        "shop-web-pong": {**web, hash_key: "a"},
+        "shop-catalog": catalog,
+    }
     bindings = [
-        {"name": "k8s-shop-web-stable", "serviceName": "shop-web-stable", "targetType": "ip"},
-        {"name": "k8s-shop-web-canary", "serviceName": "shop-web-canary", "targetType": "ip"},
+        {"name": "k8s-shop-web-ping", "serviceName": "shop-web-ping", "targetType": "ip"},
+        {"name": "k8s-shop-web-pong", "serviceName": "shop-web-pong", "targetType": "ip"},
     ]
     gates = up.lbc_pod_readiness_gates(
-        inject_enabled=True, pod_labels=web, target_group_bindings=bindings, services=services
+        inject_enabled=True,
+        pod_labels={**web, hash_key: "a"},
+        target_group_bindings=bindings,
+        services=services,
     )
-    assert gates == [
-        f"{up.LBC_READINESS_GATE_PREFIX}/k8s-shop-web-stable",
-        f"{up.LBC_READINESS_GATE_PREFIX}/k8s-shop-web-canary",
-    ]
+    assert gates == [f"{up.LBC_READINESS_GATE_PREFIX}/k8s-shop-web-pong"]
     assert (
         up.lbc_pod_readiness_gates(
             inject_enabled=True, pod_labels=catalog, target_group_bindings=bindings, services=services
         )
         == []
     )
+    web_a = {**web, hash_key: "a"}
     instance = [{**b, "targetType": "instance"} for b in bindings]
     assert (
         up.lbc_pod_readiness_gates(
-            inject_enabled=True, pod_labels=web, target_group_bindings=instance, services=services
+            inject_enabled=True, pod_labels=web_a, target_group_bindings=instance, services=services
         )
         == []
     )
     assert (
         up.lbc_pod_readiness_gates(
-            inject_enabled=False, pod_labels=web, target_group_bindings=bindings, services=services
+            inject_enabled=False, pod_labels=web_a, target_group_bindings=bindings, services=services
         )
         == []
     )
@@ -124,3 +138,82 @@ def test_the_pod_webhook_is_called_only_in_labelled_namespaces() -> None:
     selector = {"matchExpressions": [{"key": LABEL, "operator": "In", "values": ["enabled"]}]}
     assert up.lbc_selector_matches(selector, {LABEL: manifests.POD_READINESS_GATE_INJECT_VALUE})
     assert not up.lbc_selector_matches(selector, {"kubernetes.io/metadata.name": "shop"})
+
+
+def _release_gates(
+    rollout: dict[str, Any],
+    rendered: dict[str, dict[str, str]],
+    *,
+    stable_ping_pong: str,
+    stable_hash: str | None,
+) -> tuple[str, str, list[str]]:
+    """(stable Service, canary Service, the gates a pod of the release's new ReplicaSet gets):
+    the Services' selectors at the pod's creation (rollouts_upstream), one ip TargetGroupBinding
+    per Service the forward action names (the controller makes one per Ingress backend service)."""
+    new_hash = "new"
+    stable, canary = rollouts.stable_and_canary_services(rollout, stable_ping_pong)
+    selectors = rollouts.service_selectors_when_release_pods_are_created(
+        rollout, rendered, stable_ping_pong=stable_ping_pong, stable_hash=stable_hash, new_hash=new_hash
+    )
+    bindings = [{"name": f"tgb-{name}", "serviceName": name, "targetType": "ip"} for name in (stable, canary)]
+    pod_labels = {
+        **rollout["spec"]["template"]["metadata"]["labels"],
+        rollouts.DEFAULT_ROLLOUT_UNIQUE_LABEL_KEY: new_hash,
+    }
+    gates = up.lbc_pod_readiness_gates(
+        inject_enabled=True, pod_labels=pod_labels, target_group_bindings=bindings, services=selectors
+    )
+    return stable, canary, gates
+
+
+@pytest.mark.parametrize(("stack", "region"), canary_combos())
+def test_a_release_s_new_pods_get_the_canary_target_group_s_gate(stack: str, region: str) -> None:
+    """argo-rollouts v1.9.0 docs/features/traffic-management/alb.md ("Zero-Downtime Updates with
+    AWS TargetGroup Verification" and "... with Ping-Pong feature"): a Service whose selector
+    Rollouts changes after the pods exist gives them no readiness gate; Ping-Pong is the fix.
+    rollout/canary.go ``rolloutCanary`` and rollout/service.go: with Ping-Pong the canary Service
+    is pinned to the new ReplicaSet (created with 0 replicas) before it is scaled up
+    (``reconcilePingAndPongService``, no availability check); with stableService/canaryService
+    only once it is available (``reconcileStableAndCanaryService``). aws-load-balancer-controller
+    v3.5.0 pkg/inject/pod_readiness/pod_readiness_gate.go: the gate is per binding whose Service
+    selects the pod at its creation. The chart's Rollout, rendered as Argo CD renders it, uses
+    Ping-Pong, so every release's new pods carry the canary target group's gate."""
+    config = cfg.load_stack_file(stack)
+    if config.traffic is None:
+        pytest.skip(f"{stack} has no platform:traffic: no load balancer, no gate")
+    objects = argocd_render(config, region)
+    (rollout,) = [
+        o for o in objects if o["kind"] == "Rollout" and "trafficRouting" in o["spec"]["strategy"]["canary"]
+    ]
+    rendered = {o["metadata"]["name"]: o["spec"]["selector"] for o in objects if o["kind"] == "Service"}
+    for selector in rendered.values():
+        assert rollouts.DEFAULT_ROLLOUT_UNIQUE_LABEL_KEY not in selector  # Rollouts adds it, not the chart
+    # The first release after the Rollout is created (status.canary.stablePingPong empty: pong is
+    # the stable, never pinned), then a later one (ping stable, pinned to the running ReplicaSet).
+    for stable_ping_pong, stable_hash in (("", None), ("ping", "old")):
+        stable, canary, gates = _release_gates(
+            rollout, rendered, stable_ping_pong=stable_ping_pong, stable_hash=stable_hash
+        )
+        assert f"{up.LBC_READINESS_GATE_PREFIX}/tgb-{canary}" in gates, (stable_ping_pong, gates)
+        # The stable Service selects the new pods only while it was never pinned: the first
+        # release (docs/traffic.md says what that means for its traffic).
+        stable_gate = f"{up.LBC_READINESS_GATE_PREFIX}/tgb-{stable}" in gates
+        assert stable_gate == (stable_hash is None), (stable_ping_pong, gates)
+    # What the review found: stableService/canaryService Services (the chart's earlier shape)
+    # leave a release's pods without any gate.
+    canary_spec = {k: v for k, v in rollout["spec"]["strategy"]["canary"].items() if k != "pingPong"}
+    old_shape = {
+        **rollout,
+        "spec": {
+            **rollout["spec"],
+            "strategy": {"canary": {**canary_spec, "stableService": "s-stable", "canaryService": "s-canary"}},
+        },
+    }
+    web = rollout["spec"]["selector"]["matchLabels"]
+    assert rollouts.validate_ping_pong(old_shape) == []
+    assert (
+        _release_gates(old_shape, {"s-stable": web, "s-canary": web}, stable_ping_pong="", stable_hash="old")[
+            2
+        ]
+        == []
+    )

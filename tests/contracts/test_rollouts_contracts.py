@@ -500,7 +500,9 @@ def test_the_alb_router_finds_its_rule_and_the_controller_reads_its_action(stack
     (utils/ingress/ingress.go ALBActionAnnotationKey), after checking the Ingress has a rule whose
     backend is that Service (HasRuleWithService; validation_references.go validateAlbIngress);
     the forward action names the canary and stable Services on ``alb.servicePort``
-    (getForwardActionString). aws-load-balancer-controller v3.5.0
+    (getForwardActionString), with Ping-Pong the ping and pong Services by turns
+    (trafficrouting/service_helper.go GetStableAndCanaryServices; validation.go requires
+    rootService with pingPong). aws-load-balancer-controller v3.5.0
     docs/guide/ingress/annotations.md: the action's name must be the rule's serviceName and its
     servicePort ``use-annotation``; ``load-balancer-name`` is Exclusive in an IngressGroup (one
     value on every Ingress) and at most 32 characters."""
@@ -534,10 +536,17 @@ def test_the_alb_router_finds_its_rule_and_the_controller_reads_its_action(stack
     (lb_name,) = names
     assert len(lb_name) <= 32
     selector = rollout["spec"]["selector"]["matchLabels"]
-    for target in upstream.forward_action(rollout, 10)["ForwardConfig"]["TargetGroups"]:
-        svc = services[target["ServiceName"]]
-        assert str(svc["spec"]["ports"][0]["port"]) == target["ServicePort"]
-        assert svc["spec"]["selector"] == selector
+    # Ping-Pong (validation.go ValidateRolloutStrategyCanary: both Services, distinct, rootService
+    # set); the forward action names ping and pong, stable and canary by turns.
+    assert upstream.validate_ping_pong(rollout) == []
+    for stable_ping_pong in ("", "ping", "pong"):
+        action = upstream.forward_action(rollout, 10, stable_ping_pong)
+        targets = action["ForwardConfig"]["TargetGroups"]
+        assert service not in {t["ServiceName"] for t in targets}
+        for target in targets:
+            svc = services[target["ServiceName"]]
+            assert str(svc["spec"]["ports"][0]["port"]) == target["ServicePort"]
+            assert svc["spec"]["selector"] == selector
     # The internal services' analyses look the load balancer up by that same name.
     names_read = {
         a["value"]

@@ -133,8 +133,13 @@ def test_the_load_balanced_service_routes_its_canary_through_the_alb(stack_name:
         assert sorted(alb["ingresses"]) == sorted(ingresses)
         assert ingresses[alb["ingresses"][0]]["spec"]["rules"][0]["host"] == INGRESS_VALUES["ingress.host"]
         assert alb["rootService"] == name and name in services
-        for role in ("canaryService", "stableService"):
-            svc = services[canary[role]]
+        # Ping-Pong (docs/traffic.md "Readiness gate"): two Services, distinct from the root one,
+        # selecting the Rollout's pods; no canaryService/stableService.
+        assert "canaryService" not in canary and "stableService" not in canary
+        ping_pong = canary["pingPong"]
+        assert len({ping_pong["pingService"], ping_pong["pongService"], name}) == 3
+        for role in ("pingService", "pongService"):
+            svc = services[ping_pong[role]]
             assert svc["spec"]["selector"] == doc["spec"]["selector"]["matchLabels"]
             assert svc["spec"]["ports"][0]["port"] == alb["servicePort"]
         # The analysis reads every Ingress's canary target group (the region host's carries

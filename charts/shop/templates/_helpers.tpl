@@ -210,10 +210,12 @@ AnalysisTemplate; a failed analysis aborts the Rollout, which sends all traffic 
 stable ReplicaSet and scales the canary down (docs/features/analysis.md). After the last step
 the Rollout promotes itself fully.
 Traffic-routed (the ALB-fronted service): the weight is the share of the load balancer's
-requests (ALB weighted target groups through the stable/canary Services,
-docs/features/traffic-management/alb.md), and the analysis reads the canary target groups' own
-metrics, every Ingress's, by the names the controller records in status.albs (fieldRef args,
-docs/features/analysis.md; shop.analysisArgs). Otherwise: the weight is the share of replicas, and the analysis
+requests (ALB weighted target groups through the ping and pong Services, one of them the stable
+and the other the canary, docs/features/traffic-management/alb.md "Zero-Downtime Updates with
+Ping-Pong feature"; the validation requires rootService with pingPong), and the analysis reads the
+canary target groups' own metrics, every Ingress's, by the names the controller records in
+status.albs (the canary is whichever of ping and pong is canary: alb.go VerifyWeightPerIngress;
+fieldRef args, docs/features/analysis.md; shop.analysisArgs). Otherwise: the weight is the share of replicas, and the analysis
 reads the whole load balancer's metrics (every request it serves passes through this service's
 callers).
 */}}
@@ -222,8 +224,10 @@ callers).
 {{- $full := include "shop.serviceFullname" . -}}
 canary:
   {{- if $routed }}
-  canaryService: {{ $full }}-canary
-  stableService: {{ $full }}-stable
+  {{- /* Ping-Pong, not canaryService/stableService: templates/canary-services.yaml says why. */}}
+  pingPong:
+    pingService: {{ $full }}-ping
+    pongService: {{ $full }}-pong
   trafficRouting:
     alb:
       {{- /* templates/ingress.yaml's two Ingresses (shop.albIngressCount), the public host's first; the analysis reads both */}}
