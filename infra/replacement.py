@@ -57,16 +57,23 @@ AWS_FORCE_NEW: Mapping[str, tuple[str, ...]] = {
     "aws:eks/accessEntry:AccessEntry": ("clusterName", "principalArn", "type"),
     # pulumi-eks's control plane (a child of eks:index:Cluster). vpcConfig.subnetIds,
     # securityGroupIds, the endpoint settings and the version are updated in place through
-    # UpdateClusterConfig / UpdateClusterVersion (resourceClusterUpdate). Not modelled here: the
-    # schema's CustomizeDiff also replaces the cluster when encryption_config is removed.
+    # UpdateClusterConfig / UpdateClusterVersion (resourceClusterUpdate). remote_network_config is
+    # ForceNew as a whole, and so are the cidrs of its remote_node_networks and remote_pod_networks.
+    # The schema's CustomizeDiff also replaces the cluster when compute_config.node_role_arn
+    # changes from a set value (setting it where it was unset is in place: IN_PLACE_CHANGES), and
+    # when encryption_config is removed (not modelled here). The program sets none of these today.
     "aws:eks/cluster:Cluster": (
         "accessConfig.bootstrapClusterCreatorAdminPermissions",
         "bootstrapSelfManagedAddons",
+        "computeConfig.nodeRoleArn",
         "kubernetesNetworkConfig.ipFamily",
         "kubernetesNetworkConfig.serviceIpv4Cidr",
         "name",
         "outpostConfig.controlPlaneInstanceType",
         "outpostConfig.controlPlanePlacement.groupName",
+        "remoteNetworkConfig",
+        "remoteNetworkConfig.remoteNodeNetworks.cidrs",
+        "remoteNetworkConfig.remotePodNetworks.cidrs",
         "roleArn",
     ),
     "aws:eks/addon:Addon": ("addonName", "clusterName"),
@@ -111,7 +118,9 @@ AWS_SOURCES: Mapping[str, str] = {
     "aws:eks/cluster:Cluster": _TF
     + "internal/service/eks/cluster.go (the aws-sdk-go-v2 copy with control_plane_scaling_config: "
     "vpc_config.subnet_ids has no ForceNew, resourceClusterUpdate sends it alone in "
-    "UpdateClusterConfig); https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateClusterConfig.html",
+    "UpdateClusterConfig; remote_network_config, its cidrs and the compute_config CustomizeDiff "
+    "read in the copy at commit 00555dc5); "
+    "https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateClusterConfig.html",
     "aws:eks/addon:Addon": _TF + "internal/service/eks/addon.go",
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": _TF
     + "internal/service/eks/pod_identity_association.go (plugin framework: RequiresReplace)",
@@ -126,15 +135,25 @@ AWS_SOURCES: Mapping[str, str] = {
     "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyVpcTenancy.html",
 }
 
+#: In :data:`IN_PLACE_CHANGES`, a new value that stands for any value.
+ANY_VALUE = "<any value>"
+
 #: Inputs whose replacement the provider decides from the old and new value (a CustomizeDiff that
-#: calls ForceNew conditionally): (type, input) -> the (old, new) changes made in place; every other
-#: change of the input replaces (it is listed in :data:`AWS_FORCE_NEW`). ``None`` is an input the
-#: program does not set, i.e. the provider's default.
+#: calls ForceNew conditionally): (type, input) -> the (old, new) changes made in place
+#: (:data:`ANY_VALUE` as new: from that old value to any); every other change of the input
+#: replaces (it is listed in :data:`AWS_FORCE_NEW`). ``None`` is an input the program does not
+#: set, i.e. the provider's default.
 IN_PLACE_CHANGES: Mapping[tuple[str, str], tuple[tuple[object, object], ...]] = {
     # internal/service/ec2/vpc_.go resourceVPCCustomizeDiff: ForceNew("instance_tenancy") unless
     # old == dedicated and new == default; the schema's default is default. EC2's ModifyVpcTenancy
     # accepts only default ("You cannot change the instance tenancy attribute to dedicated").
     ("aws:ec2/vpc:Vpc", "instanceTenancy"): (("dedicated", "default"), ("dedicated", None)),
+    # internal/service/eks/cluster.go resourceCluster's CustomizeDiff: with compute_config in both
+    # the old and new state, ForceNew("compute_config.0.node_role_arn") when the old role is not
+    # empty and differs ("only force new if an existing role has changed, not if a new role is
+    # added"). Adding or removing the whole compute_config is a change of computeConfig itself,
+    # which the rule's path does not cover: in place, as the CustomizeDiff returns early.
+    ("aws:eks/cluster:Cluster", "computeConfig.nodeRoleArn"): ((None, ANY_VALUE), ("", ANY_VALUE)),
 }
 
 #: The provider schema's default of an input of :data:`IN_PLACE_CHANGES`: an absent value and the
@@ -288,7 +307,7 @@ def _in_place(
     default = SCHEMA_DEFAULTS.get((type_, rule))
     if default is not None and (default if old is None else old) == (default if new is None else new):
         return True
-    return (old, new) in allowed
+    return any(old == o and (n == ANY_VALUE or new == n) for o, n in allowed)
 
 
 def unknown_types(types: Iterable[str]) -> list[str]:

@@ -234,3 +234,51 @@ def test_a_replacement_of_a_resource_that_stays_protected_is_flagged() -> None:
     head["protect"] = False
     change = _change(base, head)
     assert change.op == "replace" and not any("PROTECTED" in note for note in change.notes)
+
+
+CLUSTER = "aws:eks/cluster:Cluster"
+ROLE_A = "arn:aws:iam::123456789012:role/auto-nodes-a"
+ROLE_B = "arn:aws:iam::123456789012:role/auto-nodes-b"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "replaced"),
+    [
+        (None, ROLE_A, False),
+        (ROLE_A, ROLE_B, True),
+        (ROLE_A, None, True),
+    ],
+)
+def test_an_eks_auto_mode_node_role_replaces_the_cluster_only_when_a_set_role_changes(
+    old: str | None, new: str | None, replaced: bool
+) -> None:
+    """hashicorp/terraform-provider-aws internal/service/eks/cluster.go resourceCluster's
+    CustomizeDiff: with compute_config in the old and the new state, ForceNew
+    ("compute_config.0.node_role_arn") when the old role is not empty and differs ("only force
+    new if an existing role has changed, not if a new role is added"); a role added where there
+    was none is an update."""
+
+    def cluster(role: str | None) -> dict[str, Any]:
+        compute: dict[str, Any] = {"enabled": True, "nodePools": ["general-purpose"]}
+        if role is not None:
+            compute["nodeRoleArn"] = role
+        return _resource(CLUSTER, {"name": "hub", "computeConfig": compute})
+
+    change = _change(cluster(old), cluster(new))
+    assert (change.op, change.replace_keys) == (
+        ("replace", ("computeConfig.nodeRoleArn",)) if replaced else ("update", ())
+    )
+
+
+def test_an_eks_clusters_remote_network_config_replaces_it() -> None:
+    """hashicorp/terraform-provider-aws internal/service/eks/cluster.go: remote_network_config is
+    ForceNew, and so are remote_node_networks.cidrs and remote_pod_networks.cidrs (EKS Hybrid
+    Nodes): adding, removing or changing them replaces the cluster."""
+    remote = {"remoteNodeNetworks": {"cidrs": ["10.200.0.0/16"]}}
+    base = _resource(CLUSTER, {"name": "hub"})
+    head = copy.deepcopy(base)
+    head["inputs"]["remoteNetworkConfig"] = remote
+    assert _change(base, head).op == "replace"
+    changed = copy.deepcopy(head)
+    changed["inputs"]["remoteNetworkConfig"]["remotePodNetworks"] = {"cidrs": ["10.201.0.0/16"]}
+    assert _change(head, changed).op == "replace"
