@@ -141,4 +141,6 @@ def test_a_traffic_routed_canary_gets_its_weight() -> None:
     assert states is not None
     (state,) = states
     assert (state.phase, state.step_index, state.steps, state.weight) == ("Paused", 1, 8, 10)
-    assert state.describe() == "r: Paused at step 1/8, weight 10% (CanaryPauseStep)"
+    # Upstream's fixture is not the chart's setWeight/pause/analysis triples, so the reader names
+    # the Rollout's own step (infra.deploy_model RolloutState.describe).
+    assert state.describe() == "r: Paused at rollout step 1/8, weight 10% (CanaryPauseStep)"
