@@ -188,8 +188,10 @@ def test_a_release_s_new_pods_get_the_canary_target_group_s_gate(stack: str, reg
     rendered = {o["metadata"]["name"]: o["spec"]["selector"] for o in objects if o["kind"] == "Service"}
     for selector in rendered.values():
         assert rollouts.DEFAULT_ROLLOUT_UNIQUE_LABEL_KEY not in selector  # Rollouts adds it, not the chart
-    # The first release after the Rollout is created (status.canary.stablePingPong empty: pong is
-    # the stable, never pinned), then a later one (ping stable, pinned to the running ReplicaSet).
+    # The first release with an unpinned stable Service (here status.canary.stablePingPong empty,
+    # pong the stable: an existing Rollout switched to Ping-Pong; a new Rollout has ping as its
+    # unpinned stable, rollout/sync.go promoteStable, with the same gates), then a later one (ping
+    # stable, pinned to the running ReplicaSet).
     for stable_ping_pong, stable_hash in (("", None), ("ping", "old")):
         stable, canary, gates = _release_gates(
             rollout, rendered, stable_ping_pong=stable_ping_pong, stable_hash=stable_hash

@@ -356,7 +356,7 @@ def test_after_a_hub_move_a_replicas_next_hub_move_leaves_stack_files_the_progra
 ) -> None:
     """A fork whose hub is not the account region loses its hub: each replica's runbook, then its
     source's own runbook, leaves stack files that load, plan, and pass the stack-set check with
-    no error (the program runs that check, infra/program.py), for every stack of the pair."""
+    no error (`platform plan` runs that check, infra/cli.py), for every stack of the pair."""
     from infra import stackset
 
     hub = _moved_hub_fork(tmp_path)
