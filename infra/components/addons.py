@@ -153,6 +153,37 @@ class ClusterAddonsArgs:
         )
 
 
+def _assumed_role(
+    name: str,
+    assumed: AssumedRoleArgs,
+    tags: Mapping[str, str],
+    assumer: aws.iam.Role,
+    opts: pulumi.ResourceOptions,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role ``assumer`` assumes, and its permission policy. Its trust names ``assumer``, which
+    IAM resolves to that role's unique ID: created after it, and replaced with it (a re-created
+    role has a new ID; the old trust would name nobody)."""
+    role = aws.iam.Role(
+        name,
+        name=assumed.role_name,
+        description=assumed.description,
+        assume_role_policy=json.dumps(assumed.trust_policy),
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(depends_on=[assumer], replace_with=[assumer], delete_before_replace=True),
+        ),
+    )
+    policy = aws.iam.RolePolicy(
+        name,
+        name=assumed.key,
+        role=role.id,
+        policy=json.dumps(assumed.policy),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role])),
+    )
+    return role, policy
+
+
 class AddonIdentity(pulumi.ComponentResource):
     """One add-on's AWS identity on one cluster: an IAM role whose trust admits only EKS Pod
     Identity for that cluster, the add-on's namespace and service account, its permission
@@ -191,28 +222,8 @@ class AddonIdentity(pulumi.ComponentResource):
         for assumed in (a for a in args.assumed_roles if not a.follows_hub):
             # Named "<add-on>-<key>-<region>": per-region IAM ends with its region (tests/stack/test_dr.py).
             key = f"{args.addon}-{assumed.key}-{args.region}"
-            role = aws.iam.Role(
-                key,
-                name=assumed.role_name,
-                description=assumed.description,
-                assume_role_policy=json.dumps(assumed.trust_policy),
-                tags=dict(args.tags),
-                opts=pulumi.ResourceOptions.merge(
-                    child,
-                    pulumi.ResourceOptions(
-                        depends_on=[self.role], replace_with=[self.role], delete_before_replace=True
-                    ),
-                ),
-            )
-            store_policies.append(
-                aws.iam.RolePolicy(
-                    key,
-                    name=assumed.key,
-                    role=role.id,
-                    policy=json.dumps(assumed.policy),
-                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role])),
-                )
-            )
+            role, policy = _assumed_role(key, assumed, args.tags, self.role, child)
+            store_policies.append(policy)
             self.assumed[assumed.key] = role
         self.association = aws.eks.PodIdentityAssociation(
             name,
@@ -271,28 +282,12 @@ class AddonIdentities(pulumi.ComponentResource):
             identity = self.identities[f"{spec.addon}-{spec.region}"]
             for assumed in (a for a in spec.assumed_roles if a.follows_hub):
                 name_ = f"{spec.addon}-{assumed.key}"
-                on_account = pulumi.ResourceOptions(parent=self, provider=args.iam_provider)
-                role = aws.iam.Role(
+                role, policy = _assumed_role(
                     name_,
-                    name=assumed.role_name,
-                    description=assumed.description,
-                    assume_role_policy=json.dumps(assumed.trust_policy),
-                    tags=dict(spec.tags),
-                    opts=pulumi.ResourceOptions.merge(
-                        on_account,
-                        pulumi.ResourceOptions(
-                            depends_on=[identity.role],
-                            replace_with=[identity.role],
-                            delete_before_replace=True,
-                        ),
-                    ),
-                )
-                policy = aws.iam.RolePolicy(
-                    name_,
-                    name=assumed.key,
-                    role=role.id,
-                    policy=json.dumps(assumed.policy),
-                    opts=pulumi.ResourceOptions.merge(on_account, pulumi.ResourceOptions(depends_on=[role])),
+                    assumed,
+                    spec.tags,
+                    identity.role,
+                    pulumi.ResourceOptions(parent=self, provider=args.iam_provider),
                 )
                 identity.assumed[assumed.key] = role
                 hub_policies.setdefault(spec.region, []).append(policy)
