@@ -27,6 +27,7 @@ set by Image Updater, so it is taken as set):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,16 +61,19 @@ class Need:
     value: Any
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
+def helm_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge like Helm layers ``-f`` value files: maps recursively, lists and scalars replaced,
+    ``null`` deletes the key (Helm docs, "Values Files" and "Deleting a default key"). Returns a
+    new map; neither argument is changed or shared with the result."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
         if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = helm_merge(out[key], value)
         else:
-            merged[key] = value
-    return merged
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -96,7 +100,7 @@ def needs(chart: Path, environment: str, region: str) -> list[Need]:
     layers = [(name, _read(chart / name)) for name in files]
     values: dict[str, Any] = {}
     for _, layer in layers:
-        values = _merge(values, layer)
+        values = helm_merge(values, layer)
 
     def found(addon: str, kind: str, key: Sequence[str]) -> Need:
         # The file a reader should change: the last one that sets the key.

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from infra import naming
+from infra.chart_addons import helm_merge
 from infra.config import DEFAULT_ALLOW_TAGS, PROJECT_ROOT, StackConfig, load_stack_file
 from tests.conftest import stack_names
 
@@ -44,19 +45,6 @@ def read_yaml(path: Path) -> Values:
     doc = yaml.safe_load(path.read_text())
     assert isinstance(doc, dict), f"{path}: expected a YAML map at the top level"
     return doc
-
-
-def helm_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Values:
-    """Merge like Helm layers ``-f`` files: maps recursively, lists and scalars replaced, null deletes."""
-    out: Values = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = helm_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def merged_values(cfg: StackConfig, region: str) -> Values:
