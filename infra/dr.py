@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra import addons, graph, naming, offline, providers, stackset, traffic
 from infra import config as cfg
-from infra import graph, naming, offline, providers, stackset, traffic
 from infra.offline import Plan, Resource
 
 # Global services: not lost with a region, though declared through a regional provider (IAM and
@@ -379,8 +379,49 @@ class AuthorizeConnection:
         )
 
 
+@dataclass(frozen=True)
+class ArgoCdSecrets:
+    """Argo CD's Secrets Manager secrets (``names``: repository credentials, notification keys)
+    exist in ``region``, where the hub's External Secrets store reads them (infra/addons.py
+    ``argocd_secret_store``: Secrets Manager of the cluster's own region). Day 0 creates them in
+    the hub's region with a replica in every other region of the stack (docs/addons.md), so a
+    moved hub finds a replica; one whose primary is in a ``lost`` region is promoted to a
+    standalone secret (StopReplicationToReplica, called in the replica's region: "a disaster
+    recovery solution if the primary secret becomes unavailable",
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/standalone-secret.html), so it can
+    be rotated (a replica cannot be updated apart from its primary). A replica's ARN is the
+    primary's with the region changed
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets.html), which
+    the store role's ``<name>-??????`` ARN pattern in the new hub's region matches. A missing
+    secret stops the step: it is not created from anywhere (its value never passes through the
+    program); the operator creates it as docs/addons.md says."""
+
+    stack: str
+    region: str
+    names: tuple[str, ...]
+    lost: tuple[str, ...] = ()
+
+    def command(self) -> str:
+        aws = f"aws secretsmanager --profile {shlex.quote(aws_profile(self.stack))} --region {self.region}"
+        promote = (
+            f'      case " {" ".join(self.lost)} " in *" $primary "*) {aws} stop-replication-to-replica '
+            '--secret-id "$s" --query ARN --output text || exit 1;; esac\n'
+            if self.lost
+            else ""
+        )
+        # A subshell: its `exit` ends the check, not the operator's shell.
+        return (
+            f"( for s in {' '.join(shlex.quote(n) for n in self.names)}; do\n"
+            f'      primary=$({aws} describe-secret --secret-id "$s" --query PrimaryRegion --output text) '
+            f'|| {{ echo "missing in {self.region}: $s (create it: docs/addons.md)"; exit 1; }}\n'
+            f"{promote}"
+            f'    done && echo "Argo CD\'s secrets are in {self.region}" )'
+        )
+
+
 Action = (
-    EditStack
+    ArgoCdSecrets
+    | EditStack
     | AuthorizeConnection
     | Refresh
     | Up
@@ -773,10 +814,23 @@ def _build_minutes(plan: Plan, urns: set[str], reachable: Sequence[str] | None =
 
 
 def _wait_minutes(plan: Plan, reachable: Sequence[str]) -> float:
-    """pulumi-eks's readiness wait in a short `pulumi up` from the workstation (nothing created)."""
+    """pulumi-eks's readiness wait in a short `pulumi up`, or a `pulumi refresh --run-program`,
+    from the workstation (nothing created). A refresh that runs the program waits too: the engine
+    calls every remote component's Construct whatever the targets (pulumi/pulumi v3.259.0
+    pkg/resource/deploy/source_eval.go, RegisterResource of a remote component), and pulumi-eks
+    polls the endpoint outside a preview (nodejs/eks/cluster/cluster.ts, v4.3.0: ``!isDryRun()``);
+    the targeted objects' providers are built from that component's kubeconfig, so their reads
+    start after it. After the last try it goes on: the step is slower, it does not fail."""
     from infra import bench
 
     return round(bench.EKS_ENDPOINT_WAIT_SECONDS / 60, 1) if endpoint_waits(plan, reachable) else 0.0
+
+
+ENDPOINT_WAIT_NOTE = (
+    "Running the program runs pulumi-eks for every cluster, targeted or not: it polls each public "
+    "endpoint this workstation does not reach for up to 6 minutes before the reads start (counted "
+    "above); that is expected, not a hang."
+)
 
 
 def _state_minutes(count: int) -> float:
@@ -1079,7 +1133,7 @@ def build(
             Step(
                 f"Refresh {region}'s resources: what no longer exists drops out of the state",
                 where["workstation"] + f"; {region}'s AWS APIs answer again",
-                _state_minutes(len(urns)),
+                _state_minutes(len(urns)) + _wait_minutes(plan, [r for r in existing if r not in lost]),
                 (Refresh(stack, urns),),
                 (
                     "Run the program (--run-program) so the providers carry deleteUnreachable and stsRegion. "
@@ -1087,6 +1141,7 @@ def build(
                     "and dropped if gone. Protected resources that still exist (KMS keys, repositories) stay. "
                     "The targets include pulumi-eks's children (the control plane, its role component, its "
                     "Kubernetes provider: infra/dr.py eks_children).",
+                    ENDPOINT_WAIT_NOTE,
                 ),
             ),
             Step(
@@ -1111,6 +1166,7 @@ def build(
                     else ()
                 ),
             ),
+            *(_argocd_secrets_steps(config, region, (), where) if is_hub else []),
             Step(
                 f"Rebuild {region} and everything that depends on it",
                 where["hub"],
@@ -1197,12 +1253,14 @@ def build(
                 Step(
                     f"Drop the objects of {region}'s cluster from the state",
                     where["workstation"],
-                    _state_minutes(len(k8s_urns)),
+                    _state_minutes(len(k8s_urns))
+                    + _wait_minutes(plan, [r for r in admitted if r not in lost]),
                     (Refresh(stack, (*k8s_providers, *k8s_urns)),),
                     (
                         "No call reaches the lost cluster: with deleteUnreachable each refreshed object "
                         "leaves the state (Helm releases included; their delete would fail on an "
                         "unreachable cluster, their refresh does not).",
+                        ENDPOINT_WAIT_NOTE,
                     ),
                 )
             ]
@@ -1248,6 +1306,7 @@ def build(
                 else []
             ),
             *_traffic_records_removal_steps(config, region, where),
+            *(_argocd_secrets_steps(after.config, hub_after, lost, where) if new_hub else []),
             Step(
                 f"Apply it everywhere but {region}",
                 where["hub"],
@@ -1714,6 +1773,43 @@ def _traffic_readmit_steps(
                 "Application above has synced its Ingresses; Route 53 sends users there only after the health "
                 f"check passes {config.traffic.failure_threshold} times in a row: about {seconds} s "
                 "(docs/traffic.md). Close the incident only when it reports Success.",
+            ),
+        )
+    ]
+
+
+def _argocd_secrets_steps(
+    config: cfg.StackConfig, hub: str, lost: Sequence[str], where: Mapping[str, str]
+) -> list[Step]:
+    """The step that makes sure Argo CD's secrets are readable in ``hub`` (``config`` is the
+    stack's configuration after the runbook) before the update that installs Argo CD's External
+    Secrets store there; none when the hub runs no External Secrets (Argo CD then reads no
+    secret from Secrets Manager)."""
+    if hub not in config.addon_regions("external-secrets"):
+        return []
+    names = addons.argocd_secret_names(config)
+    promoted = [r for r in lost if r != hub]
+    return [
+        Step(
+            f"Argo CD's secrets in {hub}",
+            where["workstation"] + f" (AWS APIs only: Secrets Manager in {hub})",
+            1,
+            (ArgoCdSecrets(config.stack, hub, names, tuple(promoted)),),
+            (
+                f"The hub's Argo CD reads {', '.join(names)} from Secrets Manager in {hub} (its store "
+                f"{addons.ARGOCD_SECRET_STORE}, role {addons.store_role_name(config, hub, addons.STORE_ARGOCD)}). "
+                "Day 0 created them with a replica in every region of the stack (docs/addons.md)"
+                + (
+                    f"; a replica whose primary is in {', '.join(promoted)} is promoted to a standalone "
+                    'secret so it can be rotated while that region is gone (docs/dr.md, "When the region '
+                    'returns", for the copy left there).'
+                    if promoted
+                    else "."
+                ),
+                "A missing one stops here: create it in this region as docs/addons.md says (the value "
+                "comes from wherever the team keeps the token, never from Git or the state), then run the "
+                "step again. Without it the ExternalSecret reports an error and Argo CD cannot read a "
+                "private repository.",
             ),
         )
     ]

@@ -37,6 +37,13 @@ behaviour, named where it is used; anything a rule does not cover raises.
   job stays queued until GitHub cancels it after 24 h (up to 48 h; GitHub docs, usage limits for
   self-hosted runners, https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners),
   holding up.yml's workflow-wide ``pulumi-up`` concurrency group: the drill refuses such a push.
+* Secrets Manager (Argo CD's secrets, infra/addons.py ``argocd_secret_names``): day 0 creates
+  each in the hub's region with a replica in every other region of the stack (docs/addons.md);
+  a replica is readable in its region while its primary's region is down, has the primary's ARN
+  with the region changed, and StopReplicationToReplica, called in its region, makes it a
+  standalone secret (https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets.html,
+  .../standalone-secret.html). The hub's Argo CD reads them from its own region (its External
+  Secrets store): the deploy and the Applications' check need them there.
 * The state tells the truth: an update of a resource whose cloud object is gone fails (not
   found), and after the runbook no resource in the state is gone.
 """
@@ -48,8 +55,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra import addons, dr, graph, offline, stackset
 from infra import config as cfg
-from infra import dr, graph, offline, stackset
 from infra.offline import Plan, Resource
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -103,6 +110,19 @@ class Cloud:
     gone: set[str] = field(default_factory=set)
     # The operator workstation's address (the runbook's $OPERATOR_CIDR).
     operator_cidr: str = dr.OPERATOR_CIDR_STANDIN
+    # Secrets Manager: (region, secret name) -> the region of its primary; None: as day 0
+    # creates them (:func:`day0_secrets`).
+    secrets: dict[tuple[str, str], str] | None = None
+
+
+def day0_secrets(config: cfg.StackConfig, replicas: bool = True) -> dict[tuple[str, str], str]:
+    """Argo CD's secrets as docs/addons.md has a person create them on day 0: in the hub's region,
+    with a replica in every other region of the stack (``replicas``); none when the hub runs no
+    External Secrets."""
+    if config.hub_region not in config.addon_regions("external-secrets"):
+        return {}
+    regions = config.region_names if replicas else (config.hub_region,)
+    return {(r, n): config.hub_region for r in regions for n in addons.argocd_secret_names(config)}
 
 
 RUNNER_PROJECT = "aws:codebuild/project:Project"
@@ -118,6 +138,9 @@ class Engine:
         healthy = self.program()
         # The state after the last successful `pulumi up`: exactly what the program declares.
         self.state: dict[str, Resource] = {r.urn: copy.deepcopy(r) for r in healthy.resources}
+        if cloud.secrets is None:
+            cloud.secrets = day0_secrets(healthy.config)
+        self.secrets: dict[tuple[str, str], str] = cloud.secrets
         self.regions_of_state: dict[str, str | None] = dict(graph.region_index(healthy))
         self.changes: list[Change] = []
         # PULUMI_K8S_DELETE_UNREACHABLE=true in the environment of the running command.
@@ -239,6 +262,8 @@ class Engine:
             self.program()  # the edited stack file is valid: the program runs
         elif isinstance(action, dr.AuthorizeConnection):
             self.authorize(action)
+        elif isinstance(action, dr.ArgoCdSecrets):
+            self.argocd_secrets(action)
         elif isinstance(action, dr.Freeze):
             if action.lift:
                 self.frozen.discard(action.stack)
@@ -262,6 +287,7 @@ class Engine:
             self._use_context(action.region, action.context, action.command())
             if not self._admits_operator(action.region):
                 raise Precondition(f"{action.command()}: {action.region}'s API does not admit the operator")
+            self._argocd_reads_its_secrets(action.command())
         elif isinstance(action, dr.Backfill):
             self.backfill(action)
         elif isinstance(action, dr.Deploy):
@@ -316,6 +342,35 @@ class Engine:
             raise Precondition(f"{action.command()}: no pending connection {action.name} in {action.region}")
         self.pending_connections -= set(found)
 
+    def argocd_secrets(self, action: dr.ArgoCdSecrets) -> None:
+        """The runbook's check: DescribeSecret in ``action.region`` for each name (a missing one
+        stops the step); a replica whose primary is in a lost region is promoted there."""
+        if action.region in self.cloud.aws_down:
+            raise Unreachable(f"{action.command()}: Secrets Manager in {action.region} does not answer")
+        for name in action.names:
+            primary = self.secrets.get((action.region, name))
+            if primary is None:
+                raise Precondition(f"{action.command()}: {name} does not exist in {action.region}")
+            if primary in action.lost:
+                self.secrets[(action.region, name)] = action.region
+
+    def _argocd_reads_its_secrets(self, command: str) -> None:
+        """Argo CD on the stack's hub, as the state has it now, reads its repository credentials
+        and notification keys through External Secrets from Secrets Manager in the hub's region."""
+        config = self.program().config
+        hub = config.hub_region
+        if hub not in config.addon_regions("external-secrets"):
+            return
+        missing = [
+            n
+            for n in addons.argocd_secret_names(config)
+            if (hub, n) not in self.secrets or hub in self.cloud.aws_down
+        ]
+        if missing:
+            raise Precondition(
+                f"{command}: Argo CD on {hub} cannot read {missing} from Secrets Manager in {hub}"
+            )
+
     def runners_ready(self) -> bool:
         """The hub's runners exist (the program declares and the state holds the CodeBuild
         project) and their connection is authorized."""
@@ -336,6 +391,7 @@ class Engine:
             raise Precondition(
                 f"{action.command()}: {action.stack}'s hub runners do not exist or their connection is PENDING"
             )
+        self._argocd_reads_its_secrets(action.command())
         if dr.source_stacks(self.program().config) and self.sources_admit != self.published:
             raise Precondition(
                 f"{action.command()}: the source stack's hub still admits the old hub addresses of {self.stack}"

@@ -9,12 +9,14 @@ can be checked here, in the installed packages, is pinned here.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from typing import Any
 
 import botocore.session as botocore_session
 import pulumi_aws
 import pulumi_kubernetes
+import pytest
 
 from infra import config as cfg
 from infra import offline, providers
@@ -425,3 +427,64 @@ def test_ecr_describe_images_by_tag_as_the_backfill_uses_it() -> None:
     script = "\n".join(ecr_documents.backfill_commands(config, config.ecr.primary_region))
     assert "--image-ids imageTag=" in script and "--filter tagStatus=TAGGED" in script
     assert "imageDetails[0].imageDigest" in script and "imagePushedAt" in script
+
+
+def test_secrets_manager_promotes_a_replica_in_its_own_region_and_describes_its_primary() -> None:
+    """botocore's Secrets Manager model (the API the runbook's "Argo CD's secrets" step calls, with
+    the AWS CLI built on it): StopReplicationToReplica takes only SecretId and is called "from the
+    replica account or Region", promoting a cross-Region replica "to a standalone primary secret in
+    the replica Region" (https://docs.aws.amazon.com/secretsmanager/latest/userguide/standalone-secret.html);
+    DescribeSecret returns PrimaryRegion; CreateSecret takes AddReplicaRegions (day 0,
+    docs/addons.md) and ReplicateSecretToRegions adds a region later (docs/walkthroughs.md)."""
+    stop = operation("secretsmanager", "StopReplicationToReplica")
+    assert list(stop.input_shape.members) == ["SecretId"]
+    text = " ".join(stop.documentation.split())
+    assert "from the replica account or Region" in text
+    assert "promotes the replica to a standalone primary secret in the replica Region" in text
+    assert "PrimaryRegion" in operation("secretsmanager", "DescribeSecret").output_shape.members
+    create = operation("secretsmanager", "CreateSecret").input_shape.members
+    assert "AddReplicaRegions" in create
+    assert "AddReplicaRegions" in operation("secretsmanager", "ReplicateSecretToRegions").input_shape.members
+
+
+def test_a_moved_hubs_argo_cd_store_role_reads_the_replica_in_its_region() -> None:
+    """ "The ARN for a replicated secret is the same as the primary secret except for the Region"
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets.html): after a
+    hub move, Argo CD's store role (one per environment, updated in place: infra/addons.py
+    ``store_roles``) reads the replica of each of Argo CD's secrets in the new hub's region, and
+    nothing in the old one; ``?`` in a policy's resource ARN matches one character (IAM user
+    guide, "IAM JSON policy elements: Resource")."""
+    import fnmatch
+
+    from infra import addons, dr
+
+    checked = 0
+    for stack in stack_names():
+        config = cfg.load_stack_file(stack)
+        if not config.spoke_regions:
+            continue
+        old, new = config.hub_region, config.spoke_regions[0]
+        moved = dr.hub_move(offline.run(stack), new)[0].config
+        if new not in moved.addon_regions("external-secrets"):
+            continue
+        # The policy the moved plan declares on Argo CD's store role.
+        role = addons.store_role_name(moved, new, addons.STORE_ARGOCD)
+        (policy,) = [
+            json.loads(r.inputs["policy"])
+            for r in dr.hub_move(offline.run(stack), new)[0].of_type("aws:iam/rolePolicy:RolePolicy")
+            if r.inputs.get("role") == role
+        ]
+        readable = [
+            p
+            for st in policy["Statement"]
+            if st["Effect"] == "Allow" and "secretsmanager:GetSecretValue" in st["Action"]
+            for p in st["Resource"]
+        ]
+        for name in addons.argocd_secret_names(moved):
+            primary = f"arn:aws:secretsmanager:{old}:{config.account_id}:secret:{name}-AbC123"
+            replica = primary.replace(f":{old}:", f":{new}:", 1)
+            assert [p for p in readable if fnmatch.fnmatchcase(replica, p)], (stack, replica)
+            assert not [p for p in readable if fnmatch.fnmatchcase(primary, p)], (stack, primary)
+            checked += 1
+    if not checked:
+        pytest.skip("no stack with a spoke runs External Secrets on it: no store role to check")

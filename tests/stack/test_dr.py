@@ -484,3 +484,101 @@ def test_the_command_writes_the_backfill_script_and_refuses_a_hub_that_stays_dow
     # The runbook names the saved script, never pastes it.
     text = dr.render(dr.build(p, spoke))
     assert f"--backfill-script backfill-prod-{spoke}.sh" in text and "#!/usr/bin/env bash" not in text
+
+
+FAKE_AWS = """#!/bin/bash
+# Secrets Manager as the runbook's check sees it: $SECRETS holds "region name primary" lines.
+echo "$*" >> "$CALLS"
+region=$(sed -n 's/.*--region \\([^ ]*\\).*/\\1/p' <<< "$*")
+id=$(sed -n 's/.*--secret-id \\([^ ]*\\).*/\\1/p' <<< "$*")
+line=$(grep -F "$region $id " "$SECRETS" | head -n 1)
+[ -n "$line" ] || { echo "ResourceNotFoundException: $id in $region" >&2; exit 254; }
+case "$*" in
+  *describe-secret*) echo "${line##* }" ;;
+  *stop-replication-to-replica*) echo "arn:aws:secretsmanager:$region:1:secret:$id-AbCdEf" ;;
+esac
+"""
+
+
+def _run_secrets_check(
+    action: dr.ArgoCdSecrets, secrets: list[str], tmp_path: Path
+) -> tuple[int, str, list[str]]:
+    """Run the printed check against a fake ``aws`` that knows ``secrets`` ("region name primary")."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "aws"
+    fake.write_text(FAKE_AWS)
+    fake.chmod(0o755)
+    (tmp_path / "secrets").write_text("".join(f"{s}\n" for s in secrets))
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SECRETS": str(tmp_path / "secrets"), "CALLS": str(calls)}
+    done = subprocess.run(
+        ["bash", "-c", action.command()], env=env, capture_output=True, text=True, check=False
+    )
+    return done.returncode, done.stdout + done.stderr, calls.read_text().splitlines()
+
+
+def _secrets_checks(stack: str, region: str, new_hub: str | None) -> list[dr.ArgoCdSecrets]:
+    book = dr.build(plan(stack), region, new_hub=new_hub)
+    return [a for a in book.actions if isinstance(a, dr.ArgoCdSecrets)]
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if plan(s).config.spoke_regions])
+def test_a_hub_move_checks_argo_cds_secrets_in_the_new_hub_and_promotes_lost_primaries(
+    stack: str, tmp_path: Path
+) -> None:
+    """The hub move's check reads Argo CD's secrets (infra/addons.py argocd_secret_names) in the new
+    hub's region, as the stack's profile, promotes a replica whose primary is in the lost hub's
+    region (StopReplicationToReplica in the replica's region) and stops, without touching the
+    operator's shell, on a missing one."""
+    from infra import addons
+
+    config = plan(stack).config
+    old, new = config.hub_region, config.spoke_regions[0]
+    checks = _secrets_checks(stack, old, new)
+    if new not in config.addon_regions("external-secrets"):
+        assert checks == []
+        return
+    (check,) = checks
+    names = addons.argocd_secret_names(config)
+    assert (check.region, check.names, old in check.lost) == (new, names, True)
+    assert subprocess.run(["bash", "-n", "-c", check.command()], check=False).returncode == 0
+    # Day 0's replicas: each is promoted, in the new hub's region only.
+    code, out, calls = _run_secrets_check(check, [f"{new} {n} {old}" for n in names], tmp_path)
+    assert code == 0, out
+    promoted = [c for c in calls if "stop-replication-to-replica" in c]
+    assert len(promoted) == len(names) and all(f"--region {new} " in c for c in calls)
+    assert all(f"--profile {dr.aws_profile(stack)} " in c for c in calls)
+    # Already standalone there (a second run, or created by hand): nothing to promote.
+    code, out, calls = _run_secrets_check(check, [f"{new} {n} {new}" for n in names], tmp_path)
+    assert code == 0 and not [c for c in calls if "stop-replication" in c], out
+    # One missing: the check fails, names it, and runs in a subshell (the shell goes on).
+    code, out, _ = _run_secrets_check(check, [f"{new} {n} {old}" for n in names[1:]], tmp_path)
+    assert code != 0 and f"missing in {new}: {names[0]}" in out
+    wrapped = subprocess.run(
+        ["bash", "-c", check.command() + "; echo still-here"],
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "SECRETS": str(tmp_path / "secrets"),
+            "CALLS": str(tmp_path / "calls"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "still-here" in wrapped.stdout
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_hub_rebuild_checks_argo_cds_secrets_before_the_rebuild_and_promotes_nothing(stack: str) -> None:
+    config = plan(stack).config
+    book = dr.build(plan(stack), config.hub_region)
+    checks = [(i, a) for i, s in enumerate(book.steps) for a in s.actions if isinstance(a, dr.ArgoCdSecrets)]
+    if config.hub_region not in config.addon_regions("external-secrets"):
+        assert checks == []
+        return
+    ((index, check),) = checks
+    rebuild = next(i for i, s in enumerate(book.steps) if s.title.startswith(f"Rebuild {config.hub_region}"))
+    assert index < rebuild and check.region == config.hub_region and check.lost == ()
+    assert "stop-replication" not in check.command()

@@ -17,11 +17,11 @@ from functools import cache
 
 import pytest
 
+from infra import addons, dr, graph, offline
 from infra import config as cfg
-from infra import dr, graph, offline
 from infra.offline import Plan
 from tests.conftest import stack_names
-from tests.drill import Cloud, Engine, Precondition, Refused, Unreachable
+from tests.drill import Cloud, Engine, Precondition, Refused, Unreachable, day0_secrets
 
 STACKS = stack_names()
 
@@ -86,9 +86,16 @@ Edit = Callable[[list[dr.Action]], list[dr.Action]]
 
 
 def drill(
-    stack: str, region: str, *, new_hub: str | None = None, stays_down: bool = False, edit: Edit | None = None
+    stack: str,
+    region: str,
+    *,
+    new_hub: str | None = None,
+    stays_down: bool = False,
+    edit: Edit | None = None,
+    replicas: bool = True,
 ) -> Drill:
-    """Run the runbook's actions in order (``edit``: the same runbook with a step dropped or moved)."""
+    """Run the runbook's actions in order (``edit``: the same runbook with a step dropped or moved;
+    ``replicas``: whether day 0 replicated Argo CD's secrets to every region, as docs/addons.md says)."""
     before = healthy(stack)
     own = {r.urn for r in dr.region_resources(before, region)}
     if new_hub or stays_down:
@@ -100,6 +107,7 @@ def drill(
             clusters_down={region},
             gone={u for u in own if before.by_urn()[u].custom or before.by_urn()[u].remote},
         )
+    cloud.secrets = day0_secrets(before.config, replicas)
     engine = Engine(stack, raw(stack), cloud)
     book = runbook(stack, region, new_hub, stays_down)
     actions = list(book.actions)
@@ -222,6 +230,46 @@ def test_the_hub_that_stays_down_moves_and_nothing_account_wide_is_recreated(sta
     # Only the account-wide objects still name the old hub (platform:accountRegion).
     assert not [u for u in d.engine.state if d.region_of(u, after=True) == old and u not in d.account_wide()]
     assert_next_up_is_a_no_op(d)
+    # Argo CD's secrets: the new hub's replicas of the lost primaries are standalone now (they can
+    # be rotated while the old hub's region is gone); the other regions' copies are untouched.
+    for (where, name), primary in d.engine.secrets.items():
+        assert primary == (new if where == new else old), (where, name, primary)
+
+
+def argocd_reads_secrets(stack: str) -> bool:
+    config = healthy(stack).config
+    return config.spoke_regions[0] in config.addon_regions("external-secrets") and bool(
+        addons.argocd_secret_names(config)
+    )
+
+
+@pytest.mark.parametrize("stack", [s for s in with_spokes() if argocd_reads_secrets(s)])
+def test_a_hub_move_stops_before_its_update_when_argo_cds_secrets_are_not_in_the_new_hub(stack: str) -> None:
+    """Day 0 without replicas: the runbook's check stops before the update that installs Argo CD
+    on the new hub, naming the secret; nothing has been applied yet."""
+    config = healthy(stack).config
+    old, new = config.hub_region, config.spoke_regions[0]
+    steps = runbook(stack, old, new).steps
+    check = next(i for i, s in enumerate(steps) if any(isinstance(a, dr.ArgoCdSecrets) for a in s.actions))
+    apply = next(i for i, s in enumerate(steps) if s.title.startswith("Apply it everywhere"))
+    assert check < apply
+    first = addons.argocd_secret_names(config)[0]
+    with pytest.raises(Precondition, match=f"{first} does not exist in {new}"):
+        drill(stack, old, new_hub=new, replicas=False)
+
+
+@pytest.mark.parametrize("stack", [s for s in with_spokes() if argocd_reads_secrets(s)])
+def test_without_the_secrets_check_the_moved_hubs_argo_cd_cannot_read_its_repository(stack: str) -> None:
+    """The drill can fail: the same runbook without its check, after a day 0 without replicas,
+    reaches the Applications' check or the deploy with no secrets for Argo CD in the new hub."""
+    config = healthy(stack).config
+    old, new = config.hub_region, config.spoke_regions[0]
+
+    def without_check(actions: list[dr.Action]) -> list[dr.Action]:
+        return [a for a in actions if not isinstance(a, dr.ArgoCdSecrets)]
+
+    with pytest.raises(Precondition, match=f"Argo CD on {new} cannot read"):
+        drill(stack, old, new_hub=new, replicas=False, edit=without_check)
 
 
 @pytest.mark.parametrize("stack", STACKS)

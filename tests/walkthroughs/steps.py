@@ -277,6 +277,13 @@ ADD_REGION = Walkthrough(
             "`.venv/bin/platform dr --stack <stack> --region <region> --backfill-script backfill.sh` "
             'and run it (docs/registry.md, "Backfill").'
         ),
+        Step(
+            "Replicate the secrets to `<region>`: Argo CD's (`platform/<env>/argocd/...`, so a hub "
+            "moved there finds them: docs/dr.md) and the services' (`platform/<env>/shop/...`, read "
+            "in each cluster's own region), with `aws secretsmanager replicate-secret-to-regions "
+            "--region <primary region> --secret-id <name> --add-replica-regions Region=<region>` "
+            "(docs/addons.md)."
+        ),
     ),
 )
 
@@ -325,7 +332,11 @@ MOVE_HUB = Walkthrough(
         Step(
             "Before merging, create the CodeConnections connection `platform-<env>-runner` in "
             "`<hub>` for each stack (AWS console: the hub jobs' runners run in the hub's VPC; "
-            "[github-actions.md](github-actions.md#settings-a-person-still-sets-by-hand))."
+            "[github-actions.md](github-actions.md#settings-a-person-still-sets-by-hand)). Check "
+            "that Argo CD's secrets are in `<hub>` (day 0 replicates them to every region: "
+            "`aws secretsmanager describe-secret --region <hub> --secret-id "
+            "platform/<env>/argocd/repo-creds`; docs/addons.md): the new hub's Argo CD reads them "
+            "there."
         ),
         Step(
             "Merge: `up.yml` creates them on the new hub and deletes them from the old one. The "
