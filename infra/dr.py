@@ -393,8 +393,9 @@ class ArgoCdSecrets:
     primary's with the region changed
     (https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets.html), which
     the store role's ``<name>-??????`` ARN pattern in the new hub's region matches. A missing
-    secret stops the step: it is not created from anywhere (its value never passes through the
-    program); the operator creates it as docs/addons.md says."""
+    secret (``ResourceNotFoundException``) stops the step: it is not created from anywhere (its
+    value never passes through the program); the operator creates it as docs/addons.md says. Any
+    other error (no profile, an expired session, access denied) stops it too, quoting the error."""
 
     stack: str
     region: str
@@ -412,8 +413,10 @@ class ArgoCdSecrets:
         # A subshell: its `exit` ends the check, not the operator's shell.
         return (
             f"( for s in {' '.join(shlex.quote(n) for n in self.names)}; do\n"
-            f'      primary=$({aws} describe-secret --secret-id "$s" --query PrimaryRegion --output text) '
-            f'|| {{ echo "missing in {self.region}: $s (create it: docs/addons.md)"; exit 1; }}\n'
+            f'      primary=$({aws} describe-secret --secret-id "$s" --query PrimaryRegion --output text 2>&1) '
+            f'|| {{ case "$primary" in *ResourceNotFoundException*) echo "missing in {self.region}: $s '
+            f'(create it: docs/addons.md)";; *) echo "cannot read $s in {self.region}: $primary";; esac; '
+            "exit 1; }\n"
             f"{promote}"
             f'    done && echo "Argo CD\'s secrets are in {self.region}" )'
         )
@@ -1801,8 +1804,8 @@ def _argocd_secrets_steps(
                 "Day 0 created them with a replica in every region of the stack (docs/addons.md)"
                 + (
                     f"; a replica whose primary is in {', '.join(promoted)} is promoted to a standalone "
-                    'secret so it can be rotated while that region is gone (docs/dr.md, "When the region '
-                    'returns", for the copy left there).'
+                    "secret so it can be rotated while that region is gone (docs/dr.md, \"Argo CD's secrets "
+                    'after a hub move", for the copies left behind).'
                     if promoted
                     else "."
                 ),

@@ -435,7 +435,9 @@ def test_secrets_manager_promotes_a_replica_in_its_own_region_and_describes_its_
     replica account or Region", promoting a cross-Region replica "to a standalone primary secret in
     the replica Region" (https://docs.aws.amazon.com/secretsmanager/latest/userguide/standalone-secret.html);
     DescribeSecret returns PrimaryRegion; CreateSecret takes AddReplicaRegions (day 0,
-    docs/addons.md) and ReplicateSecretToRegions adds a region later (docs/walkthroughs.md)."""
+    docs/addons.md) and ReplicateSecretToRegions adds a region later (docs/walkthroughs.md); a
+    primary with replicas is deleted only after RemoveRegionsFromReplication, which deletes them
+    (DeleteSecret; docs/dr.md, when the old hub's region returns)."""
     stop = operation("secretsmanager", "StopReplicationToReplica")
     assert list(stop.input_shape.members) == ["SecretId"]
     text = " ".join(stop.documentation.split())
@@ -445,6 +447,11 @@ def test_secrets_manager_promotes_a_replica_in_its_own_region_and_describes_its_
     create = operation("secretsmanager", "CreateSecret").input_shape.members
     assert "AddReplicaRegions" in create
     assert "AddReplicaRegions" in operation("secretsmanager", "ReplicateSecretToRegions").input_shape.members
+    # docs/dr.md's clean-up order when the old hub's region returns.
+    delete = " ".join(operation("secretsmanager", "DeleteSecret").documentation.split())
+    assert "You must first delete the replicas using <a>RemoveRegionsFromReplication</a>" in delete
+    remove = " ".join(operation("secretsmanager", "RemoveRegionsFromReplication").documentation.split())
+    assert "deletes the secret replicas from the Regions you specify" in remove
 
 
 def test_a_moved_hubs_argo_cd_store_role_reads_the_replica_in_its_region() -> None:

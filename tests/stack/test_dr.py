@@ -489,6 +489,7 @@ def test_the_command_writes_the_backfill_script_and_refuses_a_hub_that_stays_dow
 FAKE_AWS = """#!/bin/bash
 # Secrets Manager as the runbook's check sees it: $SECRETS holds "region name primary" lines.
 echo "$*" >> "$CALLS"
+case "$*" in *"--profile "*-unknown*) echo "The config profile could not be found" >&2; exit 255;; esac
 region=$(sed -n 's/.*--region \\([^ ]*\\).*/\\1/p' <<< "$*")
 id=$(sed -n 's/.*--secret-id \\([^ ]*\\).*/\\1/p' <<< "$*")
 line=$(grep -F "$region $id " "$SECRETS" | head -n 1)
@@ -556,6 +557,10 @@ def test_a_hub_move_checks_argo_cds_secrets_in_the_new_hub_and_promotes_lost_pri
     # One missing: the check fails, names it, and runs in a subshell (the shell goes on).
     code, out, _ = _run_secrets_check(check, [f"{new} {n} {old}" for n in names[1:]], tmp_path)
     assert code != 0 and f"missing in {new}: {names[0]}" in out
+    # Another error (here: a profile the fake does not know) is quoted, not called "missing".
+    denied = dr.ArgoCdSecrets(check.stack + "-unknown", check.region, check.names, check.lost)
+    code, out, _ = _run_secrets_check(denied, [f"{new} {n} {old}" for n in names], tmp_path)
+    assert code != 0 and "cannot read" in out and "could not be found" in out and "missing" not in out
     wrapped = subprocess.run(
         ["bash", "-c", check.command() + "; echo still-here"],
         env={

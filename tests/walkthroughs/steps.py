@@ -271,18 +271,19 @@ ADD_REGION = Walkthrough(
             "in both accounts."
         ),
         Step(
+            "Replicate the secrets to `<region>`: Argo CD's (`platform/<env>/argocd/...`, so a hub "
+            "moved there finds them: docs/dr.md) and the services' (`platform/<env>/shop/...`, read "
+            "in each cluster's own region), with `aws secretsmanager replicate-secret-to-regions "
+            "--region <primary region> --secret-id <name> --add-replica-regions Region=<region>` "
+            "(docs/addons.md). Before the merge: the region's ExternalSecrets read them as soon as "
+            "its cluster runs."
+        ),
+        Step(
             "Merge: `up.yml` builds the region in prod, then in staging (the receiving registry "
             "first: docs/registry.md). Images pushed before "
             "replication reached it are not there: write the backfill script with "
             "`.venv/bin/platform dr --stack <stack> --region <region> --backfill-script backfill.sh` "
             'and run it (docs/registry.md, "Backfill").'
-        ),
-        Step(
-            "Replicate the secrets to `<region>`: Argo CD's (`platform/<env>/argocd/...`, so a hub "
-            "moved there finds them: docs/dr.md) and the services' (`platform/<env>/shop/...`, read "
-            "in each cluster's own region), with `aws secretsmanager replicate-secret-to-regions "
-            "--region <primary region> --secret-id <name> --add-replica-regions Region=<region>` "
-            "(docs/addons.md)."
         ),
     ),
 )
