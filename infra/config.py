@@ -1370,7 +1370,8 @@ class StackConfig(_Object):
         account_region = info.data.get("account_region")
         # A replica keeps its image source's lost primary region after its hub moved out of it
         # (infra/dr.py, infra/stackset.py); no provider of the stack is in it, so it is inert here,
-        # and the stack-set check warns when it is not the source's.
+        # and the stack-set check (which knows the source) warns when it is not the source's. Each
+        # entry is an AWS region already (the element's _region_rule): a typo is refused, not warned.
         replica = info.data.get("registry_role") == "replica"
         for i, region in enumerate(value):
             # The account's provider may stay in a region that left the stack (a moved hub).

@@ -198,7 +198,9 @@ def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.St
                     "platform:unreachableRegions",
                     f"{region} is in {r}'s platform:unreachableRegions but is none of its regions, not its "
                     f"platform:accountRegion and not {s}'s ECR primary region ({source.ecr.primary_region}): "
-                    f"it marks nothing; remove it (kept there only while {s}'s lost primary region is)",
+                    f"it marks nothing: remove it (a replica keeps its image source's lost ECR primary region "
+                    f"there only until the source's own runbook has moved that primary region; {s}'s is "
+                    f"{source.ecr.primary_region} now: docs/dr.md)",
                 )
             )
     return out

@@ -394,6 +394,20 @@ def test_after_a_hub_move_a_replicas_next_hub_move_leaves_stack_files_the_progra
             both = stackset.load(tmp_path)
             assert not [f for f in stackset.findings(both) if f.severity == "error"]
             assert not [f for f in stackset.findings(both) if f.key == "platform:ecr.primaryRegion"]
+            # The replica's entry for the source's old primary region now marks nothing: the check
+            # says to remove it (docs/dr.md), and once removed, nothing is left to report.
+            stale = [f for f in stackset.findings(both) if f.key == "platform:unreachableRegions"]
+            if hub == replica.account_region:
+                assert not stale, stale
+                continue
+            assert stale and all("remove it" in f.message and hub in f.message for f in stale), stale
+            replica_raw = dr.cfg.read_stack_file(dr.cfg.stack_file(replica.stack, tmp_path))
+            kept = [r for r in replica_raw["platform:unreachableRegions"] if r != hub]
+            replica_raw["platform:unreachableRegions"] = kept
+            if not kept:
+                del replica_raw["platform:unreachableRegions"]
+            _write_stack(tmp_path, replica.stack, replica_raw)
+            assert not stackset.findings(stackset.load(tmp_path))
 
 
 def test_a_region_outside_the_stack_or_a_hub_move_from_a_spoke_is_refused() -> None:

@@ -18,7 +18,7 @@ import yaml
 from infra import config as cfg
 from infra import stackset
 from tests import changes
-from tests.conftest import ROOT, stack_config_map
+from tests.conftest import ROOT, config_error, stack_config_map
 
 STAGING, PROD, DEBUG = "Pulumi.staging.yaml", "Pulumi.prod.yaml", "Pulumi.debug.yaml"
 
@@ -195,6 +195,26 @@ def test_a_replica_may_list_only_its_sources_primary_region_outside_its_regions_
     staging_raw["platform:unreachableRegions"] = [outside]
     with pytest.raises(cfg.ConfigError, match="unreachableRegions"):
         load(staging_raw, "staging")
+
+
+def test_a_replicas_unreachable_region_outside_its_regions_must_be_an_aws_region(tmp_path: Path) -> None:
+    """The replica's config cannot see its source's regions (the stack-set check warns about an
+    AWS region that is not the source's), but each entry is an AWS region: a typo is refused,
+    naming the file, the key, the value and what is allowed, before any resource."""
+    prod_raw = stack_config_map("prod")
+    prod = load(prod_raw, "prod")
+    assert prod.registry_role == "replica"
+    typo = prod.region_names[0].replace("-", "", 1)
+    assert typo not in cfg.KNOWN_REGIONS
+    prod_raw["platform:unreachableRegions"] = [typo]
+    message = config_error(prod_raw, "prod")
+    assert f'platform:unreachableRegions[0]: "{typo}" is not allowed' in message
+    assert f"expected an AWS region, one of: {', '.join(cfg.KNOWN_REGIONS)}" in message
+    # Read from the stack file, the error names the file too.
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": prod_raw}, sort_keys=False))
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load_stack_file("prod", tmp_path)
+    assert "Pulumi.prod.yaml" in str(info.value) and typo in str(info.value)
 
 
 def test_a_source_replicating_into_a_stack_that_is_not_its_replica_is_refused() -> None:
