@@ -33,7 +33,7 @@ import json
 import re
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,42 +177,104 @@ class EditStack:
         return " ".join(parts).rstrip(";")
 
 
+def is_frozen_check(stack: str, repository: str) -> str:
+    """A shell test that succeeds while ``stack``'s freeze variable is ``true``: ``gh variable
+    get`` prints the value and fails when the variable does not exist (cli/cli
+    pkg/cmd/variable/get/get.go ``getRun``: a REST GET of the variable, an error on 404)."""
+    return f'[ "$(gh variable get {freeze_variable(stack)} --repo {repository} 2>/dev/null)" = true ]'
+
+
+@dataclass(frozen=True)
+class HubCheck:
+    """Where another stack's hub cluster is, to ask EKS whether it is ``ACTIVE`` (DescribeCluster
+    ``cluster.status``: https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeCluster.html;
+    a region that does not answer, or a cluster that does not exist yet, fails the call)."""
+
+    cluster: str
+    region: str
+    profile: str
+
+    def test(self) -> str:
+        """A shell test that succeeds when the cluster is ACTIVE."""
+        return (
+            f'[ "$(aws eks describe-cluster --name {self.cluster} --region {self.region} --profile '
+            f'{shlex.quote(self.profile)} --query cluster.status --output text 2>/dev/null)" = ACTIVE ]'
+        )
+
+
 @dataclass(frozen=True)
 class Freeze:
     """Set (or lift) ``stack``'s freeze: every job of up.yml and deploy-prod.yml that writes or
-    deploys ``stack`` is skipped while it is set (docs/dr.md, "Freeze")."""
+    deploys ``stack`` is skipped while it is set (docs/dr.md, "Freeze").
+
+    ``unless_recovered``: another stack whose hub is in the lost region; its own runbook may have
+    finished already (a rebuild leaves its stack file as it was, so the checkout cannot tell):
+    then its hub cluster is ACTIVE and its freeze is lifted, and it is not frozen again. While its
+    freeze is set (its runbook is under way) or its hub is not ACTIVE, it is set."""
 
     stack: str
     repository: str
     lift: bool = False
+    unless_recovered: HubCheck | None = None
 
     def command(self) -> str:
         variable = freeze_variable(self.stack)
         if self.lift:
             return f"gh variable delete {variable} --repo {self.repository}"
-        return f"gh variable set {variable} --body true --repo {self.repository}"
+        freeze = f"gh variable set {variable} --body true --repo {self.repository}"
+        if self.unless_recovered is None:
+            return freeze
+        return (
+            f"if {is_frozen_check(self.stack, self.repository)} || ! {self.unless_recovered.test()}; "
+            f"then {freeze}; else echo \"{self.stack}'s runbook has finished (hub ACTIVE, not frozen): "
+            f'not frozen again"; fi'
+        )
 
 
 @dataclass(frozen=True)
 class Push:
-    """Commit the stack file (if it changed) and push to ``main``: the push starts up.yml, whose
-    job for each stack that is not frozen waits for a runner of that stack's CodeBuild project in
-    its hub's region (``runs-on: codebuild-platform-<stack>-runner-...``). A stack whose hub is in
-    the lost region has no runner there: its job stays queued (a queued self-hosted job is
-    cancelled only after 24 h, up to 48 h: GitHub docs, usage limits for self-hosted runners,
+    """Commit the stack file (if it changed), push to ``main``, and only if the push succeeded
+    lift the freeze (``lift``): the push starts up.yml, whose job for each stack that is not
+    frozen waits for a runner of that stack's CodeBuild project in its hub's region (``runs-on:
+    codebuild-platform-<stack>-runner-...``). A stack whose hub is in the lost region has no
+    runner there: its job stays queued (a queued self-hosted job is cancelled only after 24 h, up
+    to 48 h: GitHub docs, usage limits for self-hosted runners,
     https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners)
     and holds up.yml's workflow-wide ``pulumi-up`` concurrency group meanwhile; so every such
-    stack is frozen before the push (:func:`hub_lost_stacks`)."""
+    stack is frozen before the push (:func:`hub_lost_stacks`). ``also``: other stacks whose
+    stack file this runbook edited (a replica's ECR primary region), committed with it."""
 
     stack: str
     region: str
+    lift: Freeze | None = None
+    also: tuple[str, ...] = ()
+
+    def command(self) -> str:
+        # Only these stack files: another stack's edits in the working tree are its runbook's.
+        files = " ".join(f"Pulumi.{s}.yaml" for s in (self.stack, *self.also))
+        lift = f" && {self.lift.command()}" if self.lift is not None else ""
+        return (
+            f"git diff --quiet {files} || git commit -m 'DR: {self.region} of {self.stack}' {files}; "
+            f"git push{lift}   # up.yml skips {self.stack}'s job while frozen"
+        )
+
+
+@dataclass(frozen=True)
+class SourceRunbook:
+    """Run another stack's own runbook (printed by ``command``) inside this one, if its freeze is
+    still set: the freeze step set it, or its runbook is under way elsewhere (then wait for its
+    end instead). ``book`` is that runbook as :func:`build` computes it, the same table's minutes."""
+
+    stack: str
+    repository: str
+    platform_command: str
+    book: Runbook = field(compare=False, repr=False)
 
     def command(self) -> str:
         return (
-            # Only this stack file: another stack's edits in the working tree are its runbook's.
-            f"git diff --quiet Pulumi.{self.stack}.yaml || "
-            f"git commit -m 'DR: {self.region} of {self.stack}' Pulumi.{self.stack}.yaml; "
-            f"git push   # up.yml skips {self.stack}'s job while frozen"
+            f"if {is_frozen_check(self.stack, self.repository)}; then {self.platform_command}; "
+            f'else echo "{self.stack} is not frozen: its runbook has finished, skip this step"; fi'
+            "   # print it, then follow it to the end"
         )
 
 
@@ -437,6 +499,7 @@ Action = (
     | Backfill
     | ListApplications
     | Deploy
+    | SourceRunbook
 )
 
 
@@ -751,8 +814,10 @@ def backfill_script(config: cfg.StackConfig, region: str) -> str:
     return "\n".join(ecr_documents.backfill_commands(config, region)) + "\n"
 
 
-def _moved_config(plan: Plan, new_hub: str) -> dict[str, Any]:
-    raw = copy.deepcopy(cfg.read_stack_file(cfg.stack_file(plan.stack)))
+def _moved_config(plan: Plan, new_hub: str, raw_in: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    raw = copy.deepcopy(
+        dict(raw_in) if raw_in is not None else cfg.read_stack_file(cfg.stack_file(plan.stack))
+    )
     raw["platform:hubRegion"] = new_hub
     # accountRegion defaults to the hub: pinned to the old hub, the account-wide objects keep
     # their provider (infra/providers.py); the runbook's move step writes the same line.
@@ -903,12 +968,17 @@ def build(
     stays_down: bool = False,
     raw: Mapping[str, Any] | None = None,
     root: Path = cfg.PROJECT_ROOT,
+    outer: str | None = None,
 ) -> Runbook:
     """The runbook for ``region`` of ``plan``'s stack.
 
     ``raw`` is the stack file's ``config:`` map (read from the stack file by default): the
     runbook's edits apply to it; ``root`` holds the stack files (the other stacks' are read
-    there: the image source of a replica). Raises :class:`infra.config.ConfigError` for a region outside
+    there: the image source of a replica, the stacks frozen with this one). ``outer``: the stack
+    whose runbook runs this one inside it (:class:`SourceRunbook`); that runbook froze it and
+    lifts its freeze itself, and sets its own ECR primary region, so this one does neither
+    (printed on its own, the source's runbook finds a moved outer hub out of the lost region in
+    the checkout; for a rebuild it sets the outer's freeze again, which changes nothing). Raises :class:`infra.config.ConfigError` for a region outside
     the stack, ``--new-hub`` for a spoke, ``--stays-down`` for the hub (use ``--new-hub``).
     The lists of URNs include pulumi-eks's children (:func:`with_eks_children`).
     """
@@ -951,8 +1021,11 @@ def build(
     image_source = stack if config.builds_images else next(iter(sources), stack)
     source_profile = aws_profile(image_source)
     # Other stacks whose hub (and so CI runners) is lost too: frozen with this one (Push).
-    also_frozen = hub_lost_stacks(config, sorted({*config.unreachable_regions, region}))
-    stack_configs = stackset.load()
+    also_frozen = [
+        s for s in hub_lost_stacks(config, sorted({*config.unreachable_regions, region}), root) if s != outer
+    ]
+    stack_configs = stackset.load(root)
+    other_configs = {c.stack: c for c in stack_configs.values()}
     waiting_for = sorted(
         {
             w
@@ -985,6 +1058,14 @@ def build(
                     f"aws sts get-caller-identity --profile {source_profile}   # the image source account "
                     "(staging): the backfill and the deploy command's verification read it"
                 ),
+                *(
+                    Shell(
+                        f"aws sts get-caller-identity --profile {aws_profile(other)}   # {other}'s hub is lost "
+                        "too: the freeze step asks EKS whether it is back"
+                    )
+                    for other in also_frozen
+                    if aws_profile(other) not in (aws_profile(stack), source_profile)
+                ),
                 Shell(
                     f'export {OPERATOR_CIDR_VARIABLE}="$(curl -fsS https://checkip.amazonaws.com)/32"   '
                     "# this workstation's egress address, admitted to the clusters' APIs below"
@@ -996,6 +1077,9 @@ def build(
                 "Kube contexts are written where the clusters exist (the hub's after its rebuild), not here.",
                 "Every command below uses .venv/bin/platform or pulumi with the project's .venv "
                 "(Pulumi.yaml points the Python runtime at it), never a module run by another Python.",
+                'If `git pull --ff-only` stops ("Not possible to fast-forward": main moved while this checkout '
+                "holds local commits or edits, as when this runbook runs inside another stack's runbook), run "
+                "`git pull --rebase --autostash && make plan` instead.",
             ),
         ),
         Step(
@@ -1005,7 +1089,20 @@ def build(
             1,
             (
                 Freeze(stack, gh.slug),
-                *(Freeze(other, gh.slug) for other in also_frozen),
+                *(
+                    Freeze(
+                        other,
+                        gh.slug,
+                        unless_recovered=HubCheck(
+                            naming.cluster_name(
+                                other_configs[other].environment, other_configs[other].hub_region
+                            ),
+                            other_configs[other].hub_region,
+                            aws_profile(other),
+                        ),
+                    )
+                    for other in also_frozen
+                ),
                 # Queued and waiting runs (an environment's approval) would start after the freeze
                 # check ran: cancelled (gh run list --status, gh run cancel). Only the workflows
                 # whose jobs write or deploy this stack and can wait past that check: up.yml when
@@ -1038,8 +1135,10 @@ def build(
                         "(CodeBuild, webhook in the hub's region). A push to main while unfrozen would queue "
                         "its up.yml job for a runner that never comes (GitHub cancels a queued self-hosted "
                         "job only after 24 h) and hold up.yml's pulumi-up group, so later runs wait too. "
-                        "Its freeze stays until its own runbook lifts it (that runbook sets it again: "
-                        "`gh variable set` overwrites).",
+                        "Its freeze is set unless its own runbook has finished already (its hub cluster ACTIVE "
+                        "and its freeze lifted: a rebuild leaves its stack file unchanged, so only AWS and "
+                        "GitHub can tell); when set, it stays until its own runbook lifts it (that runbook sets "
+                        "it again: `gh variable set` overwrites).",
                     )
                     if also_frozen
                     else ()
@@ -1114,6 +1213,8 @@ def build(
     # The hub's NAT addresses change (a rebuilt hub's new Elastic IPs, a moved hub's): the
     # stacks whose hub admits them must read them again before the deploy (item below).
     hub_addresses_change = kind == MOVE_HUB or (kind == REBUILD and is_hub)
+    # Other stack files this runbook edits, committed with its own (Push).
+    also_pushed: tuple[str, ...] = ()
     if kind == REBUILD:
         targets, dependents = rebuild_sets(full, region)
         urns = tuple(r.urn for r in targets)
@@ -1204,6 +1305,7 @@ def build(
         if reconnect:
             edit_keys.append(("platform:github", {**github_raw, "runnerConnectionAuthorized": False}))
         ecr_note = ""
+        replica_edits: list[EditStack] = []
         if kind == MOVE_HUB and not config.builds_images:
             assert new_hub is not None
             ecr_key, ecr_note = _replica_primary_region(stack, raw, new_hub, sources, lost, root)
@@ -1212,6 +1314,11 @@ def build(
         admit_edit = EditStack(stack, admit=tuple(admitted))
         moved_raw = take_out.apply(admit_edit.apply(EditStack(stack, pin).apply(raw)))
         after = offline.run(stack, flat_config=moved_raw)
+        if kind == MOVE_HUB and config.builds_images:
+            replica_edits, ecr_note = _replica_edits(
+                config, after.config, lost, stack_configs.values(), root, outer
+            )
+            also_pushed = tuple(e.stack for e in replica_edits)
         after_full = with_eks_children(after)
         before_index = full.by_urn()
         after_index = after_full.by_urn()
@@ -1279,7 +1386,7 @@ def build(
                 else f"Take {region} out of the stack",
                 where["workstation"],
                 1,
-                (take_out,),
+                (take_out, *replica_edits),
                 _move_notes(config, new_hub, after, ecr_note)
                 if new_hub
                 else _stays_down_notes(config, region),
@@ -1387,33 +1494,48 @@ def build(
     source_hubs: list[tuple[str, Plan, str]] = []
     source_runbooks: list[Step] = []
     nested: set[str] = set()
-    for source in sources if hub_addresses_change else []:
-        source_plan = offline.run(source)
+    for source in sources if hub_addresses_change and outer is None else []:
+        source_raw = cfg.read_stack_file(cfg.stack_file(source, root))
+        source_plan = offline.run(source, flat_config=source_raw)
         source_hub = source_plan.config.hub_region
         if source_hub in lost:
+            source_lost = source_hub
             source_survivors = [r for r in source_plan.config.region_names if r not in lost]
-            if kind == REBUILD or not source_survivors:
-                own = f".venv/bin/platform dr --stack {source} --region {source_hub}"
-            else:
+            moved_to: str | None = None
+            own = f".venv/bin/platform dr --stack {source} --region {source_lost}"
+            if kind != REBUILD and source_survivors:
                 moved_to = hub_after if hub_after in source_survivors else source_survivors[0]
-                own = f".venv/bin/platform dr --stack {source} --region {source_hub} --new-hub {moved_to}"
-                source_plan = hub_move(source_plan, moved_to)[0]
+                own += f" --new-hub {moved_to}"
+            # The source's own runbook, from the same table: its minutes are on this runbook's
+            # critical path (the update of its hub and this stack's push wait for it).
+            inner = build(source_plan, source_lost, new_hub=moved_to, raw=source_raw, root=root, outer=stack)
+            if moved_to is not None:
+                source_plan = hub_move(
+                    source_plan, moved_to, _moved_config(source_plan, moved_to, source_raw)
+                )[0]
                 source_hub = moved_to
             nested.add(source)
             source_runbooks.append(
                 Step(
-                    f"{source}'s hub is in {region} too: run {source}'s own runbook before this push",
+                    f"{source}'s hub is in {region} too: run {source}'s own runbook before this push, "
+                    f"unless it has finished",
                     f"an operator workstation with the {aws_profile(source)} profile",
-                    1,
-                    (Shell(own + "   # print it, then follow it to the end"),),
+                    round(sum(s.minutes for s in inner.steps), 1),
+                    (SourceRunbook(source, gh.slug, own, inner),),
                     (
-                        f"{source}'s hub control plane and CI runners are in {region}, which does not answer: "
-                        f"the update of {source}'s hub below and the deploy read {source}'s hub, so they wait "
-                        f"until {source}'s own runbook has brought its hub back in {source_hub}. "
-                        f"{freeze_variable(source)} is already set (the freeze step above); {source}'s runbook "
-                        f"sets it again and lifts it at its end, once {source}'s runners exist again. It runs "
-                        f"before {stack}'s push: {stack} is still frozen meanwhile, so its runbook's push runs "
-                        f"nothing for {stack}, and {stack}'s own push below lifts {stack}'s freeze last.",
+                        f"{source}'s hub control plane and CI runners are in {region}: the update of "
+                        f"{source}'s hub below and the deploy read {source}'s hub, so they wait until "
+                        f"{source}'s own runbook has brought its hub back in {source_hub} "
+                        f"(~{round(sum(s.minutes for s in inner.steps))} min, its own steps' total). Run it only "
+                        f"while {freeze_variable(source)} is set (the freeze step set it, or left it set by a "
+                        f"runbook under way): the command checks that; if another operator is running "
+                        f"{source}'s runbook, wait for its end (its freeze lifted) instead. {source}'s runbook "
+                        f"sets its freeze again and lifts it at its end, once {source}'s runners exist again.",
+                        f"It runs before {stack}'s push, while {stack} is still frozen: its push runs nothing "
+                        f"for {stack}, and also publishes {stack}'s commits made so far (harmless: {stack}'s "
+                        f"job is skipped while frozen); {stack}'s own push below lifts {stack}'s freeze last. "
+                        "If its `git pull --ff-only` or `git push` stops because main moved, use "
+                        "`git pull --rebase --autostash` (it keeps this runbook's uncommitted edits).",
                     ),
                 )
             )
@@ -1443,22 +1565,36 @@ def build(
             f"Push the stack file and lift {stack}'s freeze",
             where["workstation"],
             2,
-            (Push(stack, region), Freeze(stack, gh.slug, lift=True)),
+            (Push(stack, region, lift=Freeze(stack, gh.slug, lift=True), also=also_pushed),),
             (
                 (
                     f"The next push to main runs {stack}'s up.yml job as usual; its update finds nothing to do. "
                     + "".join(
-                        f"{other}'s freeze (set in the freeze step: its hub's runners are lost with the region) "
+                        f"{other}'s freeze, if the freeze step set it, "
                         + (
-                            f"was lifted by {other}'s own runbook above. "
+                            f"was lifted at the end of {other}'s own runbook above. "
                             if other in nested
                             else f"stays until {other}'s own runbook lifts it; up.yml skips {other}'s job. "
                         )
                         for other in also_frozen
                     ).rstrip()
+                    + " Check before going on: "
+                    + "; ".join(
+                        f"`gh variable get {freeze_variable(o)} --repo {gh.slug}` "
+                        + (
+                            "fails (not found)"
+                            if o in nested
+                            else "prints true until its runbook has run (fails if the freeze step found it finished)"
+                        )
+                        for o in also_frozen
+                    )
+                    + "."
                 )
                 if also_frozen
                 else "The next push to main runs up.yml as usual; its update finds nothing to do.",
+                f"The freeze is lifted only if the push succeeded (&&). If `git push` is rejected because main "
+                f"moved meanwhile, {stack} stays frozen: run `git pull --rebase --autostash && git push && "
+                f"{Freeze(stack, gh.slug, lift=True).command()}`.",
             ),
         ),
     ]
@@ -1561,18 +1697,61 @@ def _replica_primary_region(
     return edit, "ECR: " + when + what + tail
 
 
+def _replica_edits(
+    config: cfg.StackConfig,
+    after: cfg.StackConfig,
+    lost: Sequence[str],
+    stacks: Iterable[cfg.StackConfig],
+    root: Path,
+    outer: str | None,
+) -> tuple[list[EditStack], str]:
+    """An image source's hub move: its replicas' ``platform:ecr.primaryRegion`` must name the
+    source's primary region after the move (infra/stackset.py refuses a pair that disagrees).
+    A replica whose hub is lost too sets its own in its runbook (:func:`_replica_primary_region`);
+    ``outer``, whose runbook runs this one, does too. Any other replica whose primary region
+    differs is edited here, and the push commits its stack file with this one. Returns the edits
+    and the note."""
+    stacks = list(stacks)
+    new_primary = after.ecr.primary_region
+    edits: list[EditStack] = []
+    notes: list[str] = []
+    for replica in (s for s in stacks if s.stack in stackset.deploy_readers(config, stacks)):
+        r = replica.stack
+        if replica.ecr.primary_region == new_primary:
+            notes.append(f"{r}'s platform:ecr.primaryRegion is {new_primary} already.")
+        elif r == outer or replica.hub_region in lost:
+            notes.append(f"{r}'s hub is lost too: its own runbook sets its platform:ecr.primaryRegion.")
+        elif new_primary not in replica.region_names:
+            notes.append(
+                f"{r} cannot name {new_primary} as its platform:ecr.primaryRegion (not one of its regions): "
+                f"add that region to {r} (docs/walkthroughs.md); until then `make plan` reports the pair."
+            )
+        else:
+            replica_raw = cfg.read_stack_file(cfg.stack_file(r, root))
+            ecr = dict(replica_raw.get("platform:ecr") or {})
+            edits.append(EditStack(r, (("platform:ecr", {**ecr, "primaryRegion": new_primary}),)))
+            notes.append(
+                f"{r}'s platform:ecr.primaryRegion becomes {new_primary} (this step edits Pulumi.{r}.yaml; the "
+                "push below commits it with this stack's file)."
+            )
+    head = (
+        f"ECR: this stack's primary region is {new_primary} after the move"
+        + (
+            " (platform:ecr.primaryRegion is not set: it follows the hub)"
+            if new_primary != config.ecr.primary_region
+            else ""
+        )
+        + ". "
+    )
+    return edits, head + (" ".join(notes) if notes else "No replica in the checkout reads it.")
+
+
 def _move_notes(config: cfg.StackConfig, new_hub: str, after: Plan, ecr_note: str = "") -> tuple[str, ...]:
     return (
         "Argo CD, Image Updater, the ApplicationSet, the CI runners and every cluster Secret are declared "
         f"on {new_hub}; the account-wide IAM objects stay as they are (platform:accountRegion does not "
         "follow the hub).",
-        (
-            "If platform:ecr.primaryRegion is not set, ECR's primary region follows the hub: CI then "
-            f"pushes to {new_hub} and the replication configuration moves there too; set the "
-            f"replica stack's platform:ecr.primaryRegion to {new_hub} in the same commit."
-            if config.builds_images
-            else ecr_note
-        ),
+        ecr_note,
         f"The new hub's cluster is {naming.cluster_name(config.environment, new_hub)}; the deploy "
         "workflow and command read the hub from the stack file. The CodeConnections connection of the "
         f"new runners needs its approval in {new_hub} (docs/github-actions.md).",

@@ -36,7 +36,10 @@ behaviour, named where it is used; anything a rule does not cover raises.
   .github/workflows/up.yml). A stack whose hub is in the lost region has no runner there: its
   job stays queued until GitHub cancels it after 24 h (up to 48 h; GitHub docs, usage limits for
   self-hosted runners, https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners),
-  holding up.yml's workflow-wide ``pulumi-up`` concurrency group: the drill refuses such a push.
+  holding up.yml's workflow-wide ``pulumi-up`` concurrency group: the drill refuses such a push,
+  unless that stack's own runbook has finished. The lift of the freeze is chained to the push
+  (``&&``). A source stack's runbook run inside another's (``dr.SourceRunbook``) runs in an engine
+  of its own, sharing the repository variables and the checkout's stack files.
 * Secrets Manager (Argo CD's secrets, infra/addons.py ``argocd_secret_names``): day 0 creates
   each in the hub's region with a replica in every other region of the stack (docs/addons.md);
   a replica is readable in its region while its primary's region is down, has the primary's ARN
@@ -53,6 +56,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from infra import addons, dr, graph, offline, stackset
@@ -130,10 +134,26 @@ RUNNER_NEEDS_CONNECTION = frozenset({RUNNER_PROJECT, "aws:codebuild/webhook:Webh
 
 
 class Engine:
-    def __init__(self, stack: str, raw: Mapping[str, Any], cloud: Cloud) -> None:
+    """``root``: the checkout whose stack files the push and the other stacks are read from;
+    ``frozen``, ``recovered`` and ``checkout`` are shared with the engine of a source stack's
+    runbook run inside this one (:meth:`source_runbook`): the repository variables, and the other
+    stacks' stack files as the runbooks have edited them."""
+
+    def __init__(
+        self,
+        stack: str,
+        raw: Mapping[str, Any],
+        cloud: Cloud,
+        root: Path = cfg.PROJECT_ROOT,
+        *,
+        frozen: set[str] | None = None,
+        recovered: set[str] | None = None,
+        checkout: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.stack = stack
         self.raw = copy.deepcopy(dict(raw))
         self.cloud = cloud
+        self.root = root
         self._plans: dict[str, Plan] = {}
         healthy = self.program()
         # The state after the last successful `pulumi up`: exactly what the program declares.
@@ -146,7 +166,15 @@ class Engine:
         # PULUMI_K8S_DELETE_UNREACHABLE=true in the environment of the running command.
         self.env_delete_unreachable = False
         # Stacks whose freeze variable is set (the runbook's Freeze action).
-        self.frozen: set[str] = set()
+        self.frozen: set[str] = frozen if frozen is not None else set()
+        # Other stacks whose own runbook has finished (their hub cluster ACTIVE where their stack
+        # file puts it, their runners back, their freeze lifted).
+        self.recovered: set[str] = recovered if recovered is not None else set()
+        self.recovered_at_start = frozenset(self.recovered)
+        # Other stacks' stack files as edited in the checkout during the drill.
+        self.checkout: dict[str, dict[str, Any]] = checkout if checkout is not None else {}
+        # The engines of the source stacks' runbooks run inside this one.
+        self.nested: dict[str, Engine] = {}
         # The regions lost in the incident (down, or come back empty): other stacks' hub runners
         # there are gone until their own runbook brings them back.
         self.lost_regions: set[str] = set(cloud.aws_down | cloud.clusters_down)
@@ -257,7 +285,12 @@ class Engine:
         pulumi = isinstance(action, (dr.Refresh, dr.Up, dr.StateDelete, dr.Preview))
         if pulumi and getattr(action, "stack", None) == self.stack and self.stack not in self.frozen:
             raise Precondition(f"{action.command()}: {self.stack} is not frozen (up.yml may write its state)")
-        if isinstance(action, dr.EditStack):
+        if isinstance(action, dr.EditStack) and action.stack != self.stack:
+            # Another stack's file in the checkout (a replica's ECR primary region): it stays valid.
+            edited = action.apply(self.raw_of(action.stack), self.cloud.operator_cidr)
+            cfg.from_flat(cfg.as_pulumi_config(edited), action.stack)
+            self.checkout[action.stack] = edited
+        elif isinstance(action, dr.EditStack):
             self.raw = action.apply(self.raw, self.cloud.operator_cidr)
             self.program()  # the edited stack file is valid: the program runs
         elif isinstance(action, dr.AuthorizeConnection):
@@ -265,10 +298,7 @@ class Engine:
         elif isinstance(action, dr.ArgoCdSecrets):
             self.argocd_secrets(action)
         elif isinstance(action, dr.Freeze):
-            if action.lift:
-                self.frozen.discard(action.stack)
-            else:
-                self.frozen.add(action.stack)
+            self.freeze(action)
         elif isinstance(action, dr.Refresh):
             self.refresh(action.targets, action.run_program, action.command(), action.delete_unreachable)
         elif isinstance(action, dr.Up) and action.stack != self.stack:
@@ -294,10 +324,73 @@ class Engine:
             self.deploy(action)
         elif isinstance(action, dr.Push):
             self.push(action)
+        elif isinstance(action, dr.SourceRunbook):
+            self.source_runbook(action)
         elif isinstance(action, dr.Shell):
             pass  # outside Pulumi: gh run list/cancel, git, writing the backfill script
         else:  # pragma: no cover
             raise NotImplementedError(action)
+
+    def raw_of(self, stack: str) -> dict[str, Any]:
+        """``stack``'s stack file as the checkout has it now."""
+        if stack == self.stack:
+            return self.raw
+        if stack not in self.checkout:
+            return cfg.read_stack_file(cfg.stack_file(stack, self.root))
+        return self.checkout[stack]
+
+    def config_of(self, stack: str) -> cfg.StackConfig:
+        return cfg.from_flat(cfg.as_pulumi_config(self.raw_of(stack)), stack)
+
+    def freeze(self, action: dr.Freeze) -> None:
+        """``gh variable set`` / ``delete``; a freeze ``unless_recovered`` is not set for a stack
+        whose own runbook has finished (its hub ACTIVE and its freeze lifted), as its command says."""
+        if action.lift:
+            self.frozen.discard(action.stack)
+        elif (
+            action.unless_recovered is None
+            or action.stack not in self.recovered
+            or action.stack in self.frozen
+        ):
+            self.frozen.add(action.stack)
+
+    def source_runbook(self, action: dr.SourceRunbook) -> None:
+        """A source stack's own runbook, run inside this one while its freeze is set: its actions
+        run in an engine of their own against the same lost region, with the same repository
+        variables and checkout. Skipped (its command says so) when the stack is not frozen."""
+        if action.stack not in self.frozen:
+            return
+        book = action.book
+        own = dr.with_eks_children(offline.run(action.stack, flat_config=self.raw_of(action.stack)))
+        if book.kind == dr.REBUILD:
+            region_urns = {r.urn for r in dr.region_resources(own, book.region)}
+            index = own.by_urn()
+            cloud = Cloud(
+                clusters_down={book.region},
+                gone={u for u in region_urns if index[u].custom or index[u].remote},
+                operator_cidr=self.cloud.operator_cidr,
+            )
+        else:
+            cloud = Cloud(
+                aws_down={book.region}, clusters_down={book.region}, operator_cidr=self.cloud.operator_cidr
+            )
+        inner = Engine(
+            action.stack,
+            self.raw_of(action.stack),
+            cloud,
+            self.root,
+            frozen=self.frozen,
+            recovered=self.recovered,
+            checkout=self.checkout,
+        )
+        inner.lost_regions |= self.lost_regions
+        self.nested[action.stack] = inner
+        for a in book.actions:
+            inner.run(a)
+        if action.stack in self.frozen or inner.pending():
+            raise AssertionError(f"{action.command()}: {action.stack}'s runbook did not finish")
+        self.checkout[action.stack] = inner.raw
+        self.recovered.add(action.stack)
 
     def kubeconfig(self, action: dr.Kubeconfig) -> None:
         """``aws eks update-kubeconfig``: EKS DescribeCluster in the cluster's region."""
@@ -392,7 +485,7 @@ class Engine:
                 f"{action.command()}: {action.stack}'s hub runners do not exist or their connection is PENDING"
             )
         self._argocd_reads_its_secrets(action.command())
-        if dr.source_stacks(self.program().config) and self.sources_admit != self.published:
+        if dr.source_stacks(self.program().config, self.root) and self.sources_admit != self.published:
             raise Precondition(
                 f"{action.command()}: the source stack's hub still admits the old hub addresses of {self.stack}"
             )
@@ -401,31 +494,46 @@ class Engine:
         """A push to main: up.yml runs a job for every stack of the checkout that is not frozen,
         on that stack's runners in its hub's region. This stack's runners must exist (with an
         authorized connection) where its stack file now puts its hub; another stack's hub is
-        where its stack file says, and its runners are gone with a lost region."""
-        for other in sorted(s.stack for s in stackset.load().values()):
+        where its stack file says in the checkout, and its runners are gone with a lost region
+        until its own runbook has finished. The freeze is lifted only after a push that went
+        through (``&&``): a refused push leaves it set."""
+        for other in sorted(s.stack for s in stackset.load(self.root).values()):
             if other in self.frozen:
                 continue  # its job is skipped (its `if:` checks its freeze variable)
             if other == self.stack:
                 hub = self.program().config.hub_region
                 ready = self.runners_ready() and hub not in self.cloud.aws_down
             else:
-                hub = cfg.load_stack_file(other).hub_region
-                ready = hub not in self.lost_regions
+                hub = self.config_of(other).hub_region
+                ready = hub not in self.lost_regions or other in self.recovered
             if not ready:
                 raise Precondition(
                     f"{action.command()}: up.yml's job for {other} waits for a runner in {hub}, where it "
                     f"never gets one ({other} is not frozen); the run holds the pulumi-up group"
                 )
+        for other in action.also:
+            if other not in self.checkout:
+                raise AssertionError(f"{action.command()}: commits Pulumi.{other}.yaml, which no step edited")
+        if action.lift is not None:
+            self.freeze(action.lift)
 
     def source_up(self, action: dr.Up) -> None:
         """A targeted update of a source stack's hub cluster: it reads this stack's published
         hub addresses (StackReference, read on every update) and admits them."""
-        if action.stack not in dr.source_stacks(self.program().config):
+        if action.stack not in dr.source_stacks(self.program().config, self.root):
             raise NotImplementedError(f"an update of {action.stack} in {self.stack}'s runbook")
         if not action.targets or action.target_dependents or action.excludes:
             raise AssertionError(f"{action.command()}: expected a targeted update without dependents")
-        # The source stack's regions are the same AWS regions: a target there must answer.
-        regions = graph.region_index(offline.run(action.stack))
+        # The source stack's regions are the same AWS regions: a target there must answer. Its
+        # program as its stack file is now in the checkout (after its own runbook, if it ran).
+        regions = {
+            **graph.region_index(
+                offline.run(
+                    action.stack, flat_config=cfg.read_stack_file(cfg.stack_file(action.stack, self.root))
+                )
+            ),
+            **graph.region_index(offline.run(action.stack, flat_config=self.raw_of(action.stack))),
+        }
         down = sorted({r for u in action.targets if (r := regions.get(u)) is not None} & self.cloud.aws_down)
         if down:
             raise Precondition(f"{action.command()}: {action.stack}'s hub in {down} does not answer")

@@ -206,11 +206,20 @@ def test_every_printed_aws_command_names_the_identity_it_runs_as(
 ) -> None:
     """Each pulumi, aws and kubectl command of the runbook says which AWS identity it runs as:
     the profile of the stack it acts on (dr.aws_profile; staging's targeted update as staging,
-    the backfill as the image source); a command without one runs as whatever the shell has."""
+    the backfill as the image source, the freeze step's look at another lost hub as that hub's
+    stack); a command without one runs as whatever the shell has."""
     p = plan(stack)
     book = dr.build(p, region, new_hub=new_hub, stays_down=stays_down)
     sources = dr.source_stacks(p.config)
-    allowed = {dr.aws_profile(s) for s in (stack, *sources)}
+    also_frozen = dr.hub_lost_stacks(p.config, [region])
+    allowed = {dr.aws_profile(s) for s in (stack, *sources, *also_frozen)}
+    for action in book.actions:
+        if isinstance(action, dr.Freeze) and action.unless_recovered is not None:
+            assert action.unless_recovered.profile == dr.aws_profile(action.stack), action.command()
+    # Each profile the runbook uses is checked in its prerequisites.
+    prerequisites = " ".join(book.steps[0].commands)
+    for name in allowed:
+        assert f"aws sts get-caller-identity --profile {name}" in prerequisites, name
     seen = 0
     for action in book.actions:
         calls = _identities(action.command())
@@ -601,3 +610,74 @@ def test_a_hub_rebuild_checks_argo_cds_secrets_before_the_rebuild_and_promotes_n
     rebuild = next(i for i, s in enumerate(book.steps) if s.title.startswith(f"Rebuild {config.hub_region}"))
     assert index < rebuild and check.region == config.hub_region and check.lost == ()
     assert "stop-replication" not in check.command()
+
+
+def _surviving_replica_fork(root: Path) -> tuple[str, str, str, str] | None:
+    """The checkout's stack files in ``root`` with a replica whose hub is not its image source's:
+    (source, replica, the source's hub, a source spoke the replica has too), the replica's hub
+    moved to another of its spokes and its ECR primary region pinned to the source's hub."""
+    configs = {s: plan(s).config for s in STACKS}
+    for f in dr.cfg.PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(f, root / f.name)
+    for source, sc in configs.items():
+        if not sc.builds_images or "primaryRegion" in (
+            dr.cfg.read_stack_file(dr.cfg.stack_file(source)).get("platform:ecr") or {}
+        ):
+            continue
+        hub = sc.hub_region
+        for replica in dr.stackset.deploy_readers(sc, configs.values()):
+            rc = configs[replica]
+            new = next((r for r in sc.spoke_regions if r in rc.region_names), None)
+            survivor = next((r for r in rc.region_names if r not in (hub, new)), None)
+            if new is None or survivor is None or hub not in rc.region_names:
+                continue
+            raw = dr.cfg.read_stack_file(dr.cfg.stack_file(replica))
+            ecr = dict(raw.get("platform:ecr") or {})
+            _write_stack(
+                root,
+                replica,
+                {
+                    **raw,
+                    "platform:hubRegion": survivor,
+                    "platform:accountRegion": rc.account_region,
+                    "platform:ecr": {**ecr, "primaryRegion": hub},
+                },
+            )
+            return source, replica, hub, new
+    return None
+
+
+def test_a_source_hub_move_sets_a_surviving_replicas_primary_region_and_pushes_both_files(
+    tmp_path: Path,
+) -> None:
+    """A fork whose replica's hub survives and pins the source's primary region: the source's hub
+    move edits the replica's platform:ecr.primaryRegion to the source's new one, its push commits
+    both stack files, and the pair then passes the stack-set check; the drill runs it (the edit
+    is valid, the push commits only what a step edited)."""
+    from infra import stackset
+    from tests.drill import Cloud, Engine
+
+    found = _surviving_replica_fork(tmp_path)
+    if found is None:
+        pytest.skip("no replica sharing its source's hub and a spoke of it")
+    source, replica, hub, new = found
+    assert not [f for f in stackset.findings(stackset.load(tmp_path)) if f.severity == "error"]
+    source_raw = dr.cfg.read_stack_file(dr.cfg.stack_file(source, tmp_path))
+    book = dr.build(
+        offline.run(source, flat_config=source_raw), hub, new_hub=new, raw=source_raw, root=tmp_path
+    )
+    edits = [a for a in book.actions if isinstance(a, dr.EditStack) and a.stack == replica]
+    assert edits and dict(edits[0].set_keys)["platform:ecr"]["primaryRegion"] == new
+    (push,) = [a for a in book.actions if isinstance(a, dr.Push)]
+    assert push.also == (replica,) and f"Pulumi.{replica}.yaml" in push.command()
+    for stack in (source, replica):
+        _write_stack(tmp_path, stack, _after_runbook(book, stack, tmp_path))
+    both = stackset.load(tmp_path)
+    assert not [f for f in stackset.findings(both) if f.key == "platform:ecr.primaryRegion"]
+    # The drill, from the fork's files as they were before the runbook.
+    _surviving_replica_fork(tmp_path)
+    engine = Engine(source, source_raw, Cloud(aws_down={hub}, clusters_down={hub}), tmp_path)
+    for action in book.actions:
+        engine.run(action)
+    assert engine.checkout[replica]["platform:ecr"]["primaryRegion"] == new  # type: ignore[index]
+    assert source not in engine.frozen

@@ -10,12 +10,15 @@ checkout's stack files (a stack a user adds is drilled too).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import replace as _replace
 from functools import cache
+from pathlib import Path
 
 import pytest
+import yaml
 
 from infra import addons, dr, graph, offline
 from infra import config as cfg
@@ -93,9 +96,11 @@ def drill(
     stays_down: bool = False,
     edit: Edit | None = None,
     replicas: bool = True,
+    recovered: frozenset[str] = frozenset(),
 ) -> Drill:
     """Run the runbook's actions in order (``edit``: the same runbook with a step dropped or moved;
-    ``replicas``: whether day 0 replicated Argo CD's secrets to every region, as docs/addons.md says)."""
+    ``replicas``: whether day 0 replicated Argo CD's secrets to every region, as docs/addons.md says;
+    ``recovered``: other stacks whose own runbook for the region has finished before this one)."""
     before = healthy(stack)
     own = {r.urn for r in dr.region_resources(before, region)}
     if new_hub or stays_down:
@@ -108,7 +113,7 @@ def drill(
             gone={u for u in own if before.by_urn()[u].custom or before.by_urn()[u].remote},
         )
     cloud.secrets = day0_secrets(before.config, replicas)
-    engine = Engine(stack, raw(stack), cloud)
+    engine = Engine(stack, raw(stack), cloud, recovered=set(recovered))
     book = runbook(stack, region, new_hub, stays_down)
     actions = list(book.actions)
     for action in edit(actions) if edit is not None else actions:
@@ -125,8 +130,26 @@ def assert_next_up_is_a_no_op(d: Drill) -> None:
     assert d.engine.cloud.operator_cidr not in repr(d.engine.raw)
     assert d.engine.stack not in d.engine.frozen
     assert d.engine.pending() == []
+    assert_source_runbooks_ran_inside(d)
     d.engine.frozen.add(d.engine.stack)
     d.engine.run(dr.Up(d.engine.stack))  # and it runs without reaching the lost region
+
+
+def assert_source_runbooks_ran_inside(d: Drill) -> None:
+    """Each source stack's runbook the book runs inside (while its freeze was set) ran for real in
+    an engine of its own: it finished (nothing gone in its state, nothing pending, the operator's
+    address withdrawn), lifted its freeze and left its stack file where the outer push reads it;
+    a stack frozen with this one and not run inside stays frozen for its own runbook."""
+    inside = {a.stack for a in d.book.actions if isinstance(a, dr.SourceRunbook)}
+    assert set(d.engine.nested) == inside - d.engine.recovered_at_start
+    for source, inner in d.engine.nested.items():
+        assert source not in d.engine.frozen and source in d.engine.recovered
+        assert not set(inner.state) & inner.cloud.gone
+        assert inner.pending() == []
+        assert inner.cloud.operator_cidr not in repr(inner.raw)
+        assert d.engine.raw_of(source) == inner.raw
+    also = {a.stack for a in d.book.actions if isinstance(a, dr.Freeze) and a.stack != d.engine.stack}
+    assert d.engine.frozen == {s for s in also - set(d.engine.nested) if s not in d.engine.recovered}
 
 
 # Types whose create is an upsert: IAM PutRolePolicy "adds or updates" an inline policy
@@ -503,7 +526,9 @@ def test_every_pulumi_command_runs_frozen(stack: str) -> None:
     region = healthy(stack).config.hub_region
     book = runbook(stack, region)
     freezes = [a for a in book.actions if isinstance(a, dr.Freeze)]
-    own = [a for a in freezes if a.stack == stack]
+    # The lift is chained to the push (&&): a rejected push leaves the freeze set.
+    lifts = [a.lift for a in book.actions if isinstance(a, dr.Push) and a.lift is not None]
+    own = [a for a in (*freezes, *lifts) if a.stack == stack]
     assert [a.lift for a in own] == [False, True]
     assert dr.freeze_variable(stack) in own[0].command()
     # Other stacks are frozen only when their hub is lost too, and never lifted here.
@@ -655,3 +680,119 @@ def test_a_source_stacks_hub_in_the_lost_region_is_brought_back_first(stack: str
     if any(p.config.hub_region == old for p in source_plans.values()):
         with pytest.raises(Precondition, match="does not answer"):
             drill(stack, old, new_hub=new, edit=old_targets)
+
+
+def _nested_cases() -> list[tuple[str, str | None]]:
+    """(stack, new hub or None) whose hub runbook runs a source stack's runbook inside it: a source
+    whose hub is in this stack's hub region (from the stack files)."""
+    return [
+        (s, n)
+        for s, n in _hub_cases()
+        if any(
+            cfg.load_stack_file(o).hub_region == healthy(s).config.hub_region
+            for o in dr.source_stacks(healthy(s).config)
+        )
+    ]
+
+
+@pytest.mark.parametrize(("stack", "new_hub"), _nested_cases())
+def test_a_source_runbook_inside_takes_its_own_total(stack: str, new_hub: str | None) -> None:
+    """The step that runs a source stack's runbook inside this one takes that runbook's own total
+    from the same table (built here again from the source's stack file), and this runbook's
+    printed total includes it."""
+    region = healthy(stack).config.hub_region
+    book = runbook(stack, region, new_hub)
+    inside = [(s, a) for s in book.steps for a in s.actions if isinstance(a, dr.SourceRunbook)]
+    assert inside
+    for step, action in inside:
+        moved_to = (action.book.hub_move or {}).get("newHub")
+        own = dr.build(
+            offline.run(action.stack), region, new_hub=moved_to, raw=raw(action.stack), outer=stack
+        )
+        assert step.minutes == round(sum(s.minutes for s in own.steps), 1) > 5
+        command = action.command()
+        assert f"platform dr --stack {action.stack} --region {region}" in command
+        assert (f"--new-hub {moved_to}" in command) == (moved_to is not None)
+        # Run only while its freeze is set: the command checks the variable.
+        assert dr.is_frozen_check(action.stack, healthy(stack).config.github.slug) in command
+    total = round(sum(s.minutes for s in book.steps))
+    assert f"Expected duration: about {total} min" in dr.render(book)
+    assert total > sum(s.minutes for s, _ in inside)
+
+
+@pytest.mark.parametrize("stack", sorted({s for s, _ in _nested_cases()}))
+def test_a_source_whose_runbook_has_finished_is_neither_frozen_again_nor_run_again(stack: str) -> None:
+    """A rebuild leaves the source's stack file as it was, so only AWS and GitHub tell whether its
+    runbook has finished: then its hub cluster is ACTIVE and its freeze lifted, and this runbook
+    neither freezes it again nor runs its runbook again, and says so. The drill's engine takes
+    the source as recovered; without the condition it would be frozen and its runbook rerun."""
+    config = healthy(stack).config
+    region = config.hub_region
+    sources = {a.stack for a in runbook(stack, region).actions if isinstance(a, dr.SourceRunbook)}
+    assert sources
+    for a in runbook(stack, region).actions:
+        if isinstance(a, dr.Freeze) and a.stack in sources and not a.lift:
+            assert a.unless_recovered is not None and a.unless_recovered.region == region
+            assert "describe-cluster" in a.command() and "gh variable get" in a.command()
+    d = drill(stack, region, recovered=frozenset(sources))
+    assert not d.engine.nested
+    assert not sources & d.engine.frozen
+    push = next(s for s in d.book.steps if any(isinstance(a, dr.Push) for a in s.actions))
+    # The push step never claims the freeze was lifted: it was, if the freeze step set it.
+    assert all(f"{s}'s freeze, if the freeze step set it" in push.notes[0] for s in sources)
+    assert_next_up_is_a_no_op(d)
+
+
+@pytest.mark.parametrize("stack", with_spokes()[:1])
+def test_a_refused_push_does_not_lift_the_freeze(stack: str) -> None:
+    """The lift is chained to the push (&&): while the push is refused (here: this stack's hub is
+    down, its up.yml job would wait for a runner there), the stack stays frozen."""
+    config = healthy(stack).config
+    region = config.hub_region
+    (push,) = [a for a in runbook(stack, region).actions if isinstance(a, dr.Push)]
+    assert push.lift is not None and f"git push && {push.lift.command()}" in push.command()
+    engine = Engine(stack, raw(stack), Cloud(aws_down={region}, clusters_down={region}))
+    engine.frozen.add(stack)
+    with pytest.raises(Precondition, match="never gets one"):
+        engine.run(push)
+    assert stack in engine.frozen
+
+
+@pytest.mark.parametrize("stack", sorted({s for s, _ in _nested_cases()})[:1])
+def test_the_push_reads_the_other_stacks_from_the_checkout_it_is_given(stack: str, tmp_path: Path) -> None:
+    """A fork planned from a copy (``root``): the freeze set, the source runbook inside and the
+    drill's push read the other stacks there, not in the repository's checkout."""
+    config = healthy(stack).config
+    region = config.hub_region
+    others = dr.hub_lost_stacks(config, [region])
+    assert others
+    for f in cfg.PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    # In the copy, every other stack's hub has left the region (its runbook moved it already).
+    for other in others:
+        other_config = cfg.load_stack_file(other)
+        spoke = next(r for r in other_config.spoke_regions)
+        other_raw = {
+            **raw(other),
+            "platform:hubRegion": spoke,
+            "platform:accountRegion": other_config.account_region,
+        }
+        (tmp_path / f"Pulumi.{other}.yaml").write_text(yaml.safe_dump({"config": other_raw}, sort_keys=False))
+    assert dr.hub_lost_stacks(config, [region], tmp_path) == []
+    book = dr.build(offline.run(stack), region, raw=raw(stack), root=tmp_path)
+    assert not [
+        a
+        for a in book.actions
+        if isinstance(a, dr.SourceRunbook) or (isinstance(a, dr.Freeze) and a.stack != stack)
+    ]
+    (push,) = [a for a in book.actions if isinstance(a, dr.Push)]
+    cloud = Cloud(aws_down={region}, clusters_down={region})
+    # This stack frozen: the push runs only the other stacks' jobs, on runners where their hub is.
+    checkout = Engine(stack, raw(stack), cloud)
+    checkout.frozen.add(stack)
+    with pytest.raises(Precondition, match="never gets one"):
+        checkout.run(push)
+    forked = Engine(stack, raw(stack), cloud, tmp_path)
+    forked.frozen.add(stack)
+    forked.run(push)
+    assert stack not in forked.frozen
