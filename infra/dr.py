@@ -961,6 +961,60 @@ def hub_lost_stacks(config: cfg.StackConfig, lost: Sequence[str], root: Path = c
     )
 
 
+def replicas_still_running(config: cfg.StackConfig, region: str, root: Path = cfg.PROJECT_ROOT) -> list[str]:
+    """The replicas of ``config``'s stack (:func:`infra.stackset.deploy_readers`: the stacks that
+    receive its images) whose stack file in ``root`` still lists ``region``. While one does, taking
+    ``region`` out of the source leaves a pair of stack files the stack-set check refuses (a region
+    of the replica that its source does not replicate into: infra/stackset.py), so every later
+    ``make plan``, the runbooks' first step included, fails; the replica's runbook goes first."""
+    stacks = stackset.load(root)
+    readers = set(stackset.deploy_readers(config, stacks.values()))
+    return sorted(s.stack for s in stacks.values() if s.stack in readers and region in s.region_names)
+
+
+def _replicas_first_steps(
+    config: cfg.StackConfig, region: str, where: Mapping[str, str], root: Path
+) -> list[Step]:
+    """A stop before anything changes when a replica still runs ``region`` (a runbook that takes
+    ``region`` out of an image source): the replica's own runbook comes first."""
+    steps: list[Step] = []
+    for replica in replicas_still_running(config, region, root):
+        other = cfg.load_stack_file(replica, root)
+        survivors = [r for r in other.region_names if r != region]
+        how = (
+            f"--new-hub {config.hub_region if config.hub_region in survivors else survivors[0]}"
+            if region == other.hub_region and survivors
+            else "--stays-down"
+            if region != other.hub_region
+            else ""
+        )
+        own = f".venv/bin/platform dr --stack {replica} --region {region} {how}".rstrip()
+        steps.append(
+            Step(
+                f"Stop: {replica}'s runbook for {region} comes first",
+                where["workstation"],
+                1,
+                (Shell(f"{own}   # print it and follow it; then print this runbook again"),),
+                (
+                    f"{stackset.file_name(replica)} still runs {region} and receives {config.stack}'s images "
+                    f"there. Taking {region} out of {config.stack} first would leave a pair of stack files "
+                    f"`make plan` refuses ({region} a region of {replica} that {config.stack} no longer "
+                    "replicates into), and every later runbook's first step runs `make plan`. "
+                    f"{replica}'s runbook takes {region} out of {replica}"
+                    + (
+                        f" and, since {config.stack}'s hub is in {region} too, tells you when to run this "
+                        "runbook (its step naming it), before its own push"
+                        if region == other.hub_region and region == config.hub_region
+                        else ""
+                    )
+                    + f". Once {stackset.file_name(replica)} no longer lists {region}, this step is gone from "
+                    "this runbook.",
+                ),
+            )
+        )
+    return steps
+
+
 def build(
     plan: Plan,
     region: str,
@@ -1621,7 +1675,10 @@ def build(
         steps.append(_deploy_step(config, region, kind, where))
     # The way in (issue 18): the lost region was drained by its failing health check; it is
     # readmitted by the same check once the rebuilt region answers (docs/traffic.md).
-    steps[1:1] = _traffic_drain_steps(config, region, where, kind)
+    steps[1:1] = [
+        *(_replicas_first_steps(config, region, where, root) if kind != REBUILD else []),
+        *_traffic_drain_steps(config, region, where, kind),
+    ]
     steps += _traffic_readmit_steps(config, region, kind, where)
     return Runbook(
         stack,
@@ -1772,9 +1829,12 @@ def _stays_down_notes(config: cfg.StackConfig, region: str) -> tuple[str, ...]:
         f"The deploy command's order loses {region} (platform:deploy.regionOrder); the other regions "
         "deploy as before.",
         (
-            f"Staging's replication still names {region} as a destination if the other stack keeps it; ECR "
-            "tries each push once and never retries, so nothing queues; the backfill fills the region when "
-            "it returns."
+            f"Replication: {region} leaves this stack's replication rules; the stacks that receive its images "
+            f"took {region} out first (a stop step at the top says so while one still lists it)."
+            if config.builds_images
+            else f"Replication: the image source still replicates into {region} until its own runbook takes "
+            f"{region} out (it runs after this one); ECR tries each push once and never retries, so nothing "
+            f"queues. If {region} later rejoins, add it back and run its backfill (docs/dr.md)."
         ),
         (
             f"Traffic: leaving the stack removes {region}'s certificate, health check and web ACL; its "

@@ -681,3 +681,65 @@ def test_a_source_hub_move_sets_a_surviving_replicas_primary_region_and_pushes_b
         engine.run(action)
     assert engine.checkout[replica]["platform:ecr"]["primaryRegion"] == new  # type: ignore[index]
     assert source not in engine.frozen
+
+
+def _source_cases() -> list[tuple[str, str, bool]]:
+    """(source stack, region, stays down): every region an image source shares with a replica,
+    taken out of the source (a spoke kept out; the hub moved)."""
+    from infra import stackset
+
+    stacks = stackset.load()
+    out: list[tuple[str, str, bool]] = []
+    for s in STACKS:
+        c = plan(s).config
+        readers = [stacks[stackset.file_name(r)] for r in stackset.deploy_readers(c, stacks.values())]
+        if len(c.region_names) < 2:
+            continue
+        for region in c.region_names:
+            if any(region in r.region_names for r in readers):
+                out.append((s, region, region != c.hub_region))
+    return out
+
+
+@pytest.mark.parametrize(("stack", "region", "stays_down"), _source_cases())
+def test_a_source_takes_a_region_out_only_after_its_replicas_and_the_stack_set_agrees(
+    stack: str, region: str, stays_down: bool, tmp_path: Path
+) -> None:
+    """The stack-set check (`make plan`, every runbook's first step) refuses a replica region its
+    source does not replicate into: so while a replica still lists the region, the source's
+    runbook starts with a stop naming the replica's runbook; after the replica's runbook the stop
+    is gone and both stack files pass the check. Taking it out of the source first fails it."""
+    from infra import stackset
+
+    p = plan(stack)
+    survivors = [r for r in p.config.region_names if r != region]
+    new_hub = None if stays_down else survivors[0]
+    book = dr.build(p, region, new_hub=new_hub, stays_down=stays_down)
+    replicas = dr.replicas_still_running(p.config, region)
+    assert replicas
+    stops = [s for s in book.steps if s.title.startswith("Stop:")]
+    assert [s.title for s in stops] == [f"Stop: {r}'s runbook for {region} comes first" for r in replicas]
+    assert book.steps[1] is stops[0]
+    for f in dr.cfg.PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    # The wrong order: the source alone.
+    _write_stack(tmp_path, stack, _after_runbook(book, stack))
+    assert [f for f in stackset.findings(stackset.load(tmp_path)) if f.severity == "error"]
+    # The order the stop says: each replica's printed runbook, then the source's, printed again.
+    for f in dr.cfg.PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    for replica in replicas:
+        (command,) = stops[
+            [s.title for s in stops].index(f"Stop: {replica}'s runbook for {region} comes first")
+        ].commands
+        args = command.split("#")[0].split()
+        replica_hub = args[args.index("--new-hub") + 1] if "--new-hub" in args else None
+        replica_book = dr.build(
+            plan(replica), region, new_hub=replica_hub, stays_down="--stays-down" in args, root=tmp_path
+        )
+        _write_stack(tmp_path, replica, _after_runbook(replica_book, replica, tmp_path))
+    again = dr.build(p, region, new_hub=new_hub, stays_down=stays_down, root=tmp_path)
+    assert not [s for s in again.steps if s.title.startswith("Stop:")]
+    _write_stack(tmp_path, stack, _after_runbook(again, stack, tmp_path))
+    errors = [f for f in stackset.findings(stackset.load(tmp_path)) if f.severity == "error"]
+    assert not errors, errors
