@@ -35,6 +35,7 @@ import shlex
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from pathlib import Path
 from typing import Any
 
@@ -1519,26 +1520,24 @@ def build(
                 ),
             }
     script = backfill_script(after.config, region) if kind == REBUILD else None
+    backfill_step: Step | None = None
     if script is not None:
         path = f"backfill-{stack}-{region}.sh"
-        steps.append(
-            Step(
-                f"Restore the images in {region}'s registry (replication copies only new pushes)",
-                where["workstation"] + f", with the {source_profile} profile",
-                15,
-                (
-                    Shell(
-                        f".venv/bin/platform dr --stack {stack} --region {region} --backfill-script {path}"
-                    ),
-                    Backfill(stack, region, path, source_profile),
-                ),
-                (
-                    "The script is saved, not pasted: it never deletes or re-tags anything in the source, "
-                    "copies only what the region lacks, and can be run again after an interruption "
-                    '(docs/registry.md, "Backfill"). It needs the region\'s repositories: after the rebuild.',
-                ),
-            )
+        backfill_step = Step(
+            f"Restore the images in {region}'s registry (replication copies only new pushes)",
+            where["workstation"] + f", with the {source_profile} profile",
+            15,
+            (
+                Shell(f".venv/bin/platform dr --stack {stack} --region {region} --backfill-script {path}"),
+                Backfill(stack, region, path, source_profile),
+            ),
+            (
+                "The script is saved, not pasted: it never deletes or re-tags anything in the source, "
+                "copies only what the region lacks, and can be run again after an interruption "
+                '(docs/registry.md, "Backfill"). It needs the region\'s repositories: after the rebuild.',
+            ),
         )
+        steps.append(backfill_step)
     if config.argocd.sync == "automated":
         steps.append(_applications_step(config, hub_after, where))
     # The stacks whose hub admits this stack's hub addresses (they change with the hub), where
@@ -1594,6 +1593,23 @@ def build(
                 )
             )
         source_hubs.append((source, source_plan, source_hub))
+    # The backfill reads the image source's registry in its primary region: when that region is
+    # lost too, the source's own runbook (above) rebuilds it first, so the backfill follows it.
+    late_backfill: list[Step] = []
+    if backfill_step is not None and image_source in nested:
+        source_primary = cfg.load_stack_file(image_source, root).ecr.primary_region
+        if source_primary in lost:
+            steps.remove(backfill_step)
+            late_backfill = [
+                _replace(
+                    backfill_step,
+                    notes=(
+                        *backfill_step.notes,
+                        f"After {image_source}'s own runbook: the backfill copies from {image_source}'s "
+                        f"registry in {source_primary}, which that runbook rebuilds (with its own backfill).",
+                    ),
+                )
+            ]
     remaining = [r for r in admitted if r in after.config.region_names]
     withdraw_urns = control_plane_urns(after, remaining)
     steps += [
@@ -1615,6 +1631,7 @@ def build(
             ),
         ),
         *source_runbooks,
+        *late_backfill,
         Step(
             f"Push the stack file and lift {stack}'s freeze",
             where["workstation"],

@@ -411,7 +411,8 @@ class Engine:
             raise Precondition(f"{command}: no kube context {context} for the cluster as it is now")
 
     def backfill(self, action: dr.Backfill) -> None:
-        """The backfill copies into the region's repositories: they must exist."""
+        """The backfill copies into the region's repositories (they must exist) from the image
+        source's registry in its primary region (it must exist too)."""
         repositories = [
             r
             for r in self.program().of_type("aws:ecr/repository:Repository")
@@ -422,6 +423,18 @@ class Engine:
             raise Precondition(
                 f"{action.command()}: {action.region}'s repositories do not exist: {missing[:3]}"
             )
+        # It reads the image source's registry in that stack's primary region (StartReplicationBackfill
+        # there, or crane from it: docs/registry.md): lost too, it exists again only once the
+        # source's own runbook has run.
+        config = self.program().config
+        if not config.builds_images:
+            source = next(iter(dr.source_stacks(config, self.root)), None)
+            if source is not None:
+                primary = self.config_of(source).ecr.primary_region
+                if primary in self.lost_regions and source not in self.recovered:
+                    raise Precondition(
+                        f"{action.command()}: {source}'s registry in {primary} is lost and its runbook has not run"
+                    )
 
     def authorize(self, action: dr.AuthorizeConnection) -> None:
         """A person authorizes the connection named ``action.name`` in ``action.region``."""

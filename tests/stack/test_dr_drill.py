@@ -796,3 +796,36 @@ def test_the_push_reads_the_other_stacks_from_the_checkout_it_is_given(stack: st
     forked.frozen.add(stack)
     forked.run(push)
     assert stack not in forked.frozen
+
+
+def _source_shares_the_lost_hub(stack: str) -> bool:
+    config = healthy(stack).config
+    sources = dr.source_stacks(config)
+    return (
+        not config.builds_images
+        and bool(sources)
+        and cfg.load_stack_file(sources[0]).ecr.primary_region == config.hub_region
+        and cfg.load_stack_file(sources[0]).hub_region == config.hub_region
+    )
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if _source_shares_the_lost_hub(s)])
+def test_a_replicas_backfill_waits_for_its_sources_runbook_when_the_sources_registry_is_lost_too(
+    stack: str,
+) -> None:
+    """The replica's hub rebuild, where the image source's hub and ECR primary region are lost
+    too: its backfill comes after the source's own runbook (which rebuilds that registry), and the
+    drill stops the backfill moved before it."""
+    region = healthy(stack).config.hub_region
+    book = runbook(stack, region)
+    kinds = [type(a) for a in book.actions]
+    assert kinds.index(dr.Backfill) > kinds.index(dr.SourceRunbook)
+
+    def backfill_first(actions: list[dr.Action]) -> list[dr.Action]:
+        backfill = next(a for a in actions if isinstance(a, dr.Backfill))
+        rest = [a for a in actions if a is not backfill]
+        at = next(i for i, a in enumerate(rest) if isinstance(a, dr.SourceRunbook))
+        return [*rest[:at], backfill, *rest[at:]]
+
+    with pytest.raises(Precondition, match=r"registry in .* is lost and its runbook has not run"):
+        drill(stack, region, edit=backfill_first)
