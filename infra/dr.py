@@ -974,12 +974,15 @@ def replicas_still_running(config: cfg.StackConfig, region: str, root: Path = cf
 
 
 def _replicas_first_steps(
-    config: cfg.StackConfig, region: str, where: Mapping[str, str], root: Path
+    config: cfg.StackConfig, region: str, where: Mapping[str, str], root: Path, outer: str | None = None
 ) -> list[Step]:
     """A stop before anything changes when a replica still runs ``region`` (a runbook that takes
-    ``region`` out of an image source): the replica's own runbook comes first."""
+    ``region`` out of an image source): the replica's own runbook comes first. None for ``outer``,
+    whose runbook runs this one after taking ``region`` out of its own stack file."""
     steps: list[Step] = []
     for replica in replicas_still_running(config, region, root):
+        if replica == outer:
+            continue
         other = cfg.load_stack_file(replica, root)
         survivors = [r for r in other.region_names if r != region]
         how = (
@@ -1693,7 +1696,7 @@ def build(
     # The way in (issue 18): the lost region was drained by its failing health check; it is
     # readmitted by the same check once the rebuilt region answers (docs/traffic.md).
     steps[1:1] = [
-        *(_replicas_first_steps(config, region, where, root) if kind != REBUILD else []),
+        *(_replicas_first_steps(config, region, where, root, outer) if kind != REBUILD else []),
         *_traffic_drain_steps(config, region, where, kind),
     ]
     steps += _traffic_readmit_steps(config, region, kind, where)
