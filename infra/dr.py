@@ -2069,9 +2069,11 @@ def _argocd_secrets_steps(
                     else "."
                 ),
                 "A missing one stops here: create it in this region as docs/addons.md says (the value "
-                "comes from wherever the team keeps the token, never from Git or the state), then run the "
-                "step again. Without it the ExternalSecret reports an error and Argo CD cannot read a "
-                "private repository.",
+                "comes from wherever the team keeps the token, never from Git or the state), without "
+                "--add-replica-regions for a region that still holds a copy of that name (a replica of the "
+                "lost primary: create-secret would fail to replicate there; docs/dr.md, \"Argo CD's secrets "
+                'after a hub move"), then run the step again. Without it the ExternalSecret reports an '
+                "error and Argo CD cannot read a private repository.",
             ),
         )
     ]
@@ -2163,6 +2165,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
         if args.backfill_script is not None:
             if args.region not in plan.config.region_names:
                 raise cfg.ConfigError("--region", args.region, "expected one of the stack's regions")
+            if args.new_hub or args.stays_down:
+                # Only a rebuilt region is backfilled: one that leaves the stack gets no images.
+                raise cfg.ConfigError(
+                    "--backfill-script",
+                    str(args.backfill_script),
+                    f"only for a region that is rebuilt (--region alone); {args.region} leaves the stack with "
+                    f"{'--new-hub' if args.new_hub else '--stays-down'}, so its runbook has no backfill",
+                )
             args.backfill_script.write_text(backfill_script(plan.config, args.region))
             args.backfill_script.chmod(0o755)
             print(f"wrote {args.backfill_script}")

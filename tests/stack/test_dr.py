@@ -504,6 +504,14 @@ def test_the_command_writes_the_backfill_script_and_refuses_a_hub_that_stays_dow
         assert subprocess.run([bash, "-n", str(script)], check=False).returncode == 0
     assert dr.main(["plan", "--stack", "prod", "--region", p.config.hub_region, "--stays-down"]) == 2
     assert "--new-hub" in capsys.readouterr().err
+    # A region that leaves the stack gets no backfill: the script is refused, nothing written.
+    leaving = tmp_path / "leaving.sh"
+    for how in (["--stays-down"], ["--new-hub", spoke]):
+        where = spoke if how == ["--stays-down"] else p.config.hub_region
+        argv = ["plan", "--stack", "prod", "--region", where, *how, "--backfill-script", str(leaving)]
+        assert dr.main(argv) == 2
+        assert "only for a region that is rebuilt" in capsys.readouterr().err
+        assert not leaving.exists()
     # The runbook names the saved script, never pastes it.
     text = dr.render(dr.build(p, spoke))
     assert f"--backfill-script backfill-prod-{spoke}.sh" in text and "#!/usr/bin/env bash" not in text
