@@ -74,6 +74,11 @@ def file_name(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
+def stack_name(file: str) -> str:
+    """The stack of a stack file name (``Pulumi.<stack>.yaml``): what ``--stack`` takes."""
+    return file.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
 def _same_account(a: str, ca: cfg.StackConfig, b: str, cb: cfg.StackConfig) -> list[Finding]:
     files = (a, b)
     account = ca.account_id
@@ -171,8 +176,9 @@ def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.St
                 "platform:ecr.primaryRegion",
                 f"{s} pushes and replicates from {source.ecr.primary_region}, which {r} has left and lists in "
                 f"platform:unreachableRegions (a DR runbook is under way); {r}'s is "
-                f"{replica.ecr.primary_region}: run {s}'s own runbook (platform dr --stack {s} --region "
-                f"{source.ecr.primary_region} ...), which moves its primary region, before {r}'s backfill",
+                f"{replica.ecr.primary_region}: run {s}'s own runbook (platform dr --stack {stack_name(s)} "
+                f"--region {source.ecr.primary_region} ...), which moves its primary region, before {r}'s "
+                "runbook pushes its stack file",
             )
         )
     elif source.ecr.primary_region != replica.ecr.primary_region:

@@ -333,6 +333,12 @@ def test_a_replica_hub_move_leaves_a_primary_region_the_stack_set_accepts(stack:
         target = dr.source_primary_after(source_config, [old], new_hub)
         assert moved[stackset.file_name(stack)].ecr.primary_region == target
         if source_config.ecr.primary_region == old and source_config.hub_region == old:
+            # The stack-set warning names the source's runbook as a command that runs: the
+            # stack's name (not its file name) and the lost region.
+            (warning,) = [f for f in stackset.findings(moved) if f.key == "platform:ecr.primaryRegion"]
+            command = re.search(r"platform dr --stack (\S+) --region (\S+)", warning.message)
+            assert command is not None and command.groups() == (source, old), warning.message
+            assert f"before {stackset.file_name(stack)}'s runbook pushes its stack file" in warning.message
             # The source's own runbook, as the step before the staging update says.
             source_book = dr.build(plan(source), old, new_hub=target)
             _write_stack(tmp_path, source, _after_runbook(source_book, source))
