@@ -25,8 +25,17 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 UV_RUN := env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_URL -u UV_FIND_LINKS \
           UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never $(UV)
 
-# plan and dr use STACK only when it is given (make plan: every stack; make plan STACK=prod: prod).
+# plan and dr use STACK only when it is given (make plan: every stack; make plan STACK=prod: prod;
+# make dr refuses to run without STACK and REGION, before installing anything).
 GIVEN_STACK := $(if $(filter command line environment environment override,$(origin STACK)),$(STACK))
+ifneq ($(filter dr,$(MAKECMDGOALS)),)
+ifeq ($(GIVEN_STACK),)
+$(error make dr needs STACK=<stack>, one of: $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)); e.g. make dr STACK=prod REGION=eu-west-1)
+endif
+ifeq ($(REGION),)
+$(error make dr needs REGION=<the lost region>, one of Pulumi.$(GIVEN_STACK).yaml's platform:regions (.venv/bin/platform dr --stack $(GIVEN_STACK) lists them))
+endif
+endif
 
 # Bytecode is compiled as modules are first imported (the plan needs ~850 of the SDKs' ~9,000;
 # compiling all of them at install, as pip does, costs more than the download), so it must be
@@ -113,7 +122,7 @@ bench: $(STAMP)
 ##     the hub that stays down: make dr STACK=prod REGION=us-west-2 NEW_HUB=us-east-1;
 ##     a spoke that stays down: make dr STACK=prod REGION=eu-west-1 ARGS=--stays-down
 dr: $(STAMP)
-	$(BIN)/platform dr --stack $(STACK) $(if $(REGION),--region $(REGION)) $(if $(NEW_HUB),--new-hub $(NEW_HUB)) $(ARGS)
+	$(BIN)/platform dr --stack $(GIVEN_STACK) --region $(REGION) $(if $(NEW_HUB),--new-hub $(NEW_HUB)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -40,16 +40,20 @@ def _stacks() -> list[str]:
     return plan_module.available_stacks()
 
 
-def _selected(stack: str) -> list[str]:
-    """The stacks ``--stack`` names: one stack, or every stack file's for ``all``."""
+def _selected(stack: str, allow_all: bool = True) -> list[str]:
+    """The stacks ``--stack`` names: one stack, or every stack file's for ``all`` (when
+    ``allow_all``; a command about one stack, ``dr``, lists and takes only real stacks)."""
     stacks = _stacks()
-    if stack == ALL:
+    if stack == ALL and allow_all:
         return stacks
     if stack not in stacks:
-        raise click.BadParameter(
-            f'"{stack}" has no stack file Pulumi.{stack}.yaml; expected one of: {", ".join([*stacks, ALL])}',
-            param_hint="--stack",
+        allowed = ", ".join([*stacks, ALL] if allow_all else stacks)
+        reason = (
+            "names every stack; this command takes one"
+            if stack == ALL
+            else f"has no stack file Pulumi.{stack}.yaml"
         )
+        raise click.BadParameter(f'"{stack}" {reason}; expected one of: {allowed}', param_hint="--stack")
     return [stack]
 
 
@@ -248,7 +252,12 @@ def dr(
     """
     from infra import dr as dr_module
 
-    _selected(stack)
+    _selected(stack, allow_all=False)
+    if new_hub and stays_down:
+        raise click.UsageError(
+            "--new-hub and --stays-down exclude each other: --stays-down takes a lost spoke out of the "
+            "stack, --new-hub moves a lost hub to a surviving region; give one of them"
+        )
     if not region:
         try:
             regions = ", ".join(cfg.load_stack_file(stack).region_names)

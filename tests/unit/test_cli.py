@@ -113,14 +113,28 @@ def test_make_plan_alone_plans_every_stack() -> None:
     assert _make_n("plan").split()[1:] == ["plan", "--stack", "all"]
 
 
-def test_make_dr_without_region_leaves_the_question_to_the_cli() -> None:
-    assert "--region" not in _make_n("dr", "STACK=prod")
-    assert _make_n("dr", "STACK=prod", "REGION=eu-west-1").split()[1:] == [
+def _make_n_fails(*args: str) -> str:
+    result = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "platform " not in result.stdout, result.stdout
+    return result.stderr
+
+
+@pytest.mark.parametrize("stack", plan_module.available_stacks())
+def test_make_dr_requires_stack_and_region_and_runs_nothing_without_them(stack: str) -> None:
+    """The Makefile's comment: dr uses STACK only when it is given, so `make dr` alone does not
+    fall back to STACK's default; without REGION it says so too, before installing anything."""
+    region = config.load_stack_file(stack).region_names[0]
+    missing_stack = _make_n_fails("dr", f"REGION={region}")
+    assert "make dr needs STACK=" in missing_stack
+    assert all(s in missing_stack for s in plan_module.available_stacks())
+    missing_region = _make_n_fails("dr", f"STACK={stack}")
+    assert "make dr needs REGION=" in missing_region and f"Pulumi.{stack}.yaml" in missing_region
+    assert _make_n("dr", f"STACK={stack}", f"REGION={region}").split()[1:] == [
         "dr",
         "--stack",
-        "prod",
+        stack,
         "--region",
-        "eu-west-1",
+        region,
     ]
 
 
@@ -257,6 +271,32 @@ def test_dr_without_region_is_a_clear_error_naming_the_stacks_regions() -> None:
     _no_traceback(result)
     for region in config.load_stack_file("prod").region_names:
         assert region in result.stderr
+
+
+def test_dr_lists_only_real_stacks_and_refuses_all() -> None:
+    stacks = plan_module.available_stacks()
+    for bad in ("nope", cli.ALL):
+        result = _run("dr", "--stack", bad, "--region", "x")
+        assert result.returncode == 2
+        _no_traceback(result)
+        assert f"expected one of: {', '.join(stacks)}" in result.stderr
+        assert f"{', '.join(stacks)}, {cli.ALL}" not in result.stderr
+    # plan still takes all.
+    with pytest.raises(click.BadParameter, match=f"{', '.join(stacks)}, {cli.ALL}"):
+        cli._selected("nope")
+
+
+@pytest.mark.parametrize("stack", plan_module.available_stacks())
+def test_dr_refuses_new_hub_with_stays_down_as_exclusive(
+    stack: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = _record(monkeypatch, dr)
+    regions = config.load_stack_file(stack).region_names
+    for region in regions:
+        args = ["dr", "--stack", stack, "--region", region, "--new-hub", regions[-1], "--stays-down"]
+        assert cli.main(args) == 2
+        assert "--new-hub and --stays-down exclude each other" in capsys.readouterr().err
+    assert calls == []
 
 
 def _record(monkeypatch: pytest.MonkeyPatch, module: Any, code: int = 0) -> list[list[str]]:
