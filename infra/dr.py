@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -914,19 +915,62 @@ def _state_minutes(count: int) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def _endpoint_otherwise(config: cfg.StackConfig, regions: Sequence[str]) -> str:
+    """What reaches ``regions``' cluster API endpoints without the operator's address, from
+    their ``publicAccessCidrs`` (empty: a private-only endpoint, infra/config.py)."""
+    cidrs = sorted(
+        {c for r in regions if r in config.region_names for c in config.region(r).public_access_cidrs}
+    )
+    if not cidrs:
+        return "private otherwise, reached by no workstation"
+    return f"otherwise open only to {', '.join(cidrs)}, the configured publicAccessCidrs"
+
+
+def _deploy_role_arn(config: cfg.StackConfig) -> str | None:
+    """The role deploy-prod.yml's job assumes through GitHub's OIDC token for ``config``'s stack
+    (infra.documents.iam.role_specs, docs/iam.md ``deploy``); None for a stack that has none."""
+    from infra.documents import iam
+
+    names = [s.role_name for s in iam.role_specs(config) if s.purpose == iam.DEPLOY]
+    return f"arn:aws:iam::{config.account_id}:role/{names[0]}" if names else None
+
+
+def github_identity(slug: str) -> str:
+    """Who the runbook's ``gh`` commands run as. Creating, updating and deleting a repository's
+    Actions variable: "Authenticated users must have collaborator access to a repository to
+    create, update, or read variables", a fine-grained token the repository's Variables write
+    permission (https://docs.github.com/rest/actions/variables); cancelling a run and dispatching a
+    workflow: write access, a fine-grained token Actions write, a classic token the repo scope
+    (https://docs.github.com/rest/actions/workflow-runs#cancel-a-workflow-run,
+    https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event). A
+    repository admin has all of them."""
+    return (
+        f"gh signed in (gh auth status) as a GitHub identity that may write {slug}'s Actions variables and "
+        "run and cancel its workflows: a user with write access (a repository admin has it), or a "
+        "fine-grained token with Variables and Actions write"
+    )
+
+
 def _where(config: cfg.StackConfig, hub: str) -> dict[str, str]:
     admin = f"as {config.cluster_admin_role_arn}"
     hub_cluster = naming.cluster_name(config.environment, hub)
+    deploy_role = _deploy_role_arn(config)
     return {
         "workstation": f"an operator workstation (AWS APIs and GitHub only), {admin}",
         "hub": (
             f"the operator workstation ({admin}), whose address (${OPERATOR_CIDR_VARIABLE}) the "
-            f"'Admit the operator' step added to {hub_cluster}'s API endpoint (prod's is private otherwise); "
+            f"'Admit the operator' step added to {hub_cluster}'s API endpoint ({_endpoint_otherwise(config, [hub])}); "
             "CI's runners do not run while frozen"
         ),
         "runners": (
-            f"deploy-prod.yml on {config.stack}'s CodeBuild runners in the hub's VPC (private endpoint), "
-            "once the freeze is lifted; it reads the source stack's hub through that hub's public endpoint"
+            f"{naming.WORKFLOW_DEPLOY} on {config.stack}'s CodeBuild runners in the hub's VPC (private endpoint), "
+            "once the freeze is lifted, "
+            + (
+                f"as {deploy_role} (its OIDC token for environment {config.github.deploy_environment}); "
+                if deploy_role
+                else "with no deploy role in this stack (docs/iam.md); "
+            )
+            + "it reads the source stack's hub through that hub's public endpoint, as that stack's verify role"
         ),
     }
 
@@ -1078,6 +1122,10 @@ def build(
     # is its replica (infra.stackset.deploy_readers), so a replica's source is the stack it reads.
     image_source = stack if config.builds_images else next(iter(sources), stack)
     source_profile = aws_profile(image_source)
+    # The backfill script runs as the image source's profile (it exports AWS_PROFILE=$SOURCE_PROFILE).
+    source_admin = (
+        config if image_source == stack else stackset.load(root)[stackset.file_name(image_source)]
+    ).cluster_admin_role_arn
     # Other stacks whose hub (and so CI runners) is lost too: frozen with this one (Push).
     also_frozen = [
         s for s in hub_lost_stacks(config, sorted({*config.unreachable_regions, region}), root) if s != outer
@@ -1112,9 +1160,16 @@ def build(
                     f"aws sts get-caller-identity --profile {aws_profile(stack)}   # account {config.account_id}, "
                     f"as {config.cluster_admin_role_arn}"
                 ),
-                Shell(
-                    f"aws sts get-caller-identity --profile {source_profile}   # the image source account "
-                    "(staging): the backfill and the deploy command's verification read it"
+                *(
+                    (
+                        Shell(
+                            f"aws sts get-caller-identity --profile {source_profile}   # the image source "
+                            f"account ({image_source}), as {source_admin}: the steps with the "
+                            f"{source_profile} profile use it"
+                        ),
+                    )
+                    if source_profile != aws_profile(stack)
+                    else ()
                 ),
                 *(
                     Shell(
@@ -1247,9 +1302,31 @@ def build(
                 *([Up(stack, admit_urns)] if admit_urns else []),
             ),
             (
-                f"${OPERATOR_CIDR_VARIABLE} joins platform:regions.<region>.publicAccessCidrs (prod's endpoints are "
-                "private: no workstation reaches them otherwise); the targeted update names the cluster "
-                "component and its control plane only, so no Kubernetes API is called. Withdrawn at the end.",
+                f"${OPERATOR_CIDR_VARIABLE} joins platform:regions.<region>.publicAccessCidrs (the endpoints are "
+                f"{_endpoint_otherwise(config, admitted)}); "
+                + "; ".join(
+                    (
+                        *(
+                            (
+                                "the targeted update names only the cluster component and control plane of "
+                                f"{', '.join(naming.cluster_name(config.environment, r) for r in existing)}, "
+                                "so no Kubernetes API is called",
+                            )
+                            if admit_urns
+                            else ()
+                        ),
+                        *(
+                            (
+                                f"{naming.cluster_name(config.environment, region)} is created with the address "
+                                "by the rebuild below"
+                                + ("" if admit_urns else ": this step only edits the stack file, no update"),
+                            )
+                            if region in admitted
+                            else ()
+                        ),
+                    )
+                )
+                + ". Withdrawn at the end.",
             ),
         )
     )
@@ -1528,7 +1605,7 @@ def build(
         path = f"backfill-{stack}-{region}.sh"
         backfill_step = Step(
             f"Restore the images in {region}'s registry (replication copies only new pushes)",
-            where["workstation"] + f", with the {source_profile} profile",
+            f"an operator workstation (AWS APIs only), with the {source_profile} profile, as {source_admin}",
             15,
             (
                 Shell(f".venv/bin/platform dr --stack {stack} --region {region} --backfill-script {path}"),
@@ -1700,6 +1777,7 @@ def build(
         *_traffic_drain_steps(config, region, where, kind),
     ]
     steps += _traffic_readmit_steps(config, region, kind, where)
+    steps = _with_github_identity(_with_tool_check(steps, script), gh.slug)
     return Runbook(
         stack,
         region,
@@ -1711,6 +1789,52 @@ def build(
         hub_move_info,
         script,
     )
+
+
+# The programs the printed steps (and the saved backfill script) may call, in check order.
+TOOLS = ("git", "make", "aws", "pulumi", "gh", "jq", "dig", "curl", "crane", "kubectl")
+PREREQUISITES = "Prerequisites"  # the first step's title (build)
+
+
+def tools_called(commands: Sequence[str]) -> list[str]:
+    """The :data:`TOOLS` that ``commands`` (shell text) call: a name at the start of a command,
+    after ``|``, ``;``, ``&&``, ``||``, ``(`` or ``$(``, or after ``VAR=value`` prefixes."""
+    called = set()
+    for text in commands:
+        for line in text.splitlines():
+            for part in re.split(r"\$\(|[|;&()]|\bthen\b|\bdo\b|\bif\b", line):
+                words = [w for w in part.split() if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", w)]
+                if words and words[0].startswith("#"):
+                    continue
+                if words and words[0] in TOOLS:
+                    called.add(words[0])
+    return [t for t in TOOLS if t in called]
+
+
+def _with_tool_check(steps: Sequence[Step], script: str | None) -> list[Step]:
+    """The prerequisites with one check that every tool the runbook's steps call (and the saved
+    backfill script, when a step runs it) is installed."""
+    commands = [c for s in steps for c in s.commands]
+    if script is not None and any(isinstance(a, Backfill) for s in steps for a in s.actions):
+        commands.append(script)
+    tools = tools_called(commands)
+    check = Shell(
+        f'for t in {" ".join(tools)}; do command -v "$t" >/dev/null || echo "missing: $t"; done'
+        "   # the tools the steps below call; install any that is missing"
+    )
+    return [
+        dataclasses.replace(s, actions=(*s.actions, check)) if s.title == PREREQUISITES else s for s in steps
+    ]
+
+
+def _with_github_identity(steps: Sequence[Step], slug: str) -> list[Step]:
+    """Every step that runs ``gh`` says which GitHub identity it needs (:func:`github_identity`)."""
+    return [
+        dataclasses.replace(s, runs_from=f"{s.runs_from}; {github_identity(slug)}")
+        if "gh" in tools_called(s.commands)
+        else s
+        for s in steps
+    ]
 
 
 def source_primary_after(source: cfg.StackConfig, lost: Sequence[str], hub_after: str) -> str:
@@ -1895,6 +2019,10 @@ def _runner_connection_steps(
     have = {r.urn for r in before.resources}
     runner_urns = sorted(r.urn for r in after.resources if r.urn not in have)
     name = naming.runner_project_name(after.config.environment)
+    # up.yml's job of the stack runs there (Push); deploy-prod.yml's for the stack it deploys.
+    runner_jobs = [f"{naming.WORKFLOW_UP}'s {stack} job"] + (
+        [naming.WORKFLOW_DEPLOY] if naming.WORKFLOW_DEPLOY in _workflows_waiting_for(after.config) else []
+    )
     steps = [
         Step(
             f"Authorize the new hub's runner connection {name} in {hub}",
@@ -1917,12 +2045,19 @@ def _runner_connection_steps(
             ),
             (
                 "platform:github is back as configured (runnerConnectionAuthorized removed); the targeted "
-                f"update creates the CodeBuild project and its webhook ({len(runner_urns)} resources) against "
-                "the authorized connection. Every job that runs on the runners (deploy-prod.yml) comes after.",
+                f"update creates the runners' {len(runner_urns)} resources ({_kinds(after, runner_urns)}) against "
+                f"the authorized connection. Every job that runs on the runners ({', '.join(runner_jobs)}) comes after.",
             ),
         ),
     ]
     return steps, runner_urns
+
+
+def _kinds(plan: Plan, urns: Sequence[str]) -> str:
+    """``urns``' resource types, counted (``2 aws:ec2/securityGroupRule:SecurityGroupRule``)."""
+    by_urn = plan.by_urn()
+    types = [by_urn[u].type for u in urns if u in by_urn]
+    return ", ".join(f"{n} {t}" if (n := types.count(t)) > 1 else t for t in sorted(set(types)))
 
 
 def _traffic_drain_steps(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import dr, graph, offline
+from infra import dr, graph, naming, offline
 from infra.offline import Plan
 from tests.conftest import stack_names
 
@@ -762,3 +762,110 @@ def test_a_source_takes_a_region_out_only_after_its_replicas_and_the_stack_set_a
     _write_stack(tmp_path, stack, _after_runbook(again, stack, tmp_path))
     errors = [f for f in stackset.findings(stackset.load(tmp_path)) if f.severity == "error"]
     assert not errors, errors
+
+
+@cache
+def _book(stack: str, region: str, new_hub: str | None, stays_down: bool) -> dr.Runbook:
+    return dr.build(plan(stack), region, new_hub=new_hub, stays_down=stays_down)
+
+
+def _words(command: str) -> set[str]:
+    return set(re.findall(r"[\w.+-]+", re.sub(r"(^|\s)#.*$", "", command, flags=re.M)))
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_the_prerequisites_check_that_every_tool_the_steps_call_is_installed(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """One check in the prerequisites lists exactly the tools the printed steps (and the saved
+    backfill script, when a step runs it) call: crane only for the crane copy of the source's
+    primary region, kubectl only when a step lists Applications, jq only for a standalone jq."""
+    book = _book(stack, region, new_hub, stays_down)
+    prerequisites, *rest = book.steps
+    assert prerequisites.title == "Prerequisites"
+    [check] = [c for c in prerequisites.commands if "command -v" in c]
+    listed = re.fullmatch(r"for t in ([\w ]+); do .*", check.split("   #")[0])
+    assert listed is not None, check
+    tools = listed.group(1).split()
+    commands = [c for s in rest for c in s.commands] + [c for c in prerequisites.commands if c != check]
+    backfill = any(isinstance(a, dr.Backfill) for a in book.actions)
+    script = book.backfill_script if backfill and book.backfill_script else ""
+    words = set().union(*(_words(c) for c in [*commands, script]))
+    for tool in tools:
+        assert tool in words, f"{tool} is checked but no step calls it"
+    assert ("crane" in tools) == ("crane copy" in script)
+    assert ("kubectl" in tools) == any(isinstance(a, dr.ListApplications) for a in book.actions)
+    assert ("jq" in tools) == any(re.search(r"(^|[;&|]\s*|then )jq ", c) for c in commands)
+    assert ("gh" in tools) == any("gh " in c for c in commands)
+    assert {"aws", "pulumi", "curl", "git"} <= set(tools)
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_every_step_names_the_identity_its_commands_run_as(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """gh runs as a GitHub identity (repository admin, or a token with Variables and Actions
+    write), the backfill as the image source's profile and role, the deploy job as the stack's
+    deploy role through OIDC; prod's wording stays out of a stack whose endpoints are public."""
+    from infra import stackset
+    from infra.documents import iam
+
+    p = plan(stack)
+    config = p.config
+    book = _book(stack, region, new_hub, stays_down)
+    sources = dr.source_stacks(config)
+    image_source = stack if config.builds_images else sources[0]
+    source_config = stackset.load()[stackset.file_name(image_source)]
+    github = dr.github_identity(config.github.slug)
+    for step in book.steps:
+        runs_gh = any(re.search(r"(^|[;&|]\s*)gh ", c, re.M) for c in step.commands)
+        assert (github in step.runs_from) == runs_gh, step.title
+        assert "prod's is private" not in step.runs_from
+        if any(isinstance(a, dr.Backfill) for a in step.actions):
+            assert f"with the {dr.aws_profile(image_source)} profile" in step.runs_from
+            assert f"as {source_config.cluster_admin_role_arn}" in step.runs_from
+            if source_config.cluster_admin_role_arn != config.cluster_admin_role_arn:
+                assert config.cluster_admin_role_arn not in step.runs_from
+        if any(isinstance(a, dr.Deploy) for a in step.actions):
+            [deploy] = [s for s in iam.role_specs(config) if s.purpose == iam.DEPLOY]
+            assert f"as arn:aws:iam::{config.account_id}:role/{deploy.role_name}" in step.runs_from
+            assert config.github.deploy_environment in step.runs_from
+        hub_cidrs = config.region(new_hub or config.hub_region).public_access_cidrs
+        if "'Admit the operator' step added" in step.runs_from:
+            assert ("private otherwise" in step.runs_from) == (not hub_cidrs), step.runs_from
+            assert all(c in step.runs_from for c in hub_cidrs), step.runs_from
+    # The image source account is checked once, and only when it is another profile.
+    [prerequisites] = [s for s in book.steps if s.title == "Prerequisites"]
+    checked = [c for c in prerequisites.commands if "sts get-caller-identity" in c]
+    profiles = {dr.aws_profile(stack), dr.aws_profile(image_source)}
+    assert len(checked) == len(profiles)
+    assert {re.search(r"--profile (\S+)", c).group(1) for c in checked} == profiles  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_the_admit_and_runner_notes_say_what_their_steps_do(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """The 'Admit the operator' note claims a targeted update only when the step has one; the
+    runner step counts the resources its update targets and names only the workflows whose jobs
+    run on this stack's runners."""
+    config = plan(stack).config
+    book = _book(stack, region, new_hub, stays_down)
+    [admit] = [s for s in book.steps if s.title.startswith("Admit the operator")]
+    note = " ".join(admit.notes)
+    ups = [a for a in admit.actions if isinstance(a, dr.Up)]
+    assert ("targeted update" in note) == bool(ups), note
+    assert ("no update" in note) == (not ups), note
+    admitted = [r for r in config.region_names if naming.cluster_name(config.environment, r) in admit.title]
+    cidrs = {c for r in admitted for c in config.region(r).public_access_cidrs}
+    assert admitted
+    assert ("private otherwise" in note) == (not cidrs), note
+    assert all(c in note for c in cidrs), note
+    for step in book.steps:
+        if not step.title.startswith("Create ") or "runners" not in step.title:
+            continue
+        [up] = [a for a in step.actions if isinstance(a, dr.Up)]
+        text = " ".join(step.notes)
+        assert f"the runners' {len(up.targets)} resources" in text
+        assert ("deploy-prod.yml" in text) == (config.argocd.sync != "automated"), text
+        assert f"up.yml's {stack} job" in text
