@@ -2288,8 +2288,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
     )
     p.add_argument("--stack", required=True, help="stack name (a Pulumi.<stack>.yaml must exist)")
     p.add_argument("--region", required=True, help="the lost region")
-    p.add_argument("--new-hub", help="when the hub stays down: the surviving region to move Argo CD to")
-    p.add_argument(
+    # A spoke that stays down leaves the stack; a hub that stays down moves: never both.
+    lost = p.add_mutually_exclusive_group()
+    lost.add_argument("--new-hub", help="when the hub stays down: the surviving region to move Argo CD to")
+    lost.add_argument(
         "--stays-down", action="store_true", help="a spoke that stays down: take it out of the stack"
     )
     p.add_argument("--backfill-script", type=Path, help="write the region's ECR backfill script to this file")

@@ -299,6 +299,20 @@ def test_dr_refuses_new_hub_with_stays_down_as_exclusive(
     assert calls == []
 
 
+def test_python_m_infra_dr_refuses_new_hub_with_stays_down() -> None:
+    stack = plan_module.available_stacks()[0]
+    regions = config.load_stack_file(stack).region_names
+    args = ["plan", "--stack", stack, "--region", regions[-1], "--new-hub", regions[0], "--stays-down"]
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.dr", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr, result.stderr
+
+
 def _record(monkeypatch: pytest.MonkeyPatch, module: Any, code: int = 0) -> list[list[str]]:
     calls: list[list[str]] = []
 
