@@ -495,3 +495,59 @@ def test_a_moved_hubs_argo_cd_store_role_reads_the_replica_in_its_region() -> No
             checked += 1
     if not checked:
         pytest.skip("no stack with a spoke runs External Secrets on it: no store role to check")
+
+
+FAKE_GH_AND_AWS = """#!/bin/bash
+# `gh variable get NAME --repo R` as cli/cli pkg/cmd/variable/get/get.go getRun (read at 44ee177)
+# answers: the value and a newline on 200; "variable NAME was not found" and a non-zero exit on 404.
+# `gh variable set` records the call. `aws eks describe-cluster --query cluster.status` prints the
+# status, or fails (the region does not answer, or the cluster does not exist).
+name=$(basename "$0")
+echo "$name $*" >> "$CALLS"
+if [ "$name" = gh ] && [ "$1 $2" = "variable get" ]; then
+  if [ -n "$FROZEN" ]; then echo "$FROZEN"; else echo "variable $3 was not found" >&2; exit 1; fi
+elif [ "$name" = aws ]; then
+  [ -n "$STATUS" ] || { echo "An error occurred (ResourceNotFoundException)" >&2; exit 254; }
+  echo "$STATUS"
+fi
+"""
+
+
+def test_another_lost_hubs_freeze_is_set_unless_its_runbook_has_finished(tmp_path: Any) -> None:
+    """The freeze of another stack whose hub is lost too (infra.dr.Freeze ``unless_recovered``)
+    runs `gh variable set` while that stack's freeze variable reads ``true`` (`gh variable get`:
+    cli/cli getRun prints the value; a missing variable fails, 404) or its hub cluster is not
+    ``ACTIVE`` (EKS DescribeCluster ``cluster.status``, one of the model's enum values); only a
+    finished runbook (hub ACTIVE, variable deleted) is left alone."""
+    import subprocess
+
+    from infra import dr
+
+    status = operation("eks", "DescribeCluster").output_shape.members["cluster"].members["status"]
+    assert "ACTIVE" in status.enum
+    freeze = dr.Freeze(
+        "other", "acme/platform", unless_recovered=dr.HubCheck("platform-other-r", "r", "other")
+    )
+    for tool in ("gh", "aws"):
+        (tmp_path / tool).write_text(FAKE_GH_AND_AWS)
+        (tmp_path / tool).chmod(0o755)
+
+    def sets(frozen: str, cluster_status: str) -> bool:
+        calls = tmp_path / "calls"
+        calls.write_text("")
+        env = {
+            "PATH": f"{tmp_path}:/usr/bin:/bin",
+            "CALLS": str(calls),
+            "FROZEN": frozen,
+            "STATUS": cluster_status,
+        }
+        done = subprocess.run(
+            ["bash", "-c", freeze.command()], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return "gh variable set PLATFORM_FREEZE_OTHER --body true" in calls.read_text()
+
+    assert sets("true", "ACTIVE")  # its runbook is under way
+    assert sets("", "")  # its hub is not back (the call fails)
+    assert sets("", "CREATING")
+    assert not sets("", "ACTIVE")  # finished: hub back, freeze lifted
