@@ -180,10 +180,13 @@ class EditStack:
 
 
 def is_frozen_check(stack: str, repository: str) -> str:
-    """A shell test that succeeds while ``stack``'s freeze variable is ``true``: ``gh variable
-    get`` prints the value and fails when the variable does not exist (cli/cli
-    pkg/cmd/variable/get/get.go ``getRun``: a REST GET of the variable, an error on 404)."""
-    return f'[ "$(gh variable get {freeze_variable(stack)} --repo {repository} 2>/dev/null)" = true ]'
+    """A shell test that fails only when ``stack``'s freeze variable does not exist: ``gh variable
+    get`` prints the value, and "variable NAME was not found" on a 404 (cli/cli
+    pkg/cmd/variable/get/get.go ``getRun``, read at 44ee177). Any other failure (no network, an
+    expired token, a gh older than v2.50.0, which has no ``variable get``) counts as frozen: the
+    freeze is set again (``gh variable set`` is idempotent) and a source's runbook is run rather
+    than skipped, never the other way round."""
+    return f"! gh variable get {freeze_variable(stack)} --repo {repository} 2>&1 | grep -q 'was not found'"
 
 
 @dataclass(frozen=True)
@@ -228,8 +231,8 @@ class Freeze:
             return freeze
         return (
             f"if {is_frozen_check(self.stack, self.repository)} || ! {self.unless_recovered.test()}; "
-            f"then {freeze}; else echo \"{self.stack}'s runbook has finished (hub ACTIVE, not frozen): "
-            f'not frozen again"; fi'
+            f"then {freeze}; else echo \"{self.stack}'s hub is ACTIVE and its freeze variable does not exist: "
+            f'its runbook has finished (or it needed none): not frozen again"; fi'
         )
 
 
@@ -255,8 +258,9 @@ class Push:
         # Only these stack files: another stack's edits in the working tree are its runbook's.
         files = " ".join(f"Pulumi.{s}.yaml" for s in (self.stack, *self.also))
         lift = f" && {self.lift.command()}" if self.lift is not None else ""
+        # A failed commit (no git identity, a hook, required signing) stops here: the freeze stays.
         return (
-            f"git diff --quiet {files} || git commit -m 'DR: {self.region} of {self.stack}' {files}; "
+            f"{{ git diff --quiet {files} || git commit -m 'DR: {self.region} of {self.stack}' {files}; }} && "
             f"git push{lift}   # up.yml skips {self.stack}'s job while frozen"
         )
 
@@ -275,8 +279,8 @@ class SourceRunbook:
     def command(self) -> str:
         return (
             f"if {is_frozen_check(self.stack, self.repository)}; then {self.platform_command}; "
-            f'else echo "{self.stack} is not frozen: its runbook has finished, skip this step"; fi'
-            "   # print it, then follow it to the end"
+            f'else echo "{self.stack}\'s freeze variable does not exist: its runbook has finished, skip this step"; '
+            "fi   # print it, then follow it to the end"
         )
 
 
@@ -1733,7 +1737,7 @@ def build(
                     + "; ".join(
                         f"`gh variable get {freeze_variable(o)} --repo {gh.slug}` "
                         + (
-                            "fails (not found)"
+                            'fails with "was not found"'
                             if o in nested
                             else "prints true until its runbook has run (fails if the freeze step found it finished)"
                         )

@@ -505,7 +505,11 @@ FAKE_GH_AND_AWS = """#!/bin/bash
 name=$(basename "$0")
 echo "$name $*" >> "$CALLS"
 if [ "$name" = gh ] && [ "$1 $2" = "variable get" ]; then
-  if [ -n "$FROZEN" ]; then echo "$FROZEN"; else echo "variable $3 was not found" >&2; exit 1; fi
+  case "$FROZEN" in
+    "") echo "variable $3 was not found" >&2; exit 1;;
+    error) echo "HTTP 401: Bad credentials (https://api.github.com/repos/acme/platform)" >&2; exit 1;;
+    *) echo "$FROZEN";;
+  esac
 elif [ "$name" = aws ]; then
   [ -n "$STATUS" ] || { echo "An error occurred (ResourceNotFoundException)" >&2; exit 254; }
   echo "$STATUS"
@@ -518,7 +522,8 @@ def test_another_lost_hubs_freeze_is_set_unless_its_runbook_has_finished(tmp_pat
     runs `gh variable set` while that stack's freeze variable reads ``true`` (`gh variable get`:
     cli/cli getRun prints the value; a missing variable fails, 404) or its hub cluster is not
     ``ACTIVE`` (EKS DescribeCluster ``cluster.status``, one of the model's enum values); only a
-    finished runbook (hub ACTIVE, variable deleted) is left alone."""
+    finished runbook (hub ACTIVE, variable deleted) is left alone. A gh failure other than the 404
+    counts as frozen, here and in the nested runbook's check (infra.dr.is_frozen_check)."""
     import subprocess
 
     from infra import dr
@@ -551,3 +556,17 @@ def test_another_lost_hubs_freeze_is_set_unless_its_runbook_has_finished(tmp_pat
     assert sets("", "")  # its hub is not back (the call fails)
     assert sets("", "CREATING")
     assert not sets("", "ACTIVE")  # finished: hub back, freeze lifted
+    assert sets("error", "ACTIVE")  # gh cannot tell: frozen again, never skipped
+    # The source's runbook run inside another's is skipped only on "was not found".
+    nested = dr.SourceRunbook("other", "acme/platform", "echo RUNS", book=None)  # type: ignore[arg-type]
+    for frozen, runs in (("true", True), ("error", True), ("", False)):
+        env = {
+            "PATH": f"{tmp_path}:/usr/bin:/bin",
+            "CALLS": str(tmp_path / "calls"),
+            "FROZEN": frozen,
+            "STATUS": "",
+        }
+        done = subprocess.run(
+            ["bash", "-c", nested.command()], env=env, capture_output=True, text=True, check=False
+        )
+        assert ("RUNS" in done.stdout) == runs, (frozen, done.stdout)
