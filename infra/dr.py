@@ -259,8 +259,9 @@ class Push:
         files = " ".join(f"Pulumi.{s}.yaml" for s in (self.stack, *self.also))
         lift = f" && {self.lift.command()}" if self.lift is not None else ""
         # A failed commit (no git identity, a hook, required signing) stops here: the freeze stays.
+        # `git diff HEAD --`: staged and unstaged edits alike (a plain `git diff` misses staged ones).
         return (
-            f"{{ git diff --quiet {files} || git commit -m 'DR: {self.region} of {self.stack}' {files}; }} && "
+            f"{{ git diff --quiet HEAD -- {files} || git commit -m 'DR: {self.region} of {self.stack}' {files}; }} && "
             f"git push{lift}   # up.yml skips {self.stack}'s job while frozen"
         )
 
@@ -1022,31 +1023,58 @@ def replicas_still_running(config: cfg.StackConfig, region: str, root: Path = cf
 
 
 def _replicas_first_steps(
-    config: cfg.StackConfig, region: str, where: Mapping[str, str], root: Path, outer: str | None = None
+    config: cfg.StackConfig,
+    region: str,
+    where: Mapping[str, str],
+    root: Path,
+    outer: str | None = None,
+    new_hub: str | None = None,
 ) -> list[Step]:
     """A stop before anything changes when a replica still runs ``region`` (a runbook that takes
-    ``region`` out of an image source): the replica's own runbook comes first. None for ``outer``,
-    whose runbook runs this one after taking ``region`` out of its own stack file."""
+    ``region`` out of an image source): the replica's own runbook comes first, moving the
+    replica's hub to ``new_hub`` (this runbook's) where it can, so that runbook moves this one's
+    hub there too; the step's minutes are that runbook's total. None for ``outer``, whose runbook
+    runs this one after taking ``region`` out of its own stack file."""
     steps: list[Step] = []
     for replica in replicas_still_running(config, region, root):
         if replica == outer:
             continue
+        replica_raw = cfg.read_stack_file(cfg.stack_file(replica, root))
         other = cfg.load_stack_file(replica, root)
         survivors = [r for r in other.region_names if r != region]
-        how = (
-            f"--new-hub {config.hub_region if config.hub_region in survivors else survivors[0]}"
-            if region == other.hub_region and survivors
-            else "--stays-down"
-            if region != other.hub_region
-            else ""
-        )
+        preferred = [r for r in (new_hub, config.hub_region) if r in survivors]
+        candidates = preferred or survivors
+        replica_hub = candidates[0] if region == other.hub_region and candidates else None
+        stays = region != other.hub_region
+        how = f"--new-hub {replica_hub}" if replica_hub else "--stays-down" if stays else ""
         own = f".venv/bin/platform dr --stack {replica} --region {region} {how}".rstrip()
+        minutes = 1.0
+        if replica_hub or stays:
+            replica_book = build(
+                offline.run(replica, flat_config=replica_raw),
+                region,
+                new_hub=replica_hub,
+                stays_down=stays,
+                raw=replica_raw,
+                root=root,
+            )
+            minutes = round(sum(s.minutes for s in replica_book.steps), 1)
+        nests_this = region == other.hub_region and region == config.hub_region
         steps.append(
             Step(
                 f"Stop: {replica}'s runbook for {region} comes first",
-                where["workstation"],
-                1,
-                (Shell(f"{own}   # print it and follow it; then print this runbook again"),),
+                f"an operator workstation with the {aws_profile(replica)} profile, as {other.cluster_admin_role_arn}",
+                minutes,
+                (
+                    Shell(
+                        f"{own}   # print it and follow it"
+                        + (
+                            "; it runs this one at its step naming it"
+                            if nests_this
+                            else "; then print this runbook again"
+                        )
+                    ),
+                ),
                 (
                     f"{stackset.file_name(replica)} still runs {region} and receives {config.stack}'s images "
                     f"there. Taking {region} out of {config.stack} first would leave a pair of stack files "
@@ -1656,7 +1684,8 @@ def build(
                 Step(
                     f"{source}'s hub is in {region} too: run {source}'s own runbook before this push, "
                     f"unless it has finished",
-                    f"an operator workstation with the {aws_profile(source)} profile",
+                    f"an operator workstation with the {aws_profile(source)} profile, as "
+                    f"{source_plan.config.cluster_admin_role_arn}",
                     round(sum(s.minutes for s in inner.steps), 1),
                     (SourceRunbook(source, gh.slug, own, inner),),
                     (
@@ -1777,7 +1806,7 @@ def build(
     # The way in (issue 18): the lost region was drained by its failing health check; it is
     # readmitted by the same check once the rebuilt region answers (docs/traffic.md).
     steps[1:1] = [
-        *(_replicas_first_steps(config, region, where, root, outer) if kind != REBUILD else []),
+        *(_replicas_first_steps(config, region, where, root, outer, new_hub) if kind != REBUILD else []),
         *_traffic_drain_steps(config, region, where, kind),
     ]
     steps += _traffic_readmit_steps(config, region, kind, where)

@@ -751,6 +751,11 @@ def test_a_source_takes_a_region_out_only_after_its_replicas_and_the_stack_set_a
         replica_book = dr.build(
             plan(replica), region, new_hub=replica_hub, stays_down="--stays-down" in args, root=tmp_path
         )
+        stop = stops[[t.title for t in stops].index(f"Stop: {replica}'s runbook for {region} comes first")]
+        # The stop takes the replica's runbook's own total, and moves its hub where this one's goes.
+        assert stop.minutes == round(sum(t.minutes for t in replica_book.steps), 1)
+        if replica_hub is not None and new_hub in plan(replica).config.region_names:
+            assert replica_hub == new_hub
         # The source's runbook run inside the replica's (both hubs lost) has no stop: the
         # replica's runbook has taken the region out of its own stack file by then.
         for action in replica_book.actions:
