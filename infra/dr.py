@@ -1049,16 +1049,21 @@ def _replicas_first_steps(
         how = f"--new-hub {replica_hub}" if replica_hub else "--stays-down" if stays else ""
         own = f".venv/bin/platform dr --stack {replica} --region {region} {how}".rstrip()
         minutes = 1.0
+        refused = ""
         if replica_hub or stays:
-            replica_book = build(
-                offline.run(replica, flat_config=replica_raw),
-                region,
-                new_hub=replica_hub,
-                stays_down=stays,
-                raw=replica_raw,
-                root=root,
-            )
-            minutes = round(sum(s.minutes for s in replica_book.steps), 1)
+            try:
+                replica_book = build(
+                    offline.run(replica, flat_config=replica_raw),
+                    region,
+                    new_hub=replica_hub,
+                    stays_down=stays,
+                    raw=replica_raw,
+                    root=root,
+                )
+                minutes = round(sum(s.minutes for s in replica_book.steps), 1)
+            except cfg.ConfigError as exc:
+                # Printed as it is: the operator sees the same refusal when running the command.
+                refused = f" From this checkout that command refuses: {exc}; fix that first."
         nests_this = region == other.hub_region and region == config.hub_region
         steps.append(
             Step(
@@ -1088,7 +1093,7 @@ def _replicas_first_steps(
                         else ""
                     )
                     + f". Once {stackset.file_name(replica)} no longer lists {region}, this step is gone from "
-                    "this runbook.",
+                    "this runbook." + refused,
                 ),
             )
         )

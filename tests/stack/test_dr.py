@@ -842,7 +842,9 @@ def test_every_step_names_the_identity_its_commands_run_as(
     # The image source account is checked once, and only when it is another profile.
     [prerequisites] = [s for s in book.steps if s.title == "Prerequisites"]
     checked = [c for c in prerequisites.commands if "sts get-caller-identity" in c]
-    profiles = {dr.aws_profile(stack), dr.aws_profile(image_source)}
+    # ...and each other stack whose hub is lost too (the freeze step asks EKS whether it is back).
+    others = dr.hub_lost_stacks(config, sorted({*config.unreachable_regions, region}))
+    profiles = {dr.aws_profile(stack), dr.aws_profile(image_source), *(dr.aws_profile(o) for o in others)}
     assert len(checked) == len(profiles)
     assert {re.search(r"--profile (\S+)", c).group(1) for c in checked} == profiles  # type: ignore[union-attr]
 

@@ -551,7 +551,7 @@ def test_every_stack_whose_hub_is_lost_is_frozen_before_the_push(stack: str, new
     both example hubs share one region) would queue its job for good and hold the pulumi-up
     group. The freeze step freezes it before the push; a source stack's own runbook comes
     before the push, and the push step names what stays frozen. Without that freeze the drill
-    refuses the push."""
+    refuses the push (or, in a rebuild, the backfill that needs the skipped runbook first)."""
     config = healthy(stack).config
     region = config.hub_region
     book = runbook(stack, region, new_hub)
@@ -576,7 +576,11 @@ def test_every_stack_whose_hub_is_lost_is_frozen_before_the_push(stack: str, new
         assert any(other in n for n in push_step.notes), push_step.notes
     if not others:
         return
-    with pytest.raises(Precondition, match="never gets one"):
+    # Unfrozen, a source's nested runbook is skipped: the drill stops at the push (its job would
+    # queue for good) or, in a rebuild, already at the backfill that needs that runbook's registry.
+    with pytest.raises(
+        Precondition, match=r"never gets one|registry in .* is lost and its runbook has not run"
+    ):
         drill(
             stack,
             region,
