@@ -48,7 +48,10 @@ from infra.offline import Plan, Resource
 # Route 53 have one global endpoint each: https://docs.aws.amazon.com/general/latest/gr/iam-service.html,
 # https://docs.aws.amazon.com/general/latest/gr/r53.html). The traffic records and health checks
 # go through the account's provider (infra/components/traffic.py) for the same reason.
-GLOBAL_TYPE_PREFIXES = ("aws:iam/", "aws:route53/")
+# The global types and what each is, for the lists of resources a step prints (an on-call
+# engineer scanning for IAM changes must not be sent to a Route 53 record).
+GLOBAL_KINDS = {"aws:iam/": "global IAM", "aws:route53/": "global Route 53"}
+GLOBAL_TYPE_PREFIXES = tuple(GLOBAL_KINDS)
 # The repository variable prefix of the per-stack freeze (docs/dr.md, "Freeze"):
 # PLATFORM_FREEZE_<STACK>, which the jobs of up.yml and deploy-prod.yml of that stack check first.
 FREEZE_VARIABLE_PREFIX = "PLATFORM_FREEZE_"
@@ -809,8 +812,9 @@ def rebuild_sets(plan: Plan, region: str) -> tuple[list[Resource], list[Resource
 
 def _describe(plan: Plan, r: Resource) -> str:
     where = plan.region_of(r) or "global"
-    if _is_global(r):
-        where = f"global IAM, declared through {where}"
+    kind = next((k for prefix, k in GLOBAL_KINDS.items() if r.type.startswith(prefix)), None)
+    if kind is not None:
+        where = f"{kind}, declared through {where}"
     return f"{r.type} {r.name} ({where})"
 
 
@@ -1315,9 +1319,16 @@ def build(
             1,
             (EditStack(stack, (("platform:unreachableRegions", lost), *pin)),),
             (
-                f"Its Kubernetes provider drops the objects of the lost cluster from the state on refresh "
-                f"(deleteUnreachable); its AWS provider authenticates through {sts}'s "
-                "STS and gives up after one retry (infra/providers.py). Commit; push later, while frozen.",
+                "Its Kubernetes provider drops the objects of the lost cluster from the state on refresh "
+                "(deleteUnreachable); "
+                + (
+                    f"its AWS provider and the account's provider (accountRegion is {region}; it declares "
+                    "the account-wide IAM objects and the Route 53 records and health checks) authenticate "
+                    f"through {sts}'s STS and give up after one retry "
+                    if config.account_region == region
+                    else f"its AWS provider authenticates through {sts}'s STS and gives up after one retry "
+                )
+                + "(infra/providers.py). Commit; push later, while frozen.",
             ),
         )
     )
@@ -1636,6 +1647,8 @@ def build(
                     r.name for r in after.of_type("kubernetes:core/v1:Secret") if "cluster" in r.name
                 ),
             }
+    from infra.documents import ecr as ecr_documents
+
     script = backfill_script(after.config, region) if kind == REBUILD else None
     backfill_step: Step | None = None
     if script is not None:
@@ -1649,9 +1662,20 @@ def build(
                 Backfill(stack, region, path, source_profile),
             ),
             (
-                "The script is saved, not pasted: it never deletes or re-tags anything in the source, "
-                "copies only what the region lacks, and can be run again after an interruption "
-                '(docs/registry.md, "Backfill"). It needs the region\'s repositories: after the rebuild.',
+                "The script is saved, not pasted: it never deletes or re-tags anything in the source "
+                '(docs/registry.md, "Backfill"). '
+                + (
+                    f"It copies back, from another region, the newest {ecr_documents.BACKFILL_NEWEST} tagged "
+                    "images of each repository that the region lacks (an image whose tag the region already "
+                    "holds on the same digest is skipped, so it can be run again after an interruption); "
+                    "an older tag the region's Applications still reference is given as an argument "
+                    f"(SOURCE_PROFILE={source_profile} bash {path} TAG...)."
+                    if ecr_documents.restored_by_copy(after.config, region)
+                    else "It starts ECR's replication backfill, which replicates every image the replication "
+                    "configuration matches, not only those the region lacks; run again after an interruption, "
+                    "it follows the backfill already running instead of starting another."
+                )
+                + " It needs the region's repositories: after the rebuild.",
             ),
         )
         steps.append(backfill_step)

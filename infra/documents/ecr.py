@@ -443,6 +443,13 @@ def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: st
     return lines
 
 
+def restored_by_copy(config: StackConfig, region: str) -> bool:
+    """Whether :func:`backfill_commands` restores ``region`` with crane copies (the source
+    registry's own primary region, which is no replication destination) rather than with ECR's
+    replication backfill (every other region)."""
+    return config.builds_images and region == _source_of(config)[1]
+
+
 def backfill_commands(config: StackConfig, region: str) -> tuple[str, ...]:
     """A bash script, one line per item, that gives ``region`` of this stack's registry the images
     it is missing: those pushed before replication reached it, or all of them after a rebuild.
@@ -475,7 +482,7 @@ def backfill_commands(config: StackConfig, region: str) -> tuple[str, ...]:
         f'{source_account}}}"',
         'export AWS_PROFILE="$SOURCE_PROFILE"',
     ]
-    if config.builds_images and region == source_region:
+    if restored_by_copy(config, region):
         others = [r for r in config.region_names if r != source_region]
         if not others:
             raise ValueError(

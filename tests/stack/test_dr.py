@@ -876,3 +876,58 @@ def test_the_admit_and_runner_notes_say_what_their_steps_do(
         assert f"the runners' {len(up.targets)} resources" in text
         assert ("deploy-prod.yml" in text) == (config.argocd.sync != "automated"), text
         assert f"up.yml's {stack} job" in text
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_the_backfill_note_says_what_its_scripts_path_copies(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """ECR's replication backfill replicates every image the replication configuration matches
+    (README, docs/registry.md): only the crane path skips what the region holds, so only its note
+    says the script copies what the region lacks."""
+    from infra.documents import ecr as ecr_documents
+
+    book = _book(stack, region, new_hub, stays_down)
+    steps = [s for s in book.steps if any(isinstance(a, dr.Backfill) for a in s.actions)]
+    assert len(steps) == (1 if book.backfill_script else 0)
+    for step in steps:
+        note = " ".join(step.notes)
+        by_copy = ecr_documents.restored_by_copy(plan(stack).config, region)
+        assert by_copy == ("crane copy" in (book.backfill_script or ""))
+        assert ("not only those the region lacks" in note) == (not by_copy), note
+        assert ("skipped" in note and "TAG..." in note) == by_copy, note
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_the_mark_unreachable_note_names_the_account_provider_when_it_switches_too(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """infra/providers.py gives the account's provider the incident inputs when accountRegion is
+    the lost region (docs/dr.md): the note says so exactly then."""
+    config = plan(stack).config
+    [mark] = [
+        s for s in _book(stack, region, new_hub, stays_down).steps if s.title == f"Mark {region} unreachable"
+    ]
+    note = " ".join(mark.notes)
+    assert ("the account's provider" in note) == (config.account_region == region), note
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_listed_global_resources_are_labelled_by_what_they_are(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """A printed resource line says "global IAM" only for an IAM type and "global Route 53" only
+    for a Route 53 type; every global type has a label."""
+    listed = [
+        line.strip()
+        for s in _book(stack, region, new_hub, stays_down).steps
+        for note in s.notes
+        for line in note.splitlines()
+        if "(global " in line
+    ]
+    for line in listed:
+        rtype = line.split()[0]
+        kind = re.search(r"\((global [^,]+),", line)
+        assert kind is not None, line
+        assert kind.group(1) == next(k for p, k in dr.GLOBAL_KINDS.items() if rtype.startswith(p)), line
+    assert set(dr.GLOBAL_TYPE_PREFIXES) == set(dr.GLOBAL_KINDS)
