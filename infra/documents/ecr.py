@@ -389,6 +389,13 @@ def _source_of(config: StackConfig) -> tuple[str, str]:
 # Applications run is among the newest few (Image Updater moves to the newest tag); an older tag
 # an Application still references is passed to the script as an argument.
 BACKFILL_NEWEST = 10
+# The AWS CLI pages DescribeImages (botocore's ecr paginator) and applies ``--query`` once to the
+# whole result with ``--output json``, but once per page with ``--output text`` (aws/aws-cli
+# awscli/formatter.py, 1.45.11 and 2.27.0: FullyBufferedFormatter builds the full result, then
+# searches it; TextFormatter searches each page; "Filtering output",
+# https://docs.aws.amazon.com/cli/latest/userguide/cli-usage-filter.html): so the newest are
+# sorted as JSON and turned into "digest tag" lines by jq (an image without a tag: tag empty).
+NEWEST_AS_LINES = """'.[] | "\\(.[0]) \\(.[1] // "")"'"""
 
 
 def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: str) -> list[str]:
@@ -429,7 +436,8 @@ def _crane_copy_script(config: StackConfig, region: str, copy_from: str, why: st
         r = q(repo)
         lines += [
             f"aws ecr describe-images --region {copy_from} --repository-name {r} --filter tagStatus=TAGGED "
-            f"--query {newest} --output text |",
+            f"--query {newest} --output json |",
+            f"  jq -r {NEWEST_AS_LINES} |",
             "  while read -r digest tag; do",
             f"    case \"$tag\" in {BACKFILL_TAG_PREFIX}*|None|'') continue ;; esac",
             f'    copy_missing {r} "$digest" "$tag"',

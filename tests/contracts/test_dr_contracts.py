@@ -429,6 +429,51 @@ def test_ecr_describe_images_by_tag_as_the_backfill_uses_it() -> None:
     assert "imageDetails[0].imageDigest" in script and "imagePushedAt" in script
 
 
+def test_the_aws_cli_queries_the_whole_describe_images_result_only_with_json_output() -> None:
+    """The AWS CLI follows DescribeImages' pages itself (botocore's ecr paginator: ``nextToken``,
+    result key ``imageDetails``; without ``maxResults`` a page holds "up to 100 results", botocore
+    ecr model) and applies ``--query`` once to the merged result with ``--output json``, but once
+    per page with ``--output text`` (aws/aws-cli awscli/formatter.py, tags 1.45.11 and 2.27.0:
+    FullyBufferedFormatter vs TextFormatter; https://docs.aws.amazon.com/cli/latest/userguide/cli-usage-filter.html).
+    The crane backfill's "newest N" query therefore runs with ``--output json`` (then jq): with
+    text, a repository of two pages gives the newest N of each page."""
+    import jmespath
+
+    from infra import stackset
+    from infra.documents import ecr as ecr_documents
+    from tests.contracts import aws_cli
+
+    pager = botocore_session.get_session().get_paginator_model("ecr").get_paginator("DescribeImages")
+    assert (pager["output_token"], pager["limit_key"], pager["result_key"]) == (
+        "nextToken",
+        "maxResults",
+        "imageDetails",
+    )
+    limit = operation("ecr", "DescribeImages").input_shape.members["maxResults"].documentation
+    assert f"up to {aws_cli.ECR_DESCRIBE_IMAGES_PAGE} results" in limit
+    config = next(c for c in stackset.load().values() if c.builds_images)
+    script = "\n".join(ecr_documents.backfill_commands(config, config.ecr.primary_region))
+    queries = re.findall(r"--filter tagStatus=TAGGED --query '([^']+)' --output (\w+)", script)
+    assert queries and all(output == "json" for _, output in queries), queries
+    query = queries[0][0]
+    # Two pages, pushed in an order that puts older images on the first page.
+    page = aws_cli.ECR_DESCRIBE_IMAGES_PAGE
+    images: list[dict[str, Any]] = [
+        {"imageDigest": f"sha256:{i:064x}", "imageTags": [f"v{i}"], "imagePushedAt": 1_700_000_000 + i}
+        for i in range(page + page // 2)
+    ]
+    pages = [{"imageDetails": images[:page]}, {"imageDetails": images[page:]}]
+    newest = [
+        [d["imageDigest"], d["imageTags"][0]] for d in sorted(images, key=lambda d: -int(d["imagePushedAt"]))
+    ]
+    whole = json.loads(aws_cli.aws_cli_query_output(pages, query, "json"))
+    assert (
+        whole == newest[: ecr_documents.BACKFILL_NEWEST] == jmespath.search(query, {"imageDetails": images})
+    )
+    per_page = aws_cli.aws_cli_query_output(pages, query, "text").splitlines()
+    assert len(per_page) == 2 * ecr_documents.BACKFILL_NEWEST  # what --output text would have copied
+
+
 def test_secrets_manager_promotes_a_replica_in_its_own_region_and_describes_its_primary() -> None:
     """botocore's Secrets Manager model (the API the runbook's "Argo CD's secrets" step calls, with
     the AWS CLI built on it): StopReplicationToReplica takes only SecretId and is called "from the

@@ -784,7 +784,8 @@ def test_the_prerequisites_check_that_every_tool_the_steps_call_is_installed(
 ) -> None:
     """One check in the prerequisites lists exactly the tools the printed steps (and the saved
     backfill script, when a step runs it) call: crane only for the crane copy of the source's
-    primary region, kubectl only when a step lists Applications, jq only for a standalone jq."""
+    primary region, kubectl only when a step lists Applications, jq only for a standalone jq (a
+    step's, or the crane path's, which reads the newest images as JSON)."""
     book = _book(stack, region, new_hub, stays_down)
     prerequisites, *rest = book.steps
     assert prerequisites.title == "Prerequisites"
@@ -800,7 +801,9 @@ def test_the_prerequisites_check_that_every_tool_the_steps_call_is_installed(
         assert tool in words, f"{tool} is checked but no step calls it"
     assert ("crane" in tools) == ("crane copy" in script)
     assert ("kubectl" in tools) == any(isinstance(a, dr.ListApplications) for a in book.actions)
-    assert ("jq" in tools) == any(re.search(r"(^|[;&|]\s*|then )jq ", c) for c in commands)
+    assert ("jq" in tools) == any(
+        re.search(r"(^|[;&|]\s*|then )\s*jq ", c, re.M) for c in [*commands, script]
+    )
     assert ("gh" in tools) == any("gh " in c for c in commands)
     assert {"aws", "pulumi", "curl", "git"} <= set(tools)
 

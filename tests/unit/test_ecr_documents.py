@@ -407,3 +407,110 @@ def test_backfill_script_is_valid_bash(stack: str, where: str, tmp_path: Any) ->
     path.write_text(script(c, region) + "\n")
     result = subprocess.run([bash, "-n", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+# A fake `aws` for the crane path: DescribeImages answered from a JSON registry file
+# ({region: {repository: [imageDetail, ...]}}) in pages of ECR's default size, printed as the AWS
+# CLI prints them (tests/contracts/aws_cli.py aws_cli_query_output, pinned by the contract test
+# of the same name); a tag lookup that misses fails as ImageNotFoundException does.
+_FAKE_AWS = """#!{python}
+import json, sys
+sys.path.insert(0, {root!r})
+from tests.contracts import aws_cli
+
+args = sys.argv[1:]
+def opt(name, default=None):
+    return args[args.index(name) + 1] if name in args else default
+if args[:2] == ["ecr", "get-login-password"]:
+    print("password")
+    sys.exit(0)
+assert args[:2] == ["ecr", "describe-images"], args
+images = json.load(open({registry!r})).get(opt("--region"), {{}}).get(opt("--repository-name"), [])
+ids = opt("--image-ids")
+if ids is not None:
+    tag = ids.split("=", 1)[1]
+    images = [d for d in images if tag in d["imageTags"]]
+    if not images:
+        print("An error occurred (ImageNotFoundException)", file=sys.stderr)
+        sys.exit(254)
+page = aws_cli.ECR_DESCRIBE_IMAGES_PAGE
+pages = [{{"imageDetails": images[i : i + page]}} for i in range(0, max(len(images), 1), page)]
+sys.stdout.write(aws_cli.aws_cli_query_output(pages, opt("--query"), opt("--output")))
+"""
+_FAKE_CRANE = """#!/usr/bin/env bash
+if [ "$1" = copy ]; then echo "$2 $3" >> {log!r}; else cat > /dev/null; fi
+"""
+
+
+def test_the_crane_backfill_copies_the_newest_images_overall_and_skips_what_the_region_holds(
+    staging: config.StackConfig, tmp_path: Any
+) -> None:
+    """Run against a fake aws that pages DescribeImages like the AWS CLI: each repository of the
+    replica holds more than one page of tagged images, pushed so that the first page holds older
+    ones; the script copies exactly the newest BACKFILL_NEWEST of each (not the newest of each
+    page), skips the one whose tag the region already holds on the same digest, and copies a tag
+    given as an argument."""
+    import sys
+
+    from infra.config import PROJECT_ROOT
+    from tests.contracts import aws_cli
+
+    bash, jq = shutil.which("bash"), shutil.which("jq")
+    if bash is None or jq is None:
+        pytest.skip("the backfill script needs bash and jq on PATH")
+    primary = staging.ecr.primary_region
+    replica = next(r for r in staging.region_names if r != primary)
+    page = aws_cli.ECR_DESCRIBE_IMAGES_PAGE
+    count = page + page // 2
+    registry: dict[str, dict[str, list[dict[str, Any]]]] = {replica: {}, primary: {}}
+    for n, repo in enumerate(ecr.repository_names(staging)):
+        # The oldest images first: the first page holds none of the newest.
+        registry[replica][repo] = [
+            {
+                "imageDigest": f"sha256:{n:02x}{i:062x}",
+                "imageTags": [f"v{i}"],
+                "imagePushedAt": 1_700_000_000 + i,
+            }
+            for i in range(count)
+        ]
+    first = ecr.repository_names(staging)[0]
+    held = registry[replica][first][-1]
+    registry[primary][first] = [held]
+    (tmp_path / "registry.json").write_text(json.dumps(registry))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "copies.log"
+    log.touch()
+    for name, text in (
+        (
+            "aws",
+            _FAKE_AWS.format(
+                python=sys.executable, root=str(PROJECT_ROOT), registry=str(tmp_path / "registry.json")
+            ),
+        ),
+        ("crane", _FAKE_CRANE.format(log=str(log))),
+    ):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "backfill.sh").write_text(script(staging, primary) + "\n")
+    result = subprocess.run(
+        [bash, str(tmp_path / "backfill.sh"), "v3"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SOURCE_PROFILE": "staging", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    copied = {tuple(line.split()) for line in log.read_text().splitlines()}
+    src_host = naming.registry_host(staging.account_id, replica)
+    dst_host = naming.registry_host(staging.account_id, primary)
+    expected = set()
+    for repo, images in registry[replica].items():
+        newest = sorted(images, key=lambda d: -d["imagePushedAt"])[: ecr.BACKFILL_NEWEST]
+        for d in [*newest, images[3]]:
+            if d is not held:
+                expected.add(
+                    (f"{src_host}/{repo}@{d['imageDigest']}", f"{dst_host}/{repo}:{d['imageTags'][0]}")
+                )
+    assert copied == expected
+    assert f"present: {first}@{held['imageDigest']}" in result.stdout
