@@ -54,6 +54,14 @@ EVERYTHING_ELSE_SECONDS = 5.0
 # "up to 300 seconds"), then goes on. A machine the endpoint does not admit waits it all out, and
 # the component's outputs (the kubeconfig, so everything reading the cluster) wait with it.
 EKS_ENDPOINT_WAIT_SECONDS = 60 * (1.0 + 5.0)
+# The prod deploy as the DR runbook counts it (deploy-prod.yml, infra/deploy.py): a workflow run
+# until the deploy command starts (a CodeBuild runner per job, the OIDC sessions, the kubeconfigs:
+# docs/github-actions.md budgets ten minutes for the set-up and the reads), once for the dry run
+# and once for the deploy; then one region's Applications synced and Healthy on the verified
+# image (the deploy waits for each region in regionOrder, at most deploy.timeoutSeconds, 900 s by
+# default). Estimates, like the creation times above: a region already in sync finishes at once.
+DEPLOY_RUN_SECONDS = 120.0
+DEPLOY_REGION_SECONDS = 300.0
 TYPICAL_TABLE_ROWS = (
     ("EKS control plane (eks:index:Cluster)", TYPICAL_SECONDS["eks:index:Cluster"]),
     ("managed node group", TYPICAL_SECONDS["aws:eks/nodeGroup:NodeGroup"]),
@@ -62,6 +70,8 @@ TYPICAL_TABLE_ROWS = (
     ("Helm release", TYPICAL_SECONDS["kubernetes:helm.sh/v3:Release"]),
     ("everything else", EVERYTHING_ELSE_SECONDS),
     ("pulumi-eks endpoint wait, endpoint that does not answer (DR runbook)", EKS_ENDPOINT_WAIT_SECONDS),
+    ("prod deploy workflow run until the deploy starts (DR runbook)", DEPLOY_RUN_SECONDS),
+    ("prod deploy, one region synced and Healthy (DR runbook)", DEPLOY_REGION_SECONDS),
 )
 
 PLAN_TARGET = 1.5

@@ -34,7 +34,7 @@ import json
 import re
 import shlex
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as _replace
 from pathlib import Path
@@ -546,6 +546,12 @@ class Runbook:
     def actions(self) -> list[Action]:
         return [a for s in self.steps for a in s.actions]
 
+    @property
+    def minutes(self) -> float:
+        """The expected duration, in minutes: the steps' sum, rounded to whole minutes as
+        :func:`render` prints it in the header (a step that stands for this runbook counts it)."""
+        return float(round(sum(s.minutes for s in self.steps)))
+
 
 def _quote(flag: str, urns: Sequence[str]) -> str:
     return " \\\n    ".join(f"{flag} {shlex.quote(u)}" for u in urns)
@@ -1026,6 +1032,16 @@ def replicas_still_running(config: cfg.StackConfig, region: str, root: Path = cf
     return sorted(s.stack for s in stacks.values() if s.stack in readers and region in s.region_names)
 
 
+def paired_hub(regions: Sequence[str], lost: Collection[str], preferred: Sequence[str | None]) -> str | None:
+    """Where another stack's hub moves when a runbook moves it with this one's (both hubs lost):
+    the first of ``preferred`` (the operator's ``--new-hub``, the region this stack's hub goes to)
+    among that stack's ``regions`` not in ``lost``, else its first surviving region; None when
+    none survives. The stop step (which picks the replica's ``--new-hub``) and the nested source
+    runbook step (which picks the source's) both use it, so the two runbooks name one region."""
+    survivors = [r for r in regions if r not in lost]
+    return next((r for r in preferred if r in survivors), survivors[0] if survivors else None)
+
+
 def _replicas_first_steps(
     config: cfg.StackConfig,
     region: str,
@@ -1045,10 +1061,13 @@ def _replicas_first_steps(
             continue
         replica_raw = cfg.read_stack_file(cfg.stack_file(replica, root))
         other = cfg.load_stack_file(replica, root)
-        survivors = [r for r in other.region_names if r != region]
-        preferred = [r for r in (new_hub, config.hub_region) if r in survivors]
-        candidates = preferred or survivors
-        replica_hub = candidates[0] if region == other.hub_region and candidates else None
+        # The replica's runbook loses what its own stack file lists as unreachable, and region.
+        lost_there = {*other.unreachable_regions, region}
+        replica_hub = (
+            paired_hub(other.region_names, lost_there, (new_hub, config.hub_region))
+            if region == other.hub_region
+            else None
+        )
         stays = region != other.hub_region
         how = f"--new-hub {replica_hub}" if replica_hub else "--stays-down" if stays else ""
         own = f".venv/bin/platform dr --stack {replica} --region {region} {how}".rstrip()
@@ -1064,11 +1083,17 @@ def _replicas_first_steps(
                     raw=replica_raw,
                     root=root,
                 )
-                minutes = round(sum(s.minutes for s in replica_book.steps), 1)
+                minutes = replica_book.minutes
             except cfg.ConfigError as exc:
                 # Printed as it is: the operator sees the same refusal when running the command.
                 refused = f" From this checkout that command refuses: {exc}; fix that first."
         nests_this = region == other.hub_region and region == config.hub_region
+        # Where the replica's runbook moves this stack's hub (its nested source step, same rule).
+        this_hub = (
+            paired_hub(config.region_names, lost_there, (replica_hub,))
+            if nests_this and replica_hub
+            else None
+        )
         steps.append(
             Step(
                 f"Stop: {replica}'s runbook for {region} comes first",
@@ -1093,7 +1118,14 @@ def _replicas_first_steps(
                     + (
                         f" and, since {config.stack}'s hub is in {region} too, tells you when to run this "
                         "runbook (its step naming it), before its own push"
-                        if region == other.hub_region and region == config.hub_region
+                        + (f", with --new-hub {this_hub}" if this_hub else "")
+                        + (
+                            f" (not {new_hub}: {replica}'s hub cannot move there, and its runbook moves "
+                            f"{config.stack}'s hub where {replica}'s goes when {config.stack} has that region)"
+                            if this_hub and new_hub is not None and this_hub != new_hub
+                            else ""
+                        )
+                        if nests_this
                         else ""
                     )
                     + f". Once {stackset.file_name(replica)} no longer lists {region}, this step is gone from "
@@ -1698,7 +1730,7 @@ def build(
             moved_to: str | None = None
             own = f".venv/bin/platform dr --stack {source} --region {source_lost}"
             if kind != REBUILD and source_survivors:
-                moved_to = hub_after if hub_after in source_survivors else source_survivors[0]
+                moved_to = paired_hub(source_plan.config.region_names, lost, (hub_after,))
                 own += f" --new-hub {moved_to}"
             # The source's own runbook, from the same table: its minutes are on this runbook's
             # critical path (the update of its hub and this stack's push wait for it).
@@ -1902,15 +1934,12 @@ def _with_github_identity(steps: Sequence[Step], slug: str) -> list[Step]:
 def source_primary_after(source: cfg.StackConfig, lost: Sequence[str], hub_after: str) -> str:
     """Where the image source's ECR primary region is once its own runbook has run: unchanged
     while that region answers; otherwise where the source's hub move takes its hub (the region
-    this stack's hub moves to when the source has it, else its first surviving region: the same
-    choice as the step that runs the source's runbook), which the primary region follows while
-    ``platform:ecr.primaryRegion`` is unset."""
+    this stack's hub moves to when the source has it, else its first surviving region:
+    :func:`paired_hub`, as the step that runs the source's runbook), which the primary region
+    follows while ``platform:ecr.primaryRegion`` is unset."""
     if source.ecr.primary_region not in lost:
         return source.ecr.primary_region
-    survivors = [r for r in source.region_names if r not in lost]
-    if not survivors:
-        return source.ecr.primary_region
-    return hub_after if hub_after in survivors else survivors[0]
+    return paired_hub(source.region_names, lost, (hub_after,)) or source.ecr.primary_region
 
 
 def _replica_primary_region(
@@ -2296,11 +2325,20 @@ def _applications_step(config: cfg.StackConfig, hub: str, where: Mapping[str, st
     )
 
 
+def _deploy_minutes(config: cfg.StackConfig, region: str, kind: str) -> float:
+    """The deploy step's minutes, from the table ``make bench`` uses: two workflow runs (the dry
+    run, then the deploy) and each region of ``regionOrder`` the deploy still reaches."""
+    from infra import bench
+
+    regions = [r for r in config.deploy.region_order if not (kind == STAYS_DOWN and r == region)]
+    return round((2 * bench.DEPLOY_RUN_SECONDS + len(regions) * bench.DEPLOY_REGION_SECONDS) / 60, 1)
+
+
 def _deploy_step(config: cfg.StackConfig, region: str, kind: str, where: Mapping[str, str]) -> Step:
     return Step(
         "Deploy the Applications (prod never syncs by itself)",
         where["runners"],
-        max(5, config.deploy.timeout_seconds * len(config.deploy.region_order) / 60 / 3),
+        _deploy_minutes(config, region, kind),
         (
             Deploy(config.stack, config.github.slug, dry_run=True),
             Deploy(config.stack, config.github.slug, dry_run=False),
@@ -2325,8 +2363,7 @@ def render(book: Runbook) -> str:
     lines.append("What state lives where (nothing here is lost with one region):")
     for where, what_ in STATE_LOCATIONS:
         lines.append(f"  - {where}: {what_}")
-    total = sum(s.minutes for s in book.steps)
-    lines += ["", f"Expected duration: about {round(total)} min (creation times of infra/bench.py).", ""]
+    lines += ["", f"Expected duration: about {book.minutes:g} min (creation times of infra/bench.py).", ""]
     for i, step in enumerate(book.steps, start=1):
         lines.append(f"{i}. {step.title}")
         lines.append(f"   Runs from: {step.runs_from}. Expected: ~{step.minutes:g} min.")

@@ -753,7 +753,9 @@ def test_a_source_takes_a_region_out_only_after_its_replicas_and_the_stack_set_a
         )
         stop = stops[[t.title for t in stops].index(f"Stop: {replica}'s runbook for {region} comes first")]
         # The stop takes the replica's runbook's own total, and moves its hub where this one's goes.
-        assert stop.minutes == round(sum(t.minutes for t in replica_book.steps), 1)
+        # The same whole minutes as that runbook's printed header (Runbook.minutes).
+        assert stop.minutes == replica_book.minutes == round(sum(t.minutes for t in replica_book.steps))
+        assert f"about {stop.minutes:g} min" in dr.render(replica_book)
         if replica_hub is not None and new_hub in plan(replica).config.region_names:
             assert replica_hub == new_hub
         # The source's runbook run inside the replica's (both hubs lost) has no stop: the
@@ -934,3 +936,72 @@ def test_listed_global_resources_are_labelled_by_what_they_are(
         assert kind is not None, line
         assert kind.group(1) == next(k for p, k in dr.GLOBAL_KINDS.items() if rtype.startswith(p)), line
     assert set(dr.GLOBAL_TYPE_PREFIXES) == set(dr.GLOBAL_KINDS)
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub", "stays_down"), runbook_cases())
+def test_the_deploy_step_takes_its_minutes_from_the_bench_table(
+    stack: str, region: str, new_hub: str | None, stays_down: bool
+) -> None:
+    """Two workflow runs (dry run, deploy) and each region the deploy still reaches, from
+    infra/bench.py's rows, rounded to 0.1 min like every step."""
+    from infra import bench
+
+    config = plan(stack).config
+    deploys = [
+        s
+        for s in _book(stack, region, new_hub, stays_down).steps
+        if any(isinstance(a, dr.Deploy) for a in s.actions)
+    ]
+    assert len(deploys) == (0 if config.argocd.sync == "automated" else 1)
+    rows = dict(bench.TYPICAL_TABLE_ROWS).values()
+    assert bench.DEPLOY_RUN_SECONDS in rows and bench.DEPLOY_REGION_SECONDS in rows
+    reached = [r for r in config.deploy.region_order if not (stays_down and r == region)]
+    for step in deploys:
+        seconds = 2 * bench.DEPLOY_RUN_SECONDS + len(reached) * bench.DEPLOY_REGION_SECONDS
+        assert step.minutes == round(seconds / 60, 1) == round(step.minutes, 1)
+    for step in _book(stack, region, new_hub, stays_down).steps:
+        assert step.minutes == round(step.minutes, 1), (step.title, step.minutes)
+
+
+def _both_hubs_lost_cases() -> list[tuple[str, str, str]]:
+    """(stack, its hub region, --new-hub): every surviving region of every stack whose hub
+    region holds a replica's hub too (both hubs lost: the stop step names the replica's
+    --new-hub, and the replica's runbook runs this one inside it with its own)."""
+    out: list[tuple[str, str, str]] = []
+    for s in STACKS:
+        c = plan(s).config
+        replicas = dr.replicas_still_running(c, c.hub_region)
+        if any(plan(r).config.hub_region == c.hub_region for r in replicas):
+            lost = {*c.unreachable_regions, c.hub_region}
+            out += [(s, c.hub_region, r) for r in c.region_names if r not in lost]
+    return out
+
+
+@pytest.mark.parametrize(("stack", "region", "new_hub"), _both_hubs_lost_cases())
+def test_the_stop_step_and_the_replicas_nested_step_move_this_hub_to_one_region(
+    stack: str, region: str, new_hub: str
+) -> None:
+    """Both hubs lost, this runbook first: its stop step gives the replica's runbook a --new-hub
+    and says with which --new-hub that runbook runs this one; the replica's runbook, printed
+    with that --new-hub, runs this stack's runbook with exactly that region (dr.paired_hub for
+    both). The operator's --new-hub is kept whenever the replica has that region."""
+    book = dr.build(plan(stack), region, new_hub=new_hub)
+    stops = [s for s in book.steps if s.title.startswith("Stop:") and "runs this one" in s.commands[0]]
+    assert stops, [s.title for s in book.steps]
+    for stop in stops:
+        replica = stop.title.split("'s runbook")[0].removeprefix("Stop: ")
+        args = stop.commands[0].split("#")[0].split()
+        replica_hub = args[args.index("--new-hub") + 1]
+        if new_hub in plan(replica).config.region_names:
+            assert replica_hub == new_hub
+        nested = [
+            a
+            for a in dr.build(plan(replica), region, new_hub=replica_hub).actions
+            if isinstance(a, dr.SourceRunbook) and a.stack == stack
+        ]
+        assert len(nested) == 1
+        moved_to = (nested[0].book.hub_move or {}).get("newHub")
+        assert moved_to is not None and f"--new-hub {moved_to}" in nested[0].command()
+        note = " ".join(stop.notes)
+        assert f"with --new-hub {moved_to}" in note, note
+        assert (f"(not {new_hub}:" in note) == (moved_to != new_hub), note
