@@ -1032,6 +1032,32 @@ def replicas_still_running(config: cfg.StackConfig, region: str, root: Path = cf
     return sorted(s.stack for s in stacks.values() if s.stack in readers and region in s.region_names)
 
 
+def region_outside(config: cfg.StackConfig, region: str) -> cfg.ConfigError:
+    """The error for a ``--region`` that is not one of the stack's regions. The stack's
+    ``accountRegion`` may be one (a moved hub leaves it behind; a fork may set it anywhere): no
+    cluster of the stack is there, so there is no runbook, only the incident switch for its
+    provider (docs/dr.md, "The account region alone"), which the error spells out."""
+    regions = ", ".join(config.region_names)
+    if region != config.account_region:
+        return cfg.ConfigError("--region", region, f"expected one of the stack's regions: {regions}")
+    listed = region in config.unreachable_regions
+    return cfg.ConfigError(
+        "--region",
+        region,
+        f"{region} is {config.stack}'s accountRegion but none of its regions ({regions}): none of its "
+        "clusters is there now, so there is no runbook. "
+        + (
+            f"It is listed in platform:unreachableRegions of {stackset.file_name(config.stack)} already (a hub "
+            "move leaves its old hub there): nothing else to do; remove it once the region answers again"
+            if listed
+            else f"While it does not answer, add it to platform:unreachableRegions in "
+            f"{stackset.file_name(config.stack)} (the account's provider then calls a reachable region's "
+            "STS), commit and push; remove it once the region answers again"
+        )
+        + ' (docs/dr.md, "The account region alone")',
+    )
+
+
 def paired_hub(regions: Sequence[str], lost: Collection[str], preferred: Sequence[str | None]) -> str | None:
     """Where another stack's hub moves when a runbook moves it with this one's (both hubs lost):
     the first of ``preferred`` (the operator's ``--new-hub``, the region this stack's hub goes to)
@@ -1159,9 +1185,7 @@ def build(
     """
     config = plan.config
     if region not in config.region_names:
-        raise cfg.ConfigError(
-            "--region", region, f"expected one of the stack's regions: {', '.join(config.region_names)}"
-        )
+        raise region_outside(config, region)
     is_hub = region == config.hub_region
     if new_hub is not None and not is_hub:
         raise cfg.ConfigError(
@@ -2400,7 +2424,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
         plan = offline.run(args.stack)
         if args.backfill_script is not None:
             if args.region not in plan.config.region_names:
-                raise cfg.ConfigError("--region", args.region, "expected one of the stack's regions")
+                raise region_outside(plan.config, args.region)
             if args.new_hub or args.stays_down:
                 # Only a rebuilt region is backfilled: one that leaves the stack gets no images.
                 raise cfg.ConfigError(

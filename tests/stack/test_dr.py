@@ -1005,3 +1005,34 @@ def test_the_stop_step_and_the_replicas_nested_step_move_this_hub_to_one_region(
         note = " ".join(stop.notes)
         assert f"with --new-hub {moved_to}" in note, note
         assert (f"(not {new_hub}:" in note) == (moved_to != new_hub), note
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_lost_account_region_outside_the_stack_gets_the_switch_not_a_runbook(stack: str) -> None:
+    """A fork's accountRegion outside its regions (docs/dr.md, "The account region alone"): the
+    command refuses a runbook for it and says what to do (list it in unreachableRegions of the
+    stack file), and once it is listed, that nothing else is; the config accepts it listed."""
+    c = plan(stack).config
+    elsewhere = next(r for r in dr.cfg.KNOWN_REGIONS if r not in c.region_names)
+    raw = dr.cfg.read_stack_file(dr.cfg.stack_file(stack))
+    fork = offline.run(stack, flat_config={**raw, "platform:accountRegion": elsewhere})
+    with pytest.raises(dr.cfg.ConfigError) as refused:
+        dr.build(fork, elsewhere)
+    message = str(refused.value)
+    assert f'--region: "{elsewhere}"' in message or f"--region: {elsewhere}" in message, message
+    assert (
+        "accountRegion" in message
+        and f"add it to platform:unreachableRegions in Pulumi.{stack}.yaml" in message
+    )
+    assert all(r in message for r in c.region_names)
+    listed = offline.run(
+        stack,
+        flat_config={**raw, "platform:accountRegion": elsewhere, "platform:unreachableRegions": [elsewhere]},
+    )
+    assert listed.config.unreachable_regions == (elsewhere,)
+    with pytest.raises(dr.cfg.ConfigError, match=r"already .*: nothing else to do"):
+        dr.build(listed, elsewhere)
+    # Any other region outside the stack is refused as before.
+    other = next(r for r in dr.cfg.KNOWN_REGIONS if r not in c.region_names and r != elsewhere)
+    with pytest.raises(dr.cfg.ConfigError, match="expected one of the stack's regions"):
+        dr.build(fork, other)
