@@ -101,6 +101,35 @@ STATE_LOCATIONS = (
 # ---------------------------------------------------------------------------------------------
 
 
+# The branch each standalone runbook works on (its prerequisites create it): unique per run, so
+# `gh pr view <branch>` cannot find an earlier incident's merged pull request of the same name
+# (cli/cli 44ee177 pkg/cmd/pr/shared/finder.go: a branch name matches pull requests in every
+# state, newest first). Later steps read it back with `git branch --show-current`.
+DR_BRANCH_PREFIX = "dr/"
+CURRENT_BRANCH = '"$(git branch --show-current)"'
+# Minutes of the pull request's review: a human wait (the approver, paged at the freeze step,
+# reads a diff of one or two stack files and may wait for preview.yml's plan-diff comment), an
+# assumption like the 5 minutes of the runner connection's console authorization, not a bench time.
+REVIEW_MINUTES = 15
+
+
+def dr_branch(stack: str, region: str) -> str:
+    """The shell word naming a standalone runbook's branch: ``dr/<stack>-<region>-<UTC minute>``."""
+    return f'"{DR_BRANCH_PREFIX}{stack}-{region}-$(date -u +%Y%m%dT%H%MZ)"'
+
+
+def commit_subject(stack: str, region: str) -> str:
+    """The subject of a runbook's commit of its stack file(s): ``DR: <region> of <stack>``; the
+    outer runbook's skip check looks for it on the branch (:class:`SourceRunbook`)."""
+    return f"DR: {region} of {stack}"
+
+
+def is_lifted_check(stack: str, repository: str) -> str:
+    """A shell test that succeeds only when ``stack``'s freeze variable does not exist ("was not
+    found" on a 404: cli/cli pkg/cmd/variable/get/get.go ``getRun``, 44ee177)."""
+    return f"gh variable get {freeze_variable(stack)} --repo {repository} 2>&1 | grep -q 'was not found'"
+
+
 def aws_profile(stack: str) -> str:
     """The AWS CLI profile the runbook's commands for ``stack`` run as: the profile named after the
     stack (docs/dr.md, prerequisites), signed in as its ``clusterAdminRoleArn``. The stack file has
@@ -224,11 +253,19 @@ class Freeze:
     repository: str
     lift: bool = False
     unless_recovered: HubCheck | None = None
+    # A lift that also passes when the variable does not exist (a source stack whose runbook had
+    # finished before this one ran: its freeze was never set again); `gh variable delete` of a
+    # missing variable fails ("failed to delete variable": cli/cli 44ee177
+    # pkg/cmd/variable/delete/delete.go ``removeRun``, the REST DELETE's 404).
+    or_lifted: bool = False
 
     def command(self) -> str:
         variable = freeze_variable(self.stack)
         if self.lift:
-            return f"gh variable delete {variable} --repo {self.repository}"
+            delete = f"gh variable delete {variable} --repo {self.repository}"
+            if self.or_lifted:
+                return f"{{ {delete} || {is_lifted_check(self.stack, self.repository)}; }}"
+            return delete
         freeze = f"gh variable set {variable} --body true --repo {self.repository}"
         if self.unless_recovered is None:
             return freeze
@@ -240,49 +277,142 @@ class Freeze:
 
 
 @dataclass(frozen=True)
-class Push:
-    """Commit the stack file (if it changed), push to ``main``, and only if the push succeeded
-    lift the freeze (``lift``): the push starts up.yml, whose job for each stack that is not
-    frozen waits for a runner of that stack's CodeBuild project in its hub's region (``runs-on:
-    codebuild-platform-<stack>-runner-...``). A stack whose hub is in the lost region has no
-    runner there: its job stays queued (a queued self-hosted job is cancelled only after 24 h, up
-    to 48 h: GitHub docs, usage limits for self-hosted runners,
-    https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners)
-    and holds up.yml's workflow-wide ``pulumi-up`` concurrency group meanwhile; so every such
-    stack is frozen before the push (:func:`hub_lost_stacks`). ``also``: other stacks whose
-    stack file this runbook edited (a replica's ECR primary region), committed with it."""
+class Commit:
+    """Commit ``stack``'s stack file (and ``also``'s: other stacks' files this runbook edited, a
+    replica's ECR primary region) on the runbook's branch, if it changed; no push. The last action
+    of a runbook run inside another's (:class:`SourceRunbook`): its edits reach ``main`` in the
+    outer runbook's pull request, which lifts its freeze after the merge."""
 
     stack: str
     region: str
-    lift: Freeze | None = None
     also: tuple[str, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        return commit_subject(self.stack, self.region)
 
     def command(self) -> str:
         # Only these stack files: another stack's edits in the working tree are its runbook's.
         files = " ".join(f"Pulumi.{s}.yaml" for s in (self.stack, *self.also))
-        lift = f" && {self.lift.command()}" if self.lift is not None else ""
-        # A failed commit (no git identity, a hook, required signing) stops here: the freeze stays.
         # `git diff HEAD --`: staged and unstaged edits alike (a plain `git diff` misses staged ones).
+        # Unchanged files (a rebuild leaves the file as it was) still get an empty commit: the outer
+        # runbook's skip check looks for the subject, and a pull request needs a commit ahead of
+        # main. A failed commit (no git identity, a hook, required signing) stops the chain.
         return (
-            f"{{ git diff --quiet HEAD -- {files} || git commit -m 'DR: {self.region} of {self.stack}' {files}; }} && "
-            f"git push{lift}   # up.yml skips {self.stack}'s job while frozen"
+            f"{{ {{ git diff --quiet HEAD -- {files} && git commit --allow-empty -m '{self.subject}'; }} "
+            f"|| git commit -m '{self.subject}' {files}; }}"
+        )
+
+
+@dataclass(frozen=True)
+class OpenPullRequest:
+    """Commit the stack file(s) (:class:`Commit`), push the runbook's ``dr/`` branch and open a
+    pull request into ``main``. The program's ruleset ``protect-main``
+    (infra/components/github_repository.py) refuses a direct push to ``main`` for everyone: "Require
+    a pull request before merging: Require all commits be made to a non-target branch and submitted
+    via a pull request before they can be merged"
+    (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets),
+    with no bypass actor. Pushing the branch starts no up.yml (it runs on pushes to ``main``
+    only) and lifts nothing. ``gh pr create --base --head --title --body`` (cli/cli 44ee177
+    pkg/cmd/pr/create/create.go) runs non-interactively with a title and body."""
+
+    stack: str
+    region: str
+    repository: str
+    body: str
+    also: tuple[str, ...] = ()
+
+    @property
+    def commit(self) -> Commit:
+        return Commit(self.stack, self.region, self.also)
+
+    def command(self) -> str:
+        return (
+            f"{self.commit.command()} &&\n"
+            "git push -u origin HEAD &&\n"
+            f"gh pr create --repo {self.repository} --base main --head {CURRENT_BRANCH} "
+            f"--title {shlex.quote(self.commit.subject)} --body {shlex.quote(self.body)}"
+        )
+
+
+@dataclass(frozen=True)
+class Approve:
+    """A second person approves the pull request: someone with write access who is neither its
+    author nor its last pusher. Required approvals count only from people with write access
+    (https://docs.github.com/articles/approving-a-pull-request-with-required-reviews); the author
+    cannot approve their own pull request; ``protect-main`` sets ``require_last_push_approval``
+    ("the most recent reviewable push must be approved by someone other than the person who pushed
+    it", pulumi-github 6.15.0 ``RepositoryRulesetRulesPullRequestArgs``) and
+    ``dismiss_stale_reviews_on_push``, so nobody else pushes to the branch and any push needs a new
+    approval. ``gh pr checks`` is informational: ``protect-main`` requires no status check."""
+
+    stack: str
+    repository: str
+    by: str = "reviewer"
+
+    def command(self) -> str:
+        return (
+            f"PR=https://github.com/{self.repository}/pull/NUMBER   # the URL the operator's gh pr create printed\n"
+            f'gh pr diff "$PR"   # only stack files ({stackset.file_name(self.stack)} ...): the edits the runbook printed\n'
+            'gh pr checks "$PR"   # informational: no check gates the merge; pulumi preview may fail while '
+            "the region is down\n"
+            'gh pr review "$PR" --approve'
+        )
+
+
+@dataclass(frozen=True)
+class MergeAndLift:
+    """Merge the approved pull request, check that it is merged, and only then lift the freezes
+    (``lifts``, the outermost stack's last), then bring the checkout back to ``main``.
+
+    cli/cli 44ee177 pkg/cmd/pr/merge/merge.go: without a method and without a terminal gh stops
+    ("--merge, --rebase, or --squash required when not running interactively"), so ``--squash``
+    (one commit on ``main`` holding every stack file of the runbook); a pull request whose merge
+    state is BLOCKED (not approved) is "not mergeable: the base branch policy prohibits the merge"
+    and gh exits non-zero (``canMerge``, ``blockedReason``), as for BEHIND and DIRTY;
+    ``--match-head-commit SHA`` passes ``expectedHeadOid`` to GitHub's mergePullRequest, which
+    refuses to merge a head other than the one reviewed and applied. ``gh pr view --json state``
+    prints OPEN, CLOSED or MERGED (api/query_builder.go); the explicit MERGED test is the lift's
+    condition, also if the merge is ever queued (``--auto``, a merge queue: gh then exits 0
+    without merging)."""
+
+    stack: str
+    repository: str
+    lifts: tuple[Freeze, ...]
+
+    def command(self) -> str:
+        repo = self.repository
+        lifts = " &&\n".join(f.command() for f in self.lifts)
+        return (
+            f"B={CURRENT_BRANCH} &&\n"
+            f'gh pr merge "$B" --repo {repo} --squash --match-head-commit "$(git rev-parse HEAD)" &&\n'
+            f'[ "$(gh pr view "$B" --repo {repo} --json state --jq .state)" = MERGED ] &&\n'
+            f"{lifts} &&\n"
+            "git switch main && git pull --ff-only"
         )
 
 
 @dataclass(frozen=True)
 class SourceRunbook:
-    """Run another stack's own runbook (printed by ``command``) inside this one, if its freeze is
-    still set: the freeze step set it, or its runbook is under way elsewhere (then wait for its
-    end instead). ``book`` is that runbook as :func:`build` computes it, the same table's minutes."""
+    """Run another stack's own runbook (printed by ``command``) inside this one, unless it has
+    finished on this branch (its commit ``DR: <region> of <stack>`` is on the branch and not yet on
+    ``main``: its freeze stays set until this runbook's merge lifts it) or its freeze variable does
+    not exist (it finished, and was merged, earlier); while its freeze is set for a runbook under
+    way elsewhere, wait for its end instead. ``book`` is that runbook as :func:`build` computes it,
+    the same table's minutes; ``region`` its lost region."""
 
     stack: str
     repository: str
     platform_command: str
     book: Runbook = field(compare=False, repr=False)
+    region: str = ""
 
     def command(self) -> str:
+        subject = commit_subject(self.stack, self.region or (self.book.region if self.book else ""))
         return (
-            f"if {is_frozen_check(self.stack, self.repository)}; then {self.platform_command}; "
+            f"if git log --format=%s origin/main..HEAD | grep -qx '{subject}'; then "
+            f'echo "{self.stack}\'s runbook has finished on this branch: skip this step"; '
+            f"elif {is_frozen_check(self.stack, self.repository)}; then {self.platform_command}; "
             f'else echo "{self.stack}\'s freeze variable does not exist: its runbook has finished, skip this step"; '
             "fi   # print it, then follow it to the end"
         )
@@ -504,7 +634,10 @@ Action = (
     | Preview
     | Shell
     | Freeze
-    | Push
+    | Commit
+    | OpenPullRequest
+    | Approve
+    | MergeAndLift
     | Kubeconfig
     | Backfill
     | ListApplications
@@ -958,11 +1091,38 @@ def github_identity(slug: str) -> str:
     workflow: write access, a fine-grained token Actions write, a classic token the repo scope
     (https://docs.github.com/rest/actions/workflow-runs#cancel-a-workflow-run,
     https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event). A
-    repository admin has all of them."""
+    repository admin has all of them. Pushing the runbook's branch and creating and merging its pull
+    request: Contents write and Pull requests write for a fine-grained token
+    (https://docs.github.com/en/rest/authentication/permissions-required-for-fine-grained-personal-access-tokens);
+    the approval is a second person's (:class:`Approve`)."""
     return (
-        f"gh signed in (gh auth status) as a GitHub identity that may write {slug}'s Actions variables and "
-        "run and cancel its workflows: a user with write access (a repository admin has it), or a "
-        "fine-grained token with Variables and Actions write"
+        f"gh signed in (gh auth status) as a GitHub identity that may write {slug}'s Actions variables, "
+        "run and cancel its workflows, push a branch and open and merge a pull request: a user with write "
+        "access (a repository admin has it), or a fine-grained token with Variables, Actions, Contents and "
+        "Pull requests write"
+    )
+
+
+def _approvers(config: cfg.StackConfig) -> str:
+    """Who may approve the runbook's pull request, from ``platform:github.reviewers`` (numeric
+    GitHub IDs) when the stack sets it."""
+    named = [f"user {u}" for u in config.github.reviewer_users] + [
+        f"a member of team {t}" for t in config.github.reviewer_teams
+    ]
+    if not named:
+        return "a second person with write access to the repository"
+    return (
+        f"one of {config.stack}'s platform:github.reviewers ({', '.join(named)}), who approve its "
+        "production deploys too"
+    )
+
+
+def _page_the_approver(config: cfg.StackConfig) -> str:
+    return (
+        f"Page the approver now: {_approvers(config)}, neither you nor anyone who will push to this "
+        f"runbook's branch. The runbook ends with a pull request into main ({config.github.slug}'s ruleset "
+        "protect-main needs one approving review from someone other than its author and last pusher); "
+        "paged now, the review does not start cold."
     )
 
 
@@ -1013,8 +1173,8 @@ def hub_lost_stacks(config: cfg.StackConfig, lost: Sequence[str], root: Path = c
     """The other stacks of the checkout whose hub (``platform:hubRegion`` in their stack file) is
     in ``lost``: their CI runners (the CodeBuild project in the hub's VPC, whose webhook is in
     the hub's region) are lost with it, so an up.yml run would queue their job for good
-    (:class:`Push`). This runbook freezes them before its push; each one's own runbook sets the
-    same freeze again and lifts it at its end (``gh variable set`` POSTs, then PATCHes on the 409
+    (:class:`MergeAndLift`: the merge is a push to main). This runbook freezes them before its
+    merge; each one's own runbook sets the same freeze again and its merge lifts it (``gh variable set`` POSTs, then PATCHes on the 409
     of an existing variable: cli/cli pkg/cmd/variable/set/http.go ``setVariable``, read at 10db389)."""
     return sorted(
         s.stack for s in stackset.load(root).values() if s.stack != config.stack and s.hub_region in lost
@@ -1223,7 +1383,7 @@ def build(
     source_admin = (
         config if image_source == stack else stackset.load(root)[stackset.file_name(image_source)]
     ).cluster_admin_role_arn
-    # Other stacks whose hub (and so CI runners) is lost too: frozen with this one (Push).
+    # Other stacks whose hub (and so CI runners) is lost too: frozen with this one (MergeAndLift).
     also_frozen = [
         s for s in hub_lost_stacks(config, sorted({*config.unreachable_regions, region}), root) if s != outer
     ]
@@ -1242,7 +1402,18 @@ def build(
             where["workstation"],
             5,
             (
-                Shell("git checkout main && git pull --ff-only && make plan   # .venv with the platform CLI"),
+                (
+                    Shell(
+                        f"git switch main && git pull --ff-only && git switch -c {dr_branch(stack, region)} "
+                        "&& make plan   # .venv with the platform CLI; this runbook's commits go on this branch"
+                    )
+                    if outer is None
+                    else Shell(
+                        f'case {CURRENT_BRANCH} in {DR_BRANCH_PREFIX}{outer}-*) make plan;; *) echo "expected '
+                        f"{outer}'s {DR_BRANCH_PREFIX}{outer}-... branch: {stack}'s edits go into {outer}'s pull "
+                        'request"; false;; esac'
+                    )
+                ),
                 Shell(
                     "unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN   # they would win over "
                     "AWS_PROFILE below"
@@ -1287,9 +1458,16 @@ def build(
                 "Kube contexts are written where the clusters exist (the hub's after its rebuild), not here.",
                 "Every command below uses .venv/bin/platform or pulumi with the project's .venv "
                 "(Pulumi.yaml points the Python runtime at it), never a module run by another Python.",
-                'If `git pull --ff-only` stops ("Not possible to fast-forward": main moved while this checkout '
-                "holds local commits or edits, as when this runbook runs inside another stack's runbook), run "
-                "`git pull --rebase --autostash && make plan` instead.",
+                (
+                    f"The runbook works on its own branch {DR_BRANCH_PREFIX}{stack}-{region}-<UTC time> (a new "
+                    "name each run); main takes its edits only through a reviewed pull request (the ruleset "
+                    "protect-main refuses a direct push). If main moves meanwhile, run `git fetch && git rebase "
+                    "origin/main && make plan` on the branch."
+                    if outer is None
+                    else f"It runs inside {outer}'s runbook, on {outer}'s branch: it creates no branch, pushes "
+                    f"nothing and opens no pull request; its last step commits {stackset.file_name(stack)} there, "
+                    f"and {outer}'s pull request takes it to main."
+                ),
             ),
         ),
         Step(
@@ -1339,6 +1517,7 @@ def build(
                 f"The jobs of up.yml and deploy-prod.yml that write or deploy {stack} skip while "
                 f'{freeze_variable(stack)} is true; other stacks\' jobs run as usual (docs/dr.md, "Freeze"); '
                 "the Pulumi backend refuses a second concurrent update of the stack anyway.",
+                *((_page_the_approver(config),) if outer is None else ()),
                 *(
                     (
                         f"{', '.join(also_frozen)}: the hub is in {region} too, and with it the CI runners "
@@ -1452,7 +1631,7 @@ def build(
     # The hub's NAT addresses change (a rebuilt hub's new Elastic IPs, a moved hub's): the
     # stacks whose hub admits them must read them again before the deploy (item below).
     hub_addresses_change = kind == MOVE_HUB or (kind == REBUILD and is_hub)
-    # Other stack files this runbook edits, committed with its own (Push).
+    # Other stack files this runbook edits, committed with its own (Commit, OpenPullRequest).
     also_pushed: tuple[str, ...] = ()
     if kind == REBUILD:
         targets, dependents = rebuild_sets(full, region)
@@ -1739,8 +1918,9 @@ def build(
         steps.append(_applications_step(config, hub_after, where))
     # The stacks whose hub admits this stack's hub addresses (they change with the hub), where
     # each one's hub is after its own runbook; one in the lost region too (both hubs in one
-    # region) runs its own runbook before this runbook's push, while this stack is still
-    # frozen: whichever runbook is outermost lifts its freeze last (Push).
+    # region) runs its own runbook on this runbook's branch before its pull request, while this
+    # stack is still frozen: the outermost runbook's merge lifts both freezes, its own last
+    # (MergeAndLift).
     source_hubs: list[tuple[str, Plan, str]] = []
     source_runbooks: list[Step] = []
     nested: set[str] = set()
@@ -1757,7 +1937,7 @@ def build(
                 moved_to = paired_hub(source_plan.config.region_names, lost, (hub_after,))
                 own += f" --new-hub {moved_to}"
             # The source's own runbook, from the same table: its minutes are on this runbook's
-            # critical path (the update of its hub and this stack's push wait for it).
+            # critical path (the update of its hub and this stack's pull request wait for it).
             inner = build(source_plan, source_lost, new_hub=moved_to, raw=source_raw, root=root, outer=stack)
             if moved_to is not None:
                 source_plan = hub_move(
@@ -1767,26 +1947,25 @@ def build(
             nested.add(source)
             source_runbooks.append(
                 Step(
-                    f"{source}'s hub is in {region} too: run {source}'s own runbook before this push, "
+                    f"{source}'s hub is in {region} too: run {source}'s own runbook before this pull request, "
                     f"unless it has finished",
                     f"an operator workstation with the {aws_profile(source)} profile, as "
                     f"{source_plan.config.cluster_admin_role_arn}",
                     round(sum(s.minutes for s in inner.steps), 1),
-                    (SourceRunbook(source, gh.slug, own, inner),),
+                    (SourceRunbook(source, gh.slug, own, inner, source_lost),),
                     (
                         f"{source}'s hub control plane and CI runners are in {region}: the update of "
                         f"{source}'s hub below and the deploy read {source}'s hub, so they wait until "
                         f"{source}'s own runbook has brought its hub back in {source_hub} "
                         f"(~{round(sum(s.minutes for s in inner.steps))} min, its own steps' total). Run it only "
                         f"while {freeze_variable(source)} is set (the freeze step set it, or left it set by a "
-                        f"runbook under way): the command checks that; if another operator is running "
-                        f"{source}'s runbook, wait for its end (its freeze lifted) instead. {source}'s runbook "
-                        f"sets its freeze again and lifts it at its end, once {source}'s runners exist again.",
-                        f"It runs before {stack}'s push, while {stack} is still frozen: its push runs nothing "
-                        f"for {stack}, and also publishes {stack}'s commits made so far (harmless: {stack}'s "
-                        f"job is skipped while frozen); {stack}'s own push below lifts {stack}'s freeze last. "
-                        "If its `git pull --ff-only` or `git push` stops because main moved, use "
-                        "`git pull --rebase --autostash` (it keeps this runbook's uncommitted edits).",
+                        f"runbook under way) and its commit is not on this branch yet: the command checks both; if "
+                        f"another operator is running {source}'s runbook, wait for its end (its freeze lifted) "
+                        f"instead. {source}'s runbook sets its freeze again and leaves it set.",
+                        f"It runs on this branch, while {stack} is still frozen: it pushes nothing and opens no pull "
+                        f"request; its last step commits {stackset.file_name(source)} here. This runbook's pull "
+                        f"request takes both stack files to main in one merge, and its merge step lifts "
+                        f"{freeze_variable(source)}, then {freeze_variable(stack)} last.",
                     ),
                 )
             )
@@ -1830,42 +2009,7 @@ def build(
         ),
         *source_runbooks,
         *late_backfill,
-        Step(
-            f"Push the stack file and lift {stack}'s freeze",
-            where["workstation"],
-            2,
-            (Push(stack, region, lift=Freeze(stack, gh.slug, lift=True), also=also_pushed),),
-            (
-                (
-                    f"The next push to main runs {stack}'s up.yml job as usual; its update finds nothing to do. "
-                    + "".join(
-                        f"{other}'s freeze, if the freeze step set it, "
-                        + (
-                            f"was lifted at the end of {other}'s own runbook above. "
-                            if other in nested
-                            else f"stays until {other}'s own runbook lifts it; up.yml skips {other}'s job. "
-                        )
-                        for other in also_frozen
-                    ).rstrip()
-                    + " Check before going on: "
-                    + "; ".join(
-                        f"`gh variable get {freeze_variable(o)} --repo {gh.slug}` "
-                        + (
-                            'fails with "was not found"'
-                            if o in nested
-                            else "prints true until its runbook has run (fails if the freeze step found it finished)"
-                        )
-                        for o in also_frozen
-                    )
-                    + "."
-                )
-                if also_frozen
-                else "The next push to main runs up.yml as usual; its update finds nothing to do.",
-                f"The freeze is lifted only if the push succeeded (&&). If `git push` is rejected because main "
-                f"moved meanwhile, {stack} stays frozen: run `git pull --rebase --autostash && git push && "
-                f"{Freeze(stack, gh.slug, lift=True).command()}`.",
-            ),
-        ),
+        *_publish_steps(config, stack, region, kind, new_hub, outer, also_pushed, also_frozen, nested),
     ]
     for source, source_plan, source_hub in source_hubs:
         hub_urns = control_plane_urns(source_plan, [source_hub])
@@ -1909,6 +2053,129 @@ def build(
     )
 
 
+def _publish_steps(
+    config: cfg.StackConfig,
+    stack: str,
+    region: str,
+    kind: str,
+    new_hub: str | None,
+    outer: str | None,
+    also_pushed: tuple[str, ...],
+    also_frozen: Sequence[str],
+    nested: set[str],
+) -> list[Step]:
+    """How the runbook's stack-file edits reach ``main`` (docs/dr.md, "Freeze"): on their own
+    branch, through a pull request that a second person approves (the ruleset ``protect-main``
+    refuses a direct push), merged by the operator, and only then the freezes lifted. Run inside
+    ``outer``'s runbook: one commit on ``outer``'s branch, nothing pushed or lifted (``outer``'s
+    merge step lifts this stack's freeze, so ``main`` goes in one merge from the pair of stack
+    files before the incident to the pair after it)."""
+    gh = config.github
+    files = ", ".join(stackset.file_name(s) for s in (stack, *also_pushed))
+    workstation = "an operator workstation (git and GitHub only)"
+    if outer is not None:
+        return [
+            Step(
+                f"Commit {files} on {outer}'s branch",
+                workstation,
+                1,
+                (Commit(stack, region, also_pushed),),
+                (
+                    f"No push, no pull request, no lift: {outer}'s runbook pushes its branch with this commit, "
+                    f"its pull request takes {files} to main together with {outer}'s own stack file (main never "
+                    f"holds a pair of stack files make plan refuses), and its merge step lifts "
+                    f"{freeze_variable(stack)} after the merge. Go back to {outer}'s runbook.",
+                ),
+            )
+        ]
+    lifts = (
+        *(Freeze(s, gh.slug, lift=True, or_lifted=True) for s in sorted(nested)),
+        Freeze(stack, gh.slug, lift=True),
+    )
+    lifted = ", ".join(f.stack for f in lifts)
+    others = (
+        " "
+        + "".join(
+            f"{other}'s freeze, if the freeze step set it, "
+            + (
+                f"is lifted here too, after the merge ({other}'s own runbook ran above, on this branch). "
+                if other in nested
+                else f"stays until {other}'s own runbook lifts it; up.yml skips {other}'s job. "
+            )
+            for other in also_frozen
+        ).rstrip()
+        + " Check before going on: "
+        + "; ".join(
+            f"`gh variable get {freeze_variable(o)} --repo {gh.slug}` "
+            + (
+                'fails with "was not found"'
+                if o in nested
+                else "prints true until its runbook has run (fails if the freeze step found it finished)"
+            )
+            for o in also_frozen
+        )
+        + "."
+        if also_frozen
+        else ""
+    )
+    body = (
+        f"platform dr --stack {stack} --region {region}"
+        + (f" --new-hub {new_hub}" if new_hub else " --stays-down" if kind == STAYS_DOWN else "")
+        + ". Only stack files; applied from this head, `pulumi preview --expect-no-changes` clean. "
+        + f"{', '.join(freeze_variable(s) for s in (*sorted(nested), stack))} stay set until this merges."
+    )
+    return [
+        Step(
+            "Open the pull request of this runbook's branch into main",
+            workstation,
+            2,
+            (OpenPullRequest(stack, region, gh.slug, body, also_pushed),),
+            (
+                "The ruleset protect-main refuses a direct push to main for everyone (GH013: a pull request "
+                "with one approving review; no bypass actor). Pushing this dr/ branch starts no up.yml (it runs "
+                "on pushes to main only) and lifts nothing; the pull request starts preview.yml (the plan "
+                "diff), which gates nothing. Send the printed URL to the approver.",
+            ),
+        ),
+        Step(
+            "A second person approves the pull request",
+            f"the approver's own workstation or the GitHub web UI, as their own GitHub identity: {_approvers(config)}; "
+            f"write access to {gh.slug} (a fine-grained token: Pull requests write), neither the author nor the "
+            "last pusher of the branch",
+            REVIEW_MINUTES,
+            (Approve(stack, gh.slug),),
+            (
+                "Nobody but the operator pushes to the branch, and nobody presses Update branch: a push by the "
+                "approver makes them the last pusher, whose approval does not count (require_last_push_approval), "
+                "and any push dismisses the approval (dismiss_stale_reviews_on_push).",
+                f"~{REVIEW_MINUTES} min is an assumption, not a bench time: a human wait, like the console "
+                "authorization of a runner connection (the approver, paged at the freeze step, reads a diff of "
+                "one or two stack files and may wait for preview.yml's plan comment). Users are not waiting on it: "
+                "traffic already left the lost region. There is no bypass in this runbook (docs/dr.md, "
+                '"Break-glass").',
+            ),
+        ),
+        Step(
+            f"Merge the pull request, then lift the freeze of {lifted}",
+            workstation,
+            1,
+            (MergeAndLift(stack, gh.slug, lifts),),
+            (
+                "The merge is a push to main: up.yml runs, and skips every stack still frozen; each freeze is "
+                "lifted only after gh reports the pull request MERGED, so main holds the stack files this runbook "
+                f"applied before any job of {lifted} runs again, and that job finds nothing to do." + others,
+                "Not approved yet: gh pr merge refuses (the base branch policy prohibits the merge) and nothing is "
+                "lifted; run the step again after the approval. --match-head-commit: only the head that was "
+                "reviewed and applied merges. --squash: main gets one commit with every stack file of the runbook.",
+                "If gh says the merge commit cannot be cleanly created, or the head branch is not up to date "
+                f"(main moved): `git fetch && git rebase origin/main && git push --force-with-lease`, run "
+                f"`{Preview(stack).command()}` again, get a new approval (the push dismissed the old one), then run "
+                f"this step again; {lifted} stay frozen meanwhile.",
+            ),
+        ),
+    ]
+
+
 # The programs the printed steps (and the saved backfill script) may call, in check order.
 TOOLS = ("git", "make", "aws", "pulumi", "gh", "jq", "dig", "curl", "crane", "kubectl")
 PREREQUISITES = "Prerequisites"  # the first step's title (build)
@@ -1949,7 +2216,8 @@ def _with_github_identity(steps: Sequence[Step], slug: str) -> list[Step]:
     """Every step that runs ``gh`` says which GitHub identity it needs (:func:`github_identity`)."""
     return [
         dataclasses.replace(s, runs_from=f"{s.runs_from}; {github_identity(slug)}")
-        if "gh" in tools_called(s.commands)
+        # The approval is the second person's, under their own identity (the step says so).
+        if "gh" in tools_called(s.commands) and not any(isinstance(a, Approve) for a in s.actions)
         else s
         for s in steps
     ]
@@ -2025,7 +2293,7 @@ def _replica_edits(
     source's primary region after the move (infra/stackset.py refuses a pair that disagrees).
     A replica whose hub is lost too sets its own in its runbook (:func:`_replica_primary_region`);
     ``outer``, whose runbook runs this one, does too. Any other replica whose primary region
-    differs is edited here, and the push commits its stack file with this one. Returns the edits
+    differs is edited here, and the pull request commits its stack file with this one. Returns the edits
     and the note."""
     stacks = list(stacks)
     new_primary = after.ecr.primary_region
@@ -2048,7 +2316,7 @@ def _replica_edits(
             edits.append(EditStack(r, (("platform:ecr", {**ecr, "primaryRegion": new_primary}),)))
             notes.append(
                 f"{r}'s platform:ecr.primaryRegion becomes {new_primary} (this step edits Pulumi.{r}.yaml; the "
-                "push below commits it with this stack's file)."
+                "pull request below commits it with this stack's file)."
             )
     head = (
         f"ECR: this stack's primary region is {new_primary} after the move"
@@ -2371,6 +2639,12 @@ def _deploy_step(config: cfg.StackConfig, region: str, kind: str, where: Mapping
             "The deploy command syncs each Application in the configured order, verifying every image "
             "against what staging runs; regions already in sync finish at once. It runs on the runners, "
             "which reach the private hub, after the freeze is lifted (the job skips while frozen)."
+            + (
+                f" The job waits for a required reviewer of the {config.github.deploy_environment} environment "
+                "to approve it: page the same person who approved the pull request."
+                if config.github.reviewers is not None
+                else ""
+            )
             + (f" {region} has left the stack: nothing is deployed there." if kind == STAYS_DOWN else ""),
         ),
     )

@@ -31,15 +31,26 @@ behaviour, named where it is used; anything a rule does not cover raises.
   update-kubeconfig`` calls DescribeCluster, which fails for a cluster that does not exist; the
   deploy job of deploy-prod.yml is skipped while the stack is frozen, and reads the source stack's
   hub, which admits the stack's hub NAT addresses as of the source's last update (a StackReference).
+* The repository (:class:`Repo`): ``main``'s stack files are apart from the checkout's branch.
+  The ruleset ``protect-main`` (infra/components/github_repository.py; GitHub docs, available
+  rules for rulesets: "Require a pull request before merging") refuses a direct push to main
+  (GH013); pushing a ``dr/`` branch starts nothing; the pull request's author and its last pusher
+  cannot approve it (``require_last_push_approval``) and any later push dismisses the approval
+  (``dismiss_stale_reviews_on_push``); ``gh pr merge`` refuses a pull request without a valid
+  approval (BLOCKED: cli/cli 44ee177 pkg/cmd/pr/merge/merge.go ``blockedReason``) and one whose
+  head is not the pushed head (``--match-head-commit``). The merge gives main the branch's stack
+  files, which must pass the stack-set check (infra.stackset), and is a push to main.
 * A push to main starts up.yml, which runs a job for each stack that is not frozen on that
-  stack's CodeBuild runners in its hub's region (``runs-on: codebuild-platform-<stack>-runner-...``,
-  .github/workflows/up.yml). A stack whose hub is in the lost region has no runner there: its
-  job stays queued until GitHub cancels it after 24 h (up to 48 h; GitHub docs, usage limits for
-  self-hosted runners, https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners),
-  holding up.yml's workflow-wide ``pulumi-up`` concurrency group: the drill refuses such a push,
-  unless that stack's own runbook has finished. The lift of the freeze is chained to the push
-  (``&&``). A source stack's runbook run inside another's (``dr.SourceRunbook``) runs in an engine
-  of its own, sharing the repository variables and the checkout's stack files.
+  stack's CodeBuild runners in its hub's region as main's stack file has it (``runs-on:
+  codebuild-platform-<stack>-runner-...``, .github/workflows/up.yml). A stack whose hub is in the
+  lost region has no runner there: its job stays queued until GitHub cancels it after 24 h (up to
+  48 h; GitHub docs, usage limits for self-hosted runners,
+  https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/usage-limits-for-self-hosted-runners),
+  holding up.yml's workflow-wide ``pulumi-up`` concurrency group: the drill refuses such a merge,
+  unless that stack's own runbook has finished. A freeze is lifted only where main's stack file is
+  the one applied (a lift before the merge would let any other merge run the stack from main's old
+  file). A source stack's runbook run inside another's (``dr.SourceRunbook``) runs in an engine of
+  its own, sharing the repository variables, the checkout's stack files and the branch.
 * Secrets Manager (Argo CD's secrets, infra/addons.py ``argocd_secret_names``): day 0 creates
   each in the hub's region with a replica in every other region of the stack (docs/addons.md);
   a replica is readable in its region while its primary's region is down, has the primary's ARN
@@ -129,6 +140,72 @@ def day0_secrets(config: cfg.StackConfig, replicas: bool = True) -> dict[tuple[s
     return {(r, n): config.hub_region for r in regions for n in addons.argocd_secret_names(config)}
 
 
+OPERATOR, REVIEWER = "operator", "reviewer"
+
+
+@dataclass
+class Repo:
+    """The GitHub repository and the runbook's branch. ``main``: origin/main's stack files (from
+    ``root``); ``branch``: the stack files as committed on the branch; ``subjects``: the branch's
+    commit subjects not on main; ``pushed``: the branch's files as last pushed (``None``: never);
+    ``pr``: a pull request is open; ``last_pusher``/``approved_by``: the people (``OPERATOR``,
+    ``REVIEWER``)."""
+
+    main: dict[str, dict[str, Any]]
+    branch: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subjects: list[str] = field(default_factory=list)
+    pushed: dict[str, dict[str, Any]] | None = None
+    pushed_subjects: int = 0
+    pr: bool = False
+    author: str | None = None
+    last_pusher: str | None = None
+    approved_by: str | None = None
+    merged: bool = False
+
+    @classmethod
+    def of(cls, root: Path) -> Repo:
+        names = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        return cls({s: cfg.read_stack_file(cfg.stack_file(s, root)) for s in names})
+
+    def configs(self) -> dict[str, cfg.StackConfig]:
+        """main's stack files, loaded, keyed by file name (infra.stackset.load's shape)."""
+        return {
+            stackset.file_name(s): cfg.from_flat(cfg.as_pulumi_config(raw), s) for s, raw in self.main.items()
+        }
+
+    def push_branch(self, by: str) -> None:
+        """``git push`` of the branch: starts no up.yml (it runs on pushes to main only); any push
+        dismisses the approval and makes ``by`` the last pusher."""
+        self.pushed = copy.deepcopy(self.branch)
+        self.pushed_subjects = len(self.subjects)
+        self.last_pusher = by
+        self.approved_by = None
+
+    def approve(self, by: str) -> None:
+        if not self.pr:
+            raise Precondition("gh pr review --approve: no pull request is open")
+        if by in (self.author, self.last_pusher):
+            raise Precondition(
+                f"gh pr review --approve by {by}: the author ({self.author}) and the last pusher "
+                f"({self.last_pusher}) cannot approve (require_last_push_approval)"
+            )
+        self.approved_by = by
+
+
+@dataclass(frozen=True)
+class DirectPush:
+    """The runbook's last step before the pull request (issue 16): commit, ``git push`` to main,
+    then lift the freeze. The drill refuses it, as protect-main does."""
+
+    stack: str
+    region: str
+    lift: dr.Freeze | None = None
+
+    def command(self) -> str:
+        lift = f" && {self.lift.command()}" if self.lift is not None else ""
+        return f"{dr.Commit(self.stack, self.region).command()} && git push{lift}"
+
+
 RUNNER_PROJECT = "aws:codebuild/project:Project"
 RUNNER_NEEDS_CONNECTION = frozenset({RUNNER_PROJECT, "aws:codebuild/webhook:Webhook"})
 
@@ -149,6 +226,8 @@ class Engine:
         frozen: set[str] | None = None,
         recovered: set[str] | None = None,
         checkout: dict[str, dict[str, Any]] | None = None,
+        repo: Repo | None = None,
+        first: frozenset[str] = frozenset(),
     ) -> None:
         self.stack = stack
         self.raw = copy.deepcopy(dict(raw))
@@ -173,6 +252,12 @@ class Engine:
         self.recovered_at_start = frozenset(self.recovered)
         # Other stacks' stack files as edited in the checkout during the drill.
         self.checkout: dict[str, dict[str, Any]] = checkout if checkout is not None else {}
+        # GitHub: main's stack files, the branch, the pull request (shared with nested engines).
+        self.repo: Repo = repo if repo is not None else Repo.of(root)
+        # Stacks whose own runbook the book's stop step runs before this one (a replica that still
+        # runs the region: infra.dr._replicas_first_steps); the drill does not run them, so the
+        # stack-set findings naming their file at the merge are theirs to clear, not this merge's.
+        self.first = first
         # The engines of the source stacks' runbooks run inside this one.
         self.nested: dict[str, Engine] = {}
         # The regions lost in the incident (down, or come back empty): other stacks' hub runners
@@ -280,7 +365,7 @@ class Engine:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def run(self, action: dr.Action) -> None:
+    def run(self, action: dr.Action | DirectPush) -> None:
         """Run one action of the runbook, after checking what it needs."""
         pulumi = isinstance(action, (dr.Refresh, dr.Up, dr.StateDelete, dr.Preview))
         if pulumi and getattr(action, "stack", None) == self.stack and self.stack not in self.frozen:
@@ -322,8 +407,19 @@ class Engine:
             self.backfill(action)
         elif isinstance(action, dr.Deploy):
             self.deploy(action)
-        elif isinstance(action, dr.Push):
-            self.push(action)
+        elif isinstance(action, dr.Commit):
+            self.commit(action)
+        elif isinstance(action, dr.OpenPullRequest):
+            self.open_pull_request(action)
+        elif isinstance(action, dr.Approve):
+            self.repo.approve(action.by)
+        elif isinstance(action, dr.MergeAndLift):
+            self.merge(action)
+        elif isinstance(action, DirectPush):
+            raise Precondition(
+                f"{action.command()}: GH013: repository rule violations: protect-main requires a pull request "
+                "(no bypass actor); the freeze stays set"
+            )
         elif isinstance(action, dr.SourceRunbook):
             self.source_runbook(action)
         elif isinstance(action, dr.Shell):
@@ -344,8 +440,17 @@ class Engine:
 
     def freeze(self, action: dr.Freeze) -> None:
         """``gh variable set`` / ``delete``; a freeze ``unless_recovered`` is not set for a stack
-        whose own runbook has finished (its hub ACTIVE and its freeze lifted), as its command says."""
+        whose own runbook has finished (its hub ACTIVE and its freeze lifted), as its command says.
+        A lift is refused unless main's stack file of that stack is the one applied: lifted before
+        the merge, any other merge would run up.yml's job of the stack from main's old file."""
         if action.lift:
+            applied = self.raw_of(action.stack)
+            if self.repo.main.get(action.stack) != applied:
+                raise Precondition(
+                    f"{action.command()}: main's Pulumi.{action.stack}.yaml is not the file this runbook "
+                    "applied (the pull request is not merged): lifting now lets any push to main run "
+                    f"{action.stack}'s job from main's old file"
+                )
             self.frozen.discard(action.stack)
         elif (
             action.unless_recovered is None
@@ -358,7 +463,8 @@ class Engine:
         """A source stack's own runbook, run inside this one while its freeze is set: its actions
         run in an engine of their own against the same lost region, with the same repository
         variables and checkout. Skipped (its command says so) when the stack is not frozen."""
-        if action.stack not in self.frozen:
+        subject = dr.commit_subject(action.stack, action.region)
+        if action.stack not in self.frozen or subject in self.repo.subjects:
             return
         book = action.book
         own = dr.with_eks_children(offline.run(action.stack, flat_config=self.raw_of(action.stack)))
@@ -382,12 +488,15 @@ class Engine:
             frozen=self.frozen,
             recovered=self.recovered,
             checkout=self.checkout,
+            repo=self.repo,
         )
         inner.lost_regions |= self.lost_regions
         self.nested[action.stack] = inner
         for a in book.actions:
             inner.run(a)
-        if action.stack in self.frozen or inner.pending():
+        # Finished: nothing left to apply and its commit on this branch (its freeze stays set
+        # until this runbook's merge lifts it).
+        if inner.pending() or subject not in self.repo.subjects:
             raise AssertionError(f"{action.command()}: {action.stack}'s runbook did not finish")
         self.checkout[action.stack] = inner.raw
         self.recovered.add(action.stack)
@@ -503,32 +612,69 @@ class Engine:
                 f"{action.command()}: the source stack's hub still admits the old hub addresses of {self.stack}"
             )
 
-    def push(self, action: dr.Push) -> None:
-        """A push to main: up.yml runs a job for every stack of the checkout that is not frozen,
-        on that stack's runners in its hub's region. This stack's runners must exist (with an
-        authorized connection) where its stack file now puts its hub; another stack's hub is
-        where its stack file says in the checkout, and its runners are gone with a lost region
-        until its own runbook has finished. The freeze is lifted only after a push that went
-        through (``&&``): a refused push leaves it set."""
-        for other in sorted(s.stack for s in stackset.load(self.root).values()):
-            if other in self.frozen:
-                continue  # its job is skipped (its `if:` checks its freeze variable)
-            if other == self.stack:
-                hub = self.program().config.hub_region
-                ready = self.runners_ready() and hub not in self.cloud.aws_down
-            else:
-                hub = self.config_of(other).hub_region
-                ready = hub not in self.lost_regions or other in self.recovered
-            if not ready:
-                raise Precondition(
-                    f"{action.command()}: up.yml's job for {other} waits for a runner in {hub}, where it "
-                    f"never gets one ({other} is not frozen); the run holds the pulumi-up group"
-                )
+    def commit(self, action: dr.Commit) -> None:
+        """``git commit`` of the stack file(s) on the branch (empty if unchanged)."""
         for other in action.also:
             if other not in self.checkout:
                 raise AssertionError(f"{action.command()}: commits Pulumi.{other}.yaml, which no step edited")
-        if action.lift is not None:
-            self.freeze(action.lift)
+        for s in (action.stack, *action.also):
+            self.repo.branch[s] = copy.deepcopy(self.raw_of(s))
+        self.repo.subjects.append(action.subject)
+
+    def open_pull_request(self, action: dr.OpenPullRequest) -> None:
+        """Commit, push the branch (nothing runs), open the pull request."""
+        self.commit(action.commit)
+        self.repo.push_branch(OPERATOR)
+        self.repo.pr, self.repo.author = True, OPERATOR
+
+    def merge(self, action: dr.MergeAndLift) -> None:
+        """``gh pr merge --squash --match-head-commit``, the MERGED check, then the lifts in order.
+        The merge is refused without a valid approval (BLOCKED) or when the branch's head is not
+        the pushed one; main then takes the branch's stack files, which must pass the stack-set
+        check; the merge is a push to main (up.yml, :meth:`_up_yml_on_main`); then the lifts."""
+        repo = self.repo
+        command = action.command()
+        if not repo.pr or repo.pushed is None:
+            raise Precondition(f"{command}: no pull request is open")
+        if repo.approved_by is None:
+            raise Precondition(
+                f"{command}: BLOCKED: the base branch policy prohibits the merge (not approved)"
+            )
+        if repo.pushed_subjects != len(repo.subjects):
+            raise Precondition(f"{command}: the pull request's head is not HEAD (--match-head-commit)")
+        repo.main.update(copy.deepcopy(repo.pushed))
+        errors = [
+            f
+            for f in stackset.findings(repo.configs())
+            if f.severity == "error" and not {stackset.file_name(s) for s in self.first} & set(f.files)
+        ]
+        if errors:
+            raise Precondition(f"{command}: main fails the stack-set check: {[f.message for f in errors]}")
+        repo.merged, repo.pr = True, False
+        repo.subjects.clear()
+        self._up_yml_on_main(command)
+        for lift in action.lifts:
+            self.freeze(lift)
+
+    def _up_yml_on_main(self, command: str) -> None:
+        """A push to main: up.yml runs a job for every stack of main that is not frozen, on that
+        stack's runners in its hub's region as main's stack file has it. This stack's runners must
+        exist (with an authorized connection) there; another stack's runners are gone with a lost
+        region until its own runbook has finished."""
+        for _, config in sorted(self.repo.configs().items()):
+            other = config.stack
+            if other in self.frozen:
+                continue  # its job is skipped (its `if:` checks its freeze variable)
+            hub = config.hub_region
+            if other == self.stack:
+                ready = self.runners_ready() and hub not in self.cloud.aws_down
+            else:
+                ready = hub not in self.lost_regions or other in self.recovered
+            if not ready:
+                raise Precondition(
+                    f"{command}: up.yml's job for {other} waits for a runner in {hub}, where it "
+                    f"never gets one ({other} is not frozen); the run holds the pulumi-up group"
+                )
 
     def source_up(self, action: dr.Up) -> None:
         """A targeted update of a source stack's hub cluster: it reads this stack's published

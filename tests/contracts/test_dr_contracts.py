@@ -615,3 +615,200 @@ def test_another_lost_hubs_freeze_is_set_unless_its_runbook_has_finished(tmp_pat
             ["bash", "-c", nested.command()], env=env, capture_output=True, text=True, check=False
         )
         assert ("RUNS" in done.stdout) == runs, (frozen, done.stdout)
+
+
+FAKE_GH_PR = """#!/bin/bash
+# `gh pr merge` / `gh pr view` / `gh variable delete` and `git` as the runbook's merge step calls
+# them, answering as cli/cli 44ee177 does. pkg/cmd/pr/merge/merge.go: no method and no terminal
+# -> "--merge, --rebase, or --squash required when not running interactively" (a flag error,
+# non-zero); mergeStateStatus BLOCKED -> canMerge prints "not mergeable: the base branch policy
+# prohibits the merge" and returns SilentError (non-zero); --match-head-commit is sent as
+# expectedHeadOid (pkg/cmd/pr/merge/http.go), which GitHub refuses when the head moved; --auto on a
+# pull request that is not immediately mergeable enables auto-merge and exits 0 without merging.
+# `gh pr view --json state --jq .state` prints OPEN, CLOSED or MERGED (api/query_builder.go).
+name=$(basename "$0")
+echo "$name $*" >> "$CALLS"
+if [ "$name" = git ]; then
+  case "$1" in
+    branch) echo "dr/prod-r-20260101T0000Z";;
+    rev-parse) echo "$LOCAL_HEAD";;
+  esac
+  exit 0
+fi
+if [ "$1 $2" = "pr view" ]; then
+  cat "$STATE"; exit 0
+fi
+if [ "$1 $2" = "pr merge" ]; then
+  method=""; head=""; auto=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --squash|--merge|--rebase) method="$1";;
+      --auto) auto=1;;
+      --match-head-commit) head="$2"; shift;;
+    esac
+    shift
+  done
+  [ -n "$method" ] || { echo "--merge, --rebase, or --squash required when not running interactively" >&2; exit 1; }
+  if [ "$MERGE_STATE" != CLEAN ]; then
+    if [ -n "$auto" ]; then echo "Pull request will be automatically merged when all requirements are met"; exit 0; fi
+    echo "X Pull request acme/platform#1 is not mergeable: the base branch policy prohibits the merge." >&2
+    exit 1
+  fi
+  if [ -n "$head" ] && [ "$head" != "$PR_HEAD" ]; then
+    echo "GraphQL: Head branch was modified. Review and try the merge again. (mergePullRequest)" >&2
+    exit 1
+  fi
+  echo MERGED > "$STATE"; exit 0
+fi
+if [ "$1 $2" = "variable delete" ]; then exit 0; fi
+if [ "$1 $2" = "variable get" ]; then echo "variable $3 was not found" >&2; exit 1; fi
+exit 0
+"""
+
+
+def test_the_merge_step_lifts_the_freeze_only_after_github_reports_the_pull_request_merged(
+    tmp_path: Any,
+) -> None:
+    """infra.dr.MergeAndLift against a gh that answers as cli/cli 44ee177 does
+    (pkg/cmd/pr/merge/merge.go ``canMerge``/``blockedReason``: BLOCKED exits non-zero; the method
+    flag is required without a terminal; ``--match-head-commit`` -> ``expectedHeadOid``,
+    pkg/cmd/pr/merge/http.go; ``--auto`` on a pull request that is not immediately mergeable exits 0
+    without merging, ``isImmediatelyMergeable``; ``gh pr view --json state`` prints MERGED only once
+    merged, api/query_builder.go): the freezes are lifted, in order, only after a merge that went
+    through and the MERGED check; an unapproved (BLOCKED) pull request, a head that moved, or a
+    merge that was only queued lifts nothing."""
+    import dataclasses
+    import subprocess
+
+    from infra import dr
+
+    lifts = (
+        dr.Freeze("staging", "acme/platform", lift=True, or_lifted=True),
+        dr.Freeze("prod", "acme/platform", lift=True),
+    )
+    step = dr.MergeAndLift("prod", "acme/platform", lifts)
+    command = step.command()
+    assert "--squash" in command and '--match-head-commit "$(git rev-parse HEAD)"' in command
+    for tool in ("gh", "git"):
+        (tmp_path / tool).write_text(FAKE_GH_PR)
+        (tmp_path / tool).chmod(0o755)
+
+    def run(merge_state: str, local_head: str = "abc", text: str = command) -> tuple[int, list[str]]:
+        calls, state = tmp_path / "calls", tmp_path / "state"
+        calls.write_text("")
+        state.write_text("OPEN\n")
+        env = {
+            "PATH": f"{tmp_path}:/usr/bin:/bin",
+            "CALLS": str(calls),
+            "STATE": str(state),
+            "MERGE_STATE": merge_state,
+            "PR_HEAD": "abc",
+            "LOCAL_HEAD": local_head,
+        }
+        done = subprocess.run(["bash", "-c", text], env=env, capture_output=True, text=True, check=False)
+        return done.returncode, calls.read_text().splitlines()
+
+    def deleted(calls: list[str]) -> list[str]:
+        return [c.split()[3] for c in calls if c.startswith("gh variable delete")]
+
+    code, calls = run("CLEAN")
+    assert code == 0 and deleted(calls) == ["PLATFORM_FREEZE_STAGING", "PLATFORM_FREEZE_PROD"]
+    merge_at = next(i for i, c in enumerate(calls) if c.startswith("gh pr merge"))
+    view_at = next(i for i, c in enumerate(calls) if c.startswith("gh pr view"))
+    first_lift = next(i for i, c in enumerate(calls) if c.startswith("gh variable delete"))
+    assert merge_at < view_at < first_lift
+    # Not approved: BLOCKED, non-zero, nothing lifted.
+    code, calls = run("BLOCKED")
+    assert code != 0 and deleted(calls) == []
+    # The branch's head is not the pull request's (a push after the review): refused.
+    code, calls = run("CLEAN", local_head="def")
+    assert code != 0 and deleted(calls) == []
+    # Without a method gh refuses outright (no terminal).
+    code, calls = run("CLEAN", text=command.replace(" --squash", ""))
+    assert code != 0 and deleted(calls) == []
+    # Queued instead of merged (--auto): gh exits 0, the MERGED check stops the lifts.
+    queued = dataclasses.replace(step).command().replace("--squash", "--squash --auto")
+    code, calls = run("BLOCKED", text=queued)
+    assert code != 0 and deleted(calls) == []
+    # cli/cli's sources say the same.
+    from pathlib import Path
+
+    mirror = Path("/work/.mirror/cli+cli/repo")
+    if mirror.exists():
+        merge_go = subprocess.run(
+            ["git", "-C", str(mirror), "show", "44ee177:pkg/cmd/pr/merge/merge.go"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        if merge_go:
+            assert "the base branch policy prohibits the merge" in merge_go
+            assert "--merge, --rebase, or --squash required when not running interactively" in merge_go
+            assert "expectedHeadOid: m.opts.MatchHeadCommit" in merge_go
+
+
+def test_the_inner_runbooks_commit_is_what_the_outer_skip_check_finds(tmp_path: Any) -> None:
+    """A runbook run inside another's commits its stack file on the outer branch with the subject
+    ``DR: <region> of <stack>`` (an empty commit when the file did not change: a rebuild), and the
+    outer runbook's step that runs it is skipped when ``git log --format=%s origin/main..HEAD``
+    lists that subject (git log: ``A..B`` is the commits reachable from B and not from A, and
+    ``%s`` the subject: git-log(1) and gitrevisions(7)), even while its freeze is still set; it
+    runs while the commit is not there and the freeze is set."""
+    import shutil
+    import subprocess
+
+    from infra import dr
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+
+    def sh(
+        text: str, cwd: Any = repo, extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", text],
+            cwd=cwd,
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    origin = tmp_path / "origin.git"
+    assert sh(f"git init -q --bare {origin}", cwd=tmp_path).returncode == 0
+    assert (
+        sh(
+            f"git init -q -b main {repo} && cd {repo} && echo a > Pulumi.staging.yaml && git add . && "
+            f"git commit -qm init && git remote add origin {origin} && git push -q origin main && "
+            "git fetch -q origin && git switch -qc dr/prod-r-x",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    commit = dr.Commit("staging", "r")
+    nested = dr.SourceRunbook("staging", "acme/platform", "echo RUNS", book=None, region="r")  # type: ignore[arg-type]
+    gh = tmp_path / "bin"
+    gh.mkdir()
+    (gh / "gh").write_text(FAKE_GH_AND_AWS)
+    (gh / "gh").chmod(0o755)
+    frozen = {"PATH": f"{gh}:/usr/bin:/bin", "CALLS": str(tmp_path / "calls"), "FROZEN": "true", "STATUS": ""}
+    assert "RUNS" in sh(nested.command(), extra=frozen).stdout
+    # Unchanged file (a rebuild): still one commit with the subject.
+    done = sh(commit.command())
+    assert done.returncode == 0, done.stderr
+    assert sh("git log --format=%s origin/main..HEAD").stdout.split("\n")[0] == "DR: r of staging"
+    out = sh(nested.command(), extra=frozen).stdout
+    assert "RUNS" not in out and "finished on this branch" in out
+    # A changed file is committed with it.
+    (repo / "Pulumi.staging.yaml").write_text("b\n")
+    assert sh(commit.command()).returncode == 0
+    assert sh("git status --porcelain").stdout == ""

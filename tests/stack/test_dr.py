@@ -145,10 +145,19 @@ def test_the_runbook_is_ordered_and_uses_the_programs_urns(stack: str) -> None:
         "Restore the images",
         "--expect-no-changes",
         "remove $OPERATOR_CIDR from platform:regions.",
+        # Through a reviewed pull request (protect-main refuses a direct push); the lift only after
+        # gh reports it MERGED.
+        "git push -u origin HEAD",
+        "gh pr create --repo",
+        "gh pr review",
+        "gh pr merge",
+        "= MERGED ]",
         f"gh variable delete {freeze} ",
     ]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions), positions
+    # The branch is made first, in the prerequisites, before anything is frozen or committed.
+    assert text.index(f'git switch -c "dr/{stack}-{region}-') < positions[0] < text.index("git commit")
     urns = {r.urn for r in dr.with_eks_children(p).resources}
     assert book.target_urns and set(book.target_urns) <= urns
     for urn in book.target_urns:
@@ -665,8 +674,8 @@ def test_a_source_hub_move_sets_a_surviving_replicas_primary_region_and_pushes_b
     tmp_path: Path,
 ) -> None:
     """A fork whose replica's hub survives and pins the source's primary region: the source's hub
-    move edits the replica's platform:ecr.primaryRegion to the source's new one, its push commits
-    both stack files, and the pair then passes the stack-set check; the drill runs it (the edit
+    move edits the replica's platform:ecr.primaryRegion to the source's new one, its pull request
+    commits both stack files, and the pair then passes the stack-set check; the drill runs it (the edit
     is valid, the push commits only what a step edited)."""
     from infra import stackset
     from tests.drill import Cloud, Engine
@@ -682,7 +691,7 @@ def test_a_source_hub_move_sets_a_surviving_replicas_primary_region_and_pushes_b
     )
     edits = [a for a in book.actions if isinstance(a, dr.EditStack) and a.stack == replica]
     assert edits and dict(edits[0].set_keys)["platform:ecr"]["primaryRegion"] == new
-    (push,) = [a for a in book.actions if isinstance(a, dr.Push)]
+    (push,) = [a for a in book.actions if isinstance(a, dr.OpenPullRequest)]
     assert push.also == (replica,) and f"Pulumi.{replica}.yaml" in push.command()
     for stack in (source, replica):
         _write_stack(tmp_path, stack, _after_runbook(book, stack, tmp_path))
@@ -690,10 +699,15 @@ def test_a_source_hub_move_sets_a_surviving_replicas_primary_region_and_pushes_b
     assert not [f for f in stackset.findings(both) if f.key == "platform:ecr.primaryRegion"]
     # The drill, from the fork's files as they were before the runbook.
     _surviving_replica_fork(tmp_path)
-    engine = Engine(source, source_raw, Cloud(aws_down={hub}, clusters_down={hub}), tmp_path)
+    # The replica still lists the lost region: the runbook's stop step runs its runbook first
+    # (the drill does not run it), so the stack-set findings naming it at the merge are its own.
+    first = frozenset(dr.replicas_still_running(dr.cfg.load_stack_file(source, tmp_path), hub, tmp_path))
+    engine = Engine(source, source_raw, Cloud(aws_down={hub}, clusters_down={hub}), tmp_path, first=first)
     for action in book.actions:
         engine.run(action)
     assert engine.checkout[replica]["platform:ecr"]["primaryRegion"] == new  # type: ignore[index]
+    # One pull request took both files to main; the freeze was lifted after its merge.
+    assert engine.repo.main[replica] == engine.checkout[replica] and engine.repo.main[source] == engine.raw
     assert source not in engine.frozen
 
 
@@ -814,8 +828,8 @@ def test_the_prerequisites_check_that_every_tool_the_steps_call_is_installed(
 def test_every_step_names_the_identity_its_commands_run_as(
     stack: str, region: str, new_hub: str | None, stays_down: bool
 ) -> None:
-    """gh runs as a GitHub identity (repository admin, or a token with Variables and Actions
-    write), the backfill as the image source's profile and role, the deploy job as the stack's
+    """gh runs as a GitHub identity (repository admin, or a token with Variables, Actions,
+    Contents and Pull requests write), the pull request's approval as a second person's, the backfill as the image source's profile and role, the deploy job as the stack's
     deploy role through OIDC; prod's wording stays out of a stack whose endpoints are public."""
     from infra import stackset
     from infra.documents import iam
@@ -829,6 +843,11 @@ def test_every_step_names_the_identity_its_commands_run_as(
     github = dr.github_identity(config.github.slug)
     for step in book.steps:
         runs_gh = any(re.search(r"(^|[;&|]\s*)gh ", c, re.M) for c in step.commands)
+        if any(isinstance(a, dr.Approve) for a in step.actions):
+            # The approval is a second person's, under their own identity, never the operator's.
+            assert github not in step.runs_from and "their own GitHub identity" in step.runs_from
+            assert "neither the author nor the last pusher" in step.runs_from
+            continue
         assert (github in step.runs_from) == runs_gh, step.title
         assert "prod's is private" not in step.runs_from
         if any(isinstance(a, dr.Backfill) for a in step.actions):
