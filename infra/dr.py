@@ -297,9 +297,11 @@ class Commit:
         # `git diff HEAD --`: staged and unstaged edits alike (a plain `git diff` misses staged ones).
         # Unchanged files (a rebuild leaves the file as it was) still get an empty commit: the outer
         # runbook's skip check looks for the subject, and a pull request needs a commit ahead of
-        # main. A failed commit (no git identity, a hook, required signing) stops the chain.
+        # main; `--only` with `--allow-empty` and no path leaves what is staged for other files out
+        # (git-commit(1), --only). A failed commit (no git identity, a hook, required signing)
+        # stops the chain.
         return (
-            f"{{ {{ git diff --quiet HEAD -- {files} && git commit --allow-empty -m '{self.subject}'; }} "
+            f"{{ {{ git diff --quiet HEAD -- {files} && git commit --allow-empty --only -m '{self.subject}'; }} "
             f"|| git commit -m '{self.subject}' {files}; }}"
         )
 

@@ -802,13 +802,48 @@ def test_the_inner_runbooks_commit_is_what_the_outer_skip_check_finds(tmp_path: 
     (gh / "gh").chmod(0o755)
     frozen = {"PATH": f"{gh}:/usr/bin:/bin", "CALLS": str(tmp_path / "calls"), "FROZEN": "true", "STATUS": ""}
     assert "RUNS" in sh(nested.command(), extra=frozen).stdout
-    # Unchanged file (a rebuild): still one commit with the subject.
+    # Unchanged file (a rebuild): still one commit with the subject, empty: another stack's file
+    # staged in the checkout stays out of it (git-commit(1): --only with --allow-empty and no path).
+    (repo / "Pulumi.other.yaml").write_text("x\n")
+    assert sh("git add Pulumi.other.yaml").returncode == 0
     done = sh(commit.command())
     assert done.returncode == 0, done.stderr
     assert sh("git log --format=%s origin/main..HEAD").stdout.split("\n")[0] == "DR: r of staging"
+    assert sh("git show --name-only --format= HEAD").stdout.strip() == ""
+    assert sh("git status --porcelain").stdout.startswith("A  Pulumi.other.yaml")
+    assert sh("git reset -q Pulumi.other.yaml && rm Pulumi.other.yaml").returncode == 0
     out = sh(nested.command(), extra=frozen).stdout
     assert "RUNS" not in out and "finished on this branch" in out
     # A changed file is committed with it.
     (repo / "Pulumi.staging.yaml").write_text("b\n")
     assert sh(commit.command()).returncode == 0
     assert sh("git status --porcelain").stdout == ""
+
+
+def test_the_ruleset_the_drill_models_is_the_one_the_program_declares() -> None:
+    """tests/drill.py ``Repo`` models protect-main as the program declares it on main (every
+    stack that declares it, from the checkout's stack files): active, no bypass actor, a pull
+    request with at least one approving review, stale reviews dismissed on push, and the last
+    push approved by someone else (pulumi-github 6.15.0 ``RepositoryRulesetRulesPullRequestArgs``:
+    "Whether the most recent reviewable push must be approved by someone other than the person
+    who pushed it"). GitHub: "Require a pull request before merging ... Require all commits be
+    made to a non-target branch and submitted via a pull request before they can be merged"
+    (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets)."""
+    import pulumi_github
+
+    doc = inspect.getsource(pulumi_github.RepositoryRulesetRulesPullRequestArgs)
+    assert (
+        "most recent reviewable push must be approved by someone other than the person who pushed it" in doc
+    )
+    rulesets = [
+        r
+        for s in stack_names()
+        for r in offline.run(s).of_type("github:index/repositoryRuleset:RepositoryRuleset")
+        if "refs/heads/main" in r.inputs["conditions"]["refName"]["includes"]
+    ]
+    assert rulesets, "no stack declares a ruleset on main"
+    for r in rulesets:
+        assert r.inputs["enforcement"] == "active" and r.inputs["bypassActors"] == []
+        pull = r.inputs["rules"]["pullRequest"]
+        assert pull["requiredApprovingReviewCount"] >= 1
+        assert pull["dismissStaleReviewsOnPush"] and pull["requireLastPushApproval"]
