@@ -111,6 +111,18 @@ CURRENT_BRANCH = '"$(git branch --show-current)"'
 # reads a diff of one or two stack files and may wait for preview.yml's plan-diff comment), an
 # assumption like the 5 minutes of the runner connection's console authorization, not a bench time.
 REVIEW_MINUTES = 15
+# Whether the checkout changes any stack file against main: `git diff <commit> -- <paths>` compares
+# the working tree (committed and uncommitted edits alike) with that commit, here the merge base of
+# origin/main and HEAD, the base a pull request of the branch is shown against (git-diff(1),
+# git-merge-base(1)); `--quiet` exits 0 when there is no difference. A rebuild leaves every stack
+# file as it was (its marks are cleared before the end): then there is nothing to publish, main
+# already holds what the runbook applied, and the freeze is lifted without a pull request, an
+# approval or a merge. Edits not yet committed count as changes, so a merge step run before the
+# pull request step never lifts. `git fetch origin main` also updates origin/main (git-fetch(1),
+# "configured remote-tracking branches").
+NO_STACK_FILE_CHANGED = (
+    "git fetch -q origin main && git diff --quiet \"$(git merge-base origin/main HEAD)\" -- 'Pulumi.*.yaml'"
+)
 
 
 def dr_branch(stack: str, region: str) -> str:
@@ -316,7 +328,10 @@ class OpenPullRequest:
     (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets),
     with no bypass actor. Pushing the branch starts no up.yml (it runs on pushes to ``main``
     only) and lifts nothing. ``gh pr create --base --head --title --body`` (cli/cli 44ee177
-    pkg/cmd/pr/create/create.go) runs non-interactively with a title and body."""
+    pkg/cmd/pr/create/create.go) runs non-interactively with a title and body. When the branch
+    changes no stack file against main (:data:`NO_STACK_FILE_CHANGED`: a rebuild clears its marks),
+    nothing is pushed and no pull request is opened: there is nothing for a second person to
+    review, and GitHub would have a pull request of empty commits to merge."""
 
     stack: str
     region: str
@@ -331,9 +346,14 @@ class OpenPullRequest:
     def command(self) -> str:
         return (
             f"{self.commit.command()} &&\n"
-            "git push -u origin HEAD &&\n"
-            f"gh pr create --repo {self.repository} --base main --head {CURRENT_BRANCH} "
-            f"--title {shlex.quote(self.commit.subject)} --body {shlex.quote(self.body)}"
+            f"if {NO_STACK_FILE_CHANGED}; then\n"
+            '  echo "this branch changes no stack file: main already holds what this runbook applied; '
+            'no pull request, no approval (skip the next step)"\n'
+            "else\n"
+            "  git push -u origin HEAD &&\n"
+            f"  gh pr create --repo {self.repository} --base main --head {CURRENT_BRANCH} "
+            f"--title {shlex.quote(self.commit.subject)} --body {shlex.quote(self.body)}\n"
+            "fi"
         )
 
 
@@ -376,7 +396,11 @@ class MergeAndLift:
     refuses to merge a head other than the one reviewed and applied. ``gh pr view --json state``
     prints OPEN, CLOSED or MERGED (api/query_builder.go); the explicit MERGED test is the lift's
     condition, also if the merge is ever queued (``--auto``, a merge queue: gh then exits 0
-    without merging)."""
+    without merging). Run again after a merge whose lifts failed, gh finds the merged pull request
+    (a branch name matches every state, pkg/cmd/pr/shared/finder.go) and returns at once
+    (``merge``: "if m.merged { return nil }"), so the step can simply be repeated. A branch that
+    changes no stack file (:data:`NO_STACK_FILE_CHANGED`, a rebuild) had no pull request: main
+    already holds the applied files and the lifts follow at once."""
 
     stack: str
     repository: str
@@ -387,8 +411,12 @@ class MergeAndLift:
         lifts = " &&\n".join(f.command() for f in self.lifts)
         return (
             f"B={CURRENT_BRANCH} &&\n"
-            f'gh pr merge "$B" --repo {repo} --squash --match-head-commit "$(git rev-parse HEAD)" &&\n'
-            f'[ "$(gh pr view "$B" --repo {repo} --json state --jq .state)" = MERGED ] &&\n'
+            f"if {NO_STACK_FILE_CHANGED}; then\n"
+            '  echo "this branch changes no stack file: nothing to merge"\n'
+            "else\n"
+            f'  gh pr merge "$B" --repo {repo} --squash --match-head-commit "$(git rev-parse HEAD)" &&\n'
+            f'  [ "$(gh pr view "$B" --repo {repo} --json state --jq .state)" = MERGED ]\n'
+            f"fi &&\n"
             f"{lifts} &&\n"
             "git switch main && git pull --ff-only"
         )
@@ -1305,7 +1333,7 @@ def _replicas_first_steps(
                     f"{replica}'s runbook takes {region} out of {replica}"
                     + (
                         f" and, since {config.stack}'s hub is in {region} too, tells you when to run this "
-                        "runbook (its step naming it), before its own push"
+                        "runbook (its step naming it), before its own pull request"
                         + (f", with --new-hub {this_hub}" if this_hub else "")
                         + (
                             f" (not {new_hub}: {replica}'s hub cannot move there, and its runbook moves "
@@ -1529,7 +1557,8 @@ def build(
                         "Its freeze is set unless its own runbook has finished already (its hub cluster ACTIVE "
                         "and its freeze lifted: a rebuild leaves its stack file unchanged, so only AWS and "
                         "GitHub can tell); when set, it stays until its own runbook lifts it (that runbook sets "
-                        "it again: `gh variable set` overwrites).",
+                        "it again: `gh variable set` overwrites), or until this runbook's merge step when this runbook "
+                        "runs it (its step naming it).",
                     )
                     if also_frozen
                     else ()
@@ -1565,7 +1594,7 @@ def build(
                     if config.account_region == region
                     else f"its AWS provider authenticates through {sts}'s STS and gives up after one retry "
                 )
-                + "(infra/providers.py). Commit; push later, while frozen.",
+                + "(infra/providers.py). The edit stays on this runbook's branch; its pull request step commits it.",
             ),
         )
     )
@@ -1953,13 +1982,13 @@ def build(
                     f"unless it has finished",
                     f"an operator workstation with the {aws_profile(source)} profile, as "
                     f"{source_plan.config.cluster_admin_role_arn}",
-                    round(sum(s.minutes for s in inner.steps), 1),
+                    inner.minutes,
                     (SourceRunbook(source, gh.slug, own, inner, source_lost),),
                     (
                         f"{source}'s hub control plane and CI runners are in {region}: the update of "
                         f"{source}'s hub below and the deploy read {source}'s hub, so they wait until "
                         f"{source}'s own runbook has brought its hub back in {source_hub} "
-                        f"(~{round(sum(s.minutes for s in inner.steps))} min, its own steps' total). Run it only "
+                        f"(~{inner.minutes:g} min, its own steps' total). Run it only "
                         f"while {freeze_variable(source)} is set (the freeze step set it, or left it set by a "
                         f"runbook under way) and its commit is not on this branch yet: the command checks both; if "
                         f"another operator is running {source}'s runbook, wait for its end (its freeze lifted) "
@@ -2137,6 +2166,8 @@ def _publish_steps(
                 "with one approving review; no bypass actor). Pushing this dr/ branch starts no up.yml (it runs "
                 "on pushes to main only) and lifts nothing; the pull request starts preview.yml (the plan "
                 "diff), which gates nothing. Send the printed URL to the approver.",
+                "If it prints that this branch changes no stack file (a rebuild: its marks are cleared), no pull "
+                "request is opened: skip the approval; the merge step then only lifts the freeze.",
             ),
         ),
         Step(
@@ -2147,6 +2178,7 @@ def _publish_steps(
             REVIEW_MINUTES,
             (Approve(stack, gh.slug),),
             (
+                "Only if the previous step opened a pull request. "
                 "Nobody but the operator pushes to the branch, and nobody presses Update branch: a push by the "
                 "approver makes them the last pusher, whose approval does not count (require_last_push_approval), "
                 "and any push dismisses the approval (dismiss_stale_reviews_on_push).",
@@ -2167,7 +2199,9 @@ def _publish_steps(
                 "lifted only after gh reports the pull request MERGED, so main holds the stack files this runbook "
                 f"applied before any job of {lifted} runs again, and that job finds nothing to do." + others,
                 "Not approved yet: gh pr merge refuses (the base branch policy prohibits the merge) and nothing is "
-                "lifted; run the step again after the approval. --match-head-commit: only the head that was "
+                "lifted; run the step again after the approval (also after a failed lift: a merged pull request "
+                "is not merged twice). No pull request (this branch changes no stack file): main already holds "
+                "what this runbook applied, and the step only lifts. --match-head-commit: only the head that was "
                 "reviewed and applied merges. --squash: main gets one commit with every stack file of the runbook.",
                 "If gh says the merge commit cannot be cleanly created, or the head branch is not up to date "
                 f"(main moved): `git fetch && git rebase origin/main && git push --force-with-lease`, run "

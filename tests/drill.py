@@ -412,7 +412,9 @@ class Engine:
         elif isinstance(action, dr.OpenPullRequest):
             self.open_pull_request(action)
         elif isinstance(action, dr.Approve):
-            self.repo.approve(action.by)
+            if self.repo.pr or not self.changes_nothing():
+                self.repo.approve(action.by)
+            # else no pull request was opened: the step is skipped, as its note says
         elif isinstance(action, dr.MergeAndLift):
             self.merge(action)
         elif isinstance(action, DirectPush):
@@ -621,9 +623,17 @@ class Engine:
             self.repo.branch[s] = copy.deepcopy(self.raw_of(s))
         self.repo.subjects.append(action.subject)
 
+    def changes_nothing(self) -> bool:
+        """The checkout's stack files, committed or not, are main's (dr.NO_STACK_FILE_CHANGED):
+        no pull request is opened, none is merged."""
+        stacks = {self.stack, *self.checkout, *self.repo.branch}
+        return all(self.repo.main.get(s) == self.raw_of(s) for s in stacks)
+
     def open_pull_request(self, action: dr.OpenPullRequest) -> None:
         """Commit, push the branch (nothing runs), open the pull request."""
         self.commit(action.commit)
+        if self.changes_nothing():
+            return  # nothing pushed, no pull request (its command says so)
         self.repo.push_branch(OPERATOR)
         self.repo.pr, self.repo.author = True, OPERATOR
 
@@ -634,6 +644,11 @@ class Engine:
         check; the merge is a push to main (up.yml, :meth:`_up_yml_on_main`); then the lifts."""
         repo = self.repo
         command = action.command()
+        if not repo.pr and self.changes_nothing():
+            # Nothing to merge: main holds the applied files; no push to main, so no up.yml.
+            for lift in action.lifts:
+                self.freeze(lift)
+            return
         if not repo.pr or repo.pushed is None:
             raise Precondition(f"{command}: no pull request is open")
         if repo.approved_by is None:

@@ -632,6 +632,7 @@ if [ "$name" = git ]; then
   case "$1" in
     branch) echo "dr/prod-r-20260101T0000Z";;
     rev-parse) echo "$LOCAL_HEAD";;
+    diff) exit "${DIFF_RC:-1}";;
   esac
   exit 0
 fi
@@ -818,6 +819,86 @@ def test_the_inner_runbooks_commit_is_what_the_outer_skip_check_finds(tmp_path: 
     (repo / "Pulumi.staging.yaml").write_text("b\n")
     assert sh(commit.command()).returncode == 0
     assert sh("git status --porcelain").stdout == ""
+
+
+def test_a_branch_that_changes_no_stack_file_opens_no_pull_request_and_lifts_at_once(tmp_path: Any) -> None:
+    """infra.dr.NO_STACK_FILE_CHANGED against real git: ``git diff <commit> -- <paths>`` compares
+    the working tree with the merge base of origin/main and HEAD (git-diff(1), git-merge-base(1)),
+    and ``--quiet`` exits 0 when they are the same; ``git fetch origin main`` updates origin/main
+    (git-fetch(1)). A rebuild's branch (its marks committed, then cleared: commits whose net diff
+    is empty) opens no pull request and its merge step lifts without calling ``gh pr merge``; an
+    uncommitted edit is a change (a merge step run before the pull request step never lifts); a
+    branch that changes a stack file pushes and opens one, and its merge step merges first."""
+    import shutil
+    import subprocess
+
+    from infra import dr
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "CALLS": str(tmp_path / "calls"),
+        "STATE": str(tmp_path / "state"),
+        "MERGE_STATE": "CLEAN",
+    }
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "gh").write_text(FAKE_GH_PR)  # only gh is faked: git is the real one
+    (tmp_path / "bin" / "gh").chmod(0o755)
+    repo, origin = tmp_path / "repo", tmp_path / "origin.git"
+
+    def sh(text: str, cwd: Any = repo) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", text], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        )
+
+    assert sh(f"git init -q --bare -b main {origin}", cwd=tmp_path).returncode == 0
+    setup = sh(
+        f"git init -q -b main {repo} && cd {repo} && echo a > Pulumi.prod.yaml && git add . && "
+        f"git commit -qm init && git remote add origin {origin} && git push -q -u origin main && "
+        "git switch -qc dr/prod-r-x && echo marked > Pulumi.prod.yaml && git commit -qam mark && "
+        "echo a > Pulumi.prod.yaml",
+        cwd=tmp_path,
+    )
+    assert setup.returncode == 0, setup.stderr
+    lift = dr.Freeze("prod", "acme/platform", lift=True)
+    open_pr = dr.OpenPullRequest("prod", "r", "acme/platform", "body")
+    merge = dr.MergeAndLift("prod", "acme/platform", (lift,))
+
+    def calls() -> list[str]:
+        return (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
+
+    done = sh(open_pr.command())
+    assert done.returncode == 0, done.stderr
+    assert "changes no stack file" in done.stdout and calls() == []
+    assert sh("git ls-remote --heads origin dr/prod-r-x").stdout == ""  # nothing pushed
+    (tmp_path / "state").write_text("OPEN\n")
+    done = sh(merge.command())
+    assert done.returncode == 0, done.stderr
+    assert [c.split()[:3] for c in calls()] == [["gh", "variable", "delete"]]
+    # A changed stack file, not committed yet: the merge step goes to gh pr merge (which finds
+    # no pull request here), never straight to the lift.
+    (tmp_path / "calls").write_text("")
+    assert sh("git switch -q dr/prod-r-x && echo b > Pulumi.prod.yaml").returncode == 0
+    env["MERGE_STATE"] = "BLOCKED"
+    assert sh(merge.command()).returncode != 0
+    assert [" ".join(c.split()[:3]) for c in calls()] == ["gh pr merge"]
+    env["MERGE_STATE"] = "CLEAN"
+    # Committed by the pull request step: pushed, a pull request, and the merge before the lift.
+    (tmp_path / "calls").write_text("")
+    done = sh(open_pr.command())
+    assert done.returncode == 0, done.stderr
+    assert sh("git ls-remote --heads origin dr/prod-r-x").stdout != ""
+    assert [c.split()[:3] for c in calls()] == [["gh", "pr", "create"]]
+    env["PR_HEAD"] = env["LOCAL_HEAD"] = sh("git rev-parse HEAD").stdout.strip()
+    done = sh(merge.command())
+    kinds = [" ".join(c.split()[:3]) for c in calls()]
+    assert kinds[1:] == ["gh pr merge", "gh pr view", "gh variable delete"], (kinds, done.stderr)
 
 
 def test_the_ruleset_the_drill_models_is_the_one_the_program_declares() -> None:

@@ -135,8 +135,10 @@ def assert_next_up_is_a_no_op(d: Drill) -> None:
     # The stack file is back to its configured endpoints: the operator's address is withdrawn.
     assert d.engine.cloud.operator_cidr not in repr(d.engine.raw)
     assert d.engine.stack not in d.engine.frozen
-    # The runbook's pull request merged: main holds the stack file it applied.
-    assert d.engine.repo.merged and d.engine.repo.main[d.engine.stack] == d.engine.raw
+    # main holds the stack file it applied: the runbook's pull request merged, or (a rebuild,
+    # whose branch changes no stack file) none was needed.
+    assert d.engine.repo.main[d.engine.stack] == d.engine.raw
+    assert d.engine.repo.merged or (d.engine.changes_nothing() and d.engine.repo.pushed is None)
     assert d.engine.pending() == []
     assert_source_runbooks_ran_inside(d)
     d.engine.frozen.add(d.engine.stack)
@@ -220,6 +222,12 @@ def test_a_region_that_comes_back_empty_is_rebuilt(stack: str, which: str) -> No
     assert after <= set(d.engine.state)
     assert_nothing_account_wide_replaced_or_deleted(d)
     assert "platform:unreachableRegions" not in d.engine.raw
+    # A rebuild leaves its stack file as it was (its marks cleared, the operator's address
+    # withdrawn): nothing to publish, so no branch push and no pull request; the freeze is lifted
+    # all the same, main holding the file it applied (dr.NO_STACK_FILE_CHANGED).
+    assert d.engine.raw == raw(stack)
+    assert d.engine.repo.pushed is None and not d.engine.repo.merged
+    assert stack not in d.engine.frozen and d.engine.repo.main[stack] == d.engine.raw
     assert_next_up_is_a_no_op(d)
 
 
@@ -732,7 +740,7 @@ def test_a_source_runbook_inside_takes_its_own_total(stack: str, new_hub: str | 
         own = dr.build(
             offline.run(action.stack), region, new_hub=moved_to, raw=raw(action.stack), outer=stack
         )
-        assert step.minutes == round(sum(s.minutes for s in own.steps), 1) > 5
+        assert step.minutes == own.minutes == round(sum(s.minutes for s in own.steps)) > 5
         command = action.command()
         assert f"platform dr --stack {action.stack} --region {region}" in command
         assert (f"--new-hub {moved_to}" in command) == (moved_to is not None)
