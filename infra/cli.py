@@ -3,7 +3,7 @@ pyproject.toml ``[project.scripts]``; the ``make`` targets call it).
 
     platform plan [--stack STACK] [--json FILE] [--diff BASE] [--quiet]
     platform diff BASE [--stack STACK] [--json FILE]
-    platform dr --stack STACK --region REGION [--new-hub REGION | --stays-down] [--backfill-script FILE] [--json]
+    platform dr --stack STACK --region REGION [--new-hub REGION | --stays-down] [--backfill-script FILE] [--inside STACK] [--json]
     platform deploy STACK [deploy options]        (platform deploy prod --help: its options)
     platform fleet [--json] [--kubeconfig PATH] [--prod-context C] [--staging-context C]
     platform bench [--repeats N]
@@ -234,6 +234,11 @@ def diff(base: Path, stack: str, json_file: Path | None) -> None:
     metavar="FILE",
     help="write the region's ECR backfill script to FILE (the runbook's backfill step)",
 )
+@click.option(
+    "--inside",
+    metavar="STACK",
+    help="the stack whose runbook runs this one (its step prints this command): stay on its dr/ branch",
+)
 @click.option("--json", "as_json", is_flag=True, help="print targets, dependents and steps as JSON")
 def dr(
     stack: str,
@@ -241,6 +246,7 @@ def dr(
     new_hub: str | None,
     stays_down: bool,
     backfill_script: Path | None,
+    inside: str | None,
     as_json: bool,
 ) -> None:
     """Disaster recovery: the ordered runbook for one lost region of a stack (docs/dr.md).
@@ -274,6 +280,8 @@ def dr(
     if backfill_script is not None:
         _writable(backfill_script, "--backfill-script")
         argv += ["--backfill-script", str(backfill_script)]
+    if inside:
+        argv += ["--inside", inside]
     if as_json:
         argv.append("--json")
     _exit_with(dr_module.main(argv))

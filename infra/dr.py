@@ -4,6 +4,7 @@
     platform dr --stack prod --region eu-west-1 --stays-down            # take it out of the stack
     platform dr --stack prod --region us-west-2 --new-hub us-east-1     # the hub stays down
     platform dr --stack prod --region eu-west-1 --backfill-script FILE  # write the ECR backfill
+    platform dr --stack staging --region us-west-2 --inside prod       # printed by prod's runbook
 
 The runbook is data: each step says where it runs from, how long it is expected to take (the
 creation times of ``infra/bench.py``, the table ``make bench`` uses) and its actions, typed
@@ -1242,7 +1243,8 @@ def region_outside(config: cfg.StackConfig, region: str) -> cfg.ConfigError:
             if listed
             else f"While it does not answer, add it to platform:unreachableRegions in "
             f"{stackset.file_name(config.stack)} (the account's provider then calls a reachable region's "
-            "STS), commit and push; remove it once the region answers again"
+            "STS), and bring it to main through a reviewed pull request (protect-main refuses a direct push); "
+            "remove it the same way once the region answers again"
         )
         + ' (docs/dr.md, "The account region alone")',
     )
@@ -1967,6 +1969,9 @@ def build(
             if kind != REBUILD and source_survivors:
                 moved_to = paired_hub(source_plan.config.region_names, lost, (hub_after,))
                 own += f" --new-hub {moved_to}"
+            # --inside: the runbook printed is the one built here (outer=stack): it stays on this
+            # runbook's branch and ends with a commit there, not with a pull request of its own.
+            own += f" --inside {stack}"
             # The source's own runbook, from the same table: its minutes are on this runbook's
             # critical path (the update of its hub and this stack's pull request wait for it).
             inner = build(source_plan, source_lost, new_hub=moved_to, raw=source_raw, root=root, outer=stack)
@@ -2658,7 +2663,8 @@ def _deploy_minutes(config: cfg.StackConfig, region: str, kind: str) -> float:
     run, then the deploy) and each region of ``regionOrder`` the deploy still reaches."""
     from infra import bench
 
-    regions = [r for r in config.deploy.region_order if not (kind == STAYS_DOWN and r == region)]
+    # A region that leaves the stack (a spoke that stays down, a hub that moves) leaves regionOrder.
+    regions = [r for r in config.deploy.region_order if not (kind != REBUILD and r == region)]
     return round((2 * bench.DEPLOY_RUN_SECONDS + len(regions) * bench.DEPLOY_REGION_SECONDS) / 60, 1)
 
 
@@ -2728,9 +2734,24 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
         "--stays-down", action="store_true", help="a spoke that stays down: take it out of the stack"
     )
     p.add_argument("--backfill-script", type=Path, help="write the region's ECR backfill script to this file")
+    p.add_argument(
+        "--inside",
+        metavar="STACK",
+        help="the stack whose runbook runs this one (its step names this command): this runbook then "
+        "works on that runbook's dr/ branch and ends with a commit there",
+    )
     p.add_argument("--json", action="store_true", help="print targets and dependents as JSON")
     args = parser.parse_args(argv)
     try:
+        if args.inside is not None:
+            stacks = sorted(c.stack for c in stackset.load().values())
+            if args.inside == args.stack or args.inside not in stacks:
+                raise cfg.ConfigError(
+                    "--inside",
+                    args.inside,
+                    "the stack whose runbook runs this one (its step prints this command): one of "
+                    + ", ".join(s for s in stacks if s != args.stack),
+                )
         plan = offline.run(args.stack)
         if args.backfill_script is not None:
             if args.region not in plan.config.region_names:
@@ -2747,7 +2768,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
             args.backfill_script.chmod(0o755)
             print(f"wrote {args.backfill_script}")
             return 0
-        book = build(plan, args.region, args.new_hub, args.stays_down)
+        book = build(plan, args.region, args.new_hub, args.stays_down, outer=args.inside)
     except cfg.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -727,19 +727,28 @@ def _nested_cases() -> list[tuple[str, str | None]]:
 
 
 @pytest.mark.parametrize(("stack", "new_hub"), _nested_cases())
-def test_a_source_runbook_inside_takes_its_own_total(stack: str, new_hub: str | None) -> None:
-    """The step that runs a source stack's runbook inside this one takes that runbook's own total
-    from the same table (built here again from the source's stack file), and this runbook's
-    printed total includes it."""
+def test_a_source_runbook_inside_takes_its_own_total(
+    stack: str, new_hub: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The step that runs a source stack's runbook inside this one prints the command of exactly
+    the runbook the drill runs (``platform dr ... --inside <this stack>``, run here through the
+    CLI's own entry point, renders ``action.book``; without --inside it would print the
+    standalone runbook, with its own branch and pull request), takes that runbook's own total
+    from the same table, and this runbook's printed total includes it."""
+    import shlex
+
     region = healthy(stack).config.hub_region
     book = runbook(stack, region, new_hub)
     inside = [(s, a) for s in book.steps for a in s.actions if isinstance(a, dr.SourceRunbook)]
     assert inside
     for step, action in inside:
         moved_to = (action.book.hub_move or {}).get("newHub")
-        own = dr.build(
-            offline.run(action.stack), region, new_hub=moved_to, raw=raw(action.stack), outer=stack
-        )
+        argv = shlex.split(action.platform_command)
+        assert argv[:2] == [".venv/bin/platform", "dr"] and argv[argv.index("--inside") + 1] == stack
+        capsys.readouterr()
+        assert dr.main(["plan", *argv[2:]]) == 0
+        assert capsys.readouterr().out == dr.render(action.book) + "\n"
+        own = action.book
         assert step.minutes == own.minutes == round(sum(s.minutes for s in own.steps)) > 5
         command = action.command()
         assert f"platform dr --stack {action.stack} --region {region}" in command

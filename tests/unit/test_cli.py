@@ -331,6 +331,29 @@ def test_dr_calls_the_runbook_with_its_options(monkeypatch: pytest.MonkeyPatch) 
     assert calls == [["plan", "--stack", "prod", "--region", regions[0], "--new-hub", regions[1], "--json"]]
 
 
+def test_dr_passes_inside_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _record(monkeypatch, dr)
+    stacks = plan_module.available_stacks()
+    stack, outer = stacks[0], stacks[-1]
+    region = config.load_stack_file(stack).region_names[0]
+    assert cli.main(["dr", "--stack", stack, "--region", region, "--inside", outer]) == 0
+    assert calls == [["plan", "--stack", stack, "--region", region, "--inside", outer]]
+
+
+def test_dr_inside_must_name_another_real_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    """--inside names the stack whose runbook runs this one: another stack of the checkout; the
+    error names the option, the bad value and the stacks allowed, before anything is built."""
+    stacks = plan_module.available_stacks()
+    stack = stacks[0]
+    region = config.load_stack_file(stack).region_names[0]
+    for bad in (stack, "nope"):
+        assert dr.main(["plan", "--stack", stack, "--region", region, "--inside", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--inside" in err and bad in err and "Traceback" not in err
+        allowed = err.rsplit("one of ", 1)[-1].strip().split(", ")
+        assert allowed == [s for s in stacks if s != stack], err
+
+
 def test_deploy_passes_every_argument_through_and_keeps_its_exit_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
