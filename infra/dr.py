@@ -112,18 +112,42 @@ CURRENT_BRANCH = '"$(git branch --show-current)"'
 # reads a diff of one or two stack files and may wait for preview.yml's plan-diff comment), an
 # assumption like the 5 minutes of the runner connection's console authorization, not a bench time.
 REVIEW_MINUTES = 15
-# Whether the checkout changes any stack file against main: `git diff <commit> -- <paths>` compares
-# the working tree (committed and uncommitted edits alike) with that commit, here the merge base of
-# origin/main and HEAD, the base a pull request of the branch is shown against (git-diff(1),
-# git-merge-base(1)); `--quiet` exits 0 when there is no difference. A rebuild leaves every stack
-# file as it was (its marks are cleared before the end): then there is nothing to publish, main
-# already holds what the runbook applied, and the freeze is lifted without a pull request, an
-# approval or a merge. Edits not yet committed count as changes, so a merge step run before the
-# pull request step never lifts. `git fetch origin main` also updates origin/main (git-fetch(1),
-# "configured remote-tracking branches").
-NO_STACK_FILE_CHANGED = (
-    "git fetch -q origin main && git diff --quiet \"$(git merge-base origin/main HEAD)\" -- 'Pulumi.*.yaml'"
-)
+
+
+# Two tests of the published stack files ``files`` against main, after `git fetch origin main`
+# (which updates origin/main: git-fetch(1), "configured remote-tracking branches"). `git diff
+# <commit> -- <paths>` compares the working tree (committed and uncommitted edits alike) with that
+# commit, `git diff <a> <b> -- <paths>` two commits, and `--quiet` exits 0 when there is no
+# difference (git-diff(1)); the merge base of origin/main and HEAD (git-merge-base(1)) is where
+# this runbook's branch left main.
+def main_holds(files: str) -> str:
+    """A shell test: main's tip holds ``files`` exactly as this checkout has them (the runbook
+    applied them). Then there is nothing to publish (a rebuild clears its marks and withdraws the
+    operator's address: its files end as they were), or the pull request is merged; only then is
+    a freeze lifted. An uncommitted edit makes it fail, so a merge step run before the pull
+    request step never lifts."""
+    return f"git diff --quiet origin/main -- {files}"
+
+
+def main_moved(files: str) -> str:
+    """A shell test: main changed ``files`` since this runbook's branch left it (a pull request
+    merged meanwhile). The runbook did not apply that change: the branch is rebased, the preview
+    run again (it shows main's change), and nothing is merged or lifted until main holds exactly
+    what was applied. ``protect-main`` requires no status check, so GitHub would merge a branch
+    that is behind as it is."""
+    return f'! git diff --quiet "$(git merge-base origin/main HEAD)" origin/main -- {files}'
+
+
+def _moved_message(files: str, then: str) -> str:
+    return (
+        f'echo "main changed {files} since this branch left it: git rebase origin/main, run the preview step '
+        f"again (it shows main's change: apply it, or have it reverted), {then}; nothing is lifted\" >&2; false"
+    )
+
+
+def published_files(stacks: Sequence[str]) -> str:
+    """``Pulumi.<stack>.yaml`` of each stack, in order, space-separated."""
+    return " ".join(f"Pulumi.{s}.yaml" for s in dict.fromkeys(stacks))
 
 
 def dr_branch(stack: str, region: str) -> str:
@@ -313,8 +337,11 @@ class Commit:
         # main; `--only` with `--allow-empty` and no path leaves what is staged for other files out
         # (git-commit(1), --only). A failed commit (no git identity, a hook, required signing)
         # stops the chain.
+        # Run again (a retried step), it adds no second empty commit: a new push would dismiss
+        # the approval (dismiss_stale_reviews_on_push).
         return (
-            f"{{ {{ git diff --quiet HEAD -- {files} && git commit --allow-empty --only -m '{self.subject}'; }} "
+            f"{{ {{ git diff --quiet HEAD -- {files} && {{ [ \"$(git log -1 --format=%s)\" = '{self.subject}' ] || "
+            f"git commit --allow-empty --only -m '{self.subject}'; }}; }} "
             f"|| git commit -m '{self.subject}' {files}; }}"
         )
 
@@ -329,31 +356,44 @@ class OpenPullRequest:
     (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets),
     with no bypass actor. Pushing the branch starts no up.yml (it runs on pushes to ``main``
     only) and lifts nothing. ``gh pr create --base --head --title --body`` (cli/cli 44ee177
-    pkg/cmd/pr/create/create.go) runs non-interactively with a title and body. When the branch
-    changes no stack file against main (:data:`NO_STACK_FILE_CHANGED`: a rebuild clears its marks),
+    pkg/cmd/pr/create/create.go) runs non-interactively with a title and body; run again (a
+    retried step), it opens no second one while one is open. ``published``: every stack whose file
+    this pull request carries (this one, ``also``, a source stack whose runbook ran inside this
+    one). When main already holds them as applied (:func:`main_holds`: a rebuild clears its marks),
     nothing is pushed and no pull request is opened: there is nothing for a second person to
-    review, and GitHub would have a pull request of empty commits to merge."""
+    review. When main changed them since the branch left it (:func:`main_moved`), it stops: the
+    runbook did not apply main's change."""
 
     stack: str
     region: str
     repository: str
     body: str
     also: tuple[str, ...] = ()
+    published: tuple[str, ...] = ()
 
     @property
     def commit(self) -> Commit:
         return Commit(self.stack, self.region, self.also)
 
+    @property
+    def files(self) -> str:
+        return published_files(self.published or (self.stack, *self.also))
+
     def command(self) -> str:
+        files = self.files
         return (
             f"{self.commit.command()} &&\n"
-            f"if {NO_STACK_FILE_CHANGED}; then\n"
-            '  echo "this branch changes no stack file: main already holds what this runbook applied; '
-            'no pull request, no approval (skip the next step)"\n'
+            "git fetch -q origin main &&\n"
+            f"if {main_moved(files)}; then\n"
+            f"  {_moved_message(files, 'then this step')}\n"
+            f"elif {main_holds(files)}; then\n"
+            f'  echo "main already holds {files} as this runbook applied them: no pull request, no approval '
+            '(skip the next step)"\n'
             "else\n"
             "  git push -u origin HEAD &&\n"
+            f"  {{ gh pr view {CURRENT_BRANCH} --repo {self.repository} --json state --jq .state 2>/dev/null | grep -qx OPEN ||\n"
             f"  gh pr create --repo {self.repository} --base main --head {CURRENT_BRANCH} "
-            f"--title {shlex.quote(self.commit.subject)} --body {shlex.quote(self.body)}\n"
+            f"--title {shlex.quote(self.commit.subject)} --body {shlex.quote(self.body)}; }}\n"
             "fi"
         )
 
@@ -399,25 +439,38 @@ class MergeAndLift:
     condition, also if the merge is ever queued (``--auto``, a merge queue: gh then exits 0
     without merging). Run again after a merge whose lifts failed, gh finds the merged pull request
     (a branch name matches every state, pkg/cmd/pr/shared/finder.go) and returns at once
-    (``merge``: "if m.merged { return nil }"), so the step can simply be repeated. A branch that
-    changes no stack file (:data:`NO_STACK_FILE_CHANGED`, a rebuild) had no pull request: main
-    already holds the applied files and the lifts follow at once."""
+    (``merge``: "if m.merged { return nil }"), so the step can simply be repeated. Whatever gh
+    says, a freeze is lifted only once main holds every published file (``published``: the lifted
+    stacks' and ``also``'s) exactly as this runbook applied it (:func:`main_holds`): at once when
+    nothing was to be published (a rebuild had no pull request), never when main changed them
+    since the branch left it (:func:`main_moved`: a pull request merged meanwhile, which GitHub
+    would merge with this one as it is, protect-main requiring no status check)."""
 
     stack: str
     repository: str
     lifts: tuple[Freeze, ...]
+    published: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> str:
+        return published_files(self.published or tuple(f.stack for f in self.lifts))
 
     def command(self) -> str:
         repo = self.repository
+        files = self.files
         lifts = " &&\n".join(f.command() for f in self.lifts)
         return (
             f"B={CURRENT_BRANCH} &&\n"
-            f"if {NO_STACK_FILE_CHANGED}; then\n"
-            '  echo "this branch changes no stack file: nothing to merge"\n'
+            "git fetch -q origin main &&\n"
+            f"if {main_holds(files)}; then\n"
+            f'  echo "main holds {files} as this runbook applied them: nothing to merge"\n'
+            f"elif {main_moved(files)}; then\n"
+            f"  {_moved_message(files, 'push with --force-with-lease, get a new approval, then this step')}\n"
             "else\n"
             f'  gh pr merge "$B" --repo {repo} --squash --match-head-commit "$(git rev-parse HEAD)" &&\n'
-            f'  [ "$(gh pr view "$B" --repo {repo} --json state --jq .state)" = MERGED ]\n'
-            f"fi &&\n"
+            f'  [ "$(gh pr view "$B" --repo {repo} --json state --jq .state)" = MERGED ] &&\n'
+            f"  git fetch -q origin main && {main_holds(files)}\n"
+            "fi &&\n"
             f"{lifts} &&\n"
             "git switch main && git pull --ff-only"
         )
@@ -684,6 +737,9 @@ class Step:
     minutes: float
     actions: tuple[Action, ...] = ()
     notes: tuple[str, ...] = ()
+    # The runbook ends with this step when it is followed on its own: another stack's runbook,
+    # which this step starts, runs the rest inside it (printed with --inside).
+    ends_here: bool = False
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -714,7 +770,14 @@ class Runbook:
     def minutes(self) -> float:
         """The expected duration, in minutes: the steps' sum, rounded to whole minutes as
         :func:`render` prints it in the header (a step that stands for this runbook counts it)."""
-        return float(round(sum(s.minutes for s in self.steps)))
+        return float(round(sum(s.minutes for s in self.followed)))
+
+    @property
+    def followed(self) -> tuple[Step, ...]:
+        """The steps followed when this runbook is printed on its own: all of them, or those up
+        to a step that ``ends_here`` (the rest runs inside another stack's runbook)."""
+        end = next((i for i, s in enumerate(self.steps) if s.ends_here), len(self.steps) - 1)
+        return self.steps[: end + 1]
 
 
 def _quote(flag: str, urns: Sequence[str]) -> str:
@@ -1349,6 +1412,7 @@ def _replicas_first_steps(
                     + f". Once {stackset.file_name(replica)} no longer lists {region}, this step is gone from "
                     "this runbook." + refused,
                 ),
+                ends_here=nests_this,
             )
         )
     return steps
@@ -1549,7 +1613,7 @@ def build(
                 f"The jobs of up.yml and deploy-prod.yml that write or deploy {stack} skip while "
                 f'{freeze_variable(stack)} is true; other stacks\' jobs run as usual (docs/dr.md, "Freeze"); '
                 "the Pulumi backend refuses a second concurrent update of the stack anyway.",
-                *((_page_the_approver(config),) if outer is None else ()),
+                *((_page_the_approver(config),) if outer is None and kind != REBUILD else ()),
                 *(
                     (
                         f"{', '.join(also_frozen)}: the hub is in {region} too, and with it the CI runners "
@@ -1596,7 +1660,7 @@ def build(
                     if config.account_region == region
                     else f"its AWS provider authenticates through {sts}'s STS and gives up after one retry "
                 )
-                + "(infra/providers.py). The edit stays on this runbook's branch; its pull request step commits it.",
+                + "(infra/providers.py). The edit stays on this runbook's branch until its last step commits it.",
             ),
         )
     )
@@ -2117,10 +2181,11 @@ def _publish_steps(
                 1,
                 (Commit(stack, region, also_pushed),),
                 (
-                    f"No push, no pull request, no lift: {outer}'s runbook pushes its branch with this commit, "
-                    f"its pull request takes {files} to main together with {outer}'s own stack file (main never "
-                    f"holds a pair of stack files make plan refuses), and its merge step lifts "
-                    f"{freeze_variable(stack)} after the merge. Go back to {outer}'s runbook.",
+                    f"No push, no pull request, no lift: {outer}'s runbook publishes this commit with its own "
+                    f"(one pull request takes {files} to main together with {outer}'s own stack file when either "
+                    f"changed, so main never holds a pair of stack files make plan refuses), and its merge step "
+                    f"lifts {freeze_variable(stack)} once main holds {files} as applied. Follow the steps below, "
+                    f"if any, then go back to {outer}'s runbook.",
                 ),
             )
         ]
@@ -2158,21 +2223,32 @@ def _publish_steps(
         f"platform dr --stack {stack} --region {region}"
         + (f" --new-hub {new_hub}" if new_hub else " --stays-down" if kind == STAYS_DOWN else "")
         + ". Only stack files; applied from this head, `pulumi preview --expect-no-changes` clean. "
-        + f"{', '.join(freeze_variable(s) for s in (*sorted(nested), stack))} stay set until this merges."
+        + f"{', '.join(freeze_variable(s) for s in (*sorted(nested), stack))} "
+        + ("stay" if nested else "stays")
+        + " set until this merges."
     )
+    published = (stack, *also_pushed, *sorted(nested))
+    files = published_files(published)
+    # A rebuild clears its marks and withdraws the operator's address: its files end as they were,
+    # so it opens no pull request (the drill checks it) and nobody waits for a review.
+    review_minutes = 0 if kind == REBUILD else REVIEW_MINUTES
+    frozen_verb = "stay" if len(lifts) > 1 else "stays"
     return [
         Step(
             "Open the pull request of this runbook's branch into main",
             workstation,
             2,
-            (OpenPullRequest(stack, region, gh.slug, body, also_pushed),),
+            (OpenPullRequest(stack, region, gh.slug, body, also_pushed, published),),
             (
                 "The ruleset protect-main refuses a direct push to main for everyone (GH013: a pull request "
                 "with one approving review; no bypass actor). Pushing this dr/ branch starts no up.yml (it runs "
                 "on pushes to main only) and lifts nothing; the pull request starts preview.yml (the plan "
                 "diff), which gates nothing. Send the printed URL to the approver.",
-                "If it prints that this branch changes no stack file (a rebuild: its marks are cleared), no pull "
-                "request is opened: skip the approval; the merge step then only lifts the freeze.",
+                f"If it prints that main already holds {files} (a rebuild: its marks are cleared, its files end "
+                "as they were), no pull request is opened: skip the approval; the merge step then only lifts "
+                "the freeze. If it stops because main changed them since this branch left it (a pull request "
+                "merged during the incident), this runbook did not apply that change: rebase, run the preview "
+                "step again (apply main's change, or have it reverted), then run this step again.",
             ),
         ),
         Step(
@@ -2180,11 +2256,12 @@ def _publish_steps(
             f"the approver's own workstation or the GitHub web UI, as their own GitHub identity: {_approvers(config)}; "
             f"write access to {gh.slug} (a fine-grained token: Pull requests write), neither the author nor the "
             "last pusher of the branch",
-            REVIEW_MINUTES,
+            review_minutes,
             (Approve(stack, gh.slug),),
             (
-                "Only if the previous step opened a pull request. "
-                "Nobody but the operator pushes to the branch, and nobody presses Update branch: a push by the "
+                "Only if the previous step opened a pull request"
+                + (" (a rebuild normally opens none: counted as 0 min). " if kind == REBUILD else ". ")
+                + "Nobody but the operator pushes to the branch, and nobody presses Update branch: a push by the "
                 "approver makes them the last pusher, whose approval does not count (require_last_push_approval), "
                 "and any push dismisses the approval (dismiss_stale_reviews_on_push).",
                 f"~{REVIEW_MINUTES} min is an assumption, not a bench time: a human wait, like the console "
@@ -2198,20 +2275,22 @@ def _publish_steps(
             f"Merge the pull request, then lift the freeze of {lifted}",
             workstation,
             1,
-            (MergeAndLift(stack, gh.slug, lifts),),
+            (MergeAndLift(stack, gh.slug, lifts, published),),
             (
                 "The merge is a push to main: up.yml runs, and skips every stack still frozen; each freeze is "
-                "lifted only after gh reports the pull request MERGED, so main holds the stack files this runbook "
-                f"applied before any job of {lifted} runs again, and that job finds nothing to do." + others,
+                f"lifted only after gh reports the pull request MERGED and main holds {files} exactly as this "
+                f"runbook applied them, so no job of {lifted} runs again from another file, and that job finds "
+                "nothing to do." + others,
                 "Not approved yet: gh pr merge refuses (the base branch policy prohibits the merge) and nothing is "
                 "lifted; run the step again after the approval (also after a failed lift: a merged pull request "
                 "is not merged twice). No pull request (this branch changes no stack file): main already holds "
                 "what this runbook applied, and the step only lifts. --match-head-commit: only the head that was "
                 "reviewed and applied merges. --squash: main gets one commit with every stack file of the runbook.",
-                "If gh says the merge commit cannot be cleanly created, or the head branch is not up to date "
-                f"(main moved): `git fetch && git rebase origin/main && git push --force-with-lease`, run "
-                f"`{Preview(stack).command()}` again, get a new approval (the push dismissed the old one), then run "
-                f"this step again; {lifted} stay frozen meanwhile.",
+                f"If it stops because main changed {files} since this branch left it, or gh says the merge "
+                f"commit cannot be cleanly created: `git fetch && git rebase origin/main && git push "
+                f"--force-with-lease`, run `{Preview(stack).command()}` again (main's change is not applied yet: "
+                "apply it, or have it reverted), get a new approval (the push dismissed the old one), then run "
+                f"this step again; {lifted} {frozen_verb} frozen meanwhile.",
             ),
         ),
     ]
@@ -2314,7 +2393,7 @@ def _replica_primary_region(
         edit = [("platform:ecr", {**ecr_raw, "primaryRegion": target})]
         what = f": this edit sets platform:ecr.primaryRegion: {target}."
     tail = (
-        f" Until {source}'s runbook has pushed its stack file, the stack-set check warns that the two "
+        f" Until {source}'s runbook's pull request has merged its stack file, the stack-set check warns that the two "
         "disagree (infra/stackset.py; an error outside an incident)."
         if moved
         else ""
@@ -2711,6 +2790,11 @@ def render(book: Runbook) -> str:
             lines.append("   $ " + command.replace("\n", "\n     "))
         for note in step.notes:
             lines.append(f"   {note}")
+        if step.ends_here:
+            lines.append(
+                "   Followed on its own, this runbook ends here: the runbook this step starts runs the steps "
+                "below inside it, printed again with --inside (they are not in the expected duration)."
+            )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -2791,6 +2875,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
                             "runsFrom": s.runs_from,
                             "minutes": s.minutes,
                             "commands": s.commands,
+                            "endsHere": s.ends_here,
                         }
                         for s in book.steps
                     ],

@@ -178,7 +178,7 @@ def _source_and_replica(s: str, source: cfg.StackConfig, r: str, replica: cfg.St
                 f"platform:unreachableRegions (a DR runbook is under way); {r}'s is "
                 f"{replica.ecr.primary_region}: run {s}'s own runbook (platform dr --stack {stack_name(s)} "
                 f"--region {source.ecr.primary_region} ...), which moves its primary region, before {r}'s "
-                "runbook pushes its stack file",
+                "runbook's pull request merges its stack file",
             )
         )
     elif source.ecr.primary_region != replica.ecr.primary_region:

@@ -624,7 +624,7 @@ class Engine:
         self.repo.subjects.append(action.subject)
 
     def changes_nothing(self) -> bool:
-        """The checkout's stack files, committed or not, are main's (dr.NO_STACK_FILE_CHANGED):
+        """The checkout's stack files, committed or not, are main's (dr.main_holds):
         no pull request is opened, none is merged."""
         stacks = {self.stack, *self.checkout, *self.repo.branch}
         return all(self.repo.main.get(s) == self.raw_of(s) for s in stacks)
@@ -645,7 +645,10 @@ class Engine:
         repo = self.repo
         command = action.command()
         if not repo.pr and self.changes_nothing():
-            # Nothing to merge: main holds the applied files; no push to main, so no up.yml.
+            # Nothing to merge: main holds the applied files. This runbook pushes nothing, but
+            # once its freeze is lifted the next push to main (anyone's) runs up.yml as a merge
+            # would: every stack that is not frozen then needs its runners.
+            self._up_yml_on_main(command)
             for lift in action.lifts:
                 self.freeze(lift)
             return

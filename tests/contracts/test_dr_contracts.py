@@ -632,7 +632,9 @@ if [ "$name" = git ]; then
   case "$1" in
     branch) echo "dr/prod-r-20260101T0000Z";;
     rev-parse) echo "$LOCAL_HEAD";;
-    diff) exit "${DIFF_RC:-1}";;
+    # `git diff --quiet BASE origin/main -- F` (main moved?): no, unless MOVED_RC=1; `git diff
+    # --quiet origin/main -- F` (main holds the checkout's files?): once the pull request is merged.
+    diff) [ "$4" = origin/main ] && exit "${MOVED_RC:-0}"; grep -qx MERGED "$STATE" 2>/dev/null && exit 0; exit 1;;
   esac
   exit 0
 fi
@@ -659,8 +661,12 @@ if [ "$1 $2" = "pr merge" ]; then
     echo "GraphQL: Head branch was modified. Review and try the merge again. (mergePullRequest)" >&2
     exit 1
   fi
-  echo MERGED > "$STATE"; exit 0
+  echo MERGED > "$STATE"
+  # GitHub's squash merge, where a real git stands for it: main takes the branch's files.
+  if [ -n "$MERGE_PUSH" ]; then git push -q origin HEAD:main || exit 1; fi
+  exit 0
 fi
+if [ "$1 $2" = "pr create" ]; then echo OPEN > "$STATE"; exit 0; fi
 if [ "$1 $2" = "variable delete" ]; then exit 0; fi
 if [ "$1 $2" = "variable get" ]; then echo "variable $3 was not found" >&2; exit 1; fi
 exit 0
@@ -821,14 +827,17 @@ def test_the_inner_runbooks_commit_is_what_the_outer_skip_check_finds(tmp_path: 
     assert sh("git status --porcelain").stdout == ""
 
 
-def test_a_branch_that_changes_no_stack_file_opens_no_pull_request_and_lifts_at_once(tmp_path: Any) -> None:
-    """infra.dr.NO_STACK_FILE_CHANGED against real git: ``git diff <commit> -- <paths>`` compares
-    the working tree with the merge base of origin/main and HEAD (git-diff(1), git-merge-base(1)),
-    and ``--quiet`` exits 0 when they are the same; ``git fetch origin main`` updates origin/main
-    (git-fetch(1)). A rebuild's branch (its marks committed, then cleared: commits whose net diff
-    is empty) opens no pull request and its merge step lifts without calling ``gh pr merge``; an
-    uncommitted edit is a change (a merge step run before the pull request step never lifts); a
-    branch that changes a stack file pushes and opens one, and its merge step merges first."""
+def test_the_pull_request_and_the_lift_follow_what_main_holds(tmp_path: Any) -> None:
+    """infra.dr.main_holds / main_moved against real git (``git diff <commit> -- <paths>``: the
+    working tree against a commit; ``git diff <a> <b> -- <paths>``: two commits; ``--quiet``
+    exits 0 when they are the same: git-diff(1); the merge base: git-merge-base(1); ``git fetch
+    origin main`` updates origin/main: git-fetch(1)), with a gh that answers as cli/cli 44ee177
+    does and a squash merge played by a push to the bare origin. A rebuild's branch (its mark
+    committed, then cleared) opens no pull request and its merge step lifts at once; an
+    uncommitted edit never lifts; a changed file is pushed, gets one pull request (a retried step
+    opens no second one and adds no second commit), is merged, and only then lifted; a pull
+    request merged into main meanwhile that changed the same file stops both steps, and nothing is
+    lifted."""
     import shutil
     import subprocess
 
@@ -846,11 +855,12 @@ def test_a_branch_that_changes_no_stack_file_opens_no_pull_request_and_lifts_at_
         "CALLS": str(tmp_path / "calls"),
         "STATE": str(tmp_path / "state"),
         "MERGE_STATE": "CLEAN",
+        "MERGE_PUSH": "1",
     }
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "gh").write_text(FAKE_GH_PR)  # only gh is faked: git is the real one
     (tmp_path / "bin" / "gh").chmod(0o755)
-    repo, origin = tmp_path / "repo", tmp_path / "origin.git"
+    repo, origin, other = tmp_path / "repo", tmp_path / "origin.git", tmp_path / "other"
 
     def sh(text: str, cwd: Any = repo) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -859,8 +869,8 @@ def test_a_branch_that_changes_no_stack_file_opens_no_pull_request_and_lifts_at_
 
     assert sh(f"git init -q --bare -b main {origin}", cwd=tmp_path).returncode == 0
     setup = sh(
-        f"git init -q -b main {repo} && cd {repo} && echo a > Pulumi.prod.yaml && git add . && "
-        f"git commit -qm init && git remote add origin {origin} && git push -q -u origin main && "
+        f"git init -q -b main {repo} && cd {repo} && echo a > Pulumi.prod.yaml && echo s > Pulumi.staging.yaml && "
+        f"git add . && git commit -qm init && git remote add origin {origin} && git push -q -u origin main && "
         "git switch -qc dr/prod-r-x && echo marked > Pulumi.prod.yaml && git commit -qam mark && "
         "echo a > Pulumi.prod.yaml",
         cwd=tmp_path,
@@ -869,36 +879,76 @@ def test_a_branch_that_changes_no_stack_file_opens_no_pull_request_and_lifts_at_
     lift = dr.Freeze("prod", "acme/platform", lift=True)
     open_pr = dr.OpenPullRequest("prod", "r", "acme/platform", "body")
     merge = dr.MergeAndLift("prod", "acme/platform", (lift,))
+    assert open_pr.files == merge.files == "Pulumi.prod.yaml"
 
     def calls() -> list[str]:
-        return (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
+        done = (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
+        (tmp_path / "calls").write_text("")
+        return [" ".join(c.split()[:3]) for c in done]
 
+    # A rebuild: nothing to publish, no pull request, the lift at once.
     done = sh(open_pr.command())
     assert done.returncode == 0, done.stderr
-    assert "changes no stack file" in done.stdout and calls() == []
+    assert "no pull request" in done.stdout and calls() == []
     assert sh("git ls-remote --heads origin dr/prod-r-x").stdout == ""  # nothing pushed
-    (tmp_path / "state").write_text("OPEN\n")
     done = sh(merge.command())
     assert done.returncode == 0, done.stderr
-    assert [c.split()[:3] for c in calls()] == [["gh", "variable", "delete"]]
-    # A changed stack file, not committed yet: the merge step goes to gh pr merge (which finds
-    # no pull request here), never straight to the lift.
-    (tmp_path / "calls").write_text("")
+    assert calls() == ["gh variable delete"]
+    # An edit not committed yet: the merge step goes to gh pr merge (no pull request: refused),
+    # never straight to the lift.
     assert sh("git switch -q dr/prod-r-x && echo b > Pulumi.prod.yaml").returncode == 0
     env["MERGE_STATE"] = "BLOCKED"
     assert sh(merge.command()).returncode != 0
-    assert [" ".join(c.split()[:3]) for c in calls()] == ["gh pr merge"]
+    assert calls() == ["gh pr merge"]
+    # Committed by the pull request step: pushed, one pull request; run again, no second one and
+    # no second commit.
     env["MERGE_STATE"] = "CLEAN"
-    # Committed by the pull request step: pushed, a pull request, and the merge before the lift.
-    (tmp_path / "calls").write_text("")
+    heads = []
+    for _ in range(2):
+        done = sh(open_pr.command())
+        assert done.returncode == 0, done.stderr
+        heads.append(sh("git rev-parse HEAD").stdout.strip())
+    assert calls() == ["gh pr view", "gh pr create", "gh pr view"]
+    assert heads[0] == heads[1] and sh("git show --format=%s -s HEAD").stdout.strip() == "DR: r of prod"
+    head = heads[0]
+    assert sh("git ls-remote --heads origin dr/prod-r-x").stdout.split()[0] == head
+    env["PR_HEAD"] = env["LOCAL_HEAD"] = head
+    done = sh(merge.command())
+    assert done.returncode == 0, done.stderr
+    assert calls() == ["gh pr merge", "gh pr view", "gh variable delete"]
+    assert sh("git show origin/main:Pulumi.prod.yaml").stdout == "b\n"
+    # main moves under a new runbook: a pull request merged meanwhile changed prod's file.
+    assert (
+        sh(
+            f"git clone -q {origin} {other} && cd {other} && echo c > Pulumi.prod.yaml && "
+            "git commit -qam colleague && git push -q origin main",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    assert sh("git switch -qc dr/prod-r-y && echo d > Pulumi.prod.yaml").returncode == 0
+    (tmp_path / "state").unlink()
+    for step in (open_pr, merge):
+        done = sh(step.command())
+        assert done.returncode != 0 and "main changed Pulumi.prod.yaml" in done.stderr, (
+            done.stdout,
+            done.stderr,
+        )
+    assert calls() == []
+    # A change to a file this runbook does not publish does not stop it.
+    assert (
+        sh("git checkout -q -- . && git fetch -q origin && git switch -qc dr/prod-r-z origin/main").returncode
+        == 0
+    )
+    pushed = sh(
+        f"cd {other} && git pull -q && echo t > Pulumi.staging.yaml && git commit -qam other && git push -q origin main",
+        cwd=tmp_path,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    assert sh("echo e > Pulumi.prod.yaml").returncode == 0
     done = sh(open_pr.command())
     assert done.returncode == 0, done.stderr
-    assert sh("git ls-remote --heads origin dr/prod-r-x").stdout != ""
-    assert [c.split()[:3] for c in calls()] == [["gh", "pr", "create"]]
-    env["PR_HEAD"] = env["LOCAL_HEAD"] = sh("git rev-parse HEAD").stdout.strip()
-    done = sh(merge.command())
-    kinds = [" ".join(c.split()[:3]) for c in calls()]
-    assert kinds[1:] == ["gh pr merge", "gh pr view", "gh variable delete"], (kinds, done.stderr)
+    assert calls() == ["gh pr view", "gh pr create"]
 
 
 def test_the_ruleset_the_drill_models_is_the_one_the_program_declares() -> None:

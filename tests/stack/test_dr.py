@@ -347,7 +347,10 @@ def test_a_replica_hub_move_leaves_a_primary_region_the_stack_set_accepts(stack:
             (warning,) = [f for f in stackset.findings(moved) if f.key == "platform:ecr.primaryRegion"]
             command = re.search(r"platform dr --stack (\S+) --region (\S+)", warning.message)
             assert command is not None and command.groups() == (source, old), warning.message
-            assert f"before {stackset.file_name(stack)}'s runbook pushes its stack file" in warning.message
+            assert (
+                f"before {stackset.file_name(stack)}'s runbook's pull request merges its stack file"
+                in warning.message
+            )
             # The source's own runbook, as the step before the staging update says.
             source_book = dr.build(plan(source), old, new_hub=target)
             _write_stack(tmp_path, source, _after_runbook(source_book, source))
@@ -773,10 +776,15 @@ def test_a_source_takes_a_region_out_only_after_its_replicas_and_the_stack_set_a
         if replica_hub is not None and new_hub in plan(replica).config.region_names:
             assert replica_hub == new_hub
         # The source's runbook run inside the replica's (both hubs lost) has no stop: the
-        # replica's runbook has taken the region out of its own stack file by then.
-        for action in replica_book.actions:
-            if isinstance(action, dr.SourceRunbook):
-                assert not [t for t in action.book.steps if t.title.startswith("Stop:")]
+        # replica's runbook has taken the region out of its own stack file by then. Followed on its
+        # own, this runbook then ends at the stop, and its header counts only that far.
+        inside = [a for a in replica_book.actions if isinstance(a, dr.SourceRunbook) and a.stack == stack]
+        for action in inside:
+            assert not [t for t in action.book.steps if t.title.startswith("Stop:")]
+        assert stop.ends_here == bool(inside)
+        if inside:
+            assert book.followed[-1] is stop and "this runbook ends here" in dr.render(book)
+            assert book.minutes == round(sum(t.minutes for t in book.steps[: book.steps.index(stop) + 1]))
         _write_stack(tmp_path, replica, _after_runbook(replica_book, replica, tmp_path))
     again = dr.build(p, region, new_hub=new_hub, stays_down=stays_down, root=tmp_path)
     assert not [s for s in again.steps if s.title.startswith("Stop:")]

@@ -224,7 +224,7 @@ def test_a_region_that_comes_back_empty_is_rebuilt(stack: str, which: str) -> No
     assert "platform:unreachableRegions" not in d.engine.raw
     # A rebuild leaves its stack file as it was (its marks cleared, the operator's address
     # withdrawn): nothing to publish, so no branch push and no pull request; the freeze is lifted
-    # all the same, main holding the file it applied (dr.NO_STACK_FILE_CHANGED).
+    # all the same, main holding the file it applied (dr.main_holds).
     assert d.engine.raw == raw(stack)
     assert d.engine.repo.pushed is None and not d.engine.repo.merged
     assert stack not in d.engine.frozen and d.engine.repo.main[stack] == d.engine.raw
