@@ -238,7 +238,16 @@ class EditStack:
                 "platform:deploy.regionOrder if it is listed);"
             )
         for key, value in self.set_keys:
-            parts.append(f"delete {key};" if value is None else f"set {key}: {json.dumps(value)};")
+            parts.append(
+                f"delete {key};"
+                if value is None
+                else f"set {key}: {json.dumps(value)}"
+                + (
+                    " (change only the keys that differ, line by line; undo it the same way);"
+                    if isinstance(value, Mapping)
+                    else ";"
+                )
+            )
         for region in self.admit:
             parts.append(f"add ${OPERATOR_CIDR_VARIABLE} to platform:regions.{region}.publicAccessCidrs;")
         for region in self.withdraw:
@@ -385,7 +394,7 @@ class OpenPullRequest:
             f"{self.commit.command()} &&\n"
             "git fetch -q origin main &&\n"
             f"if {main_moved(files)}; then\n"
-            f"  {_moved_message(files, 'then this step')}\n"
+            f"  {_moved_message(files, 'then this step (a branch pushed before: git push --force-with-lease first; it dismisses an approval)')}\n"
             f"elif {main_holds(files)}; then\n"
             f'  echo "main already holds {files} as this runbook applied them: no pull request, no approval '
             '(skip the next step)"\n'
@@ -465,7 +474,7 @@ class MergeAndLift:
             f"if {main_holds(files)}; then\n"
             f'  echo "main holds {files} as this runbook applied them: nothing to merge"\n'
             f"elif {main_moved(files)}; then\n"
-            f"  {_moved_message(files, 'push with --force-with-lease, get a new approval, then this step')}\n"
+            f"  {_moved_message(files, 'run the pull request step again (a branch pushed before: git push --force-with-lease first, then get a new approval), then this step')}\n"
             "else\n"
             f'  gh pr merge "$B" --repo {repo} --squash --match-head-commit "$(git rev-parse HEAD)" &&\n'
             f'  [ "$(gh pr view "$B" --repo {repo} --json state --jq .state)" = MERGED ] &&\n'
@@ -1557,8 +1566,8 @@ def build(
                 (
                     f"The runbook works on its own branch {DR_BRANCH_PREFIX}{stack}-{region}-<UTC time> (a new "
                     "name each run); main takes its edits only through a reviewed pull request (the ruleset "
-                    "protect-main refuses a direct push). If main moves meanwhile, run `git fetch && git rebase "
-                    "origin/main && make plan` on the branch."
+                    "protect-main refuses a direct push). If main moves meanwhile, leave the branch as it is: the "
+                    "pull request and merge steps compare it with main and say what to do."
                     if outer is None
                     else f"It runs inside {outer}'s runbook, on {outer}'s branch: it creates no branch, pushes "
                     f"nothing and opens no pull request; its last step commits {stackset.file_name(stack)} there, "
@@ -2103,7 +2112,7 @@ def build(
             _state_minutes(len(withdraw_urns)) + 5 + _wait_minutes(after, []),
             (EditStack(stack, withdraw=tuple(remaining)), Up(stack, withdraw_urns)),
             (
-                "The stack file is back to its configured CIDRs before it is pushed; the targeted update "
+                "The stack file is back to its configured CIDRs before it is committed; the targeted update "
                 "names the cluster components and their control planes only.",
             ),
         ),
@@ -2264,11 +2273,17 @@ def _publish_steps(
                 + "Nobody but the operator pushes to the branch, and nobody presses Update branch: a push by the "
                 "approver makes them the last pusher, whose approval does not count (require_last_push_approval), "
                 "and any push dismisses the approval (dismiss_stale_reviews_on_push).",
-                f"~{REVIEW_MINUTES} min is an assumption, not a bench time: a human wait, like the console "
-                "authorization of a runner connection (the approver, paged at the freeze step, reads a diff of "
-                "one or two stack files and may wait for preview.yml's plan comment). Users are not waiting on it: "
-                "traffic already left the lost region. There is no bypass in this runbook (docs/dr.md, "
-                '"Break-glass").',
+                (
+                    "If a pull request was opened after all (a stack file differs from main), page an approver "
+                    "now: the review is a human wait of about "
+                    f"{REVIEW_MINUTES} min, not counted here."
+                    if kind == REBUILD
+                    else f"~{REVIEW_MINUTES} min is an assumption, not a bench time: a human wait, like the console "
+                    "authorization of a runner connection (the approver, paged at the freeze step, reads a diff of "
+                    "one or two stack files and may wait for preview.yml's plan comment)."
+                )
+                + " Users are not waiting on it: traffic already left the lost region. There is no bypass in this "
+                'runbook (docs/dr.md, "Break-glass").',
             ),
         ),
         Step(
@@ -2283,9 +2298,10 @@ def _publish_steps(
                 "nothing to do." + others,
                 "Not approved yet: gh pr merge refuses (the base branch policy prohibits the merge) and nothing is "
                 "lifted; run the step again after the approval (also after a failed lift: a merged pull request "
-                "is not merged twice). No pull request (this branch changes no stack file): main already holds "
+                "is not merged twice). No pull request (main already holds the published files as applied): "
                 "what this runbook applied, and the step only lifts. --match-head-commit: only the head that was "
-                "reviewed and applied merges. --squash: main gets one commit with every stack file of the runbook.",
+                "reviewed and applied merges. --squash: main gets one commit with every stack file of the runbook "
+                "(GitHub allows squash merging unless the repository's settings turn it off; then use --merge).",
                 f"If it stops because main changed {files} since this branch left it, or gh says the merge "
                 f"commit cannot be cleanly created: `git fetch && git rebase origin/main && git push "
                 f"--force-with-lease`, run `{Preview(stack).command()}` again (main's change is not applied yet: "
@@ -2393,7 +2409,7 @@ def _replica_primary_region(
         edit = [("platform:ecr", {**ecr_raw, "primaryRegion": target})]
         what = f": this edit sets platform:ecr.primaryRegion: {target}."
     tail = (
-        f" Until {source}'s runbook's pull request has merged its stack file, the stack-set check warns that the two "
+        f" Until the pull request that carries {source}'s stack file has merged, the stack-set check warns that the two "
         "disagree (infra/stackset.py; an error outside an incident)."
         if moved
         else ""
@@ -2762,7 +2778,7 @@ def _deploy_step(config: cfg.StackConfig, region: str, kind: str, where: Mapping
             "which reach the private hub, after the freeze is lifted (the job skips while frozen)."
             + (
                 f" The job waits for a required reviewer of the {config.github.deploy_environment} environment "
-                "to approve it: page the same person who approved the pull request."
+                "to approve it: page a required reviewer (the approver of the pull request, if there was one)."
                 if config.github.reviewers is not None
                 else ""
             )
@@ -2828,13 +2844,31 @@ def main(argv: Sequence[str] | None = None, prog: str = "platform dr") -> int:
     args = parser.parse_args(argv)
     try:
         if args.inside is not None:
-            stacks = sorted(c.stack for c in stackset.load().values())
-            if args.inside == args.stack or args.inside not in stacks:
+            # Only a replica's runbook runs another stack's inside it: that of a stack whose
+            # image source this one is, for this stack's lost hub (build's nested source step).
+            configs = {c.stack: c for c in stackset.load().values()}
+            outers = [
+                s for s, c in sorted(configs.items()) if s != args.stack and args.stack in source_stacks(c)
+            ]
+            if args.inside not in outers:
                 raise cfg.ConfigError(
                     "--inside",
                     args.inside,
-                    "the stack whose runbook runs this one (its step prints this command): one of "
-                    + ", ".join(s for s in stacks if s != args.stack),
+                    "the stack whose runbook runs this one (its step prints this command): "
+                    + (
+                        f"one of {', '.join(outers)}"
+                        if outers
+                        else f"none: no stack's runbook runs {args.stack}'s"
+                    ),
+                )
+            own = configs.get(args.stack)
+            if args.stays_down or args.backfill_script is not None or (own and args.region != own.hub_region):
+                raise cfg.ConfigError(
+                    "--inside",
+                    args.inside,
+                    f"only for {args.stack}'s lost hub ({own.hub_region if own else '?'}), rebuilt or moved with "
+                    "--new-hub: that is the runbook another stack's runbook runs inside it; not with "
+                    "--stays-down or --backfill-script",
                 )
         plan = offline.run(args.stack)
         if args.backfill_script is not None:

@@ -350,7 +350,10 @@ def test_every_step_says_where_it_runs_and_how_long_it_takes(stack: str) -> None
         book = dr.build(before, before.config.spoke_regions[0], **kwargs)  # type: ignore[arg-type]
         text = dr.render(book)
         for step in book.steps:
-            assert step.runs_from and step.minutes > 0, step.title
+            # The one step counted as 0 min: a rebuild's approval, skipped since it opens no pull
+            # request (its files end as they were: test_a_region_that_comes_back_empty_is_rebuilt).
+            skipped = book.kind == dr.REBUILD and any(isinstance(a, dr.Approve) for a in step.actions)
+            assert step.runs_from and (step.minutes > 0 or skipped), step.title
         assert text.count("Runs from: ") == len(book.steps)
     from infra import bench
 

@@ -340,18 +340,30 @@ def test_dr_passes_inside_through(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == [["plan", "--stack", stack, "--region", region, "--inside", outer]]
 
 
-def test_dr_inside_must_name_another_real_stack(capsys: pytest.CaptureFixture[str]) -> None:
-    """--inside names the stack whose runbook runs this one: another stack of the checkout; the
-    error names the option, the bad value and the stacks allowed, before anything is built."""
+@pytest.mark.parametrize("stack", plan_module.available_stacks())
+def test_dr_inside_must_name_a_stack_whose_runbook_runs_this_one(
+    stack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--inside names the stack whose runbook runs this one: a replica of this stack (its image
+    source), for this stack's lost hub only; the error names the option, the bad value and what
+    is allowed, before anything is built."""
     stacks = plan_module.available_stacks()
-    stack = stacks[0]
-    region = config.load_stack_file(stack).region_names[0]
-    for bad in (stack, "nope"):
-        assert dr.main(["plan", "--stack", stack, "--region", region, "--inside", bad]) == 2
+    own = config.load_stack_file(stack)
+    outers = [s for s in stacks if s != stack and stack in dr.source_stacks(config.load_stack_file(s))]
+    for bad in sorted({stack, "nope", *stacks} - set(outers)):
+        assert dr.main(["plan", "--stack", stack, "--region", own.hub_region, "--inside", bad]) == 2
         err = capsys.readouterr().err
         assert "--inside" in err and bad in err and "Traceback" not in err
-        allowed = err.rsplit("one of ", 1)[-1].strip().split(", ")
-        assert allowed == [s for s in stacks if s != stack], err
+        if outers:
+            assert err.rsplit("one of ", 1)[-1].strip().split(", ") == outers, err
+        else:
+            assert "none" in err, err
+    for outer in outers:
+        for spoke in own.spoke_regions:
+            assert dr.main(["plan", "--stack", stack, "--region", spoke, "--inside", outer]) == 2
+            assert "only for" in capsys.readouterr().err
+        args = ["plan", "--stack", stack, "--region", own.hub_region, "--stays-down", "--inside", outer]
+        assert dr.main(args) == 2 and "only for" in capsys.readouterr().err
 
 
 def test_deploy_passes_every_argument_through_and_keeps_its_exit_code(
