@@ -838,7 +838,11 @@ def test_a_direct_push_to_main_is_refused_and_leaves_the_freeze_set(stack: str) 
     opened, _, _ = _publish(book)
     assert "git push -u origin HEAD" in opened.command() and "gh pr create" in opened.command()
     assert "--base main" in opened.command() and "git push origin main" not in opened.command()
-    pushes = [line for s in book.steps for c in s.commands for line in c.splitlines() if "git push" in line]
+    # Every push the commands run (not the advice quoted in an echo) pushes the runbook's branch.
+    import re
+
+    run = [re.sub(r'"[^"]*"', "", line) for s in book.steps for c in s.commands for line in c.splitlines()]
+    pushes = [line for line in run if "git push" in line]
     assert pushes and all("git push -u origin HEAD" in line for line in pushes), pushes
 
 
