@@ -147,7 +147,7 @@ def _moved_message(files: str, then: str) -> str:
 
 def published_files(stacks: Sequence[str]) -> str:
     """``Pulumi.<stack>.yaml`` of each stack, in order, space-separated."""
-    return " ".join(f"Pulumi.{s}.yaml" for s in dict.fromkeys(stacks))
+    return " ".join(stackset.file_name(s) for s in dict.fromkeys(stacks))
 
 
 def dr_branch(stack: str, region: str) -> str:
@@ -339,7 +339,7 @@ class Commit:
 
     def command(self) -> str:
         # Only these stack files: another stack's edits in the working tree are its runbook's.
-        files = " ".join(f"Pulumi.{s}.yaml" for s in (self.stack, *self.also))
+        files = published_files((self.stack, *self.also))
         # `git diff HEAD --`: staged and unstaged edits alike (a plain `git diff` misses staged ones).
         # Unchanged files (a rebuild leaves the file as it was) still get an empty commit: the outer
         # runbook's skip check looks for the subject, and a pull request needs a commit ahead of
